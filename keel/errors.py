@@ -1,0 +1,47 @@
+"""User-facing errors: the CLI and API print these as one clear message, never a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KeelError(Exception):
+    """An error whose message is meant for the user as it is."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where it is and why."""
+
+    file: str
+    row: int | None
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.reason}"
+
+
+class ValidationFailed(KeelError):
+    """Input was rejected; nothing was written. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem], *, limit: int = 20) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  - {p}" for p in problems[:limit])
+        more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
+        super().__init__(
+            f"{len(problems)} problem(s) found; nothing was written:\n{shown}{more}"
+        )
+
+
+class BudgetExceeded(KeelError):
+    """The per-run budget of model calls or tokens is spent."""
+
+
+class ConflictError(KeelError):
+    """A second decision on an action already decided (HTTP 409)."""

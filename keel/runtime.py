@@ -1,0 +1,44 @@
+"""The per-process dependency bundle: built from settings, passed into everything.
+
+Clients are created lazily on first use, never at import time, so a command that only
+reads the database never loads the embedding model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from keel.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from memory.embeddings import Embedder
+    from memory.vectors import VectorStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings = field(default_factory=Settings)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from memory.db import engine_from_settings, init_db
+
+        engine = engine_from_settings(self.settings)
+        init_db(engine)
+        return engine
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from memory.embeddings import load_embedder
+
+        return load_embedder()
+
+    @cached_property
+    def vector_store(self) -> VectorStore:
+        from memory.vectors import open_vector_store
+
+        return open_vector_store(self.settings, self.embedder)

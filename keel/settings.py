@@ -1,0 +1,73 @@
+"""Settings read from the environment (``KEEL_`` prefix) and an optional ``.env`` file.
+
+Nothing here opens a connection: factories elsewhere take a ``Settings`` and build clients.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Keel configuration. Every field can be set as ``KEEL_<FIELD>`` or in ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEEL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("keel-data"), description="Where embedded state lives.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file under data_dir."
+    )
+    chroma_url: str | None = Field(
+        default=None, description="Chroma server URL (http://host:port); default embedded."
+    )
+    # LLM: any OpenAI-compatible endpoint; the offline model when neither is set.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "KEEL_OPENAI_API_KEY")
+    )
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 4
+    llm_max_calls: int = 200
+    llm_max_tokens: int = 400_000
+    # Outbound channels: dry_run writes files under data_dir/outbox.
+    outbound_channel: str = Field(default="dry_run", description="dry_run | smtp | webhook | crm")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "keel@localhost"
+    smtp_starttls: bool = False
+    webhook_url: str | None = None
+    link_allowlist: list[str] = Field(default_factory=lambda: ["https://help.keel.example"])
+    policy_path: Path | None = Field(default=None, description="Policy YAML; default bundled.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'keel.db').as_posix()}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.openai_api_key is not None or self.llm_base_url is not None
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

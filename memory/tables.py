@@ -1,0 +1,6 @@
+"""Registry of table modules beyond telemetry (vector index state, approvals, outbox, runs).
+
+Each module that defines tables is imported here so ``init_db`` creates them all.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated data dir and database per test, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from keel.runtime import Runtime
+from keel.settings import Settings
+from memory.db import init_db, make_engine
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Tests never reach a real LLM by accident.
+for _var in ("OPENAI_API_KEY", "KEEL_LLM_BASE_URL", "KEEL_DATABASE_URL", "KEEL_CHROMA_URL"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "keel-data")
+
+
+@pytest.fixture()
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(settings.resolved_database_url)
+    init_db(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings)
+
+
+@pytest.fixture()
+def postgres_url() -> str:
+    url = os.environ.get("KEEL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("KEEL_TEST_POSTGRES_URL is not set; PostgreSQL tests need a server")
+    return url
+
+
+@pytest.fixture()
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """A clean PostgreSQL schema per test (tables dropped and created)."""
+    from sqlmodel import SQLModel
+
+    from memory.db import import_all_tables
+
+    eng = make_engine(postgres_url)
+    import_all_tables()
+    SQLModel.metadata.drop_all(eng)
+    init_db(eng)
+    yield eng
+    SQLModel.metadata.drop_all(eng)
+    eng.dispose()
