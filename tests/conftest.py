@@ -47,17 +47,33 @@ def postgres_url() -> str:
     return url
 
 
+def _pg_schema_engine(url: str, schema: str) -> Engine:
+    from sqlmodel import create_engine
+
+    from memory.db import normalise_url
+
+    return create_engine(
+        normalise_url(url), connect_args={"options": f"-csearch_path={schema}"}
+    )
+
+
 @pytest.fixture()
 def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    """A clean PostgreSQL schema per test (tables dropped and created)."""
-    from sqlmodel import SQLModel
+    """A private PostgreSQL schema per test, so parallel runs never see each other."""
+    import uuid
 
-    from memory.db import import_all_tables
+    from sqlalchemy import text
 
-    eng = make_engine(postgres_url)
-    import_all_tables()
-    SQLModel.metadata.drop_all(eng)
+    schema = f"keel_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = _pg_schema_engine(postgres_url, schema)
     init_db(eng)
-    yield eng
-    SQLModel.metadata.drop_all(eng)
-    eng.dispose()
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
