@@ -57,7 +57,7 @@ def init_db(engine: Engine) -> None:
 
 def import_all_tables() -> None:
     """Import every module that declares tables so ``SQLModel.metadata`` knows them all."""
-    import memory.models  # noqa: F401
+    import memory.models
     import memory.tables  # noqa: F401
 
 
