@@ -77,3 +77,7 @@ def pg_engine(postgres_url: str) -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# The scriptable OpenAI-compatible server (tests/openai_server.py) for `service` tests.
+from tests.openai_server import openai_server, openai_server_process  # noqa: E402, F401

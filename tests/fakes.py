@@ -1,3 +1,42 @@
 """Fakes for unit tests of logic. Real components are used everywhere else."""
 
 from __future__ import annotations
+
+# --- agents.offline: a word-hashing embedder ----------------------------------------------
+# Deterministic and instant: texts sharing words get similar vectors. For logic tests of
+# the offline model's tool choice; one slow test uses the real all-MiniLM-L6-v2. Imports
+# are local so blocks appended by others never trip over import order.
+
+
+class FakeWordEmbedder:
+    """A ``memory.embeddings.Embedder`` hashing words (cut to 5 letters) into buckets."""
+
+    name = "fake-word-hash"
+    dim = 256
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _vector(self, text: str):  # -> np.ndarray (float32, unit norm)
+        import hashlib
+        import re
+
+        import numpy as np
+
+        vector = np.zeros(self.dim, dtype=np.float32)
+        for word in re.findall(r"[a-z0-9]+", text.lower().replace("_", " ")):
+            bucket = int.from_bytes(hashlib.sha256(word[:5].encode()).digest()[:4], "big")
+            vector[bucket % self.dim] += 1.0
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm else vector
+
+    def embed(self, texts: list[str] | tuple[str, ...]):  # -> np.ndarray
+        import numpy as np
+
+        self.calls += 1
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_one(self, text: str):  # -> np.ndarray
+        return self.embed([text])[0]

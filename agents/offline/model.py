@@ -1,0 +1,257 @@
+"""The offline chat model: deterministic, honest about being one, and graph-compatible.
+
+It speaks LangChain's chat-model contract so the same graphs run on it unchanged:
+
+- with tools bound and no tool results yet for the current request, it calls the tools
+  that match the request (intent rules plus local-embedding similarity), with arguments
+  filled from the request, the prompt's context and its facts;
+- once results are in, it answers: structured output through the composer registered for
+  the schema, or a templated text reply over the facts;
+- with no tools and no schema, a short templated reply that says it is the offline model.
+
+Every message carries ``response_metadata={"model_name": "keel-offline-1", "offline": True}``.
+Nothing is random: the same messages always give the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, ToolCall
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, Field, PrivateAttr
+
+from agents.offline.arguments import fill_arguments
+from agents.offline.compose import compose, compose_reply, schema_for_tool
+from agents.offline.facts import (
+    called_tools,
+    collect_facts,
+    key_values,
+    latest_request,
+    system_text,
+)
+from agents.offline.intents import DEFAULT_INTENTS, IntentTable, ToolSelector, ToolSpec
+from agents.offline.text import OFFLINE_MODEL_NAME, stable_hash
+from agents.repair import attach_parser, schema_tool_name
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+
+
+# tool_choice values that require some tool call (LangChain, OpenAI and Anthropic spellings).
+_REQUIRED_CHOICES = frozenset({"any", "required", "True"})
+
+
+class OfflineChatModel(BaseChatModel):
+    """A deterministic chat model that calls tools and writes from templates.
+
+    Attributes:
+        model_name: Reported in every message's metadata and in model labels.
+        embedder: Local sentence embedder for tool choice (word overlap when absent).
+        embedder_factory: Loads the embedder on first tool choice instead.
+        intents: Intent rules; the shared :data:`DEFAULT_INTENTS` when ``None``.
+        min_similarity: Cosine similarity a tool needs to be chosen semantically.
+        max_tools: At most this many tools chosen semantically per request.
+    """
+
+    model_name: str = OFFLINE_MODEL_NAME
+    embedder: Any = Field(default=None, exclude=True)
+    embedder_factory: Callable[[], Any] | None = Field(default=None, exclude=True)
+    intents: IntentTable | None = Field(default=None, exclude=True)
+    min_similarity: float = 0.3
+    max_tools: int = 3
+
+    _selector: ToolSelector | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "keel-offline"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    @property
+    def selector(self) -> ToolSelector:
+        if self._selector is None:
+            self._selector = ToolSelector(
+                embedder=self.embedder,
+                embedder_factory=self.embedder_factory,
+                min_similarity=self.min_similarity,
+                max_tools=self.max_tools,
+            )
+        return self._selector
+
+    # --- LangChain surface ------------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Structured output built by the composer registered for ``schema``.
+
+        ``method`` and ``strict`` are accepted and ignored (there is only one method).
+        """
+        kwargs.pop("method", None)
+        kwargs.pop("strict", None)
+        if kwargs:
+            raise ValueError(f"unsupported arguments for with_structured_output: {kwargs}")
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise TypeError(
+                f"the offline model writes pydantic schemas only; got {schema!r}. "
+                "Define the output as a pydantic model and register a composer for it."
+            )
+        llm = self.bind_tools(
+            [schema],
+            tool_choice=schema_tool_name(schema),
+            keel_schema=schema,
+            ls_structured_output_format={
+                "kwargs": {"method": "function_calling"},
+                "schema": schema,
+            },
+        )
+        return attach_parser(llm, schema, include_raw=include_raw)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = self.respond(
+            messages,
+            tools=kwargs.get("tools") or [],
+            tool_choice=kwargs.get("tool_choice"),
+            schema=kwargs.get("keel_schema"),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    # --- behaviour --------------------------------------------------------------------------
+
+    def respond(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        tool_choice: Any = None,
+        schema: type[BaseModel] | None = None,
+    ) -> AIMessage:
+        """The model's next message for ``messages`` (what ``invoke`` returns)."""
+        specs = [] if tool_choice == "none" else [ToolSpec.from_openai(t) for t in tools]
+        schemas = self._schema_tools(specs, schema)
+        regular = [spec for spec in specs if spec.name not in schemas]
+        forced = _forced_tool(tool_choice)
+        called = set(called_tools(messages))
+
+        if forced in schemas and not regular:
+            return self._structured(messages, schemas[forced])
+        if forced and forced not in schemas and forced != "*":
+            spec = next((s for s in regular if s.name == forced), None)
+            if spec is not None and forced not in called:
+                return self._call_tools(messages, [spec], required=True)
+        elif regular:
+            wanted = self._wanted(messages, regular)
+            todo = [s for s in regular if s.name in wanted and s.name not in called]
+            if todo:
+                message = self._call_tools(messages, todo, required=False)
+                if message.tool_calls:
+                    return message
+            if forced == "*" and not called and not schemas:
+                best = self.selector.best(latest_request(messages), regular)
+                spec = next(s for s in regular if s.name == best)
+                return self._call_tools(messages, [spec], required=True)
+        if schemas:
+            return self._structured(messages, next(iter(schemas.values())))
+        return self._message(compose_reply(messages))
+
+    def _schema_tools(
+        self, specs: Sequence[ToolSpec], schema: type[BaseModel] | None
+    ) -> dict[str, type[BaseModel]]:
+        """Bound tools that are really output schemas (``with_structured_output``, or
+        ``create_agent``'s tool strategy for a schema with a registered composer)."""
+        found: dict[str, type[BaseModel]] = {}
+        for spec in specs:
+            if schema is not None and spec.name == schema_tool_name(schema):
+                found[spec.name] = schema
+            elif (registered := schema_for_tool(spec.name)) is not None:
+                found[spec.name] = registered
+        return found
+
+    def _wanted(self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec]) -> list[str]:
+        intents = self.intents if self.intents is not None else DEFAULT_INTENTS
+        return self.selector.select(latest_request(messages), system_text(messages), tools, intents)
+
+    def _call_tools(
+        self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec], *, required: bool
+    ) -> AIMessage:
+        request = latest_request(messages)
+        system = system_text(messages)
+        context = {**key_values(system), **key_values(request)}
+        facts = collect_facts(messages)
+        calls: list[ToolCall] = []
+        for tool in tools:
+            args = fill_arguments(tool, request=request, context=context, facts=facts)
+            if args is None and system:
+                args = fill_arguments(tool, request=system, context=context, facts=facts)
+            if args is None and required:
+                args = {}  # the caller insists; the tool will report what is missing
+            if args is None:
+                continue
+            seed = f"{len(messages)}|{tool.name}|{request}|{sorted(args.items(), key=str)}"
+            calls.append(
+                ToolCall(
+                    name=tool.name, args=args, id=f"call_{stable_hash(seed):016x}", type="tool_call"
+                )
+            )
+        return self._message("", tool_calls=calls)
+
+    def _message(self, content: str, *, tool_calls: list[ToolCall] | None = None) -> AIMessage:
+        return AIMessage(
+            content=content,
+            tool_calls=tool_calls or [],
+            response_metadata={"model_name": self.model_name, "offline": True},
+        )
+
+    def _structured(self, messages: Sequence[BaseMessage], schema: type[BaseModel]) -> AIMessage:
+        built = compose(messages, schema)
+        name = schema_tool_name(schema)
+        seed = f"{len(messages)}|{name}|{latest_request(messages)}"
+        call = ToolCall(
+            name=name,
+            args=built.model_dump(mode="json"),
+            id=f"call_{stable_hash(seed):016x}",
+            type="tool_call",
+        )
+        return self._message("", tool_calls=[call])
+
+
+def _forced_tool(tool_choice: Any) -> str | None:
+    """The tool name ``tool_choice`` requires, ``"*"`` for any tool, else ``None``."""
+    if tool_choice is None or tool_choice is False or tool_choice in ("auto", "none"):
+        return None
+    if tool_choice is True or str(tool_choice) in _REQUIRED_CHOICES:
+        return "*"
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+        return str(name) if name else "*"
+    return str(tool_choice)
