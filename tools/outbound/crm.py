@@ -1,0 +1,62 @@
+"""CRM tasks in Keel's own database: the CSM picks them up and acts from there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from memory.actions import CrmTask, as_utc
+from tools.outbound.base import RenderedMessage, SendReceipt
+
+
+@dataclass
+class CrmTaskAdapter:
+    """Inserts one ``CrmTask`` per idempotency key; a repeat returns the existing task."""
+
+    engine: Engine
+    name: str = "crm"
+
+    def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendReceipt:
+        existing = self._find(idempotency_key)
+        if existing is not None:
+            return self._receipt(existing, duplicate=True)
+        task = CrmTask(
+            idempotency_key=idempotency_key,
+            action_id=message.action_id,
+            account_id=message.account_id,
+            assignee=message.owner_csm,
+            title=message.subject or message.play_id,
+            body=self._body(message),
+            play_id=message.play_id,
+            created_at=as_utc(message.rendered_at),
+        )
+        try:
+            with Session(self.engine) as session:
+                session.add(task)
+                session.commit()
+                session.refresh(task)
+        except IntegrityError:
+            # Another worker inserted the same key between our look-up and insert.
+            raced = self._find(idempotency_key)
+            if raced is None:
+                raise
+            return self._receipt(raced, duplicate=True)
+        return self._receipt(task, duplicate=False)
+
+    def _find(self, key: str) -> CrmTask | None:
+        with Session(self.engine) as session:
+            return session.exec(select(CrmTask).where(CrmTask.idempotency_key == key)).first()
+
+    def _receipt(self, task: CrmTask, *, duplicate: bool) -> SendReceipt:
+        return SendReceipt(
+            transport=self.name, external_id=f"crm-task:{task.id}", duplicate=duplicate
+        )
+
+    @staticmethod
+    def _body(message: RenderedMessage) -> str:
+        to = ", ".join(message.to)
+        header = f"To: {to}\n\n" if to else ""
+        return header + message.body

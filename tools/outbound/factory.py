@@ -1,0 +1,60 @@
+"""Which adapter delivers which channel, from settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from keel.errors import KeelError
+from keel.settings import Settings
+from memory.actions import Channel
+from tools.outbound.base import OutboundAdapter
+from tools.outbound.crm import CrmTaskAdapter
+from tools.outbound.dry_run import DryRunAdapter
+from tools.outbound.smtp import SmtpAdapter
+from tools.outbound.webhook import WebhookAdapter
+
+OUTBOUND_MODES = ("dry_run", "smtp", "webhook", "crm")
+
+
+def adapters_from_settings(settings: Settings, engine: Engine) -> dict[str, OutboundAdapter]:
+    """An adapter for every channel (``email``, ``slack``, ``internal``).
+
+    ``outbound_channel``:
+
+    - ``dry_run`` (default): everything is written to ``settings.outbox_dir``.
+    - ``smtp``: email through SMTP; Slack and internal notes to ``webhook_url`` when set,
+      else to the dry-run outbox.
+    - ``webhook``: everything as JSON to ``webhook_url``.
+    - ``crm``: everything becomes a CRM task for the owner CSM.
+    """
+    mode = settings.outbound_channel
+    if mode not in OUTBOUND_MODES:
+        raise KeelError(
+            f"KEEL_OUTBOUND_CHANNEL is '{mode}'; expected one of {', '.join(OUTBOUND_MODES)}"
+        )
+    dry: OutboundAdapter = DryRunAdapter(settings.outbox_dir, sender=settings.smtp_from)
+    webhook: OutboundAdapter | None = None
+    if settings.webhook_url:
+        webhook = WebhookAdapter(settings.webhook_url)
+    elif mode == "webhook":
+        raise KeelError("KEEL_OUTBOUND_CHANNEL is 'webhook' but KEEL_WEBHOOK_URL is not set")
+
+    channels = [str(c) for c in Channel]
+    if mode == "dry_run":
+        return dict.fromkeys(channels, dry)
+    if mode == "crm":
+        crm: OutboundAdapter = CrmTaskAdapter(engine)
+        return dict.fromkeys(channels, crm)
+    if mode == "webhook":
+        assert webhook is not None
+        return dict.fromkeys(channels, webhook)
+    smtp: OutboundAdapter = SmtpAdapter(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    internal = webhook or dry
+    return {Channel.EMAIL: smtp, Channel.SLACK: internal, Channel.INTERNAL: internal}
