@@ -163,7 +163,7 @@ def validate_payload(payload: Mapping[str, Any], *, source: str = "payload") -> 
                 file=source,
                 row=None,
                 field=".".join(str(p) for p in err["loc"]) or None,
-                reason=err["msg"],
+                reason=str(err["msg"]).removeprefix("Value error, "),
             )
             for err in exc.errors()
         ]

@@ -381,6 +381,17 @@ def test_crash_after_claim_resumes_after_lease_and_sends_once(
     assert smtp.count == 1 and row(engine, action.id).attempts == 2
 
 
+def test_row_that_keeps_crashing_is_given_up(engine: Engine, book: Book, policy: Policy) -> None:
+    action = approved(engine, book)
+    dies: dict[str, OutboundAdapter] = {"email": _DiesBeforeSending()}
+    with pytest.raises(RuntimeError):
+        run(engine, action.id, dies, policy, max_attempts=1)
+    later = NOW + dt.timedelta(seconds=301)
+    result = run(engine, action.id, dies, policy, now=later, max_attempts=1)
+    assert result.outcome == "failed" and result.status == ActionStatus.FAILED
+    assert result.reasons[0].startswith("gave up after 1 attempts")
+
+
 @pytest.mark.service
 def test_crash_after_server_accepted_resends_with_the_same_message_id(
     engine: Engine, book: Book, smtp: SmtpSink, policy: Policy, tmp_path: Path
@@ -569,6 +580,9 @@ def test_dry_run_writes_one_readable_file_per_key(
             f"2025-03-20_acme_internal_escalation_{row(engine, note.id).idempotency_key[:8]}.md",
         ]
     )
+    note_key = row(engine, note.id).idempotency_key
+    again = dry.send(_message(action_id=note.id, channel="internal"), idempotency_key=note_key)
+    assert again.duplicate and len(list(outbox.iterdir())) == 2
     eml = email.message_from_bytes((outbox / files[0]).read_bytes())
     assert eml["To"] == "ana@acme.example"
     assert eml["X-Keel-Idempotency-Key"] == mail_row.idempotency_key

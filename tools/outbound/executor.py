@@ -23,7 +23,9 @@ same idempotency key (Message-ID and ``X-Keel-Idempotency-Key`` for email,
 ``Idempotency-Key`` for webhooks), so a receiver that dedupes on it delivers one message;
 SMTP servers that do not dedupe may deliver two. Dry-run files and CRM tasks are keyed by
 it, so they never duplicate. A crash *before* the send (after approval, or after the
-claim) costs nothing but the lease: the resumed call sends once.
+claim) costs nothing but the lease: the resumed call sends once. An adapter error other
+than :class:`~tools.outbound.base.OutboundError` (a bug) propagates and leaves the row
+``sending`` until its lease ends, for the same reason: we cannot know whether it went out.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from memory.actions import (
     recent_touches,
 )
 from memory.models import Account, Contact
-from tools.outbound.base import OutboundAdapter, OutboundError
+from tools.outbound.base import OutboundAdapter, OutboundError, SendReceipt
 from tools.outbound.guards import link_problems, recipient_problems
 from tools.outbound.render import render_message
 
@@ -128,7 +130,7 @@ def execute_action(
             return _not_claimed(session, action)
         if action.attempts > max_attempts:
             reason = f"gave up after {max_attempts} attempts; last error: {action.last_error}"
-            return _finish_failed(engine, action, token, [reason], retryable=False)
+            return _finish_failed(engine, action, token, [reason], outcome="failed")
         account = session.get(Account, action.account_id)
         contacts = list(
             session.exec(select(Contact).where(Contact.account_id == action.account_id)).all()
@@ -138,7 +140,7 @@ def execute_action(
         if adapter is None and not problems:
             problems = [f"no outbound adapter is configured for channel '{action.channel}'"]
         if problems or account is None or adapter is None:
-            return _finish_failed(engine, action, token, problems, retryable=False)
+            return _finish_failed(engine, action, token, problems, outcome="refused")
         message = render_message(
             action,
             account_external_id=account.external_id,
@@ -156,7 +158,7 @@ def execute_action(
             engine, action, token, str(exc), exc.retryable, max_attempts, moment
         )
 
-    return _finish_sent(engine, action, token, receipt.transport, receipt.external_id, moment)
+    return _finish_sent(engine, action, token, receipt, moment)
 
 
 def execute_ready_actions(
@@ -373,10 +375,10 @@ def _finish_sent(
     engine: Engine,
     action: ProposedAction,
     token: str,
-    transport: str,
-    external_id: str,
+    receipt: SendReceipt,
     moment: dt.datetime,
 ) -> ExecutionResult:
+    transport, external_id = receipt.transport, receipt.external_id
     with Session(engine) as session:
         result = session.exec(
             update(ProposedAction)
@@ -415,6 +417,7 @@ def _finish_sent(
                 sent_at=moment,
                 idempotency_key=action.idempotency_key,
                 external_message_id=external_id,
+                detail=receipt.detail,
             )
         )
         session.commit()
@@ -434,7 +437,7 @@ def _finish_failed(
     token: str,
     problems: list[str],
     *,
-    retryable: bool,
+    outcome: Outcome,
 ) -> ExecutionResult:
     message = "; ".join(problems)
     with Session(engine) as session:
@@ -445,12 +448,7 @@ def _finish_failed(
         )
         session.commit()
     return ExecutionResult(
-        action.id,
-        "refused",
-        ActionStatus.FAILED,
-        action.idempotency_key,
-        reasons=tuple(problems),
-        retryable=retryable,
+        action.id, outcome, ActionStatus.FAILED, action.idempotency_key, reasons=tuple(problems)
     )
 
 
