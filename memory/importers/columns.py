@@ -2,7 +2,7 @@
 
 This module is the single source of the import format: the validator reads it, and
 ``docs/import-format.md`` shows the tables that ``render_markdown()`` prints (a test keeps
-the two in step). Run ``python -m memory.importers.columns`` to print them.
+the two in step). ``reference_markdown()`` prints them.
 """
 
 from __future__ import annotations
@@ -588,7 +588,7 @@ def render_markdown(entity: Entity) -> str:
         if col.minimum is not None or col.maximum is not None:
             lo = "" if col.minimum is None else f"≥ {col.minimum:g}"
             hi = "" if col.maximum is None else f"≤ {col.maximum:g}"
-            allowed = " ".join(x for x in (lo, hi) if x)
+            allowed = ", ".join(x for x in (lo, hi) if x)
         lines.append(
             f"| `{col.name}` | {col.kind.value} | {'yes' if col.required else 'no'} "
             f"| {allowed} | {', '.join(f'`{a}`' for a in col.aliases)} | {col.doc} |"
@@ -596,8 +596,20 @@ def render_markdown(entity: Entity) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    for _entity in ENTITIES.values():
-        print(f"### {_entity.name}\n")
-        print("Files: " + ", ".join(f"`{n}`" for n in _entity.file_names) + "\n")
-        print(render_markdown(_entity) + "\n")
+def reference_markdown() -> str:
+    """Every entity's section of docs/import-format.md (files, key, column table)."""
+    sections = []
+    for entity in ENTITIES.values():
+        files = ", ".join(f"`{n}`" for n in entity.file_names)
+        key = ", ".join(f"`{k}`" for k in entity.key)
+        if entity.table is None:
+            key_line = f"Rows must be unique by {key}; they are not stored as such (see below)."
+        else:
+            key_line = (
+                f"Key (unique within a file; a re-import updates the row with the same key): {key}."
+            )
+        sections.append(
+            f"### {entity.name}\n\n{entity.doc}\n\nFile names: {files}. {key_line}\n\n"
+            f"{render_markdown(entity)}\n"
+        )
+    return "\n".join(sections)

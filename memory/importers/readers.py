@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,19 +93,33 @@ def read_table(path: Path) -> RawTable:
 
 def _read_csv(path: Path) -> RawTable:
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            # Keep blank lines so row numbers match what an editor shows; dropped below.
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-            compression="infer",
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                # Keep blank lines so row numbers match what an editor shows; dropped below.
+                skip_blank_lines=False,
+                # Never take a first column as the index when rows are longer than the header.
+                index_col=False,
+                encoding="utf-8-sig",
+                compression="infer",
+            )
     except pd.errors.EmptyDataError as exc:
         raise ReadError(Problem(path.name, None, None, "the file is empty")) from exc
     except pd.errors.ParserError as exc:
         raise ReadError(Problem(path.name, _parser_error_row(str(exc)), None, _short(exc))) from exc
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        # pandas only warns (and drops cells) when the first data row is the longer one.
+        raise ReadError(
+            Problem(
+                path.name,
+                2,
+                None,
+                f"not a well-formed CSV: more fields than the {len(frame.columns)} header columns",
+            )
+        )
     frame = frame.fillna("")
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:

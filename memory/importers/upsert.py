@@ -8,12 +8,13 @@ together.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, DateTime, Enum, Table, bindparam, func, select, update
+from sqlalchemy import Date, Enum, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -122,8 +123,11 @@ def _python_values(table: Table, name: str, series: pd.Series) -> list[Any]:
     if pd.api.types.is_datetime64_any_dtype(series):
         # Factorise: a few hundred distinct days stand for millions of rows.
         codes, uniques = pd.factorize(series)
-        as_date = isinstance(sql_type, Date) and not isinstance(sql_type, DateTime)
-        converted = [ts.date() if as_date else ts.to_pydatetime() for ts in uniques]
+        if isinstance(sql_type, Date):
+            converted = [ts.date() for ts in uniques]
+        else:
+            # Keel's date-time columns store aware UTC values.
+            converted = [_aware(ts.to_pydatetime()) for ts in uniques]
         lookup = np.array([*converted, None], dtype=object)
         return list(lookup[codes])
     values = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
@@ -136,6 +140,10 @@ def _python_values(table: Table, name: str, series: pd.Series) -> list[Any]:
     if isinstance(series.dtype, pd.Int64Dtype) or pd.api.types.is_string_dtype(series):
         return list(values)  # already Python ints / str / None
     return [_native(v) for v in values]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _native(value: Any) -> Any:

@@ -235,8 +235,8 @@ def _parse_date(cells: pd.Series, empty: pd.Series) -> pd.Series:
 
 
 def _parse_datetime(cells: pd.Series, empty: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(cells.where(~empty), format="ISO8601", errors="coerce", utc=True)
-    return parsed.dt.tz_convert(None)
+    # Times without a zone are taken as UTC; all are stored as aware UTC date-times.
+    return pd.to_datetime(cells.where(~empty), format="ISO8601", errors="coerce", utc=True)
 
 
 def _parse_enum(col: Column, cells: pd.Series, empty: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -258,10 +258,16 @@ def _max_length(entity: Entity, col: Column) -> int | None:
 
 
 def _key_sets(table: TypedTable) -> Iterable[tuple[str, ...]]:
-    keys = [table.entity.key]
-    if "external_id" in table.headers and table.entity.key != ("external_id",):
+    """The column sets that must be unique: the entity key (optional parts left out when
+    the file lacks them) and the external id when given."""
+    entity = table.entity
+    keys = []
+    key = tuple(c for c in entity.key if c in table.headers)
+    if key and all(c in table.headers for c in entity.key if entity.column(c).required):
+        keys.append(key)
+    if "external_id" in table.headers and key != ("external_id",):
         keys.append(("external_id",))
-    return [k for k in keys if all(c in table.headers for c in k)]
+    return keys
 
 
 def _check_duplicates(table: TypedTable, log: ProblemLog) -> None:
