@@ -294,6 +294,7 @@ class ResilientChatOpenAI(ChatOpenAI):
 
         try:
             first, rest = self._with_retry(start)
+            used = estimate  # the call was made, even if the caller stops reading early
             tokens = 0
             for chunk in chain([first] if first else [], rest):
                 if isinstance(chunk.message, AIMessage) and chunk.message.usage_metadata:
@@ -315,6 +316,7 @@ class ResilientChatOpenAI(ChatOpenAI):
 
         try:
             first, rest = await self._awith_retry(start)
+            used = estimate
             tokens = 0
             if first is not None:
                 tokens += _chunk_tokens(first)

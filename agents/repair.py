@@ -106,9 +106,11 @@ def _loads_lenient(text: str) -> Any:
         attempts.append(fixed)
     for attempt in attempts:
         try:
-            return json.loads(attempt)
+            value = json.loads(attempt)
         except json.JSONDecodeError:
-            pass
+            continue
+        # A bare string or number is valid JSON but never a structured answer.
+        return value if isinstance(value, dict | list) else _NOTHING
     # Single quotes and Python literals: a literal (never code) evaluation is safe.
     python_like = _JSON_WORDS.sub(
         lambda m: {"true": "True", "false": "False", "null": "None"}[m.group(1)], fixed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class FakeWordEmbedder:
-    """A ``memory.embeddings.Embedder`` hashing words (cut to 5 letters) into buckets."""
+    """A ``memory.embeddings.Embedder`` hashing words of 4+ letters (cut to 5) into buckets."""
 
     name = "fake-word-hash"
     dim = 256
@@ -24,7 +24,7 @@ class FakeWordEmbedder:
         import numpy as np
 
         vector = np.zeros(self.dim, dtype=np.float32)
-        for word in re.findall(r"[a-z0-9]+", text.lower().replace("_", " ")):
+        for word in re.findall(r"[a-z0-9]{4,}", text.lower().replace("_", " ")):
             bucket = int.from_bytes(hashlib.sha256(word[:5].encode()).digest()[:4], "big")
             vector[bucket % self.dim] += 1.0
         norm = float(np.linalg.norm(vector))

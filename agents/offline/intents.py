@@ -9,6 +9,7 @@ request against each tool's name and description with the local embedding model
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import re
 import threading
@@ -19,9 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from agents.offline.text import humanise
+from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from memory.embeddings import Embedder
+
+logger = logging.getLogger(__name__)
 
 Scope = Literal["request", "system"]
 
@@ -215,8 +219,12 @@ class ToolSelector:
     def _get_embedder(self) -> Embedder | None:
         with self._lock:
             if self._embedder is None and self._factory is not None:
-                self._embedder = self._factory()
-                self._factory = None
+                factory, self._factory = self._factory, None
+                try:
+                    self._embedder = factory()
+                except (KeelError, ImportError, OSError) as exc:
+                    # Still usable offline: rules and word overlap choose the tools.
+                    logger.warning("Offline tool choice without embeddings: %s", exc)
             return self._embedder
 
     def scores(self, request: str, tools: Sequence[ToolSpec]) -> list[float]:
