@@ -25,7 +25,7 @@ IN_FLIGHT = ""
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC)
 
 
 class IndexedDocument(SQLModel, table=True):

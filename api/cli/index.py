@@ -1,9 +1,174 @@
-"""CLI commands: index (filled by its capability)."""
+"""CLI commands: ``keel index`` (embed text records) and ``keel search`` (semantic search)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from api.cli.common import console, make_runtime, progress
+from keel.errors import KeelError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from memory.vectors import IndexReport, SearchHit
+
+INDEX_EPILOG = """\
+Examples:
+
+  keel index                  # embed what changed since the last run
+
+  keel index --rebuild        # drop the index and embed everything again
+"""
+
+SEARCH_EPILOG = """\
+Examples:
+
+  keel search "customers unable to log in after an identity provider change"
+
+  keel search "pricing concerns" --account ACME-001 --kind note --kind nps
+
+  keel search "outage" --since 2024-01-01 --until 2024-03-31 -k 20
+"""
+
+SNIPPET_CHARS = 160
+
+
+class KindChoice(StrEnum):
+    ticket = "ticket"
+    note = "note"
+    nps = "nps"
+
+
+def _report_table(report: IndexReport) -> Table:
+    table = Table(title="Vector index", show_header=True, header_style="bold")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    rows = [
+        ("new documents", report.new),
+        ("changed documents", report.changed),
+        ("repaired documents", report.repaired),
+        ("unchanged documents", report.unchanged),
+        ("removed documents", report.removed),
+        ("chunks written", report.chunks_written),
+        ("chunks deleted", report.chunks_deleted),
+    ]
+    for label, value in rows:
+        table.add_row(label, f"{value:,}")
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    if report.chunks_written:
+        table.add_row("chunks / second", f"{report.chunks_per_second:.1f}")
+    return table
+
+
+def index_command(
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Documents per committed batch.")
+    ] = 256,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the index and embed every record again.")
+    ] = False,
+) -> None:
+    """Embed tickets, call notes and NPS comments into the vector store.
+
+    Only new or changed records are embedded; deleted records lose their chunks.
+
+    An interrupted run is finished by the next one, without duplicates.
+    """
+    runtime = make_runtime()
+    engine = runtime.engine
+    store = runtime.vector_store
+    with progress() as bar:
+        task = bar.add_task("embedding", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = store.index_from_db(
+            engine, progress=on_progress, batch_size=batch_size, rebuild=rebuild
+        )
+    console.print(_report_table(report))
+
+
+def _account_id(engine: Engine, external_id: str) -> int:
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    accounts = SQLModel.metadata.tables["account"]
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(accounts.c.id).where(accounts.c.external_id == external_id)
+        ).scalar_one_or_none()
+    if found is None:
+        raise KeelError(f"--account: no account has the external id '{external_id}'")
+    return int(found)
+
+
+def _print_hits(hits: list[SearchHit]) -> None:
+    """One block per record: the ids to cite, then its best passage (printed as plain text)."""
+    for rank, hit in enumerate(hits, start=1):
+        header = Text()
+        header.append(f"{rank:>2}. ", style="bold")
+        header.append(f"{hit.kind}:{hit.source_id}", style="bold cyan")
+        header.append(f" ({hit.external_id})  account {hit.account_external_id or hit.account_id}")
+        header.append(f"  {hit.date.isoformat()}  score {hit.score:.3f}", style="dim")
+        snippet = " ".join(hit.text.split())
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[: SNIPPET_CHARS - 1] + "…"
+        # Customer text is data: a Text object never interprets it as rich markup.
+        console.print(header)
+        console.print(Padding(Text(snippet), (0, 0, 0, 4)))
+
+
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    account: Annotated[
+        str | None, typer.Option("--account", "-a", help="Only this account (its external id).")
+    ] = None,
+    kind: Annotated[
+        list[KindChoice] | None,
+        typer.Option("--kind", help="Only these kinds of record (repeatable)."),
+    ] = None,
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Records dated on or after (YYYY-MM-DD)."),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Records dated on or before (YYYY-MM-DD)."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=200, help="How many records.")] = 8,
+) -> None:
+    """Find the tickets, call notes and NPS comments closest in meaning to QUERY.
+
+    Prints each record once (its best-matching passage) with the ids to cite.
+    """
+    runtime = make_runtime()
+    account_id = _account_id(runtime.engine, account) if account is not None else None
+    store = runtime.vector_store
+    hits = store.search(
+        query,
+        k=k,
+        account_id=account_id,
+        kinds=[str(choice.value) for choice in kind] if kind else None,
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+    )
+    if hits:
+        _print_hits(hits)
+    elif store.count() == 0:
+        console.print("The index is empty: run `keel index` first.")
+    else:
+        console.print("No matching records.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("index", epilog=INDEX_EPILOG)(index_command)
+    app.command("search", epilog=SEARCH_EPILOG)(search_command)

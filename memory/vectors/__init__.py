@@ -1,0 +1,25 @@
+"""The vector store of customer text: chunking, incremental indexing, search.
+
+Build one with :func:`open_vector_store` (or take ``Runtime.vector_store``); nothing here
+opens a client or loads a model at import time.
+"""
+
+from memory.vectors.chunking import chunk_text
+from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback
+from memory.vectors.store import COLLECTION_NAME, VectorStore, make_chroma_client, open_vector_store
+from memory.vectors.types import KINDS, IndexReport, Kind, PrototypeMatch, SearchHit
+
+__all__ = [
+    "COLLECTION_NAME",
+    "DEFAULT_BATCH_SIZE",
+    "KINDS",
+    "IndexReport",
+    "Kind",
+    "ProgressCallback",
+    "PrototypeMatch",
+    "SearchHit",
+    "VectorStore",
+    "chunk_text",
+    "make_chroma_client",
+    "open_vector_store",
+]

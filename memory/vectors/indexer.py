@@ -1,0 +1,194 @@
+"""Incremental, crash-safe indexing of the database's text records into a Chroma collection.
+
+Only documents whose content hash differs from the recorded one are embedded. Each batch
+follows one order, so a run killed at any point is finished by the next run without
+duplicates (chunk ids are deterministic, so writing a chunk twice overwrites it):
+
+1. embed the batch's chunks;
+2. mark the batch's state rows in flight (empty hash, chunk count covering old and new);
+3. upsert the chunks into Chroma, then delete the document's surplus old chunks;
+4. bump the collection's generation (readers reload their snapshot);
+5. record the real content hashes and chunk counts.
+
+Documents deleted from the database lose their chunks, then their state rows. If Chroma
+and the state table disagree on the number of chunks (the Chroma directory was deleted,
+or the database now points at another Chroma), every id is scanned and the documents
+whose chunks are missing are embedded again; chunks no state row knows are deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from memory.embeddings import Embedder
+from memory.index_state import IN_FLIGHT, DocKey, DocState, delete_state, load_state, save_state
+from memory.vectors.chunking import chunk_text
+from memory.vectors.documents import SourceDoc, load_documents
+from memory.vectors.types import IndexReport, chunk_id
+
+# Called after each committed batch with (documents embedded so far, documents to embed).
+ProgressCallback = Callable[[int, int], None]
+
+DEFAULT_BATCH_SIZE = 256
+_ID_PAGE = 5000
+
+
+def _scan_chunk_numbers(collection: Any) -> dict[DocKey, set[int]]:
+    """Every chunk id in the collection, grouped by document."""
+    present: dict[DocKey, set[int]] = {}
+    offset = 0
+    while True:
+        ids = collection.get(include=[], limit=_ID_PAGE, offset=offset)["ids"]
+        for cid in ids:
+            kind, source_id, n = cid.rsplit(":", 2)
+            present.setdefault((kind, int(source_id)), set()).add(int(n))
+        offset += len(ids)
+        if len(ids) < _ID_PAGE:
+            return present
+
+
+def _reconcile(
+    collection: Any, state: dict[DocKey, DocState]
+) -> tuple[set[DocKey], dict[DocKey, int], list[str]]:
+    """Compare Chroma with the state table.
+
+    Returns the documents whose chunks are not exactly ``range(n_chunks)``, the highest
+    chunk count each document may have in Chroma, and the ids of chunks of unknown
+    documents. When the totals agree nothing is scanned: every write keeps Chroma's chunk
+    ids within the recorded ranges, so equal totals mean equal sets.
+    """
+    extent = {key: s.n_chunks for key, s in state.items()}
+    if collection.count() == sum(extent.values()):
+        return set(), extent, []
+    present = _scan_chunk_numbers(collection)
+    broken: set[DocKey] = set()
+    orphans: list[str] = []
+    for key, numbers in present.items():
+        if key not in state:
+            orphans.extend(chunk_id(key[0], key[1], n) for n in sorted(numbers))
+            continue
+        extent[key] = max(extent[key], max(numbers) + 1)
+    for key, s in state.items():
+        if present.get(key, set()) != set(range(s.n_chunks)):
+            broken.add(key)
+    return broken, extent, orphans
+
+
+def _delete_ids(collection: Any, ids: Sequence[str], page: int) -> None:
+    for start in range(0, len(ids), page):
+        collection.delete(ids=list(ids[start : start + page]))
+
+
+def index_documents(
+    collection: Any,
+    embedder: Embedder,
+    engine: Engine,
+    *,
+    on_write: Callable[[], None],
+    progress: ProgressCallback | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    write_page: int = 5000,
+) -> IndexReport:
+    """Bring ``collection`` up to date with the database's tickets, notes and NPS comments.
+
+    Args:
+        collection: the Chroma collection (created without an embedding function).
+        embedder: embeds chunk texts; its name is part of every content hash.
+        engine: the database holding the source records and the index state.
+        on_write: called after each change to the collection (bumps its generation).
+        progress: see :data:`ProgressCallback`.
+        batch_size: documents per batch, the unit of commit.
+        write_page: most records per Chroma call (its ``max_batch_size``).
+    """
+    started = time.perf_counter()
+    docs = {doc.key: doc for doc in load_documents(engine)}
+    hashes = {key: doc.content_hash(embedder.name) for key, doc in docs.items()}
+    state = load_state(engine)
+    broken, extent, orphans = _reconcile(collection, state)
+
+    chunks_deleted = 0
+    removed = sorted(key for key in state if key not in docs)
+    stale = orphans + [chunk_id(k, s, n) for k, s in removed for n in range(extent[(k, s)])]
+    if stale:
+        _delete_ids(collection, stale, write_page)
+        chunks_deleted += len(stale)
+        on_write()
+    if removed:
+        delete_state(engine, removed)
+
+    new = changed = repaired = 0
+    pending: list[SourceDoc] = []
+    for key in sorted(docs):
+        if key not in state:
+            new += 1
+        elif state[key].content_hash != hashes[key]:
+            changed += 1
+        elif key in broken:
+            repaired += 1
+        else:
+            continue
+        pending.append(docs[key])
+
+    if progress:
+        progress(0, len(pending))
+    chunks_written = 0
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start : start + batch_size]
+        pieces = [chunk_text(doc.text) for doc in batch]
+        ids = [
+            chunk_id(d.kind, d.source_id, n)
+            for d, p in zip(batch, pieces, strict=True)
+            for n in range(len(p))
+        ]
+        texts = [text for p in pieces for text in p]
+        metadatas = [
+            d.metadata(n) for d, p in zip(batch, pieces, strict=True) for n in range(len(p))
+        ]
+        vectors = embedder.embed(texts)
+
+        old_extent = {d.key: extent.get(d.key, 0) for d in batch}
+        save_state(
+            engine,
+            {
+                d.key: DocState(IN_FLIGHT, max(old_extent[d.key], len(p)))
+                for d, p in zip(batch, pieces, strict=True)
+            },
+        )
+        for lo in range(0, len(ids), write_page):
+            hi = lo + write_page
+            collection.upsert(
+                ids=ids[lo:hi],
+                embeddings=vectors[lo:hi],
+                metadatas=metadatas[lo:hi],
+                documents=texts[lo:hi],
+            )
+        surplus = [
+            chunk_id(d.kind, d.source_id, n)
+            for d, p in zip(batch, pieces, strict=True)
+            for n in range(len(p), old_extent[d.key])
+        ]
+        _delete_ids(collection, surplus, write_page)
+        on_write()
+        save_state(
+            engine,
+            {d.key: DocState(hashes[d.key], len(p)) for d, p in zip(batch, pieces, strict=True)},
+        )
+        chunks_written += len(ids)
+        chunks_deleted += len(surplus)
+        if progress:
+            progress(start + len(batch), len(pending))
+
+    return IndexReport(
+        new=new,
+        changed=changed,
+        unchanged=len(docs) - new - changed - repaired,
+        removed=len(removed),
+        chunks_written=chunks_written,
+        chunks_deleted=chunks_deleted,
+        seconds=time.perf_counter() - started,
+        repaired=repaired,
+    )

@@ -1,0 +1,89 @@
+"""Value types of the vector store: what a search returns, what indexing reports.
+
+Also the naming conventions shared by the indexer and the readers: document kinds, chunk
+ids (``f"{kind}:{source_id}:{n}"``) and the integer ``yyyymmdd`` date Chroma filters on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, get_args
+
+Kind = Literal["ticket", "note", "nps"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+def chunk_id(kind: str, source_id: int, n: int) -> str:
+    """The deterministic Chroma id of chunk ``n`` of a source record."""
+    return f"{kind}:{source_id}:{n}"
+
+
+def doc_key(kind: str, source_id: int) -> str:
+    """The id of a whole source record (``"ticket:12"``), stored on each of its chunks."""
+    return f"{kind}:{source_id}"
+
+
+def date_to_int(day: dt.date) -> int:
+    """``2024-03-05`` -> ``20240305``: Chroma's range filters only compare numbers."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def int_to_date(value: int) -> dt.date:
+    return dt.date(value // 10_000, value // 100 % 100, value % 100)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """The best-matching chunk of one source record.
+
+    ``kind`` and ``source_id`` (the internal row id) or ``external_id`` (the id in the
+    customer's system) identify the record to cite; ``score`` is the cosine similarity.
+    """
+
+    kind: str
+    source_id: int
+    external_id: str
+    account_id: int
+    date: dt.date
+    text: str
+    score: float
+    chunk: int
+    account_external_id: str = ""
+
+
+class PrototypeMatch(NamedTuple):
+    """A stored chunk's best-matching prototype label (a tuple, so it also unpacks)."""
+
+    label: str
+    kind: str
+    source_id: int
+    external_id: str
+    account_id: int
+    date: dt.date
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``index_from_db`` run did. Documents are source records, not chunks."""
+
+    new: int
+    changed: int
+    unchanged: int
+    removed: int
+    chunks_written: int
+    chunks_deleted: int
+    seconds: float
+    # Documents whose chunks were missing from or inconsistent with Chroma (e.g. the
+    # Chroma directory was deleted while the database kept its index state): re-embedded.
+    repaired: int = 0
+
+    @property
+    def embedded_documents(self) -> int:
+        return self.new + self.changed + self.repaired
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_written / self.seconds if self.seconds > 0 else 0.0
