@@ -42,6 +42,10 @@ Composer = Callable[[list[BaseMessage], type[Any]], dict[str, Any] | BaseModel]
 ReplyComposer = Callable[[list[BaseMessage]], str]
 
 _MAX_FACTS_PER_RESULT = 6
+# Facts a CSM reads first in a summary: state, risk and what is driving it.
+_HEADLINE_KEYS = re.compile(
+    r"band|score|risk|driver|reason|change|trend|status|renewal|(?:^|_)arr(?:_|$)"
+)
 
 _composers: dict[type[BaseModel], Composer] = {}
 _replies: list[tuple[re.Pattern[str], ReplyComposer]] = []
@@ -188,14 +192,19 @@ def _subject(facts: Mapping[str, Any], request: str) -> str:
 
 
 def _summarise(data: Any, *, skip: str = "") -> str:
-    """Up to a few ``key value`` pairs of ``data`` (leaving out the subject's own name)."""
+    """Up to a few ``key value`` pairs of ``data``, what a CSM looks at first leading.
+
+    The subject's own name is left out (it is already in the opening line).
+    """
     if isinstance(data, Mapping):
-        data = {k: v for k, v in data.items() if v != skip}
-        scalars = [(k, v) for k, v in data.items() if not isinstance(v, Mapping | list)]
-        nested = [(k, v) for k, v in data.items() if isinstance(v, Mapping | list)]
-        shown = (scalars + nested)[:_MAX_FACTS_PER_RESULT]
-        text = "; ".join(f"{humanise(str(k))} {format_value(v)}" for k, v in shown)
-        hidden = len(data) - len(shown)
+        items = [(str(k), v) for k, v in data.items() if v != skip]
+        # Stable sort: headline facts first, then scalars, then lists and objects.
+        items.sort(
+            key=lambda kv: (not _HEADLINE_KEYS.search(kv[0]), isinstance(kv[1], Mapping | list))
+        )
+        shown = items[:_MAX_FACTS_PER_RESULT]
+        text = "; ".join(f"{humanise(k)} {format_value(v)}" for k, v in shown)
+        hidden = len(items) - len(shown)
         return text + (f" (+{hidden} more)" if hidden > 0 else "") if text else "no data"
     if isinstance(data, list):
         return f"{len(data)} item(s): {format_value(data)}" if data else "nothing found"
