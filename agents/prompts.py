@@ -72,7 +72,9 @@ Briefing (JSON):
 {briefing}
 
 Allowed plays (id: title; hypothesis kinds it answers; description):
-{plays}"""
+{plays}
+
+{slots}"""
 
 # --- drafter -------------------------------------------------------------------------------
 

@@ -44,6 +44,10 @@ class Hypothesis(_Model):
 
     id: str = Field(min_length=1, description="Stable id, e.g. 'risk:usage_drop'.")
     kind: HypothesisKind
+    category: str = Field(
+        default="",
+        description="What it is about: a play-library hypothesis kind, e.g. usage_decline.",
+    )
     statement: str = Field(min_length=1)
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     evidence_ids: EvidenceIds = Field(min_length=1)

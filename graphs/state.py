@@ -78,6 +78,7 @@ class ActionState(TypedDict):
     briefing: JSON
     facts: JSON
     draft: NotRequired[JSON | None]
+    previous_draft: NotRequired[JSON | None]
     revision: NotRequired[int]
     feedback: NotRequired[list[str]]
     action_id: NotRequired[str | None]

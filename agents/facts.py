@@ -1,0 +1,257 @@
+"""The facts later steps may use, derived in code from the analyst's tool results.
+
+``build_facts`` turns the tool results into one JSON-ready dict: the account, its contacts,
+health, hypotheses, renewal and billing, signals, evidence metadata and cohort matches, plus
+``fact_lines``: short numbered statements, each under its evidence id, that the drafter is
+told it may use (and that the offline model writes from). No customer-written text is in
+them: a ticket is described by its category, priority, dates and status, never quoted, so
+nothing a customer typed can reach a draft through the facts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+from tools.account_tools import (
+    TOOL_COHORT,
+    TOOL_EVIDENCE,
+    TOOL_HEALTH,
+    TOOL_HYPOTHESES,
+    TOOL_PROFILE,
+    TOOL_RENEWAL,
+    TOOL_SIGNALS,
+)
+
+MAX_SIGNAL_LINES: Final = 6
+MAX_EVIDENCE_LINES: Final = 5
+_ROLE_NAMES: Final = {
+    "champion": "Champion",
+    "executive_sponsor": "Executive sponsor",
+    "admin": "Admin",
+    "user": "User",
+}
+
+
+def build_facts(results: Mapping[str, Any], *, as_of: dt.date) -> dict[str, Any]:
+    """Facts from tool results keyed by tool name (missing tools give empty sections)."""
+    profile = results.get(TOOL_PROFILE) or {}
+    health = results.get(TOOL_HEALTH) or {}
+    renewal = results.get(TOOL_RENEWAL) or {}
+    signals = (results.get(TOOL_SIGNALS) or {}).get("signals") or []
+    hypotheses = (results.get(TOOL_HYPOTHESES) or {}).get("hypotheses") or []
+    hits = (results.get(TOOL_EVIDENCE) or {}).get("hits") or []
+    cohort = (results.get(TOOL_COHORT) or {}).get("matches") or []
+    evidence = [{k: v for k, v in hit.items() if k != "content"} for hit in hits]
+    account = dict(profile.get("account") or {})
+    if account:
+        account["owner_name"] = person_name(str(account.get("owner_csm") or ""))
+    facts: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "account": account,
+        "contacts": profile.get("contacts") or [],
+        "health": health,
+        "hypotheses": hypotheses,
+        "renewal": renewal.get("upcoming_renewal"),
+        "past_renewals": renewal.get("past_renewals") or [],
+        "billing_issues": renewal.get("billing_issues") or [],
+        "signals": signals,
+        "evidence": evidence,
+        "similar_churned": cohort,
+    }
+    facts["fact_lines"] = fact_lines(facts)
+    return facts
+
+
+def tool_outputs(messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """The latest JSON result of each tool in the conversation, by tool name."""
+    names = {
+        call["id"]: call["name"]
+        for message in messages
+        if isinstance(message, AIMessage)
+        for call in message.tool_calls
+        if call.get("id")
+    }
+    results: dict[str, Any] = {}
+    for message in messages:
+        if not isinstance(message, ToolMessage) or message.status == "error":
+            continue
+        name = message.name or names.get(message.tool_call_id)
+        try:
+            data = json.loads(str(message.content))
+        except json.JSONDecodeError:
+            continue
+        if name and isinstance(data, dict):
+            results[name] = data
+    return results
+
+
+def person_name(who: str) -> str:
+    """A display name for a person given by name or e-mail (``kwame.asante@x`` -> ``Kwame
+    Asante``)."""
+    if "@" not in who:
+        return who.strip()
+    local = who.split("@", 1)[0]
+    parts = [p for p in re.split(r"[._\-+]+", local) if p]
+    return " ".join(p.capitalize() for p in parts) or who
+
+
+def known_evidence_ids(facts: Mapping[str, Any]) -> set[str]:
+    """Every evidence id a tool returned (what a briefing may cite)."""
+    ids: set[str] = set()
+    account = facts.get("account") or {}
+    if account.get("evidence_id"):
+        ids.add(account["evidence_id"])
+    for contact in facts.get("contacts") or []:
+        if contact.get("evidence_id"):
+            ids.add(contact["evidence_id"])
+    health = facts.get("health") or {}
+    if health.get("id"):
+        ids.add(health["id"])
+    for factor in health.get("factors") or []:
+        ids.update(factor.get("evidence_ids") or [])
+    for hypothesis in facts.get("hypotheses") or []:
+        ids.add(hypothesis.get("id", ""))
+        ids.update(hypothesis.get("evidence_ids") or [])
+    for section in ("signals", "evidence", "similar_churned", "past_renewals", "billing_issues"):
+        ids.update(item.get("id", "") for item in facts.get(section) or [])
+    if facts.get("renewal"):
+        ids.add(facts["renewal"].get("id", ""))
+    ids.update(line["id"] for line in facts.get("fact_lines") or [])
+    ids.discard("")
+    return ids
+
+
+def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Short statements under their evidence ids, in the order a CSM would read them.
+
+    Each line has a ``kind`` (account, health, risk_factor, signal, renewal, billing,
+    contact_left, ticket, note, nps, cohort): drafts for customers use only the kinds a
+    customer may read about (not health scores, risk factors or cohort matches).
+    """
+    lines: list[dict[str, str]] = []
+
+    def add(evidence: str | None, text: str, kind: str, **tags: str) -> None:
+        if evidence and text and all(line["id"] != evidence for line in lines):
+            lines.append({"id": evidence, "text": text, "kind": kind, **tags})
+
+    account = facts.get("account") or {}
+    if account:
+        renews = f", renews {account['renewal_date']}" if account.get("renewal_date") else ""
+        add(
+            account.get("evidence_id"),
+            f"{account.get('name')}: {_segment(account.get('segment'))} account, ARR "
+            f"{_money(account.get('arr'))}, plan {account.get('plan') or 'n/a'}, owner CSM "
+            f"{account.get('owner_name') or 'unassigned'}{renews}.",
+            "account",
+        )
+    health = facts.get("health") or {}
+    if health.get("id"):
+        add(health["id"], _health_line(health), "health")
+    for factor in (health.get("factors") or [])[:2]:
+        if factor.get("direction") == "raises risk":
+            for evidence in factor.get("evidence_ids") or []:
+                add(evidence, str(factor.get("text") or ""), "risk_factor")
+    for signal in _notable(facts.get("signals") or [])[:MAX_SIGNAL_LINES]:
+        add(signal.get("id"), _signal_line(signal), "signal")
+    renewal = facts.get("renewal")
+    if renewal:
+        add(
+            renewal.get("id"),
+            f"Renewal on {renewal['renewal_date']} ({renewal['days_to_renewal']} days away), "
+            f"ARR {_money(renewal.get('arr'))}.",
+            "renewal",
+        )
+    for issue in facts.get("billing_issues") or []:
+        add(
+            issue.get("id"),
+            f"Invoice of {_money(issue.get('amount'))} due {issue.get('due_on')} is "
+            f"{issue.get('status')} ({issue.get('days_overdue', 0)} days overdue).",
+            "billing",
+        )
+    for contact in facts.get("contacts") or []:
+        if contact.get("left_company"):
+            role = _ROLE_NAMES.get(str(contact.get("role")), "Contact")
+            when = f" on {contact['left_on']}" if contact.get("left_on") else ""
+            add(
+                contact.get("evidence_id"),
+                f"{role} {contact.get('name')} ({contact.get('title') or 'no title'}) left the "
+                f"company{when}.",
+                "contact_left",
+            )
+    for item in (facts.get("evidence") or [])[:MAX_EVIDENCE_LINES]:
+        add(
+            item.get("id"),
+            _evidence_line(item),
+            str(item.get("kind") or "evidence"),
+            category=str(item.get("category") or ""),
+            status=str(item.get("status") or ""),
+        )
+    for match in (facts.get("similar_churned") or [])[:2]:
+        add(match.get("id"), str(match.get("summary") or ""), "cohort")
+    return lines
+
+
+def _notable(signals: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    flagged = [s for s in signals if s.get("notable")]
+    return flagged or list(signals)
+
+
+def _segment(value: Any) -> str:
+    return str(value or "").replace("_", "-") or "unknown-segment"
+
+
+def _money(value: Any) -> str:
+    try:
+        return f"{float(value):,.0f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _health_line(health: Mapping[str, Any]) -> str:
+    parts = []
+    if health.get("score") is not None:
+        parts.append(f"Health score {health['score']:.0f}/100")
+    if health.get("percentile") is not None:
+        parts.append(f"{health['percentile']:.0f}th percentile of the book")
+    if health.get("risk") is not None:
+        horizon = health.get("horizon_days")
+        over = f" within {horizon} days" if horizon else ""
+        parts.append(f"churn risk {float(health['risk']):.0%}{over}")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def _signal_line(signal: Mapping[str, Any]) -> str:
+    text = str(signal.get("text") or "")
+    if text:
+        return text
+    label = signal.get("label") or signal.get("name")
+    since = f" (since {signal['since']})" if signal.get("since") else ""
+    return f"{str(label).capitalize()}: {signal.get('display')}{since}."
+
+
+def _evidence_line(item: Mapping[str, Any]) -> str:
+    kind = item.get("kind")
+    ref = str(item.get("id", "")).split(":", 1)[-1]
+    if kind == "ticket":
+        state = (
+            f"closed {item['closed_on']}" + (f", CSAT {item['csat']}/5" if item.get("csat") else "")
+            if item.get("status") == "closed"
+            else "still open"
+        )
+        category = str(item.get("category", "")).replace("_", " ")
+        return (
+            f"Ticket {ref}: {item.get('priority')}-priority {category} ticket opened "
+            f"{item.get('date')}, {state}."
+        )
+    if kind == "note":
+        label = str(item.get("note_kind") or "call").capitalize()
+        return f"{label} note {ref} from {item.get('date')}."
+    if kind == "nps":
+        return f"NPS response {ref} on {item.get('date')}: score {item.get('score')}/10."
+    return ""

@@ -1,0 +1,324 @@
+"""Between a draft and the outside world: policy check, approval, execution, intervention log.
+
+Four node functions for one planned play's path (``graphs.state.ActionState``), built by
+:func:`make_gate_nodes` from the run's :class:`agents.context.ReviewDeps`:
+
+- ``policy_check`` asks the policy again for this exact draft (tier, caps, quiet list,
+  recipient) and writes the ``ProposedAction`` row, idempotently: the row is keyed by
+  thread, step (play and revision) and payload hash, so a node re-run after a crash or a
+  resume finds the row it wrote instead of adding one. Writing the row is the approval
+  queue, not a side effect on the world: nothing leaves before the interrupt.
+- ``approval`` pauses with :func:`graphs.approval.request_approval` for actions the policy
+  gates, records the reviewer's decision, and remembers edits and feedback in the store.
+- ``execute`` hands approved actions to :func:`tools.outbound.executor.execute_action`,
+  the only path to an adapter, which claims, re-checks and sends exactly once.
+- ``log`` appends what became of the play to the review's outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from sqlmodel import Session
+
+from agents.context import ReviewDeps
+from agents.feedback import FeedbackNote, remember
+from agents.schemas import Draft
+from graphs.approval import request_approval
+from graphs.state import ActionOutcome, ActionState
+from memory.actions import (
+    CHANNEL_FOR_DRAFT,
+    ActionStatus,
+    DraftKind,
+    ProposedAction,
+    get_action,
+    list_actions,
+    propose_action,
+    recent_touches,
+)
+from memory.models import Account, Contact
+from tools.outbound.executor import execute_action
+from tools.outbound.guards import extract_links
+
+log = logging.getLogger(__name__)
+
+# Test hook: when set to a file path, the executor node writes the action id there and
+# waits before sending, so a test can kill the process between approval and send.
+HOLD_BEFORE_SEND_ENV: Final = "KEEL_TEST_HOLD_BEFORE_SEND"
+HOLD_SECONDS: Final = 120.0
+# Caps look back this far for earlier touches (the policy decides which days count).
+TOUCH_LOOKBACK_DAYS: Final = 60
+
+AfterApproval = Literal["execute", "draft", "log"]
+Node = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GateNodes:
+    policy_check: Node
+    approval: Node
+    execute: Node
+    log: Node
+
+
+def thread_id_of(config: RunnableConfig) -> str:
+    return str(config.get("configurable", {}).get("thread_id") or "no-thread")
+
+
+def step_key(play: str, revision: int) -> str:
+    """The proposing step, part of the row's idempotency key (with thread and payload)."""
+    return f"approval:{play}:r{revision}"
+
+
+def action_payload(draft: Draft) -> dict[str, Any]:
+    """The payload to approve and send: final text, addresses and declared links."""
+    to = [draft.recipient_address] if draft.recipient_address else []
+    return {
+        "subject": draft.subject,
+        "body": draft.body,
+        "to": to,
+        "cc": [],
+        "links": list(dict.fromkeys(extract_links(draft.body))),
+        "metadata": {
+            "evidence_ids": draft.evidence_ids,
+            "facts_used": draft.facts_used,
+            "hypothesis_id": draft.hypothesis_id,
+            "produced_by": draft.produced_by,
+            "revision": draft.revision,
+            "recipient_name": draft.recipient_name,
+        },
+    }
+
+
+def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
+    """The four nodes, closed over ``deps``."""
+
+    def policy_check(state: ActionState, config: RunnableConfig) -> dict[str, Any]:
+        draft = Draft.model_validate(state["draft"])
+        thread = thread_id_of(config)
+        today = _as_of(state, deps)
+        health = state["facts"].get("health") or {}
+        percentile = health.get("percentile")
+        channel = CHANNEL_FOR_DRAFT[DraftKind(draft.kind)]
+        with Session(deps.engine) as session:
+            account = session.get(Account, draft.account_id)
+            if account is None:
+                return _fail(state, "policy_check", f"account {draft.account_id} does not exist")
+            contact = (
+                session.get(Contact, draft.recipient_contact_id)
+                if draft.recipient_contact_id is not None
+                else None
+            )
+            # Touches from this review are the planner's to space out; earlier reviews'
+            # in-flight actions and everything sent count against the caps.
+            own = {a.id for a in list_actions(session, thread_id=thread)}
+            touches = [
+                t
+                for t in recent_touches(
+                    session,
+                    account_id=account.id or 0,
+                    since=today - dt.timedelta(days=TOUCH_LOOKBACK_DAYS),
+                    include_in_flight=True,
+                )
+                if t.action_id not in own
+            ]
+            decision = deps.policy.evaluate(
+                play_id=draft.play,
+                account=account,
+                channel=channel,
+                recipient_contact=contact,
+                health_percentile=percentile,
+                recent_actions=touches,
+                today=today,
+            )
+            if not decision.allowed:
+                outcome = ActionOutcome(
+                    play=draft.play,
+                    status="blocked",
+                    channel=str(channel),
+                    recipient_contact_id=draft.recipient_contact_id,
+                    reasons=decision.reasons,
+                )
+                return {"action_id": None, "outcomes": [outcome]}
+            action = propose_action(
+                session,
+                thread_id=thread,
+                interrupt_id=step_key(draft.play, draft.revision),
+                account_id=account.id or 0,
+                play_id=draft.play,
+                draft_kind=draft.kind,
+                payload=action_payload(draft),
+                needs_approval=decision.needs_approval,
+                recipient_contact_id=draft.recipient_contact_id,
+                produced_by_model=draft.produced_by,
+                policy_reasons=decision.reasons,
+                health_percentile=percentile,
+                parent_action_id=state.get("parent_action_id"),
+            )
+            session.commit()
+            return {"action_id": action.id}
+
+    def approval(state: ActionState, runtime: Runtime[Any]) -> dict[str, Any]:
+        action_id = state.get("action_id")
+        assert action_id, "approval runs only after a proposed action"
+        with Session(deps.engine) as session:
+            action = get_action(session, action_id=action_id)
+            session.expunge(action)
+        if action.status == ActionStatus.AUTO_APPROVED:
+            return {"decision": {"type": "auto", "user": "policy"}}
+        decision, decided = request_approval(
+            deps.engine, action, description=describe_action(action, state)
+        )
+        update: dict[str, Any] = {
+            "decision": {"type": decision.type, "user": decision.user, "message": decision.message}
+        }
+        if runtime.store is not None and decision.type != "approve":
+            before = state.get("draft") or {}
+            note = _note(decision.type, decision.user, decision.message, action, before, decided)
+            remember(runtime.store, note)
+        if decision.type == "respond":
+            update.update(
+                {
+                    "feedback": [*state.get("feedback", []), decision.message or ""],
+                    "revision": int(state.get("revision", 0)) + 1,
+                    "parent_action_id": action.id,
+                    "previous_draft": state.get("draft"),
+                    "action_id": None,
+                }
+            )
+        return update
+
+    def execute(state: ActionState, config: RunnableConfig) -> dict[str, Any]:
+        action_id = state.get("action_id")
+        assert action_id, "execute runs only after an approved action"
+        _hold_if_asked(action_id)
+        result = execute_action(
+            deps.engine,
+            action_id=action_id,
+            adapters=deps.adapters,
+            policy=deps.policy,
+            link_allowlist=deps.link_allowlist,
+            worker_id=thread_id_of(config),
+        )
+        execution = asdict(result)
+        execution["reasons"] = list(result.reasons)
+        execution["retry_after"] = result.retry_after.isoformat() if result.retry_after else None
+        return {"execution": execution}
+
+    def log_outcome(state: ActionState) -> dict[str, Any]:
+        action_id = state.get("action_id")
+        if not action_id:  # blocked by the policy: policy_check logged it
+            return {}
+        with Session(deps.engine) as session:
+            action = get_action(session, action_id=action_id)
+            decision = state.get("decision") or {}
+            execution = state.get("execution") or {}
+            outcome = ActionOutcome(
+                play=action.play_id,
+                status=_status(action, execution),
+                action_id=action.id,
+                decision=decision.get("type"),
+                decided_by=action.decided_by,
+                channel=action.channel,
+                recipient_contact_id=action.recipient_contact_id,
+                reasons=list(execution.get("reasons") or action.policy_reasons),
+                detail=str(decision.get("message") or execution.get("outcome") or ""),
+            )
+        return {"outcomes": [outcome]}
+
+    return GateNodes(policy_check, approval, execute, log_outcome)
+
+
+def route_after_policy(state: ActionState) -> Literal["approval", "log"]:
+    return "approval" if state.get("action_id") else "log"
+
+
+def route_after_approval(state: ActionState) -> AfterApproval:
+    kind = (state.get("decision") or {}).get("type")
+    if kind in ("approve", "edit", "auto"):
+        return "execute"
+    if kind == "respond":
+        return "draft"
+    return "log"
+
+
+def describe_action(action: ProposedAction, state: ActionState) -> str:
+    """What the reviewer reads next to the draft: why, what it rests on, which rules fired."""
+    item = state["item"]
+    lines = [
+        f"Play: {action.play_id} (revision {action.revision}).",
+        f"Why: {item.get('rationale', '')}",
+    ]
+    if item.get("hypothesis_id"):
+        lines.append(f"Answers hypothesis: {item['hypothesis_id']}")
+    evidence = action.payload.get("metadata", {}).get("evidence_ids") or []
+    if evidence:
+        lines.append("Evidence: " + ", ".join(evidence))
+    lines.append("Policy: " + "; ".join(action.policy_reasons))
+    lines.append(f"Drafted by: {action.produced_by_model or 'unknown model'}")
+    return "\n".join(lines)
+
+
+def _status(action: ProposedAction, execution: dict[str, Any]) -> str:
+    if action.status in (ActionStatus.SENT, ActionStatus.REJECTED, ActionStatus.FAILED):
+        return str(action.status)
+    outcome = execution.get("outcome")
+    if outcome == "busy":
+        return "sending"
+    return str(action.status)
+
+
+def _note(
+    kind: str,
+    user: str,
+    message: str | None,
+    action: ProposedAction,
+    before: dict[str, Any],
+    after: ProposedAction,
+) -> FeedbackNote:
+    """What to remember; ``before`` is the draft as proposed (the row may already hold the
+    reviewer's edit when the decision was recorded before the thread resumed)."""
+    return FeedbackNote(
+        kind=kind,  # type: ignore[arg-type]
+        account_id=action.account_id,
+        play=action.play_id,
+        user=user,
+        action_id=action.id,
+        message=message,
+        subject_before=str(before.get("subject", "")),
+        subject_after=str(after.payload.get("subject", "")),
+        body_before=str(before.get("body", "")),
+        body_after=str(after.payload.get("body", "")),
+    )
+
+
+def _as_of(state: ActionState, deps: ReviewDeps) -> dt.date:
+    raw = state.get("review_as_of")
+    return dt.date.fromisoformat(raw) if raw else deps.review_date()
+
+
+def _fail(state: ActionState, step: str, error: str) -> dict[str, Any]:
+    play = str(state["item"].get("play", ""))
+    return {
+        "action_id": None,
+        "errors": [{"step": step, "error": error, "play": play}],
+        "outcomes": [ActionOutcome(play=play, status="failed", detail=error)],
+    }
+
+
+def _hold_if_asked(action_id: str) -> None:
+    marker = os.environ.get(HOLD_BEFORE_SEND_ENV)
+    if not marker:
+        return
+    Path(marker).write_text(action_id, encoding="utf-8")
+    log.warning("holding before sending action %s (%s is set)", action_id, HOLD_BEFORE_SEND_ENV)
+    time.sleep(HOLD_SECONDS)

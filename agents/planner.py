@@ -1,0 +1,262 @@
+"""The planner: chooses plays for the briefing's hypotheses, under the written policy.
+
+The model chooses among the plays the policy allows for this account (tier, quiet list,
+top-quartile rule, caps counted from earlier reviews) and says why; code then holds the
+plan to the same rules: plays outside the allowed set, duplicates and unknown hypothesis
+ids are dropped, at most ``max_plays`` survive, and recipients are assigned from the
+account's contacts by the play's target roles, one customer-facing message per contact,
+within the account's remaining frequency cap. The planner cannot produce what the policy
+forbids; the policy check before approval and the executor ask the policy again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from sqlmodel import Session
+
+from agents.analyst import review_as_of
+from agents.context import ReviewDeps
+from agents.gatekeeper import TOUCH_LOOKBACK_DAYS, thread_id_of
+from agents.plays import PLAY_LIBRARY, Play
+from agents.policy import PolicyDecision
+from agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
+from agents.repair import invoke_structured
+from agents.schemas import Briefing, Plan, PlannedPlay
+from graphs.state import ReviewState
+from keel.errors import KeelError
+from memory.actions import list_actions, recent_touches
+from memory.models import Account, ContactRole
+
+log = logging.getLogger(__name__)
+
+STEP: Final = "planner"
+Node = Callable[[ReviewState, RunnableConfig], dict[str, Any]]
+
+
+def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
+    """The planner node."""
+
+    def planner(state: ReviewState, config: RunnableConfig) -> dict[str, Any]:
+        if not state.get("briefing"):
+            return {"plan": None}
+        briefing = Briefing.model_validate(state["briefing"])
+        facts = state.get("facts") or {}
+        as_of = review_as_of(state, deps)
+        try:
+            allowed, touches = allowed_plays(
+                deps, facts, as_of=as_of, thread_id=thread_id_of(config)
+            )
+            if not allowed:
+                return {"plan": {"plays": [], "dropped": [], "produced_by": deps.model_label}}
+            slots = remaining_account_slots(deps, touches, as_of)
+            messages = planner_messages(
+                briefing, allowed, max_plays=deps.max_plays, customer_slots=slots
+            )
+            plan = invoke_structured(model, messages, Plan)
+        except KeelError as exc:
+            log.warning("planner failed for account %s: %s", state["account_id"], exc)
+            return {"plan": None, "errors": [{"step": STEP, "error": str(exc)}]}
+        items, dropped = enforce_plan(
+            plan,
+            briefing=briefing,
+            allowed={d.play_id: d for d in allowed},
+            contacts=facts.get("contacts") or [],
+            customer_slots=slots,
+            max_plays=deps.max_plays,
+        )
+        return {"plan": {"plays": items, "dropped": dropped, "produced_by": deps.model_label}}
+
+    return planner
+
+
+def allowed_plays(
+    deps: ReviewDeps, facts: dict[str, Any], *, as_of: dt.date, thread_id: str
+) -> tuple[list[PolicyDecision], list[Any]]:
+    """The policy's allowed plays for the account, and the touches it counted."""
+    account_id = int((facts.get("account") or {}).get("id") or 0)
+    percentile = (facts.get("health") or {}).get("percentile")
+    with Session(deps.engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise KeelError(f"account {account_id} does not exist")
+        own = {a.id for a in list_actions(session, thread_id=thread_id)}
+        touches = [
+            t
+            for t in recent_touches(
+                session,
+                account_id=account_id,
+                since=as_of - dt.timedelta(days=TOUCH_LOOKBACK_DAYS),
+                include_in_flight=True,
+            )
+            if t.action_id not in own
+        ]
+        decisions = deps.policy.allowed_plays_for(
+            account=account, health_percentile=percentile, recent_actions=touches, today=as_of
+        )
+    return decisions, touches
+
+
+def planner_messages(
+    briefing: Briefing,
+    allowed: Sequence[PolicyDecision],
+    *,
+    max_plays: int,
+    customer_slots: int | None = None,
+) -> list[SystemMessage | HumanMessage]:
+    plays = "\n".join(_play_line(PLAY_LIBRARY[d.play_id]) for d in allowed)
+    # The JSON block is the structured view of the same request (what the offline model
+    # reads); a remote model reads the text around it.
+    planning = {
+        "planning": {
+            "account_id": briefing.account_id,
+            "max_plays": max_plays,
+            # Customer-facing messages the frequency cap still allows (null: no cap).
+            "customer_slots": customer_slots,
+            "allowed_plays": [
+                {
+                    "id": d.play_id,
+                    "answers": [str(a) for a in PLAY_LIBRARY[d.play_id].answers],
+                    "kind": PLAY_LIBRARY[d.play_id].kind,
+                    "needs_approval": d.needs_approval,
+                }
+                for d in allowed
+            ],
+            "hypotheses": [
+                {
+                    "id": h.id,
+                    "kind": h.kind,
+                    "category": h.category,
+                    "confidence": h.confidence,
+                    "statement": h.statement,
+                }
+                for h in briefing.hypotheses
+            ],
+        }
+    }
+    slots = (
+        "No limit on customer-facing messages this time."
+        if customer_slots is None
+        else f"At most {customer_slots} customer-facing message(s) this time (frequency cap); "
+        "internal plays do not count."
+    )
+    request = PLANNER_REQUEST.format(
+        briefing=briefing.model_dump_json(indent=1, exclude={"produced_by"}),
+        plays=plays,
+        slots=slots,
+    )
+    return [
+        SystemMessage(PLANNER_SYSTEM.format(max_plays=max_plays)),
+        HumanMessage(request + "\n\n" + json.dumps(planning)),
+    ]
+
+
+def _play_line(play: Play) -> str:
+    answers = ", ".join(str(a) for a in play.answers)
+    return f"- {play.id}: {play.title}; answers {answers}; {play.description}"
+
+
+def remaining_account_slots(deps: ReviewDeps, touches: Sequence[Any], as_of: dt.date) -> int | None:
+    """Customer-facing messages the account's frequency cap still allows (None: no cap)."""
+    cap = deps.policy.frequency_caps.per_account
+    if cap is None:
+        return None
+    since = as_of - dt.timedelta(days=cap.days)
+    used = sum(1 for t in touches if t.customer_facing and since < t.on <= as_of)
+    return max(cap.max_touches - used, 0)
+
+
+def enforce_plan(
+    plan: Plan,
+    *,
+    briefing: Briefing,
+    allowed: dict[str, PolicyDecision],
+    contacts: Sequence[dict[str, Any]],
+    customer_slots: int | None,
+    max_plays: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Hold the model's plan to the policy and assign recipients (see the module docstring)."""
+    hypothesis_ids = {h.id for h in briefing.hypotheses}
+    items: list[dict[str, Any]] = []
+    dropped: list[dict[str, str]] = []
+    used_contacts: set[int] = set()
+    slots = customer_slots
+    for planned in plan.plays:
+        play = PLAY_LIBRARY.get(planned.play)
+        reason = _refusal(planned, play, allowed, items, max_plays)
+        if (
+            reason is None
+            and play is not None
+            and play.customer_facing
+            and slots is not None
+            and slots <= 0
+        ):
+            reason = "the account's frequency cap leaves no room for another message"
+        recipient: dict[str, Any] | None = None
+        if reason is None and play is not None and play.customer_facing:
+            recipient = choose_recipient(play, contacts, exclude=used_contacts)
+            if recipient is None:
+                reason = "no current contact in a role this play addresses is free to contact"
+        if reason is not None or play is None:
+            dropped.append({"play": planned.play, "reason": reason or "unknown play"})
+            continue
+        if recipient is not None:
+            used_contacts.add(int(recipient["id"]))
+            slots = None if slots is None else slots - 1
+        items.append(
+            {
+                "play": play.id,
+                "rationale": planned.rationale,
+                "hypothesis_id": planned.hypothesis_id
+                if planned.hypothesis_id in hypothesis_ids
+                else None,
+                "draft_kind": str(play.draft_kind),
+                "recipient_contact_id": recipient["id"] if recipient else None,
+                "needs_approval": allowed[play.id].needs_approval,
+            }
+        )
+    return items, dropped
+
+
+def _refusal(
+    planned: PlannedPlay,
+    play: Play | None,
+    allowed: dict[str, PolicyDecision],
+    items: Sequence[dict[str, Any]],
+    max_plays: int,
+) -> str | None:
+    if play is None:
+        return f"'{planned.play}' is not in the play library"
+    if play.id not in allowed:
+        return f"the policy does not allow {play.id} for this account"
+    if any(item["play"] == play.id for item in items):
+        return "already planned"
+    if len(items) >= max_plays:
+        return f"at most {max_plays} plays per account"
+    return None
+
+
+def choose_recipient(
+    play: Play,
+    contacts: Sequence[dict[str, Any]],
+    *,
+    exclude: set[int] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, Any] | None:
+    """The contact the play addresses: by the play's role order, current contacts only,
+    most recently engaged first; never one already addressed in this plan."""
+    current = [c for c in contacts if not c.get("left_company") and c.get("id") not in exclude]
+    for role in play.target_roles:
+        matching = [c for c in current if c.get("role") == str(ContactRole(role))]
+        if matching:
+            matching.sort(
+                key=lambda c: (c.get("last_engagement") or "", -int(c["id"])), reverse=True
+            )
+            return matching[0]
+    return None

@@ -1,0 +1,112 @@
+"""Meeting prep: a one-page brief with three talking points, and a call-note summary.
+
+Two steps, each one model call with structured output; both take the analyst's briefing
+and facts (so ``keel prep`` runs the analyst first) and build no clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents.facts import known_evidence_ids
+from agents.prompts import (
+    CALL_SUMMARY_REQUEST,
+    CALL_SUMMARY_SYSTEM,
+    PREP_REQUEST,
+    PREP_SYSTEM,
+)
+from agents.repair import invoke_structured
+from agents.schemas import Briefing, CallSummary, MeetingPrep
+from tools.account_tools import wrap_customer_text
+
+MAX_NOTE_CHARS = 20_000
+
+
+def write_meeting_prep(
+    model: BaseChatModel,
+    *,
+    briefing: Briefing,
+    facts: Mapping[str, Any],
+    as_of: dt.date,
+    label: str,
+) -> MeetingPrep:
+    """The one-page brief and three talking points for a meeting with the account."""
+    contacts = facts.get("contacts") or []
+    account = facts.get("account") or {}
+    block = {
+        "prep_request": {
+            "as_of": as_of.isoformat(),
+            "account": {k: account.get(k) for k in ("id", "external_id", "name", "segment")},
+            "briefing": briefing.model_dump(mode="json"),
+            "fact_lines": facts.get("fact_lines") or [],
+            "contacts": [
+                {k: c.get(k) for k in ("name", "title", "role", "left_company")} for c in contacts
+            ],
+        }
+    }
+    people = "\n".join(
+        f"- {c.get('name')}, {c.get('title')} ({c.get('role')})"
+        + (" - left the company" if c.get("left_company") else "")
+        for c in contacts
+    )
+    request = PREP_REQUEST.format(
+        account_name=briefing.account_name,
+        account_id=briefing.account_id,
+        as_of=as_of.isoformat(),
+        briefing=briefing.model_dump_json(indent=1, exclude={"produced_by"}),
+        contacts=people or "(none on record)",
+    )
+    prep = invoke_structured(
+        model,
+        [
+            SystemMessage(PREP_SYSTEM),
+            HumanMessage(request + "\n\n" + json.dumps(block, default=str)),
+        ],
+        MeetingPrep,
+    )
+    known = known_evidence_ids(facts)
+    return prep.model_copy(
+        update={"evidence_ids": [i for i in prep.evidence_ids if i in known], "produced_by": label}
+    )
+
+
+def summarise_call(
+    model: BaseChatModel,
+    *,
+    note: str,
+    facts: Mapping[str, Any],
+    source: str,
+    label: str,
+) -> CallSummary:
+    """A summary of a call note with its action items; the note is treated as data."""
+    account = facts.get("account") or {}
+    contacts = facts.get("contacts") or []
+    wrapped = wrap_customer_text(source, note[:MAX_NOTE_CHARS], limit=MAX_NOTE_CHARS)
+    block = {
+        "call_request": {
+            "account_name": account.get("name"),
+            "owner_csm": account.get("owner_name") or account.get("owner_csm"),
+            "people": [c.get("name") for c in contacts if c.get("name")],
+            "note": wrapped,
+        }
+    }
+    request = CALL_SUMMARY_REQUEST.format(
+        account_name=account.get("name", ""),
+        contacts=", ".join(str(c.get("name")) for c in contacts) or "(none on record)",
+        note=wrapped,
+    )
+    summary = invoke_structured(
+        model,
+        [
+            SystemMessage(CALL_SUMMARY_SYSTEM),
+            HumanMessage(request + "\n\n" + json.dumps(block, default=str)),
+        ],
+        CallSummary,
+    )
+    return summary.model_copy(update={"produced_by": label})
