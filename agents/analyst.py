@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -34,8 +33,11 @@ from memory.models import Account
 from tools.account_tools import CORE_TOOLS, AccountReader, AccountScope
 
 log = logging.getLogger(__name__)
-# The tool loop runs without checkpoints on purpose (see the durability note below).
-warnings.filterwarnings("ignore", message="`durability` has no effect", category=UserWarning)
+# The tool loop keeps no checkpoints of its own: the review checkpoints after this node.
+# LangGraph passes the parent's durability ("sync") down through the config, and a graph
+# without a checkpointer cannot honour "sync" (it fails waiting for a checkpoint that is
+# never written), so the loop runs with the default durability set in its config.
+_NO_CHECKPOINT_CONFIG: Final = {"configurable": {"__pregel_durability": "async"}}
 
 # Model turns in the tool loop: enough to call every tool and answer, not to wander.
 MAX_ANALYST_MODEL_CALLS: Final = 6
@@ -71,10 +73,7 @@ def make_analyst(
                     account_name=account.name, account_id=account.id, as_of=as_of.isoformat()
                 )
             )
-            # The loop keeps no checkpoints of its own (the review checkpoints after this
-            # node); an explicit durability stops the parent's "sync" from being inherited,
-            # which LangGraph cannot honour without a checkpointer.
-            result = agent.invoke({"messages": [request]}, context=scope, durability="exit")
+            result = agent.invoke({"messages": [request]}, _NO_CHECKPOINT_CONFIG, context=scope)
             messages: list[BaseMessage] = list(result["messages"])
             results = tool_outputs(messages)
             for name in CORE_TOOLS:
@@ -94,14 +93,25 @@ def make_analyst(
         except KeelError as exc:
             log.warning("analyst failed for account %s: %s", state["account_id"], exc)
             return {"briefing": None, "errors": [{"step": STEP, "error": str(exc)}]}
-        return {"briefing": grounded.model_dump(mode="json"), "facts": facts}
+        return {
+            "briefing": grounded.model_dump(mode="json"),
+            "facts": facts,
+            "as_of": as_of.isoformat(),
+        }
 
     return analyst
 
 
 def review_as_of(state: ReviewState, deps: ReviewDeps) -> dt.date:
+    """The review date: the state's, else the deps', else the latest data date."""
     raw = state.get("as_of")
-    return dt.date.fromisoformat(raw) if raw else deps.review_date()
+    if raw:
+        return dt.date.fromisoformat(raw)
+    if deps.as_of is not None:
+        return deps.as_of
+    from tools.signals import latest_data_date
+
+    return latest_data_date(deps.engine) or dt.date.today()
 
 
 def ground_briefing(

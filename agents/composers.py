@@ -527,17 +527,21 @@ def compose_draft(messages: list[BaseMessage], schema: type[Any]) -> dict[str, A
         body = _customer_body(play, kind, request, chosen, names, hints, key)
     notice = OFFLINE_NOTICE
     if request.get("feedback"):
-        notice += (
-            " Revised after reviewer feedback; offline, only length, tone and 'mention ...' "
-            "requests are applied."
-        )
+        notice += " Revised after reviewer feedback."
     body = f"{body}\n\n--\n{notice}"
     return {
         "subject": subject,
         "body": body,
         "evidence_ids": [line["id"] for line in chosen],
         "facts_used": [line["text"] for line in chosen]
-        + ([f"reviewer feedback: {request['feedback']}"] if request.get("feedback") else []),
+        + (
+            [
+                f"reviewer feedback: {request['feedback']} (the offline model applies length, "
+                "tone and 'mention ...' requests only)"
+            ]
+            if request.get("feedback")
+            else []
+        ),
     }
 
 
@@ -633,14 +637,17 @@ def _customer_body(
     else:
         greeting = vary(_GREETINGS, key).format(first=first_name(full))
         closing = vary(_CLOSINGS, key + "c")
-    parts = [greeting, vary(_OPENINGS[play], key).format(**names)]
+    shorter = bool(hints.get("shorter"))
+    parts = [greeting]
+    if not shorter:
+        parts.append(vary(_OPENINGS[play], key).format(**names))
     if facts:
         intro = "Here is what I'm looking at:" if kind == "email" else "The facts behind it:"
         cited = "\n".join(f"- {strip_period(f['text'])} [{f['id']}]" for f in facts)
-        parts.append(f"{intro}\n{cited}")
-    if play == "save_plan" and not hints.get("shorter"):
+        parts.append(cited if shorter else f"{intro}\n{cited}")
+    if play == "save_plan" and not shorter:
         parts.append(_save_commitments(request, names))
-    if play == "adoption_congrats" and not hints.get("shorter"):
+    if play == "adoption_congrats" and not shorter:
         parts.append(_tips(request))
     for mention in hints.get("mentions") or []:
         parts.append(strip_period(str(mention))[:1].upper() + strip_period(str(mention))[1:] + ".")

@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 STEP: Final = "drafter"
 REMOVED_LINK: Final = "[link removed]"
 REMOVED_ADDRESS: Final = "[address removed]"
+REMOVED_OFFER: Final = "[offer removed: no fact supports it]"
+# Commercial offers a draft may only make when a fact states them.
+_OFFER = re.compile(
+    r"\b(discount|\d+\s?% off|coupon|promo(?:tion(?:al)?)? code|voucher|rebate|refund|"
+    r"free (?:month|months|upgrade|seats?|licen[cs]es?)|credit note|service credits?)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 KIND_NAMES: Final = {
     "email": "email",
     "exec_brief": "executive brief (sent by email)",
@@ -244,7 +252,10 @@ def assemble_draft(
     # The owner CSM may sign with their own address.
     if "@" in str(account.get("owner_csm") or ""):
         allowed_addresses.add(str(account["owner_csm"]).lower())
+    offers_in_facts = any(_OFFER.search(line["text"]) for line in facts.get("fact_lines") or [])
     body = sanitise_text(content.body, allowlist=allowlist, addresses=allowed_addresses)
+    if not offers_in_facts:
+        body = remove_offers(body)
     subject = " ".join(
         sanitise_text(content.subject, allowlist=allowlist, addresses=allowed_addresses).split()
     )
@@ -279,6 +290,16 @@ def sanitise_text(text: str, *, allowlist: Sequence[str], addresses: set[str]) -
         return token if link_allowed("https://" + token, allowlist) else REMOVED_LINK
 
     return _BARE_DOMAIN.sub(bare, text)
+
+
+def remove_offers(text: str) -> str:
+    """Drop sentences that make a commercial offer (no fact supports one)."""
+    lines = []
+    for line in text.split("\n"):
+        sentences = _SENTENCE_END.split(line)
+        kept = [REMOVED_OFFER if _OFFER.search(s) else s for s in sentences]
+        lines.append(" ".join(kept))
+    return "\n".join(lines)
 
 
 def _recipient(item: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any] | None:

@@ -140,6 +140,7 @@ class AccountReader:
         vector_store: Semantic evidence search; the most recent records are returned
             instead when it is None.
         intel: Signals, health, hypotheses and cohort matches (``tools.account_intel``).
+        hits: Evidence records returned per search.
     """
 
     def __init__(
@@ -148,9 +149,11 @@ class AccountReader:
         *,
         vector_store: VectorStore | None = None,
         intel: account_intel.AccountIntel | None = None,
+        hits: int = DEFAULT_HITS,
     ) -> None:
         self.engine = engine
         self.vector_store = vector_store
+        self.hits = hits
         self.intel = intel or account_intel.AccountIntel(engine, vector_store=vector_store)
 
     # --- profile -------------------------------------------------------------------------
@@ -254,10 +257,11 @@ class AccountReader:
     # --- evidence --------------------------------------------------------------------------
 
     def search_evidence(
-        self, scope: AccountScope, query: str | None = None, *, k: int = DEFAULT_HITS
+        self, scope: AccountScope, query: str | None = None, *, k: int | None = None
     ) -> dict[str, Any]:
         """Tickets, call notes and NPS comments most relevant to ``query`` (recent first
         without a vector store). Text is wrapped as customer content."""
+        k = k or self.hits
         since = scope.as_of - dt.timedelta(days=EVIDENCE_LOOKBACK_DAYS)
         ids: list[str] | None = None
         if self.vector_store is not None:
