@@ -3,6 +3,8 @@
 The format is documented in docs/import-format.md.
 """
 
-from memory.importers.run import FileRead, ImportReport, ProgressFn, Written, import_path
+from memory.importers.report import FileRead, ImportReport, Written
+from memory.importers.run import import_path
+from memory.importers.write import ProgressFn
 
 __all__ = ["FileRead", "ImportReport", "ProgressFn", "Written", "import_path"]

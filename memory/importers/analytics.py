@@ -294,7 +294,9 @@ def rollup_usage(
                 c: insert.excluded[c] for c in ("active_users", "sessions", "key_feature_events")
             },
         )
-        written += max(conn.execute(stmt).rowcount, 0)
+        # rowcount of an INSERT is only kept on request (PostgreSQL otherwise reports 0).
+        result = conn.execute(stmt.execution_options(preserve_rowcount=True))
+        written += max(result.rowcount, 0)
     return written
 
 

@@ -2,19 +2,22 @@
 
 Rows go through SQLAlchemy Core ``executemany`` (no ORM objects) with the dialect's own
 ``INSERT ... ON CONFLICT DO UPDATE``, so a re-import updates rows instead of duplicating
-them. The caller owns the transaction: everything an import writes commits or rolls back
-together.
+them. On PostgreSQL, tables without enum columns (the large ones: events, usage, feature
+adoption) are loaded with ``COPY`` into a temporary table and upserted from it in one
+statement, which is several times faster than ``executemany``. The caller owns the
+transaction: everything an import writes commits or rolls back together.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, Enum, Table, bindparam, func, select, update
+from sqlalchemy import Column, Date, Enum, MetaData, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -59,6 +62,8 @@ def upsert_frame(
     """
     if frame.empty:
         return 0
+    if conn.dialect.name == "postgresql" and not _has_enum(table, frame):
+        return _copy_upsert(conn, table, frame, conflict, update_columns, on_progress, chunk_rows)
     stmt = dialect_insert(conn, table)
     if update_columns:
         stmt = stmt.on_conflict_do_update(
@@ -71,6 +76,55 @@ def upsert_frame(
         conn.execute(stmt, records)
         if on_progress is not None:
             on_progress(start + len(records))
+    return len(frame)
+
+
+def _has_enum(table: Table, frame: pd.DataFrame) -> bool:
+    # PostgreSQL enum types hold the member names; COPY would need them spelled that way.
+    return any(isinstance(table.c[c].type, Enum) for c in frame.columns)
+
+
+def _copy_upsert(
+    conn: Connection,
+    table: Table,
+    frame: pd.DataFrame,
+    conflict: Sequence[str],
+    update_columns: Sequence[str],
+    on_progress: Callable[[int], None] | None,
+    chunk_rows: int,
+) -> int:
+    """PostgreSQL: ``COPY`` rows into a temporary table, then upsert from it."""
+    names = [str(c) for c in frame.columns]
+    stage = Table(
+        f"keel_import_stage_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        *(Column(c, table.c[c].type) for c in names),
+        prefixes=["TEMPORARY"],
+    )
+    stage.create(conn)
+    quoted = ", ".join(f'"{c}"' for c in names)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f'COPY "{stage.name}" ({quoted}) FROM STDIN') as copy:
+            columns = [_python_values(table, c, frame[c]) for c in names]
+            for start in range(0, len(frame), chunk_rows):
+                stop = min(start + chunk_rows, len(frame))
+                for row in zip(*(col[start:stop] for col in columns), strict=True):
+                    copy.write_row(row)
+                if on_progress is not None:
+                    on_progress(stop)
+    finally:
+        cursor.close()
+    stmt = postgresql.insert(table).from_select(names, select(*stage.c))
+    if update_columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict),
+            set_={c: stmt.excluded[c] for c in update_columns},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    conn.execute(stmt)
+    stage.drop(conn)
     return len(frame)
 
 

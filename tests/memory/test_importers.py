@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.errors import KeelError, ValidationFailed
-from memory.importers import import_path
+from memory.importers import Written, import_path
 from memory.importers.columns import ENTITIES, reference_markdown
 from memory.models import (
     Account,
@@ -504,6 +504,52 @@ def test_as_of_decides_churned_versus_pending(engine: Engine, tmp_path: Path) ->
     assert row_counts(engine)["renewal"] == 7
 
 
+def test_billing_for_accounts_already_in_keel_and_a_win_back(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_path(engine, write_folder(tmp_path / "a", {"accounts.csv": ANALYTICS["account.csv"]}))
+    subs = (
+        write_folder(tmp_path / "s", {"subscriptions.csv": ANALYTICS["subscription.csv"]})
+        / "subscriptions.csv"
+    )
+
+    report = import_path(engine, subs, as_of=dt.date(2024, 3, 20))
+
+    assert Written("accounts (contract from subscriptions)", 0, 3) in report.written
+    b = one(engine, Account, external_id="B")
+    # A later billing import updates what an earlier accounts file said.
+    assert (b.arr, b.plan, b.lifecycle_stage.value) == (1440.0, "basic", "churned")
+    assert one(engine, Account, external_id="A").plan == "pro"
+
+    subs.write_text(
+        ANALYTICS["subscription.csv"] + "B,basic,2024-03-01,2024-04-01,120,6,1\n", encoding="utf-8"
+    )
+    import_path(engine, subs, as_of=dt.date(2024, 3, 20))
+
+    b = one(engine, Account, external_id="B")
+    assert (b.lifecycle_stage.value, b.renewal_date) == ("adoption", dt.date(2024, 4, 1))
+    assert renewals_of(engine, "B")[1:] == [
+        ("2024-03-01", "renewed", "2024-03-01", 1440.0, 1440.0),
+        ("2024-04-01", "pending", None, 1440.0, None),
+    ]
+
+
+def test_unreadable_and_doubled_files_are_problems(engine: Engine, tmp_path: Path) -> None:
+    folder = write_folder(
+        tmp_path / "bad",
+        {"accounts.csv": "id\nA1\n", "account.json": "[]", "notes.csv.gz": "not gzip"},
+    )
+    (folder / "notes.csv.gz").write_bytes(b"not gzip at all")
+    (folder / "tickets.csv").write_bytes("id,account_id,subject\nT1,A1,Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValidationFailed) as caught:
+        import_path(engine, folder)
+    message = str(caught.value)
+    assert "accounts.csv: a second file for accounts (the first is account.json)" in message
+    assert "notes.csv.gz: cannot be read" in message
+    assert "tickets.csv: not UTF-8 text" in message
+    assert row_counts(engine)["account"] == 0
+
+
 def test_events_imported_in_parts_add_up_and_move_first_use(engine: Engine, tmp_path: Path) -> None:
     import_path(engine, write_folder(tmp_path / "fc", ANALYTICS))
     more = write_folder(
@@ -636,8 +682,10 @@ def test_postgres_import_upsert_and_rollback(pg_engine: Engine, book: Path, tmp_
         BOOK["invoices.csv"].replace("10000,paid", "12000,late"), encoding="utf-8"
     )
     import_path(pg_engine, book)
-    import_path(pg_engine, analytics)
+    again = import_path(pg_engine, analytics)
     assert row_counts(pg_engine) == counts
+    assert Written("usage (rolled up from events)", 0, 5) in again.written
+    assert Written("events", 0, 6) in again.written
     invoice = one(pg_engine, Invoice, external_id="I1")
     assert (invoice.amount, invoice.status.value) == (12000.0, "late")
 
