@@ -127,10 +127,17 @@ def map_headers(raw: RawTable, entity: Entity, log: ProblemLog) -> dict[str, str
                         raw.header_row,
                         col.name,
                         f"required column is missing (accepted headers: {accepted}; "
-                        f"found: {found})",
+                        f"found: {found}){_separator_hint(raw)}",
                     )
                 )
     return mapping
+
+
+def _separator_hint(raw: RawTable) -> str:
+    # A spreadsheet saved with ';' or tabs reads as one column named "a;b;c".
+    if len(raw.frame.columns) == 1 and any(s in raw.frame.columns[0] for s in (";", "\t")):
+        return "; the file looks semicolon- or tab-separated: save it comma-separated"
+    return ""
 
 
 def validate_table(raw: RawTable, entity: Entity, log: ProblemLog) -> TypedTable:

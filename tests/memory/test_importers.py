@@ -152,6 +152,14 @@ BAD_FILES = [
         id="missing-column",
     ),
     pytest.param(
+        "invoices.csv",
+        "id;account_id;issued_on;due_on;amount\nI9;A1;2024-03-01;2024-04-01;10\n",
+        "invoices.csv, row 1, field 'external_id': required column is missing (accepted "
+        "headers: external_id, id, invoice_id, invoice_number, number; found: "
+        "id;account_id;issued_on;due_on;amount); the file looks semicolon- or tab-separated",
+        id="semicolon-separated",
+    ),
+    pytest.param(
         "usage.csv",
         "account_id,day,active_users\nA1,2024-03-01,3\nA1,2024-03-02,many\n",
         "usage.csv, row 3, field 'active_users': 'many' is not a whole number",
@@ -576,8 +584,9 @@ def test_events_imported_in_parts_add_up_and_move_first_use(engine: Engine, tmp_
     assert one(engine, FeatureAdoption, external_id="F1").users == 7
 
 
-def test_full_scale_parsing_is_vectorised(engine: Engine, tmp_path: Path) -> None:
-    """A 60k-row events file validates and imports in well under the time budget."""
+def test_sixty_thousand_event_rows_in_chunks(engine: Engine, tmp_path: Path) -> None:
+    """More rows than one write chunk: every row lands and rolls up (timing is not asserted;
+    the full 2.5M-row figure is in docs/import-format.md)."""
     lines = ["account_id,event_date,event_type_name,n_events,n_users"]
     for account in range(30):
         for day in range(200):
@@ -606,7 +615,8 @@ def test_full_scale_parsing_is_vectorised(engine: Engine, tmp_path: Path) -> Non
     report = import_path(engine, folder)
     assert row_counts(engine)["product_event_daily"] == 60_000
     assert row_counts(engine)["usage_daily"] == 6_000
-    assert report.seconds < 30
+    assert usage_of(engine, "7")["2024-01-05"] == (1, 2, 20)  # login 2 > 1 user
+    assert Written("features (first use of each event)", 300, 0) in report.written
 
 
 # --- CLI, docs, columns --------------------------------------------------------------------
