@@ -802,3 +802,85 @@ def test_state_table_is_created_by_init_db(engine: Engine) -> None:
 def test_data_dir_layout(indexed: VectorStore, settings: Settings) -> None:
     assert Path(indexed.location) == settings.chroma_path
     assert (settings.chroma_path / "chroma.sqlite3").is_file()
+
+
+# -- Chroma server -------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free loopback port; yields its URL."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = Path(sys.executable).parent / "chroma"
+    command = str(exe) if exe.exists() else shutil.which("chroma")
+    if not command:
+        pytest.skip("the chroma CLI is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            command,
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("the Chroma server did not start")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@slow
+@pytest.mark.service
+def test_a_chroma_server_by_url(
+    chroma_server: str,
+    engine: Engine,
+    book: dict[str, int],
+    tmp_path: Path,
+    embedder: CountingEmbedder,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "keel-data", chroma_url=chroma_server)
+    store = open_vector_store(settings, embedder)
+    assert store.location == chroma_server
+    assert not settings.chroma_path.exists()  # nothing embedded on disk
+    report = store.index_from_db(engine)
+    assert report.new == len(load_state(engine))
+    assert_consistent(store, engine)
+    assert store.search(PARAPHRASES[0][0], k=1)[0].external_id == "T-01"
+    hits = store.search(PARAPHRASES[0][0], k=3, account_id=book["INITECH-003"])
+    assert hits and {h.account_external_id for h in hits} == {"INITECH-003"}
+    assert store.index_from_db(engine).chunks_written == 0
+
+
+def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
+    from memory.vectors import make_chroma_client
+
+    with pytest.raises(KeelError, match="cannot reach the Chroma server"):
+        make_chroma_client(Settings(data_dir=tmp_path, chroma_url="http://127.0.0.1:9"))
+    with pytest.raises(KeelError, match="KEEL_CHROMA_URL"):
+        make_chroma_client(Settings(data_dir=tmp_path, chroma_url="localhost:8000"))
