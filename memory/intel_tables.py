@@ -18,7 +18,8 @@ from sqlmodel import Field, SQLModel
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # SQLModel stores timezone-aware datetimes only.
+    return dt.datetime.now(dt.UTC)
 
 
 class HealthModelRecord(SQLModel, table=True):

@@ -1,9 +1,319 @@
-"""CLI commands: intel (filled by its capability)."""
+"""CLI commands of the insight layer: ``keel priorities``, ``keel health``, ``keel backtest``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.table import Table
+
+from api.cli.common import console, make_runtime, progress
+from keel.errors import KeelError
+
+if TYPE_CHECKING:
+    from keel.runtime import Runtime
+    from tools.priorities import PriorityList
+
+MIN_HORIZON, MAX_HORIZON = 7, 730
+
+PRIORITIES_HELP = (
+    "The accounts that need attention today, and why.\n\n"
+    "Every active account is scored; risks are ranked by ARR at risk (probability of churn "
+    "or contraction within the horizon x ARR) weighted by urgency (days to renewal), each "
+    "with a one-line reason from its top health factors; then the top expansion "
+    "opportunities.\n\n"
+    "Examples:\n\n"
+    "  keel priorities                         # top 10 as of the latest data\n"
+    "  keel priorities --top 25 --owner 'Dana Reyes'\n"
+    "  keel priorities --as-of 2026-06-30 --json\n"
+)
+HEALTH_HELP = (
+    "One account's health score and its explanation: each factor's contribution to the "
+    "score's logit, in words and numbers (they add up to the logit exactly).\n\n"
+    "Examples:\n\n"
+    "  keel health ACME-001\n"
+    "  keel health 'Acme Corp' --as-of 2026-06-30 --hypotheses\n"
+)
+BACKTEST_HELP = (
+    "Backtest the health model: walk forward over the book's history fitting only on the "
+    "past at each monthly cut, or score given observations out of time. Reports AUC, "
+    "top-decile lift, precision and recall of risk flags, median lead time, calibration, for "
+    "the multi-signal model and a usage-only baseline side by side.\n\n"
+    "Examples:\n\n"
+    "  keel backtest                                 # 180-day horizon\n"
+    "  keel backtest --horizon 90 --json report.json\n"
+    "  keel backtest --observations observation.csv  # columns: account_id, observation_date, "
+    "is_churn\n"
+)
+
+
+def _check_horizon(horizon: int | None) -> None:
+    if horizon is not None and not MIN_HORIZON <= horizon <= MAX_HORIZON:
+        raise KeelError(
+            f"--horizon must be between {MIN_HORIZON} and {MAX_HORIZON} days "
+            f"(typically 30, 90 or 180), got {horizon}"
+        )
+
+
+def _refresh_text(runtime: Runtime) -> None:
+    """Bring the risk-language cache up to date when the text index changed."""
+    from tools.risk_language import needs_refresh, refresh_matches
+
+    if needs_refresh(runtime.engine):
+        console.print("[dim]Matching indexed text against risk-language prototypes...[/]")
+        refresh_matches(runtime.engine, runtime.vector_store)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
+
+
+def priorities_command(
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many of each list.")] = 10,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Only this CSM's accounts.", show_default=False)
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Score as of this day (default: the latest day in the data).",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[int, typer.Option("--horizon", help="Risk horizon in days.")] = 180,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The accounts that need attention today, and why."""
+    from tools.priorities import compute_priorities
+
+    _check_horizon(horizon)
+    runtime = make_runtime()
+    _refresh_text(runtime)
+    result = compute_priorities(
+        runtime.engine, as_of=_date(as_of), top=top, owner=owner, horizon_days=horizon
+    )
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    print_priorities(result)
+
+
+def print_priorities(result: PriorityList) -> None:
+    who = f" for {result.owner}" if result.owner else ""
+    console.print(
+        f"[bold]Priorities{who} as of {result.as_of}[/] (risk of churn or contraction within "
+        f"{result.horizon_days} days)"
+    )
+    console.print(f"Coverage: {result.coverage}")
+    console.print(f"Model: {result.model.note}")
+    if result.text_note:
+        console.print(f"[yellow]Note:[/] {result.text_note}")
+    risks = Table(title="Needs attention", title_justify="left")
+    for column, justify in (
+        ("#", "right"),
+        ("account", "left"),
+        ("owner", "left"),
+        ("p(risk)", "right"),
+        ("ARR", "right"),
+        ("ARR at risk", "right"),
+        ("renewal", "right"),
+        ("why", "left"),
+    ):
+        risks.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for item in result.risks:
+        renewal = f"{item.days_to_renewal} d" if item.days_to_renewal is not None else "?"
+        risks.add_row(
+            str(item.rank),
+            f"{item.name} ({item.external_id})",
+            item.owner_csm,
+            f"{item.probability:.0%}",
+            f"{item.arr:,.0f}",
+            f"{item.arr_at_risk:,.0f}",
+            renewal,
+            item.reason,
+        )
+    console.print(risks)
+    growth = Table(title="Expansion opportunities", title_justify="left")
+    for column in ("#", "account", "owner", "ARR", "p(risk)", "why"):
+        growth.add_column(column)
+    for exp in result.expansions:
+        growth.add_row(
+            str(exp.rank),
+            f"{exp.name} ({exp.external_id})",
+            exp.owner_csm,
+            f"{exp.arr:,.0f}",
+            f"{exp.probability:.0%}",
+            exp.reason,
+        )
+    console.print(growth)
+
+
+def health_command(
+    account: Annotated[str, typer.Argument(help="External id, name or internal id.")],
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Score as of this day (default: the latest day in the data).",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[int, typer.Option("--horizon", help="Risk horizon in days.")] = 180,
+    hypotheses: Annotated[
+        bool, typer.Option("--hypotheses", help="Also list risk and expansion hypotheses.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One account's health score and its explanation."""
+    from tools.health.service import score_book
+    from tools.hypotheses import build_hypotheses, resolve_account
+    from tools.signals.book import load_book
+
+    _check_horizon(horizon)
+    runtime = make_runtime()
+    _refresh_text(runtime)
+    scores = score_book(runtime.engine, as_of=_date(as_of), horizon_days=horizon)
+    account_id = resolve_account(
+        load_book(runtime.engine, until=scores.as_of, since=scores.as_of), account
+    )
+    found = scores.explain([account_id])
+    if not found:
+        raise KeelError(
+            f"account {account!r} is not active on {scores.as_of} (churned or not yet started)"
+        )
+    explanation = found[0]
+    extra = build_hypotheses(runtime.engine, account_id, scores=scores) if hypotheses else None
+    if as_json:
+        payload = {"explanation": json.loads(explanation.model_dump_json())}
+        if extra is not None:
+            payload["hypotheses"] = json.loads(extra.model_dump_json())
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    console.print(f"[bold]{account}[/] as of {explanation.as_of}")
+    console.print(explanation.summary)
+    console.print(f"Model: {explanation.model.note}")
+    if not scores.text_evidence:
+        from tools.risk_language import TEXT_UNAVAILABLE
+
+        console.print(f"[yellow]Note:[/] {TEXT_UNAVAILABLE}")
+    table = Table(title="Contributions to the logit", title_justify="left")
+    table.add_column("factor")
+    table.add_column("logit", justify="right")
+    table.add_column("detail")
+    table.add_row("Baseline", f"{explanation.baseline:+.3f}", "intercept for segment and stage")
+    for factor in explanation.factors:
+        table.add_row(factor.label, f"{factor.contribution:+.3f}", factor.text)
+    table.add_row("[bold]Total (logit)[/]", f"[bold]{explanation.logit:+.3f}[/]", "")
+    console.print(table)
+    if extra is not None:
+        for title, items in (
+            ("Risk hypotheses", extra.risk),
+            ("Expansion hypotheses", extra.expansion),
+        ):
+            console.print(f"[bold]{title}[/]" + ("" if items else ": none"))
+            for h in items:
+                console.print(f"  - {h.claim}")
+                for m in h.metrics:
+                    console.print(f"      {m.text}")
+                for r in h.records:
+                    console.print(f"      {r.kind} {r.external_id} ({r.date}): {r.summary}")
+                for s in h.similar_accounts:
+                    console.print(
+                        f"      similar: {s.name} ({s.external_id}) {s.similarity:.2f}, "
+                        f"{s.outcome} {s.event_date}"
+                    )
+
+
+def backtest_command(
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon",
+            help="Label horizon in days (30, 90 or 180; default 180). With --observations: "
+            "the label window (default: inferred from the observation spacing).",
+            show_default=False,
+        ),
+    ] = None,
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            "--observations",
+            help="CSV of (account, date, label) to score out of time.",
+            show_default=False,
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the report as JSON here.", show_default=False),
+    ] = None,
+    text_path: Annotated[
+        Path | None, typer.Option("--text", help="Write the text report here.", show_default=False)
+    ] = None,
+    truth_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth-dir",
+            help="Ground truth of a synthetic book (default: <data dir>/truth if present); "
+            "used only to report where AI-product accounts rank.",
+            show_default=False,
+        ),
+    ] = None,
+    splits: Annotated[
+        int, typer.Option("--splits", min=1, help="Out-of-time blocks scored (observations).")
+    ] = 2,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Flag when p >= this.")
+    ] = 0.5,
+) -> None:
+    """Backtest the health model against a usage-only baseline."""
+    from tools.backtest import render_text, run_backtest
+
+    _check_horizon(horizon)
+    runtime = make_runtime()
+    _refresh_text(runtime)
+    trajectories = None if observations else _trajectories(runtime, truth_dir)
+    with progress() as bar:
+        task = bar.add_task("backtest cuts", total=None)
+        report = run_backtest(
+            runtime.engine,
+            horizon_days=horizon,
+            observations=observations,
+            threshold=threshold,
+            trajectories=trajectories,
+            splits=splits,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    text = render_text(report)
+    console.print(text, highlight=False, markup=False)
+    if json_path:
+        report.write_json(json_path)
+        console.print(f"JSON report written to {json_path}")
+    if text_path:
+        text_path.parent.mkdir(parents=True, exist_ok=True)
+        text_path.write_text(text + "\n", encoding="utf-8")
+        console.print(f"Text report written to {text_path}")
+
+
+def _trajectories(runtime: Runtime, truth_dir: Path | None) -> dict[str, str] | None:
+    """Trajectories by account external id from a synthetic book's ground truth, if any."""
+    from memory.truth import TRUTH_FILE, load_truth
+
+    directory = truth_dir or runtime.settings.data_dir / "truth"
+    if not (directory / TRUTH_FILE).exists():
+        if truth_dir is not None:
+            raise KeelError(f"{directory / TRUTH_FILE}: no ground truth here")
+        return None
+    return {ext: t.trajectory for ext, t in load_truth(directory).items()}
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("priorities", help=PRIORITIES_HELP)(priorities_command)
+    app.command("health", help=HEALTH_HELP)(health_command)
+    app.command("backtest", help=BACKTEST_HELP)(backtest_command)

@@ -1,0 +1,160 @@
+"""Backtest metrics: AUC, top-decile lift, flag precision/recall, lead time, calibration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, Field
+from sklearn.metrics import roc_auc_score
+
+from tools.health.calibration import (
+    ReliabilityBin,
+    expected_calibration_error,
+    reliability_table,
+)
+
+# Lead time counts the first flag within this many days before the event.
+LEAD_LOOKBACK_DAYS = 365
+
+
+class ModelMetrics(BaseModel):
+    """How one model did on the scored rows."""
+
+    kind: str
+    n: int
+    n_positive: int
+    base_rate: float
+    auc: float | None
+    top_decile_lift: float | None
+    top_decile_rate: float | None
+    threshold: float
+    flagged: int
+    precision: float | None
+    recall: float | None
+    account_precision: float | None = None
+    events: int | None = None
+    events_flagged_before: int | None = None
+    median_lead_days: float | None = None
+    share_flagged_90d_ahead: float | None = None
+    ece: float | None
+    reliability: list[ReliabilityBin] = Field(default_factory=list)
+
+
+def _none(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def auc(y: npt.ArrayLike, p: npt.ArrayLike) -> float | None:
+    yy = np.asarray(y)
+    if len(yy) == 0 or yy.min() == yy.max():
+        return None
+    return float(roc_auc_score(yy, np.asarray(p)))
+
+
+def top_decile(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[float | None, float | None]:
+    """(lift, rate) of the 10% of rows scored riskiest (ties broken by row order)."""
+    yy = np.asarray(y, dtype=float)
+    pp = np.asarray(p, dtype=float)
+    if len(yy) == 0 or yy.sum() == 0:
+        return None, None
+    k = max(math.ceil(0.1 * len(yy)), 1)
+    top = np.argsort(-pp, kind="stable")[:k]
+    rate = float(yy[top].mean())
+    return rate / float(yy.mean()), rate
+
+
+def flag_metrics(
+    y: npt.ArrayLike, p: npt.ArrayLike, threshold: float
+) -> tuple[int, float | None, float | None]:
+    """(flagged, precision, recall) of flags ``p >= threshold``."""
+    yy = np.asarray(y, dtype=bool)
+    flags = np.asarray(p) >= threshold
+    flagged = int(flags.sum())
+    precision = float(yy[flags].mean()) if flagged else None
+    recall = float(flags[yy].mean()) if yy.any() else None
+    return flagged, precision, recall
+
+
+def lead_times(
+    scored: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    p_column: str,
+    threshold: float,
+    min_event_day: int,
+    lookback_days: int = LEAD_LOOKBACK_DAYS,
+) -> tuple[int, int, list[int]]:
+    """Days between the first flag and each churn/contraction event.
+
+    Args:
+        scored: rows with ``account_id``, ``as_of`` (day) and the probability column.
+        events: rows with ``account_id`` and ``day`` (when the outcome became known).
+        min_event_day: events before this day are skipped (not enough scored cuts before).
+
+    Returns:
+        (events considered, events flagged before they happened, lead times in days).
+    """
+    flagged = scored[scored[p_column] >= threshold][["account_id", "as_of"]]
+    considered = events[events["day"] >= min_event_day]
+    if considered.empty:
+        return 0, 0, []
+    merged = considered.reset_index(names="event").merge(flagged, on="account_id", how="left")
+    window = (merged["as_of"] < merged["day"]) & (merged["as_of"] >= merged["day"] - lookback_days)
+    hits = merged[window]
+    first = hits.groupby("event").agg(first=("as_of", "min"), day=("day", "first"))
+    leads = (first["day"] - first["first"]).astype(int).tolist()
+    return len(considered), len(first), leads
+
+
+def account_precision(scored: pd.DataFrame, *, p_column: str, threshold: float) -> float | None:
+    """Of accounts flagged at least once, the share with a positive label at a flagged cut."""
+    flagged = scored[scored[p_column] >= threshold]
+    if flagged.empty:
+        return None
+    return float(flagged.groupby("account_id")["y"].max().mean())
+
+
+def model_metrics(
+    kind: str,
+    scored: pd.DataFrame,
+    *,
+    p_column: str,
+    threshold: float,
+    events: pd.DataFrame | None = None,
+    min_event_day: int | None = None,
+) -> ModelMetrics:
+    """All metrics of one model over ``scored`` rows (columns: account_id, as_of, y, p)."""
+    y = scored["y"].to_numpy()
+    p = scored[p_column].to_numpy()
+    lift, rate = top_decile(y, p)
+    flagged, precision, recall = flag_metrics(y, p, threshold)
+    metrics = ModelMetrics(
+        kind=kind,
+        n=len(y),
+        n_positive=int(y.sum()),
+        base_rate=float(y.mean()) if len(y) else 0.0,
+        auc=auc(y, p),
+        top_decile_lift=lift,
+        top_decile_rate=rate,
+        threshold=threshold,
+        flagged=flagged,
+        precision=precision,
+        recall=recall,
+        account_precision=account_precision(scored, p_column=p_column, threshold=threshold),
+        ece=_none(expected_calibration_error(y, p)) if len(y) else None,
+        reliability=reliability_table(y, p) if len(y) else [],
+    )
+    if events is not None and min_event_day is not None:
+        n_events, n_caught, leads = lead_times(
+            scored, events, p_column=p_column, threshold=threshold, min_event_day=min_event_day
+        )
+        metrics.events = n_events
+        metrics.events_flagged_before = n_caught
+        metrics.median_lead_days = float(np.median(leads)) if leads else None
+        metrics.share_flagged_90d_ahead = (
+            float(np.mean([d >= 90 for d in leads])) if leads else None
+        )
+    return metrics

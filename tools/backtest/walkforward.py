@@ -1,0 +1,184 @@
+"""Walk forward over a book's own history: at each monthly cut, fit only on the past, score.
+
+Cuts are the first day of each month from ``WARMUP_DAYS`` after the data starts to
+``horizon`` days before it ends (later cuts cannot be judged yet: their label window is
+still open). At each cut both models (multi-signal and usage-only, same fitting code) are
+fitted on rows whose label window closed on or before the cut, so no outcome after the
+cut is ever seen; with too little closed history the documented default weights score
+instead, and the report says how many cuts that was. Signals are computed once for every
+(account, cut) pair and reused by every fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tools.backtest.metrics import model_metrics
+from tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
+from tools.health.labels import monthly_cuts, outcome_events
+from tools.health.service import MODEL_KINDS, WARMUP_DAYS, active_panel, data_span, fit_on_history
+from tools.signals.book import Book
+from tools.signals.compute import event_names_by_coverage
+from tools.signals.windows import day_date, day_number
+
+DEFAULT_THRESHOLD = 0.5
+AI_PRODUCT_TRAJECTORY = "ai_product"
+
+
+def _cuts(book: Book, horizon_days: int) -> tuple[list[dt.date], list[dt.date]]:
+    span = data_span(book)
+    if span is None:
+        return [], []
+    first = day_date(span[0] + WARMUP_DAYS)
+    every = monthly_cuts(first, day_date(span[1]))
+    scored = [c for c in every if day_number(c) + horizon_days <= span[1]]
+    return every, scored
+
+
+def walk_forward(
+    book: Book,
+    *,
+    horizon_days: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    kinds: Sequence[str] = MODEL_KINDS,
+    trajectories: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestReport:
+    """Backtest every model kind on ``book`` (loaded with its full history).
+
+    Args:
+        horizon_days: label horizon (30, 90 or 180).
+        threshold: probability at or above which an account is flagged.
+        trajectories: account external id -> hidden trajectory, from a synthetic book's
+            ground truth; used only to report where AI-product accounts rank.
+        progress: called with (cuts done, cuts total).
+    """
+    every, scored_cuts = _cuts(book, horizon_days)
+    if not scored_cuts:
+        raise ValueError(
+            f"not enough history for a {horizon_days}-day backtest: need more than "
+            f"{WARMUP_DAYS + horizon_days} days of telemetry"
+        )
+    # Which product events become columns is decided once, from events up to the last
+    # scored cut (column choice only: every value is still computed as of its own cut).
+    names = event_names_by_coverage(book, until_day=day_number(scored_cuts[-1]))
+    history = active_panel(book, every, horizon_days=horizon_days, event_names=names)
+    rows: list[pd.DataFrame] = []
+    summaries: list[CutSummary] = []
+    for i, cut in enumerate(scored_cuts):
+        day = day_number(cut)
+        at_cut = history[history["as_of"] == day].copy()
+        sources: dict[str, str] = {}
+        for kind in kinds:
+            model = fit_on_history(
+                book,
+                as_of=cut,
+                horizon_days=horizon_days,
+                kind=kind,
+                history=history,
+                event_names=names,
+                calibrate=False,
+            )
+            at_cut["p_" + kind] = model.predict(at_cut)
+            sources[kind] = model.source
+        at_cut["fitted"] = all(s == "fitted" for s in sources.values())
+        rows.append(at_cut)
+        summaries.append(
+            CutSummary(
+                cut=cut,
+                accounts=len(at_cut),
+                positives=int(at_cut["y"].sum()),
+                sources=sources,
+            )
+        )
+        if progress:
+            progress(i + 1, len(scored_cuts))
+    scored = pd.concat(rows, ignore_index=True)
+    return _report(book, scored, summaries, kinds, horizon_days, threshold, trajectories)
+
+
+def _report(
+    book: Book,
+    scored: pd.DataFrame,
+    summaries: list[CutSummary],
+    kinds: Sequence[str],
+    horizon_days: int,
+    threshold: float,
+    trajectories: Mapping[str, str] | None,
+) -> BacktestReport:
+    events = outcome_events(book)
+    fitted = scored[scored["fitted"]]
+    evaluated = fitted if len(fitted) else scored
+    first_cut = int(evaluated["as_of"].min())
+    # Lead time is judged only for events a flag could have preceded by the full horizon.
+    min_event_day = first_cut + horizon_days
+    metrics = {
+        kind: model_metrics(
+            kind,
+            evaluated,
+            p_column="p_" + kind,
+            threshold=threshold,
+            events=events,
+            min_event_day=min_event_day,
+        )
+        for kind in kinds
+    }
+    ai_check = None
+    if trajectories:
+        ai_check = ai_product_check(book, evaluated, trajectories, p_column="p_" + kinds[0])
+    return BacktestReport(
+        mode="walk_forward",
+        horizon_days=horizon_days,
+        threshold=threshold,
+        cuts=summaries,
+        evaluated_cuts=sorted({day_date(int(d)) for d in evaluated["as_of"]}),
+        default_weight_cuts=sum(1 for s in summaries if "prior" in s.sources.values()),
+        metrics=metrics,
+        ai_product=ai_check,
+        text_evidence=book.has_text_evidence,
+    )
+
+
+def ai_product_check(
+    book: Book,
+    scored: pd.DataFrame,
+    trajectories: Mapping[str, str],
+    *,
+    p_column: str,
+) -> AiProductCheck:
+    """Where accounts whose true trajectory is AI-product rank: in the top risk decile?"""
+    external = dict(
+        zip(
+            book.accounts["account_id"].tolist(), book.accounts["external_id"].tolist(), strict=True
+        )
+    )
+    is_ai = (
+        scored["account_id"]
+        .map(lambda a: trajectories.get(str(external.get(a, ""))) == AI_PRODUCT_TRAJECTORY)
+        .to_numpy(bool)
+    )
+    in_top = np.zeros(len(scored), dtype=bool)
+    for _, idx in scored.groupby("as_of").groups.items():
+        positions = scored.index.get_indexer(idx)
+        p = scored[p_column].to_numpy()[positions]
+        k = max(int(np.ceil(0.1 * len(p))), 1)
+        top = positions[np.argsort(-p, kind="stable")[:k]]
+        in_top[top] = True
+    last_day = int(scored["as_of"].max())
+    last = scored["as_of"].to_numpy() == last_day
+    ai_rows = int(is_ai.sum())
+    return AiProductCheck(
+        accounts=int(scored.loc[is_ai, "account_id"].nunique()),
+        rows=ai_rows,
+        rows_in_top_decile=int((is_ai & in_top).sum()),
+        share_in_top_decile=float((is_ai & in_top).sum() / ai_rows) if ai_rows else None,
+        accounts_ever_in_top_decile=int(scored.loc[is_ai & in_top, "account_id"].nunique()),
+        last_cut=day_date(last_day),
+        in_top_decile_at_last_cut=int((is_ai & in_top & last).sum()),
+        mean_probability=float(scored.loc[is_ai, p_column].mean()) if ai_rows else None,
+        mean_probability_others=float(scored.loc[~is_ai, p_column].mean()),
+    )

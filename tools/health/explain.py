@@ -1,0 +1,224 @@
+"""Per-account explanations: each factor's contribution to the logit, in words and numbers.
+
+A signal's contribution is its effective weight (pooled + segment + stage deviations) times
+its standardised value; a factor adds up its signals. The baseline is the intercept plus
+the segment and stage intercepts. ``baseline + sum(factor contributions) == logit``
+exactly, and ``probability == sigmoid(logit)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from tools.health.model import HealthModel
+from tools.signals.catalog import FACTOR_LABELS, spec_for
+
+# A factor moving the logit by less than this is reported as neutral.
+NEUTRAL_LOGIT = 0.05
+# A model fitted longer ago than this is flagged stale.
+STALE_AFTER_DAYS = 90
+# A recent calibration error above this is flagged.
+STALE_ECE = 0.10
+
+
+class SignalContribution(BaseModel):
+    name: str
+    label: str
+    value: float | None
+    display: str
+    z: float
+    weight: float
+    contribution: float
+
+
+class FactorContribution(BaseModel):
+    factor: str
+    label: str
+    contribution: float
+    direction: Literal["raises risk", "lowers risk", "neutral"]
+    text: str
+    signals: list[SignalContribution] = Field(default_factory=list)
+
+
+class ModelInfo(BaseModel):
+    """What the score rests on, so a stale or badly calibrated model is visible."""
+
+    kind: str
+    source: str
+    horizon_days: int
+    fitted_on: dt.date
+    days_since_fit: int
+    train_start: dt.date | None
+    train_end: dt.date | None
+    n_rows: int
+    n_positive: int
+    calibration_ece: float | None
+    stale: bool
+    note: str
+
+
+class Explanation(BaseModel):
+    account_id: int
+    as_of: dt.date
+    probability: float
+    logit: float
+    baseline: float
+    factors: list[FactorContribution]
+    model: ModelInfo
+    summary: str
+
+    def top_risk_factors(self, n: int = 2) -> list[FactorContribution]:
+        """The factors raising risk most, strongest first."""
+        risky = [f for f in self.factors if f.direction == "raises risk"]
+        return sorted(risky, key=lambda f: -f.contribution)[:n]
+
+
+def model_info(model: HealthModel, as_of: dt.date) -> ModelInfo:
+    """Age, source and recent calibration of ``model``, with a plain-words note."""
+    age = (as_of - model.fitted_on).days
+    ece = model.calibration.ece if model.calibration else None
+    stale = age > STALE_AFTER_DAYS or (ece is not None and ece > STALE_ECE)
+    if model.source == "prior":
+        note = "default weights: too little labelled history to fit on yet"
+    else:
+        note = f"fitted on {model.fitted_on} ({age} days ago) on {model.n_rows} rows"
+        note += f", {model.n_positive} churns/contractions"
+        if ece is not None:
+            note += f"; calibration error on recent outcomes {ece:.3f}"
+    if stale:
+        note += " (stale: refit recommended)"
+    return ModelInfo(
+        kind=model.kind,
+        source=model.source,
+        horizon_days=model.horizon_days,
+        fitted_on=model.fitted_on,
+        days_since_fit=age,
+        train_start=model.train_start,
+        train_end=model.train_end,
+        n_rows=model.n_rows,
+        n_positive=model.n_positive,
+        calibration_ece=ece,
+        stale=stale,
+        note=note,
+    )
+
+
+def _direction(value: float) -> Literal["raises risk", "lowers risk", "neutral"]:
+    if value > NEUTRAL_LOGIT:
+        return "raises risk"
+    if value < -NEUTRAL_LOGIT:
+        return "lowers risk"
+    return "neutral"
+
+
+def _factor_text(label: str, contribution: float, signals: list[SignalContribution]) -> str:
+    shown = sorted(signals, key=lambda s: -abs(s.contribution))[:2]
+    detail = ", ".join(f"{s.label} {s.display}" for s in shown if s.display != "no data")
+    verb = _direction(contribution)
+    detail = f" ({detail})" if detail else ""
+    return f"{label}{detail} {verb} ({contribution:+.2f} logit)"
+
+
+def explain_rows(
+    model: HealthModel, frame: pd.DataFrame, as_of: dt.date | None = None
+) -> list[Explanation]:
+    """Explanations for every row of a signal frame (rows need ``account_id``, ``as_of``)."""
+    contrib, base = model.contributions(frame)
+    z = model.standardise(frame)
+    w, _ = model.weights(frame)
+    factors_of = [spec_for(f).factor for f in model.features]
+    order = [f for f in FACTOR_LABELS if f != "baseline"]
+    out: list[Explanation] = []
+    values = {
+        f: (
+            frame[f].to_numpy(dtype=np.float64)
+            if f in frame.columns
+            else np.full(len(frame), np.nan)
+        )
+        for f in model.features
+    }
+    for i in range(len(frame)):
+        row_date = as_of or _row_date(frame, i)
+        by_factor: dict[str, list[SignalContribution]] = {}
+        for j, name in enumerate(model.features):
+            spec = spec_for(name)
+            raw = float(values[name][i])
+            by_factor.setdefault(factors_of[j], []).append(
+                SignalContribution(
+                    name=name,
+                    label=spec.label,
+                    value=None if math.isnan(raw) else raw,
+                    display=spec.format(raw),
+                    z=float(z[i, j]),
+                    weight=float(w[i, j]),
+                    contribution=float(contrib[i, j]),
+                )
+            )
+        factors: list[FactorContribution] = []
+        for key in order:
+            signals = by_factor.get(key)
+            if not signals:
+                continue
+            total = float(sum(s.contribution for s in signals))
+            label = FACTOR_LABELS[key]
+            factors.append(
+                FactorContribution(
+                    factor=key,
+                    label=label,
+                    contribution=total,
+                    direction=_direction(total),
+                    text=_factor_text(label, total, signals),
+                    signals=signals,
+                )
+            )
+        baseline = float(base[i])
+        logit = baseline + sum(f.contribution for f in factors)
+        p = 1.0 / (1.0 + math.exp(-logit))
+        info = model_info(model, row_date)
+        explanation = Explanation(
+            account_id=int(frame["account_id"].iloc[i]),
+            as_of=row_date,
+            probability=p,
+            logit=logit,
+            baseline=baseline,
+            factors=sorted(factors, key=lambda f: -abs(f.contribution)),
+            model=info,
+            summary="",
+        )
+        explanation.summary = _summary(explanation, model.horizon_days)
+        out.append(explanation)
+    return out
+
+
+def _row_date(frame: pd.DataFrame, i: int) -> dt.date:
+    from tools.signals.windows import day_date
+
+    return day_date(int(frame["as_of"].iloc[i]))
+
+
+def _summary(explanation: Explanation, horizon_days: int) -> str:
+    top = explanation.top_risk_factors(2)
+    drivers = "; ".join(f.text for f in top) if top else "no factor raises risk"
+    return (
+        f"{explanation.probability:.0%} chance of churn or contraction within {horizon_days} "
+        f"days (logit {explanation.logit:+.2f} = baseline {explanation.baseline:+.2f} + factors). "
+        f"Main drivers: {drivers}."
+    )
+
+
+def one_line_reason(explanation: Explanation) -> str:
+    """A one-line reason from the top explanation factors."""
+    top = explanation.top_risk_factors(2)
+    if not top:
+        return "no single factor stands out; overall risk from the baseline"
+    parts = []
+    for factor in top:
+        best = max(factor.signals, key=lambda s: s.contribution)
+        parts.append(f"{factor.label.lower()}: {best.label} {best.display}")
+    return "; ".join(parts)

@@ -1,0 +1,85 @@
+"""Outcome labels, activity and cut dates for fitting and backtesting on a book's own history.
+
+An account is *positive* at a cut date if a renewal with outcome churned or contracted
+became known (``decided_on``, else the renewal date) within (cut, cut + horizon]. Only
+accounts active at the cut count: they existed, and no churn was known yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from tools.signals.book import Book
+from tools.signals.windows import FloatArray, IntArray, WindowIndex, day_number
+
+NEGATIVE_OUTCOMES: tuple[str, ...] = ("churned", "contracted")
+
+
+def outcome_events(book: Book, outcomes: tuple[str, ...] = NEGATIVE_OUTCOMES) -> pd.DataFrame:
+    """Renewals with one of ``outcomes``, dated when the outcome became known.
+
+    Columns: account_id, day (decided, else renewal), outcome, renewal (day), external_id,
+    arr_before, arr_after.
+    """
+    ren = book.renewals
+    rows = ren[ren["outcome"].astype(str).isin(outcomes)].copy()
+    rows["day"] = rows["decided"].fillna(rows["renewal"])
+    return rows[
+        ["account_id", "day", "outcome", "renewal", "external_id", "arr_before", "arr_after"]
+    ].reset_index(drop=True)
+
+
+def _index(book: Book, outcomes: tuple[str, ...]) -> WindowIndex:
+    key = "label_index:" + ",".join(outcomes)
+    cached = book.cache.get(key)
+    if isinstance(cached, WindowIndex):
+        return cached
+    events = outcome_events(book, outcomes)
+    index = WindowIndex(events["account_id"].to_numpy(), events["day"].to_numpy(np.int64))
+    book.cache[key] = index
+    return index
+
+
+def labels(book: Book, account_ids: IntArray, as_of: IntArray, horizon_days: int) -> IntArray:
+    """1 where a churn or contraction became known within (as_of, as_of + horizon]."""
+    hits = _index(book, NEGATIVE_OUTCOMES).count(account_ids, as_of, as_of + horizon_days)
+    return (hits > 0).astype(np.int64)
+
+
+def next_event_day(book: Book, account_ids: IntArray, as_of: IntArray) -> FloatArray:
+    """Day of the next churn or contraction after ``as_of`` (NaN when none)."""
+    return _index(book, NEGATIVE_OUTCOMES).first_day_after(account_ids, as_of)
+
+
+def churned_by(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
+    """Whether a churn was known on or before ``as_of``."""
+    never = np.full(len(account_ids), -1, dtype=np.int64)
+    return _index(book, ("churned",)).count(account_ids, never, as_of) > 0
+
+
+def monthly_cuts(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first day of every month in [first, last]."""
+    cuts: list[dt.date] = []
+    year, month = first.year, first.month
+    if first.day != 1:
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+    while True:
+        cut = dt.date(year, month, 1)
+        if cut > last:
+            return cuts
+        cuts.append(cut)
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+
+
+def panel(book: Book, cuts: list[dt.date]) -> tuple[IntArray, IntArray]:
+    """(account, cut day) pairs for every account at every cut (before activity filtering)."""
+    ids = book.accounts["account_id"].to_numpy(np.int64)
+    days = np.array([day_number(c) for c in cuts], dtype=np.int64)
+    return np.tile(ids, len(days)), np.repeat(days, len(ids))

@@ -1,0 +1,536 @@
+"""Risk and expansion hypotheses per account, each a short claim with the evidence behind it.
+
+Risk hypotheses follow the health explanation: one per factor that raises risk, with
+metric deltas (values and the dates they compare), the ids of the records behind it
+(tickets, notes, NPS responses, invoices, contacts, renewals: the customer's own external
+ids, so an analyst can cite them) and, when the account resembles churned accounts, a
+pattern hypothesis naming them with their similarity. Expansion hypotheses come from
+expansion signals: seats near the ceiling, new teams, fast adoption, outcome volume near
+the contracted ceiling. Everything is deterministic and JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from keel.errors import KeelError
+from tools.cohort import SimilarAccount, similar_churned
+from tools.health.explain import Explanation, FactorContribution
+from tools.health.service import (
+    DEFAULT_HORIZON_DAYS,
+    BookScores,
+    score_book,
+    text_prototype_version,
+)
+from tools.risk_language import TEXT_UNAVAILABLE
+from tools.signals.book import Book, latest_data_date, load_book
+from tools.signals.catalog import EVENT_PREFIX
+from tools.signals.constants import RECENT_DAYS
+from tools.signals.sentiment import sentiment_scores
+from tools.signals.windows import day_date, day_number
+
+# Metric deltas compare the 28 days ending now with the 28 days ending this long before.
+DELTA_DAYS = 90
+EVIDENCE_DAYS = 180
+MAX_RECORDS = 5
+MAX_RISK_HYPOTHESES = 4
+# Expansion thresholds.
+SEATS_NEAR_CEILING = 0.9
+TEAM_GROWTH_MIN = 1.0
+FAST_ADOPTION_MIN = 2
+OUTCOME_CEILING_NEAR = 0.85
+PATTERN_MIN_SIMILARITY = 0.6
+
+Kind = Literal["risk", "expansion"]
+
+
+class MetricDelta(BaseModel):
+    metric: str
+    label: str
+    start: dt.date
+    end: dt.date
+    before: float
+    after: float
+    change_pct: float | None
+    text: str
+
+
+class EvidenceRecord(BaseModel):
+    kind: Literal["ticket", "note", "nps", "invoice", "contact", "renewal", "feature"]
+    external_id: str
+    date: dt.date | None
+    summary: str
+
+
+class Hypothesis(BaseModel):
+    id: str
+    account_external_id: str
+    kind: Kind
+    factor: str
+    claim: str
+    strength: float
+    metrics: list[MetricDelta] = Field(default_factory=list)
+    records: list[EvidenceRecord] = Field(default_factory=list)
+    similar_accounts: list[SimilarAccount] = Field(default_factory=list)
+
+
+class AccountHypotheses(BaseModel):
+    account_id: int
+    external_id: str
+    name: str
+    as_of: dt.date
+    probability: float
+    summary: str
+    text_evidence: bool
+    text_note: str | None
+    risk: list[Hypothesis] = Field(default_factory=list)
+    expansion: list[Hypothesis] = Field(default_factory=list)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts (typed loosely: values come from the database)."""
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def _delta(
+    metric: str, label: str, before: float, after: float, start: dt.date, end: dt.date
+) -> MetricDelta:
+    pct = (after - before) / before if before else None
+    change = f" ({pct:+.0%})" if pct is not None else ""
+    return MetricDelta(
+        metric=metric,
+        label=label,
+        start=start,
+        end=end,
+        before=float(before),
+        after=float(after),
+        change_pct=pct,
+        text=f"{label} {_fmt(before)} -> {_fmt(after)}{change} between {start} and {end}",
+    )
+
+
+class _Evidence:
+    """Raw rows of one account, for deltas and record ids."""
+
+    def __init__(self, book: Book, account_id: int, as_of: dt.date) -> None:
+        self.today = day_number(as_of)
+        self.as_of = as_of
+        self.before_end = self.today - DELTA_DAYS
+
+        def mine(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["account_id"] == account_id]
+
+        self.usage = mine(book.usage)
+        self.usage = self.usage[self.usage["day"] <= self.today]
+        self.events = mine(book.events)
+        self.events = self.events[self.events["day"] <= self.today]
+        self.tickets = mine(book.tickets)
+        self.tickets = self.tickets[self.tickets["opened"] <= self.today]
+        self.nps = mine(book.nps)
+        self.nps = self.nps[self.nps["day"] <= self.today]
+        self.invoices = mine(book.invoices)
+        self.contacts = mine(book.contacts)
+        self.renewals = mine(book.renewals)
+        self.features = mine(book.features)
+        self.features = self.features[self.features["day"] <= self.today]
+        self.matches = mine(book.risk_matches)
+        self.matches = self.matches[self.matches["day"] <= self.today]
+
+    def window_mean(self, column: str, end: int) -> float | None:
+        rows = self.usage[(self.usage["day"] > end - RECENT_DAYS) & (self.usage["day"] <= end)]
+        values = rows[column].dropna()
+        return float(values.mean()) if len(values) else None
+
+    def usage_delta(self, column: str, label: str, scale: float = 1.0) -> MetricDelta | None:
+        before = self.window_mean(column, self.before_end)
+        after = self.window_mean(column, self.today)
+        if before is None or after is None:
+            return None
+        return _delta(
+            column,
+            label,
+            before * scale,
+            after * scale,
+            day_date(self.before_end),
+            self.as_of,
+        )
+
+    def event_delta(self, name: str) -> MetricDelta | None:
+        rows = self.events[self.events["event_name"] == name]
+
+        def total(end: int) -> float:
+            sel = rows[(rows["day"] > end - RECENT_DAYS) & (rows["day"] <= end)]
+            return float(sel["n_events"].sum())
+
+        return _delta(
+            EVENT_PREFIX + name,
+            f"'{name}' events per 28 days",
+            total(self.before_end),
+            total(self.today),
+            day_date(self.before_end),
+            self.as_of,
+        )
+
+    def recent_tickets(self) -> pd.DataFrame:
+        t = self.tickets[self.tickets["opened"] > self.today - EVIDENCE_DAYS].copy()
+        if t.empty:
+            return t
+        t["sent"] = sentiment_scores(
+            t["subject"].fillna("").astype(str) + ". " + t["body"].fillna("").astype(str)
+        )
+        return t
+
+
+def _ticket_record(row: dict[str, Any], today: int) -> EvidenceRecord:
+    subject = str(row.get("subject") or "")[:80]
+    status = " (open)" if pd.isna(row["closed"]) or row["closed"] > today else ""
+    return EvidenceRecord(
+        kind="ticket",
+        external_id=str(row["external_id"]),
+        date=day_date(int(row["opened"])),
+        summary=f"{row['priority']} {row['category']} ticket: {subject!r}{status}",
+    )
+
+
+def _risk_hypothesis(
+    factor: FactorContribution, ev: _Evidence, external_id: str, n: int, book: Book
+) -> Hypothesis:
+    metrics: list[MetricDelta] = []
+    records: list[EvidenceRecord] = []
+    claim = factor.text
+    key = factor.factor
+    if key == "engagement":
+        for column, label in (("active_users", "active users"), ("sessions", "sessions per day")):
+            d = ev.usage_delta(column, label)
+            if d:
+                metrics.append(d)
+        claim = "Engagement is falling" + (f": {metrics[0].text}" if metrics else "")
+    elif key == "outcomes":
+        for column, label in (
+            ("outcome_count", "outcomes per day"),
+            ("outcome_quality", "outcome quality"),
+        ):
+            d = ev.usage_delta(column, label)
+            if d:
+                metrics.append(d)
+        claim = "Outcomes are slipping" + (f": {metrics[0].text}" if metrics else "")
+    elif key == "seats":
+        d = ev.usage_delta("seats_used", "seats used")
+        if d:
+            metrics.append(d)
+        claim = "Seat use is dropping" + (f": {d.text}" if d else "")
+    elif key == "product_events":
+        names = [s.name[len(EVENT_PREFIX) :] for s in factor.signals if s.contribution > 0]
+        for name in names[:3]:
+            d = ev.event_delta(name)
+            if d:
+                metrics.append(d)
+        claim = "Product use is low or falling" + (f": {metrics[0].text}" if metrics else "")
+    elif key == "relationships":
+        left = ev.contacts[ev.contacts["left_day"].notna() & (ev.contacts["left_day"] <= ev.today)]
+        for rec in _records(left.sort_values("left_day", ascending=False).head(MAX_RECORDS)):
+            records.append(
+                EvidenceRecord(
+                    kind="contact",
+                    external_id=str(rec["external_id"]),
+                    date=day_date(int(rec["left_day"])),
+                    summary=f"{rec['name']} ({rec['role']}) left",
+                )
+            )
+        if records:
+            claim = (
+                f"The champion relationship is at risk: {records[0].summary} on {records[0].date}"
+            )
+        else:
+            claim = "Champion and sponsor engagement has gone quiet"
+    elif key in ("support", "sentiment"):
+        tickets = ev.recent_tickets()
+        recent = int((tickets["opened"] > ev.today - DELTA_DAYS).sum()) if len(tickets) else 0
+        prior = len(tickets) - recent
+        metrics.append(
+            _delta(
+                "tickets",
+                "tickets per 90 days",
+                prior,
+                recent,
+                day_date(ev.today - DELTA_DAYS),
+                ev.as_of,
+            )
+        )
+        if len(tickets):
+            worst = tickets.sort_values(["sent", "opened"], ascending=[True, False])
+            for rec in _records(worst.head(MAX_RECORDS)):
+                records.append(_ticket_record(rec, ev.today))
+        if key == "support":
+            claim = f"Support load is rising: {metrics[0].text}"
+        else:
+            claim = "Ticket sentiment has soured" + (
+                f": most negative {records[0].external_id} ({records[0].summary})"
+                if records
+                else ""
+            )
+    elif key == "nps":
+        nps = ev.nps.sort_values("day", ascending=False)
+        nps_now = nps[nps["day"] > ev.today - 180]["score"]
+        nps_before = nps[(nps["day"] <= ev.today - 180) & (nps["day"] > ev.today - 360)]["score"]
+        if len(nps_now) and len(nps_before):
+            metrics.append(
+                _delta(
+                    "nps",
+                    "NPS (mean)",
+                    float(nps_before.mean()),
+                    float(nps_now.mean()),
+                    day_date(ev.today - 180),
+                    ev.as_of,
+                )
+            )
+        for rec in _records(nps[nps["score"] <= 6].head(MAX_RECORDS)):
+            records.append(
+                EvidenceRecord(
+                    kind="nps",
+                    external_id=str(rec["external_id"]),
+                    date=day_date(int(rec["day"])),
+                    summary=f"NPS {int(rec['score'])}",
+                )
+            )
+        claim = "NPS is low or falling" + (f": {metrics[0].text}" if metrics else "")
+    elif key == "billing":
+        inv = ev.invoices
+        problem = inv[
+            inv["due"].notna()
+            & (inv["due"] < ev.today)
+            & (inv["paid"].isna() | (inv["paid"] > inv["due"]))
+            & (inv["due"] > ev.today - 365)
+        ]
+        for rec in _records(problem.sort_values("due", ascending=False).head(MAX_RECORDS)):
+            due = int(rec["due"])
+            paid = rec["paid"]
+            unpaid = pd.isna(paid) or int(paid) > ev.today
+            state = "unpaid" if unpaid else f"paid {int(paid) - due} days late"
+            records.append(
+                EvidenceRecord(
+                    kind="invoice",
+                    external_id=str(rec["external_id"]),
+                    date=day_date(due),
+                    summary=f"invoice of {float(rec['amount']):,.0f} due {day_date(due)}: {state}",
+                )
+            )
+        claim = f"Payments are slipping: {len(problem)} invoices late or unpaid in 12 months"
+    elif key == "risk_language":
+        for rec in _records(ev.matches.sort_values("day", ascending=False).head(MAX_RECORDS)):
+            source = str(rec["source_kind"])
+            kind: Literal["ticket", "note", "nps"] = (
+                "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
+            )
+            records.append(
+                EvidenceRecord(
+                    kind=kind,
+                    external_id=str(rec["external_id"]),
+                    date=day_date(int(rec["day"])),
+                    summary=f"{str(rec['label']).replace('_', ' ')} "
+                    f"(similarity {float(rec['score']):.2f})",
+                )
+            )
+        labels = sorted({str(x).replace("_", " ") for x in ev.matches["label"]})
+        claim = "Risk language in notes and tickets" + (f": {', '.join(labels)}" if labels else "")
+    elif key == "renewal":
+        upcoming = ev.renewals[ev.renewals["renewal"] >= ev.today].sort_values("renewal")
+        if len(upcoming):
+            row = _records(upcoming.head(1))[0]
+            days = int(row["renewal"]) - ev.today
+            records.append(
+                EvidenceRecord(
+                    kind="renewal",
+                    external_id=str(row["external_id"]),
+                    date=day_date(int(row["renewal"])),
+                    summary=f"renewal in {days} days",
+                )
+            )
+            claim = f"Renewal is close: {day_date(int(row['renewal']))} (in {days} days)"
+    elif key == "adoption":
+        claim = f"Feature adoption has stalled: {len(ev.features)} features adopted, none recently"
+    return Hypothesis(
+        id=f"{external_id}:risk:{n}:{key}",
+        account_external_id=external_id,
+        kind="risk",
+        factor=key,
+        claim=claim,
+        strength=round(factor.contribution, 4),
+        metrics=metrics,
+        records=records,
+    )
+
+
+def _expansion_hypotheses(
+    signals: Any, ev: _Evidence, external_id: str, book: Book
+) -> list[Hypothesis]:
+    out: list[Hypothesis] = []
+
+    def add(
+        factor: str,
+        claim: str,
+        strength: float,
+        metrics: list[MetricDelta],
+        records: list[EvidenceRecord],
+    ) -> None:
+        out.append(
+            Hypothesis(
+                id=f"{external_id}:expansion:{len(out) + 1}:{factor}",
+                account_external_id=external_id,
+                kind="expansion",
+                factor=factor,
+                claim=claim,
+                strength=round(strength, 4),
+                metrics=metrics,
+                records=records,
+            )
+        )
+
+    util = signals.get("seat_utilisation", np.nan)
+    if util == util and util >= SEATS_NEAR_CEILING:
+        used = ev.window_mean("seats_used", ev.today) or 0.0
+        bought = ev.window_mean("seats_purchased", ev.today) or 0.0
+        d = ev.usage_delta("seats_used", "seats used")
+        add(
+            "seats",
+            f"Seats near the ceiling: {used:.0f} of {bought:.0f} seats used ({util:.0%})",
+            float(util),
+            [d] if d else [],
+            [],
+        )
+    growth = signals.get("team_growth", np.nan)
+    if growth == growth and growth >= TEAM_GROWTH_MIN:
+        d = ev.usage_delta("active_teams", "active teams")
+        add(
+            "teams",
+            "New teams invited" + (f": {d.text}" if d else ""),
+            float(growth),
+            [d] if d else [],
+            [],
+        )
+    velocity = signals.get("adoption_velocity", np.nan)
+    if velocity == velocity and velocity >= FAST_ADOPTION_MIN:
+        new = ev.features[ev.features["day"] > ev.today - 90]
+        firsts = new.groupby("feature")["day"].min().sort_values(ascending=False)
+        names = ", ".join(str(f) for f in firsts.index[:5])
+        add(
+            "adoption",
+            f"Fast adoption: {int(velocity)} new features in 90 days ({names})",
+            float(velocity),
+            [],
+            [],
+        )
+    ceiling_use = signals.get("outcome_ceiling_use", np.nan)
+    if ceiling_use == ceiling_use and ceiling_use >= OUTCOME_CEILING_NEAR:
+        monthly = (ev.window_mean("outcome_count", ev.today) or 0.0) * 30
+        d = ev.usage_delta("outcome_count", "outcomes per month", scale=30.0)
+        add(
+            "outcome_ceiling",
+            f"Outcome volume near the contracted ceiling: {monthly:,.0f} a month "
+            f"({ceiling_use:.0%} of the contract)",
+            float(ceiling_use),
+            [d] if d else [],
+            [],
+        )
+    return out
+
+
+def resolve_account(book: Book, account: str | int) -> int:
+    """The internal id of an account given by external id, name or internal id."""
+    acc = book.accounts
+    text = str(account).strip()
+    for column in ("external_id", "name"):
+        hit = acc[acc[column].astype(str).str.lower() == text.lower()]
+        if len(hit) == 1:
+            return int(hit["account_id"].iloc[0])
+    if text.isdigit():
+        hit = acc[acc["account_id"] == int(text)]
+        if len(hit) == 1:
+            return int(text)
+    raise KeelError(f"no account matches {account!r} (give its external id, name or id)")
+
+
+def hypotheses_for(
+    scores: BookScores,
+    history: Book,
+    account_ids: Sequence[int],
+    *,
+    explanations: dict[int, Explanation] | None = None,
+) -> list[AccountHypotheses]:
+    """Hypotheses for scored accounts, with ``history`` for evidence and cohort matching."""
+    signals = scores.frame.drop_duplicates("account_id").set_index("account_id")
+    wanted = [a for a in account_ids if a in signals.index]
+    explained = explanations or {e.account_id: e for e in scores.explain(wanted)}
+    similar = similar_churned(history, wanted, scores.as_of)
+    info = history.accounts.set_index("account_id")
+    out: list[AccountHypotheses] = []
+    for account in wanted:
+        ext = str(info.at[account, "external_id"])
+        explanation = explained[account]
+        ev = _Evidence(history, account, scores.as_of)
+        risk: list[Hypothesis] = []
+        for n, factor in enumerate(explanation.top_risk_factors(MAX_RISK_HYPOTHESES), start=1):
+            risk.append(_risk_hypothesis(factor, ev, ext, n, history))
+        matches = [s for s in similar.get(account, []) if s.similarity >= PATTERN_MIN_SIMILARITY]
+        if matches:
+            named = ", ".join(f"{s.name} ({s.similarity:.2f})" for s in matches)
+            risk.append(
+                Hypothesis(
+                    id=f"{ext}:risk:{len(risk) + 1}:pattern",
+                    account_external_id=ext,
+                    kind="risk",
+                    factor="pattern",
+                    claim=f"Now resembles accounts that churned: {named}",
+                    strength=round(matches[0].similarity, 4),
+                    similar_accounts=matches,
+                )
+            )
+        out.append(
+            AccountHypotheses(
+                account_id=account,
+                external_id=ext,
+                name=str(info.at[account, "name"]),
+                as_of=scores.as_of,
+                probability=explanation.probability,
+                summary=explanation.summary,
+                text_evidence=scores.text_evidence,
+                text_note=None if scores.text_evidence else TEXT_UNAVAILABLE,
+                risk=risk,
+                expansion=_expansion_hypotheses(signals.loc[account], ev, ext, history),
+            )
+        )
+    return out
+
+
+def build_hypotheses(
+    engine: Engine,
+    account: str | int,
+    *,
+    as_of: dt.date | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    scores: BookScores | None = None,
+) -> AccountHypotheses:
+    """Risk and expansion hypotheses for one account (by external id, name or id)."""
+    when = as_of or (scores.as_of if scores else latest_data_date(engine))
+    if when is None:
+        raise KeelError("the book has no telemetry yet: import or seed data first")
+    history = load_book(engine, until=when, prototype_version=text_prototype_version(engine))
+    account_id = resolve_account(history, account)
+    if scores is None:
+        scores = score_book(engine, as_of=when, horizon_days=horizon_days)
+    if account_id not in set(scores.frame["account_id"].tolist()):
+        raise KeelError(f"account {account!r} is not active on {when} (churned or not yet started)")
+    return hypotheses_for(scores, history, [account_id])[0]

@@ -1,0 +1,190 @@
+"""Risk language in notes, tickets and NPS comments, found by meaning rather than keywords.
+
+Each risk label has a handful of prototype phrases. The vector store matches every indexed
+chunk against them (``VectorStore.match_prototypes``); the matches are cached in
+``risk_language_match``, one row per (source document, label), dated by the document, so
+"matches known as of a date" is a SQL filter and a backtest never re-embeds anything.
+The cache is refreshed when the prototypes change or the index has changed since the
+last scan. Without an index (or in a book with no text) there are no matches: the
+risk-language signals are zero and outputs say text evidence was not available.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import delete, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from memory.db import session_scope
+from memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
+
+if TYPE_CHECKING:
+    from memory.vectors.types import PrototypeMatch
+
+# Prototype phrases per risk label: how customers and CSMs actually say these things.
+PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "competitor_evaluation": (
+        "We are evaluating other vendors before the renewal.",
+        "They are running a trial of a competitor's product.",
+        "A competitor offered them a lower price.",
+        "We are considering switching to another tool.",
+        "Procurement asked us to compare alternatives.",
+    ),
+    "budget_cut": (
+        "Our budget has been cut for next year.",
+        "Finance is asking every team to reduce software spend.",
+        "There is a spending freeze on all tools.",
+        "We cannot justify the cost at renewal.",
+        "They need to cut the number of licences to save money.",
+    ),
+    "reorg": (
+        "The company is going through a reorganisation.",
+        "Our team is being restructured under new leadership.",
+        "The new VP is reviewing every vendor.",
+        "Layoffs hit the team that used the product.",
+        "Our department is being merged with another group.",
+    ),
+    "champion_leaving": (
+        "I am leaving the company at the end of the month.",
+        "Our main point of contact has resigned.",
+        "She is moving to a different role and handing this over.",
+        "The person who championed this project has left.",
+        "My last day here is next week.",
+    ),
+    "quality_complaint": (
+        "The results have been wrong and unreliable lately.",
+        "Accuracy has dropped since the last release.",
+        "The answers are not good enough for our customers anymore.",
+        "Too many errors in the output, we have to check everything by hand.",
+        "Quality got worse and the team stopped trusting it.",
+    ),
+}
+# A chunk counts as risk language when its cosine similarity to a prototype reaches this.
+MIN_SCORE = 0.5
+PROTOTYPE_VERSION = hashlib.sha256(
+    json.dumps({"p": PROTOTYPES, "min": MIN_SCORE}, sort_keys=True).encode()
+).hexdigest()[:16]
+
+TEXT_UNAVAILABLE = (
+    "text evidence not available (the vector store has not been indexed for this book, "
+    "or the book has no text): risk-language signals are zero"
+)
+
+
+class PrototypeMatcher(Protocol):
+    """What this module needs from the vector store."""
+
+    def match_prototypes(
+        self,
+        prototypes: Mapping[str, Sequence[str]],
+        *,
+        account_ids: Sequence[int] | None = None,
+        until: dt.date | None = None,
+        min_score: float = 0.5,
+    ) -> list[PrototypeMatch]: ...
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    version: str
+    n_documents: int
+    n_matches: int
+    rescanned: bool
+
+
+def _indexed_documents(engine: Engine) -> int:
+    from memory.index_state import IndexedDocument
+
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(IndexedDocument)).one())
+
+
+def last_scan(engine: Engine) -> RiskLanguageScan | None:
+    """The latest completed scan for the current prototypes, if any."""
+    with Session(engine) as session:
+        return session.exec(
+            select(RiskLanguageScan)
+            .where(RiskLanguageScan.prototype_version == PROTOTYPE_VERSION)
+            .order_by(col(RiskLanguageScan.id).desc())
+            .limit(1)
+        ).first()
+
+
+def needs_refresh(engine: Engine) -> bool:
+    """Whether the index holds documents the cached matches have not seen."""
+    n_docs = _indexed_documents(engine)
+    previous = last_scan(engine)
+    return n_docs > 0 and (previous is None or previous.n_documents != n_docs)
+
+
+def refresh_matches(engine: Engine, store: PrototypeMatcher, *, force: bool = False) -> ScanResult:
+    """Match every indexed chunk against the prototypes and cache the results.
+
+    Skipped (cached result returned) when a scan for these prototypes exists and the
+    number of indexed documents has not changed since. The cache is replaced in one
+    transaction: a failure leaves the previous cache intact.
+    """
+    n_docs = _indexed_documents(engine)
+    previous = last_scan(engine)
+    if previous is not None and previous.n_documents == n_docs and not force:
+        return ScanResult(PROTOTYPE_VERSION, n_docs, previous.n_matches, rescanned=False)
+    matches = store.match_prototypes(PROTOTYPES, min_score=MIN_SCORE) if n_docs else []
+    best: dict[tuple[str, int, str], PrototypeMatch] = {}
+    for m in matches:
+        key = (m.kind, m.source_id, m.label)
+        if key not in best or m.score > best[key].score:
+            best[key] = m
+    with session_scope(engine) as session:
+        session.exec(delete(RiskLanguageMatch))
+        session.add_all(
+            RiskLanguageMatch(
+                source_kind=m.kind,
+                source_id=m.source_id,
+                external_id=m.external_id,
+                account_id=m.account_id,
+                day=m.date,
+                label=m.label,
+                score=float(m.score),
+                snippet=m.snippet[:500],
+                prototype_version=PROTOTYPE_VERSION,
+            )
+            for m in best.values()
+        )
+        session.add(
+            RiskLanguageScan(
+                prototype_version=PROTOTYPE_VERSION,
+                n_documents=n_docs,
+                n_matches=len(best),
+                min_score=MIN_SCORE,
+            )
+        )
+    return ScanResult(PROTOTYPE_VERSION, n_docs, len(best), rescanned=True)
+
+
+def matches_for(
+    engine: Engine,
+    *,
+    account_ids: Sequence[int] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> list[RiskLanguageMatch]:
+    """Cached matches of the current prototypes dated in [since, until], newest first."""
+    query = select(RiskLanguageMatch).where(
+        RiskLanguageMatch.prototype_version == PROTOTYPE_VERSION
+    )
+    if account_ids is not None:
+        query = query.where(col(RiskLanguageMatch.account_id).in_(list(account_ids)))
+    if since is not None:
+        query = query.where(RiskLanguageMatch.day >= since)
+    if until is not None:
+        query = query.where(RiskLanguageMatch.day <= until)
+    query = query.order_by(col(RiskLanguageMatch.day).desc(), col(RiskLanguageMatch.id))
+    with Session(engine) as session:
+        return list(session.exec(query).all())
