@@ -1,0 +1,1 @@
+"""Phrase banks (sentence templates and vocabulary) for the synthetic book's texts."""
