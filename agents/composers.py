@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from langchain_core.messages import BaseMessage
 
-from agents.facts import build_facts, tool_outputs
+from agents.facts import build_facts, ordinal, tool_outputs
 from agents.offline import (
     OFFLINE_NOTICE,
     collect_facts,
@@ -77,12 +77,6 @@ def register_composers() -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def ordinal(value: float) -> str:
-    n = round(value)
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def money(value: Any) -> str:

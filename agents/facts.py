@@ -197,6 +197,13 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
     return lines
 
 
+def ordinal(value: float) -> str:
+    """``3`` -> ``3rd``, ``11`` -> ``11th``, ``22`` -> ``22nd``."""
+    n = round(value)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _notable(signals: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     flagged = [s for s in signals if s.get("notable")]
     return flagged or list(signals)
@@ -218,7 +225,7 @@ def _health_line(health: Mapping[str, Any]) -> str:
     if health.get("score") is not None:
         parts.append(f"Health score {health['score']:.0f}/100")
     if health.get("percentile") is not None:
-        parts.append(f"{health['percentile']:.0f}th percentile of the book")
+        parts.append(f"{ordinal(float(health['percentile']))} percentile of the book")
     if health.get("risk") is not None:
         horizon = health.get("horizon_days")
         over = f" within {horizon} days" if horizon else ""

@@ -369,6 +369,7 @@ def _healthy_renewal(
     """A healthy account with a renewal coming: the moment for a renewal kickoff."""
     if health["percentile"] < HEALTHY_PERCENTILE:
         return None
+    from agents.facts import ordinal  # local: agents.facts imports the account tools
     renewals = snap.history.renewals
     mine = renewals[renewals["account_id"] == account_id]
     from tools.signals.windows import day_date, day_number
@@ -385,7 +386,7 @@ def _healthy_renewal(
         "category": "healthy_renewal",
         "factor": "renewal",
         "statement": (
-            f"Healthy account ({health['percentile']:.0f}th percentile) with a renewal on "
+            f"Healthy account ({ordinal(health['percentile'])} percentile) with a renewal on "
             f"{when} ({int(row['renewal']) - today} days): a good moment to open the renewal"
         ),
         "confidence": 0.65,
