@@ -124,13 +124,13 @@ def open_review_session(
 
     Args:
         runtime: Settings, engine, vector store (loaded only if used).
-        model: The chat model; ``make_chat_model(settings)`` when None.
+        model: The chat model; :func:`review_model` when None.
         use_vectors: Search evidence in the vector store; by default when an index exists.
         adapters: Outbound adapters; from settings when None.
         as_of: Review date; the latest data date when None.
         checkpoint_url: Where checkpoints live; from settings when None.
     """
-    from agents.llm import make_chat_model, model_label
+    from agents.llm import model_label
     from agents.policy import policy_from_settings
     from tools.outbound.factory import adapters_from_settings
     from tools.signals import latest_data_date
@@ -140,7 +140,7 @@ def open_review_session(
     if use_vectors is None:
         use_vectors = settings.chroma_url is not None or settings.chroma_path.exists()
     if model is None:
-        model = make_chat_model(settings, embedder=runtime.embedder if use_vectors else None)
+        model = review_model(runtime, use_vectors=use_vectors)
     deps = ReviewDeps(
         engine=engine,
         settings=settings,
@@ -156,6 +156,21 @@ def open_review_session(
         persistence = stack.enter_context(open_persistence(settings, url=checkpoint_url))
         graph = compile_review_graph(model=model, deps=deps, persistence=persistence)
         yield ReviewSession(graph=graph, deps=deps, persistence=persistence)
+
+
+def review_model(runtime: Runtime, *, use_vectors: bool) -> BaseChatModel:
+    """The configured OpenAI-compatible model, else the offline model.
+
+    Offline, the embedding model is handed over only when it is loaded anyway (the vector
+    store is in use): the analyst calls every tool it has, so a review needs no semantic
+    tool choice, and loading the model for it would cost seconds per command.
+    """
+    from agents.llm import make_chat_model
+    from agents.offline import OfflineChatModel
+
+    if runtime.settings.llm_configured:
+        return make_chat_model(runtime.settings)
+    return OfflineChatModel(embedder=runtime.embedder) if use_vectors else OfflineChatModel()
 
 
 # ------------------------------------------------------------------------------ running

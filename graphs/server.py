@@ -34,16 +34,17 @@ def make_review_graph(
 def _build() -> CompiledStateGraph[Any, Any, Any, Any]:
     from agents.composers import register_composers
     from agents.context import ReviewDeps
-    from agents.llm import make_chat_model, model_label
+    from agents.llm import model_label
     from agents.policy import policy_from_settings
     from graphs.review import build_review_graph
+    from graphs.runner import review_model
     from keel.runtime import Runtime
     from tools.outbound.factory import adapters_from_settings
 
     runtime = Runtime()
     settings = runtime.settings
     use_vectors = settings.chroma_url is not None or settings.chroma_path.exists()
-    model = make_chat_model(settings, embedder=runtime.embedder if use_vectors else None)
+    model = review_model(runtime, use_vectors=use_vectors)
     deps = ReviewDeps(
         engine=runtime.engine,
         settings=settings,

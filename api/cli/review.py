@@ -237,10 +237,11 @@ def prep_command(
     from agents.analyst import make_analyst
     from agents.composers import register_composers
     from agents.context import ReviewDeps
-    from agents.llm import make_chat_model, model_label
+    from agents.llm import model_label
     from agents.policy import policy_from_settings
     from agents.prep import summarise_call, write_meeting_prep
     from agents.schemas import Briefing
+    from graphs.runner import review_model
     from tools.account_tools import AccountReader, make_account_tools, resolve_account
     from tools.signals import latest_data_date
 
@@ -257,7 +258,7 @@ def prep_command(
     found = resolve_account(runtime.engine, account)
     use_vectors = vectors if vectors is not None else settings.chroma_path.exists()
     register_composers()
-    model = make_chat_model(settings, embedder=runtime.embedder if use_vectors else None)
+    model = review_model(runtime, use_vectors=use_vectors)
     day = as_of.date() if as_of else latest_data_date(runtime.engine) or dt.date.today()
     deps = ReviewDeps(
         engine=runtime.engine,

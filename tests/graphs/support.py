@@ -142,6 +142,26 @@ def first_review_with(
     raise AssertionError(f"no account in the seeded book gives {wanted}")
 
 
+def retire(engine: Engine, thread_id: str) -> None:
+    """Take a thread's pending actions out of the queue (superseded), so frequency caps see
+    the book as if that review had not run."""
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from memory.actions import ActionStatus
+
+    with Session(engine) as session:
+        session.exec(
+            update(ProposedAction)
+            .where(
+                col(ProposedAction.thread_id) == thread_id,
+                col(ProposedAction.status) == ActionStatus.PENDING,
+            )
+            .values(status=ActionStatus.SUPERSEDED)
+        )
+        session.commit()
+
+
 def actions_of(engine: Engine, thread_id: str) -> list[ProposedAction]:
     with Session(engine) as session:
         return list_actions(session, thread_id=thread_id)

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from keel.errors import ConflictError
 from memory.actions import ActionStatus, get_action, list_actions
-from tests.graphs.support import Book
+from memory.checkpoint import Persistence
+from tests.graphs.support import Book, compile_graph, first_review_with, retire
 
 # ``api.cli.main`` the module (the package re-exports the ``main`` function under that name).
 cli_main = importlib.import_module("api.cli.main")
@@ -36,23 +37,25 @@ def _env(book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USER", "cli-reviewer")
 
 
-def _pending_account(book: Book, app: typer.Typer) -> tuple[str, list[str], str]:
-    for account in book.active_accounts():
-        if account.id in book.handed_out:
-            continue
-        book.handed_out.add(account.id or 0)
-        result = runner.invoke(app, ["review", account.external_id])
-        assert result.exit_code == 0, result.output
-        ids = ACTION_ID.findall(result.output)
-        if ids:
-            return account.external_id, ids, result.output
-    raise AssertionError("no account with an action waiting")
+def _pending_account(
+    book: Book, persistence: Persistence, app: typer.Typer
+) -> tuple[str, list[str], str]:
+    """Find an account with an email to approve (in process, cheap), clear its queue, then
+    review it through the CLI."""
+    graph = compile_graph(book, persistence)
+    account, found = first_review_with(graph, book)
+    retire(book.engine, found.thread_id)
+    result = runner.invoke(app, ["review", account.external_id])
+    assert result.exit_code == 0, result.output
+    ids = ACTION_ID.findall(result.output)
+    assert ids, result.output
+    return account.external_id, ids, result.output
 
 
 def test_review_prints_a_cited_briefing_and_the_drafts_waiting(
-    book: Book, app: typer.Typer
+    book: Book, persistence: Persistence, app: typer.Typer
 ) -> None:
-    external_id, ids, output = _pending_account(book, app)
+    external_id, ids, output = _pending_account(book, persistence, app)
     account = next(a for a in book.active_accounts() if a.external_id == external_id)
     assert f"Briefing: {account.name}" in output
     assert "Written by Keel's offline model" in output
@@ -69,8 +72,10 @@ def test_review_prints_a_cited_briefing_and_the_drafts_waiting(
     assert shown.exit_code == 0 and "Policy:" in shown.output
 
 
-def test_approvals_respond_reject_and_approve_from_the_cli(book: Book, app: typer.Typer) -> None:
-    _, ids, _ = _pending_account(book, app)
+def test_approvals_respond_reject_and_approve_from_the_cli(
+    book: Book, persistence: Persistence, app: typer.Typer
+) -> None:
+    _, ids, _ = _pending_account(book, persistence, app)
     first = ids[0]
     answered = runner.invoke(
         app, ["approvals", "respond", first, "-m", "Shorter, and mention the roadmap call"]

@@ -26,14 +26,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from agents.policy import AUTO_SEND_TIER
 from graphs.runner import Graph
-from memory.actions import ActionStatus, ProposedAction
+from memory.actions import ProposedAction
 from memory.checkpoint import Persistence
 from memory.models import Account, CallNote, NpsResponse, Ticket
-from tests.graphs.support import Book, actions_of, compile_graph, review
+from tests.graphs.support import Book, actions_of, compile_graph, retire, review
 from tools.account_intel import AccountIntel
 from tools.account_tools import AccountReader, AccountScope
 from tools.outbound.guards import extract_links, link_allowed
@@ -114,26 +114,32 @@ def _signature(actions: list[ProposedAction]) -> set[tuple[str, str, tuple[str, 
 
 
 def _retire(book: Book, thread_id: str) -> None:
-    """Take a case's pending actions out of the queue so caps see the same book next case."""
+    retire(book.engine, thread_id)
+
+
+TABLES: dict[str, tuple[type[Any], str]] = {
+    "ticket": (Ticket, "body"),
+    "note": (CallNote, "text"),
+    "nps": (NpsResponse, "comment"),
+}
+
+
+def _in_evidence(book: Book, reader: AccountReader, account: Account) -> dict[str, Any]:
+    """The most recent record of each kind among the analyst's evidence for the account."""
+    scope = AccountScope(account_id=account.id or 0, as_of=book.as_of)
+    hits = reader.search_evidence(scope, "anything")["hits"]
+    chosen: dict[str, Any] = {}
     with Session(book.engine) as session:
-        session.exec(
-            update(ProposedAction)
-            .where(
-                col(ProposedAction.thread_id) == thread_id,
-                col(ProposedAction.status) == ActionStatus.PENDING,
-            )
-            .values(status=ActionStatus.SUPERSEDED)
-        )
-        session.commit()
-
-
-def _latest(session: Session, table: type[Any], account_id: int, field: str, date: str) -> Any:
-    rows = session.exec(
-        select(table)
-        .where(table.account_id == account_id)
-        .order_by(col(getattr(table, date)).desc())
-    ).all()
-    return next((r for r in rows if str(getattr(r, field)).strip()), None)
+        for kind, (table, field) in TABLES.items():
+            for hit in hits:  # most recent first
+                if hit["kind"] != kind:
+                    continue
+                external = hit["id"].split(":", 1)[1]
+                row = session.exec(select(table).where(table.external_id == external)).first()
+                if row is not None and str(getattr(row, field)).strip():
+                    chosen[kind] = row
+                    break
+    return chosen
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +149,8 @@ def target(book: Book, persistence: Persistence) -> Target:
     for account in book.active_accounts():
         if book.policy.tier_for(account) == AUTO_SEND_TIER:
             continue  # nothing may go out unapproved during the comparison
-        with Session(book.engine) as session:
-            ticket = _latest(session, Ticket, account.id or 0, "body", "opened_at")
-            note = _latest(session, CallNote, account.id or 0, "text", "occurred_on")
-            nps = _latest(session, NpsResponse, account.id or 0, "comment", "responded_on")
-        if not (ticket and note and nps):
+        found = _in_evidence(book, reader, account)
+        if set(found) != set(KINDS):
             continue
         result = review(graph, book, account)
         actions = actions_of(book.engine, result.thread_id)
@@ -161,9 +164,8 @@ def target(book: Book, persistence: Persistence) -> Target:
             reader=reader,
             account=account,
             records={
-                "ticket": (Ticket, ticket.id, "body", ticket.body),
-                "note": (CallNote, note.id, "text", note.text),
-                "nps": (NpsResponse, nps.id, "comment", nps.comment),
+                kind: (TABLES[kind][0], row.id, TABLES[kind][1], getattr(row, TABLES[kind][1]))
+                for kind, row in found.items()
             },
             baseline_plays={i["play"] for i in (result.plan or {}).get("plays", [])},
             baseline_actions=_signature(actions),
