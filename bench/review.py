@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from memory.synth import seed_book
 
@@ -116,7 +116,7 @@ def main() -> None:
         with Session(engine) as session:
             accounts = [
                 a
-                for a in session.exec(select(Account).order_by(Account.id)).all()
+                for a in session.exec(select(Account).order_by(col(Account.id))).all()
                 if a.lifecycle_stage != LifecycleStage.CHURNED and a.arr > 0
             ]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents.composers import register_composers
 from agents.context import ReviewDeps
@@ -65,7 +65,7 @@ class Book:
 
     def active_accounts(self) -> list[Account]:
         with Session(self.engine) as session:
-            rows = session.exec(select(Account).order_by(Account.id)).all()
+            rows = session.exec(select(Account).order_by(col(Account.id))).all()
         return [a for a in rows if a.lifecycle_stage != LifecycleStage.CHURNED and a.arr > 0]
 
     def contacts(self, account_id: int) -> list[Contact]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.graphs.support import Book, compile_graph, first_review_with, retire
 # ``api.cli.main`` the module (the package re-exports the ``main`` function under that name).
 cli_main = importlib.import_module("api.cli.main")
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 ACTION_ID = re.compile(r"Action\s+([0-9a-f]{32})")
 EVIDENCE = re.compile(r"\b(?:metric|ticket|signal|contact|renewal|invoice|health|factor):[\w@.-]+")
 
@@ -120,3 +122,13 @@ def test_prep_writes_a_brief_three_points_and_a_call_summary(
     )
     assert "Call summary: call.txt" in result.output and "Action items" in result.output
     assert "customer" in result.output  # "They will invite..." is the customer's action
+
+
+def test_langgraph_json_exposes_the_review_graph(book: Book) -> None:
+    spec = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
+    path, _, name = spec["graphs"]["review"].partition(":")
+    module = importlib.import_module(path.removeprefix("./").removesuffix(".py").replace("/", "."))
+    graph = getattr(module, name)({"configurable": {}})
+    nodes = set(graph.get_graph(xray=1).nodes)
+    assert {"analyst", "planner", "play:draft", "play:approval", "play:execute"} <= nodes
+    assert graph.checkpointer is None  # the server brings its own
