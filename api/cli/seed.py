@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
+
+if TYPE_CHECKING:
+    from memory.synth import BookSummary
 
 SEED_HELP = (
     "Generate a synthetic book: accounts, contacts, daily usage, feature adoption, tickets, "
@@ -39,6 +43,34 @@ def _parse_end(value: str | None) -> dt.date:
 
 def _money(x: float) -> str:
     return f"${x:,.0f}"
+
+
+def print_book_summary(summary: BookSummary) -> None:
+    """Print what a seeding wrote: accounts and ARR by segment, row counts, renewals."""
+    table = Table(title=f"Synthetic book (seed {summary.seed}, as of {summary.as_of.isoformat()})")
+    table.add_column("segment")
+    table.add_column("accounts", justify="right")
+    table.add_column("ARR (current)", justify="right")
+    for seg in ("smb", "mid_market", "enterprise"):
+        n = summary.accounts_by_segment.get(seg, 0)
+        table.add_row(seg, str(n), _money(summary.arr_by_segment.get(seg, 0.0)))
+    table.add_row("total", str(summary.n_accounts), _money(summary.arr_total), style="bold")
+    console.print(table)
+    c = summary.counts
+    console.print(
+        f"rows: {c.get('usage', 0):,} usage days, {c.get('tickets', 0):,} tickets, "
+        f"{c.get('notes', 0):,} notes, {c.get('invoices', 0):,} invoices, "
+        f"{c.get('nps', 0):,} NPS responses, {c.get('features', 0):,} feature adoptions, "
+        f"{c.get('contacts', 0):,} contacts"
+    )
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.renewals_by_outcome.items()))
+    console.print(f"renewals: {outcomes}")
+    stages = ", ".join(f"{k} {v}" for k, v in sorted(summary.lifecycle.items()))
+    console.print(f"lifecycle: {stages}")
+    console.print(
+        f"written to {summary.dialect} in {summary.seconds:.1f}s; ground truth (evals only): "
+        f"{summary.truth_path}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -75,27 +107,4 @@ def register(app: typer.Typer) -> None:
                 progress=lambda done, total: bar.update(task, completed=done),
             )
 
-        table = Table(title=f"Synthetic book (seed {seed}, as of {as_of.isoformat()})")
-        table.add_column("segment")
-        table.add_column("accounts", justify="right")
-        table.add_column("ARR (current)", justify="right")
-        for seg in ("smb", "mid_market", "enterprise"):
-            n = summary.accounts_by_segment.get(seg, 0)
-            table.add_row(seg, str(n), _money(summary.arr_by_segment.get(seg, 0.0)))
-        table.add_row("total", str(summary.n_accounts), _money(summary.arr_total), style="bold")
-        console.print(table)
-        c = summary.counts
-        console.print(
-            f"rows: {c.get('usage', 0):,} usage days, {c.get('tickets', 0):,} tickets, "
-            f"{c.get('notes', 0):,} notes, {c.get('invoices', 0):,} invoices, "
-            f"{c.get('nps', 0):,} NPS responses, {c.get('features', 0):,} feature adoptions, "
-            f"{c.get('contacts', 0):,} contacts"
-        )
-        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.renewals_by_outcome.items()))
-        console.print(f"renewals: {outcomes}")
-        stages = ", ".join(f"{k} {v}" for k, v in sorted(summary.lifecycle.items()))
-        console.print(f"lifecycle: {stages}")
-        console.print(
-            f"written to {summary.dialect} in {summary.seconds:.1f}s; ground truth (evals only): "
-            f"{summary.truth_path}"
-        )
+        print_book_summary(summary)

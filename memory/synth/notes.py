@@ -81,9 +81,9 @@ def _style(style: str, header: str, body: list[str], steps: list[str], rng: rand
         if steps:
             out += "\nNS: " + ", ".join(_terse(s) for s in steps)
         return out
-    paras = [" ".join(run_on([header, *body[:2]], rng, 0.3))]
+    paras = [" ".join([header, *run_on(body[:2], rng, 0.2)])]
     if len(body) > 2:
-        paras.append(" ".join(run_on(body[2:], rng, 0.3)))
+        paras.append(" ".join(run_on(body[2:], rng, 0.2)))
     out = "\n\n".join(p.strip() for p in paras)
     if steps:
         lead = rng.choice(("Next steps:", "Follow-ups:", "Actions:", "Agreed:"))
@@ -136,7 +136,10 @@ def compose_note(
         head, rest = body[:1], body[1:]
         rng.shuffle(rest)
         body = head + rest
-    options = usable(npb.NEXT_STEPS, slots)
+    situational = [
+        step for tag, x in tags.items() if x > 0.2 for step in npb.NEXT_STEPS_BY_TAG.get(tag, ())
+    ]
+    options = usable((*npb.NEXT_STEPS, *situational, *situational), slots)
     steps = [render(s, rng, slots) for s in rng.sample(options, rng.choice((0, 1, 2, 2, 3)))]
     steps = [s[:1].lower() + s[1:] for s in steps]
     return _style(style, header, body, steps, rng)

@@ -23,7 +23,7 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("Any idea", "Do you know"),
     ("on the roadmap", "planned", "in the pipeline"),
     ("workaround", "temporary fix", "stopgap"),
-    ("the team", "our team", "the agents"),
+    ("the team", "our team"),
     ("let me know", "tell me", "let us know"),
     ("tell us", "let us know"),
     ("we're getting", "we keep getting", "we're seeing"),

@@ -115,12 +115,21 @@ _DOUBLE_DOT = re.compile(r"\.\.(?!\.)")
 _SENTENCE_START = re.compile(r"(?<![.]\w)(?<!e\.g)(?<!i\.e)([.!?] )([a-z])")
 
 
+def _upper_start(m: re.Match[str]) -> str:
+    return m.group(1) + m.group(2).upper()
+
+
 def tidy(text: str) -> str:
     """Fix what composition leaves behind: doubled spaces and dots, a lowercase start."""
-    text = _SPACES.sub(" ", text)
-    text = _SPACE_PUNCT.sub(r"\1", text)
-    text = _DOUBLE_DOT.sub(".", text)
-    text = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), text)
+    # Cheap substring tests first: most sentences need none of the regexes.
+    if "  " in text or "\t" in text:
+        text = _SPACES.sub(" ", text)
+    if " " in text and _SPACE_PUNCT.search(text):
+        text = _SPACE_PUNCT.sub(r"\1", text)
+    if ".." in text:
+        text = _DOUBLE_DOT.sub(".", text)
+    if ". " in text or "? " in text or "! " in text:
+        text = _SENTENCE_START.sub(_upper_start, text)
     text = text.strip()
     return text[:1].upper() + text[1:] if text else text
 
@@ -171,113 +180,43 @@ def slot_names(src: str) -> frozenset[str]:
 
 _CONNECTORS = (", and ", " — ", "; ", " and ", ", plus ")
 
-# First words that are ordinary (not names), so they may be lower-cased mid-sentence.
-PLAIN_STARTS = frozenset(
-    (
-        "The",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "We",
-        "We've",
-        "We're",
-        "Our",
-        "It",
-        "It's",
-        "Its",
-        "Is",
-        "Are",
-        "Can",
-        "Could",
-        "Would",
-        "Should",
-        "Do",
-        "Does",
-        "Did",
-        "Nobody",
-        "Everything",
-        "Only",
-        "Since",
-        "About",
-        "Before",
-        "After",
-        "Even",
-        "Items",
-        "Records",
-        "Customers",
-        "Agents",
-        "Notifications",
-        "Searching",
-        "Search",
-        "Line",
-        "Uploading",
-        "Smaller",
-        "Files",
-        "Anything",
-        "Admins",
-        "New",
-        "Their",
-        "They",
-        "Most",
-        "Some",
-        "Any",
-        "What",
-        "How",
-        "Which",
-        "Who",
-        "Where",
-        "When",
-        "Please",
-        "Let",
-        "Happy",
-        "Nothing",
-        "Right",
-        "Roughly",
-        "Something",
-        "Last",
-        "Finance",
-        "Payments",
-        "Part",
-        "Things",
-        "Accuracy",
-        "A",
-        "An",
-        "Not",
-        "No",
-        "Just",
-        "Ever",
-        "Every",
-        "Everyone",
-        "Usage",
-        "Numbers",
-        "Quality",
-        "Around",
-        "Team",
-        "Several",
-        "Hard",
-        "Drafts",
-        "Answers",
-        "Legal",
-        "Procurement",
-        "Asked",
-        "Found",
-        "Heard",
-        "Emails",
-        "Call",
-        "Big",
-        "Rolled",
-        "Adoption",
-        "Logins",
-        "Fewer",
-    )
-)
+
+def _proper_words() -> frozenset[str]:
+    """Words that keep their capital mid-sentence: names, products, places, months, "I"."""
+    from memory.synth import names
+    from memory.synth.phrases import common
+
+    words: set[str] = {"I", "I'm", "I've", "I'd", "I'll", names.PRODUCT}
+    for group in (
+        names.FIRST_NAMES,
+        names.COMPANY_STEMS,
+        common.INTEGRATIONS,
+        common.SUPPORT_AGENTS,
+        common.MONTHS,
+        common.WEEKDAYS,
+        common.COMPETITORS,
+        tuple(c for cities in common.CITIES.values() for c in cities),
+        tuple(v[0] for v in common.FEATURES.values()),
+    ):
+        words.update(w.split(" ", 1)[0] for w in group)
+    return frozenset(words)
+
+
+_PROPER: frozenset[str] = frozenset()
 
 
 def lower_first(sentence: str) -> str:
-    """Lower-case the first word if it is an ordinary word (never a name or "I")."""
-    first = sentence.split(" ", 1)[0]
-    return sentence[:1].lower() + sentence[1:] if first in PLAIN_STARTS else sentence
+    """Lower-case the first word unless it is a name, a product, an acronym or "I"."""
+    global _PROPER
+    if not _PROPER:
+        _PROPER = _proper_words()
+    first = sentence.split(" ", 1)[0].rstrip(",.:;!?")
+    first = first.removesuffix("'s")
+    if not first[:1].isupper() or first in _PROPER:
+        return sentence
+    if any(ch.isupper() for ch in first[1:]) or any(ch.isdigit() for ch in first):
+        return sentence  # acronyms and codes: SSO, QA, ERR-4102, Q3
+    return sentence[:1].lower() + sentence[1:]
 
 
 def lead_in(lead: str, sentence: str) -> str:

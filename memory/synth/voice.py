@@ -220,6 +220,9 @@ class Voice:
         skip = set(exclude or ())
         if me is not None:
             skip.add(me.external_id)
+        sponsor = roster.sponsor(day)
+        if sponsor is not None:
+            skip.add(sponsor.external_id)  # the sponsor has a slot of their own
         s: dict[str, SlotValue] = {
             "company": plan.company.short,
             "company_tag": f"[{plan.company.short}]",
@@ -295,7 +298,6 @@ class Voice:
             "teams_phrase": f"{teams_n} team" if teams_n == 1 else f"{teams_n} teams",
         }
         # People who may not exist on this day: templates about them are then not usable.
-        sponsor = roster.sponsor(day)
         if sponsor is not None:
             s["sponsor"] = sponsor.first
         old_ch = roster.departed(day, "champion")

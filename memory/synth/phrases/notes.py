@@ -23,7 +23,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "QBR ({quarter}) with {attendees}.",
         "Quarterly business review. Attendees: {attendees}.",
         "{quarter} business review with {attendees}[, in person in {city}|, remote|].",
-        "QBR — {attendees}.",
+        "QBR: {attendees}.",
     ),
     "meeting": (
         "Working session with {attendees} on {feature}.",
@@ -210,18 +210,35 @@ NEXT_STEPS: tuple[str, ...] = (
     "set up an exec check-in with {sponsor}[ before {next_quarter}|]",
     "share the roadmap for {feature}[ with {person}|]",
     "loop in a solutions engineer re {integration}",
-    "send the expansion quote[ for {n10} seats| by {date_future}|]",
     "schedule the next QBR for [{next_quarter}|{next_month}]",
     "check in with {champion} in [two weeks|a week|a month]",
-    "prepare an ROI summary for [their leadership|{sponsor}|the {next_quarter} review]",
-    "ask product for an update on the [quality issue|{release} regression] by {date_future}",
-    "intro {new_person} to our support team",
-    "send them the data export docs[ ({person} asked)|]",
     "draft a success plan for [{next_quarter}|the {team} rollout]",
-    "confirm the renewal paperwork with [procurement|{person}][ before {renewal_date}|]",
     "send {person} the {feature} guide",
     "review {queue} SLAs with {champion} on {weekday}",
 )
+# Next steps that only make sense in a situation (tag -> steps).
+NEXT_STEPS_BY_TAG: dict[str, tuple[str, ...]] = {
+    "quality_gap": (
+        "ask product for an update on the [quality issue|{release} regression] by {date_future}",
+        "share {n2} corrected examples with our AI team",
+    ),
+    "expansion": ("send the expansion quote[ for {n10} seats| by {date_future}|]",),
+    "competitor": ("send them the data export docs[ ({person} asked)|]",),
+    "budget": (
+        "prepare an ROI summary for [their leadership|{sponsor}|the {next_quarter} review]",
+    ),
+    "reorg": (
+        "prepare an ROI summary for [their leadership|{new_person}|the {next_quarter} review]",
+    ),
+    "champion_gone": (
+        "intro {new_person} to our support team",
+        "book an onboarding refresher for {new_person}",
+    ),
+    "renewal_soon": (
+        "confirm the renewal paperwork with [procurement|{person}][ before {renewal_date}|]",
+    ),
+    "decline": ("propose a re-launch workshop for {team}",),
+}
 
 KICKOFF: tuple[str, ...] = (
     "Kickoff with {attendees}. Goals: get {team} live in the first month, then connect {integration}.",

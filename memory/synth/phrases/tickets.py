@@ -1036,7 +1036,8 @@ CONTEXT: tuple[str, ...] = (
     "I'm the {me_title} [on|in] {team}[ at {company}|].",
     "[For context,|Background:|Some context:] I look after {product} for {team}[ in {city}|].",
     "I'm writing on behalf of {team}[ at {company}|][, {n10} people in total|].",
-    "[We've been using|We use] {feature} [for a while now|since {last_year}|daily|since the rollout] [in {team}|across {n2} teams].",
+    "We've been using {feature} [for a while now|since {last_year}|since the rollout|for about {n2} months] [in {team}|across {n2} teams].",
+    "We use {feature} [daily|every day|all the time|for most of our {unit_short}] [in {team}|across {n2} teams].",
 )
 CONTEXT_NEW_ADMIN: tuple[str, ...] = (
     "I've recently taken over {product} from {old_champion}, so [bear with me|apologies if this is obvious|forgive the basic question].",
