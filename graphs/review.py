@@ -37,6 +37,9 @@ from graphs.state import ActionOutput, ActionState, ReviewInput, ReviewState
 from tools.account_tools import AccountReader, make_account_tools
 
 PLAY_NODE: Final = "play"
+# What a play's path reads of the analyst's facts (the rest stays in the review's state,
+# so each play's checkpoints stay small).
+PLAY_FACTS: Final = ("as_of", "account", "contacts", "health", "fact_lines")
 # Each respond round trip is three steps; this allows many rounds per play.
 RECURSION_LIMIT: Final = 200
 
@@ -100,7 +103,7 @@ def build_review_graph(
                     review_as_of=as_of,
                     item=item,
                     briefing=state["briefing"] or {},
-                    facts=state.get("facts") or {},
+                    facts={k: v for k, v in (state.get("facts") or {}).items() if k in PLAY_FACTS},
                     revision=0,
                     feedback=[],
                     outcomes=[],
