@@ -29,7 +29,7 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("we're getting", "we keep getting", "we're seeing"),
     ("nothing changed", "nothing has changed"),
     ("no change", "no difference", "still the same"),
-    ("manual work", "manual effort", "extra handling"),
+    ("manual work", "manual effort"),
     ("a lot of", "lots of", "plenty of"),
     ("ideally", "if possible", "preferably"),
     ("we'd like", "we would like", "we want"),

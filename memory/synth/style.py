@@ -146,6 +146,11 @@ def apply_style(text: str, style: WritingStyle) -> str:
     if style.casual:
         for rx, short in _CASUAL:
             text = rx.sub(short, text)
+    if style.exclaims:
+        # Enthusiastic writers end their thanks and hopes with "!".
+        text = re.sub(
+            r"((?:Thanks|Thank you|Thx|Cheers|appreciated|help|soon)[^.\n!?]{0,20})\.", r"\1!", text
+        )
     if style.smiley:
         text = re.sub(
             r"^((?:Hope|Thanks|Thank you|Cheers|Happy)[^\n]*?)([.!])$", r"\1 :)", text, flags=re.M
@@ -156,9 +161,4 @@ def apply_style(text: str, style: WritingStyle) -> str:
         text = re.sub(r"(?<=[a-z0-9)])\.$", "", text, flags=re.M)
     if style.lowercase:
         text = re.sub(r"\bi\b(?!\.)", "I", text.lower())
-    if style.exclaims:
-        # Enthusiastic writers end their thanks and hopes with "!".
-        text = re.sub(
-            r"((?:Thanks|Thank you|Thx|Cheers|appreciated|help|soon)[^.\n!?]{0,20})\.", r"\1!", text
-        )
     return text

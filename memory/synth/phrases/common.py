@@ -63,7 +63,6 @@ SUPPORT_QUEUES = (
     "Order status",
     "Onboarding",
     "Partner desk",
-    "Spanish queue",
     "Night shift",
     "Priority support",
     "Account changes",

@@ -212,7 +212,7 @@ NEXT_STEPS: tuple[str, ...] = (
     "loop in a solutions engineer re {integration}",
     "schedule the next QBR for [{next_quarter}|{next_month}]",
     "check in with {champion} in [two weeks|a week|a month]",
-    "draft a success plan for [{next_quarter}|the {team} rollout]",
+    "draft a success plan for [{next_quarter}|the rollout for {team}]",
     "send {person} the {feature} guide",
     "review {queue} SLAs with {champion} on {weekday}",
 )

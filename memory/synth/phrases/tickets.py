@@ -537,7 +537,7 @@ ISSUES: tuple[IssueSpec, ...] = (
             "We've had to turn Autopilot off for {queue} for now.",
         ),
         asks=(
-            "Can someone from your AI team look at this[ before {date_future}| this week|]?",
+            "Can someone from your AI team look at this[ before {date_future}|, ideally this week|]?",
             "Is there a way to roll back to the previous model for [our workspace|{queue}|at least {queue}]?",
             "We need to understand what changed[ on {release_date}| before {sponsor} asks|].",
         ),
@@ -1066,7 +1066,7 @@ IMPACT_CALM: tuple[str, ...] = (
 IMPACT_CONCERNED: tuple[str, ...] = (
     "This is slowing {team} down[ — about {n10} people are affected|, especially in the mornings|].",
     "It's [creating|causing] [extra|a lot of] manual work for [the team|{team}] [every day|each shift|on every shift].",
-    "We have a [review|busy period|audit] coming up {date_future_ref}, so I'd like to get ahead of it.",
+    "We have [a review|a busy period|an audit] coming up {date_future_ref}, so I'd like to get ahead of it.",
     "[Our|The] SLA on {queue} is [at risk|slipping|already slipping] because of this.",
     "{person} has been [working around|patching] this by hand [for a week now|since {since}|for {n2} days].",
     "[At the moment|Right now] we're [losing|spending] about {n2} hours a day on [this|workarounds].",
@@ -1149,7 +1149,6 @@ LEAD_INS: tuple[str, ...] = (
     "Worth mentioning: ",
     "Oh, and ",
     "In case it helps, ",
-    "And ",
     "To add to that, ",
 )
 ASK_LEAD_INS: tuple[str, ...] = (
@@ -1171,7 +1170,7 @@ TERSE_BODIES: tuple[str, ...] = (
     "{problem} {ask}",
     "As discussed with {agent}: {problem}",
     "{problem} [Thx|Thanks|ty].",
-    "Hi, {problem} {ask}",
+    "Hi,\n{problem} {ask}",
 )
 
 SUBJECT_PREFIXES: tuple[str, ...] = (
