@@ -11,6 +11,7 @@ runs again and does not record it twice.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -45,6 +46,16 @@ if TYPE_CHECKING:
     from keel.runtime import Runtime
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+# One resume at a time per thread in this process: two reviewers answering two actions of
+# the same review at once would otherwise both continue from the same checkpoint.
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def _thread_lock(thread_id: str) -> threading.Lock:
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(thread_id, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,8 @@ def start_review(
 
 def continue_review(graph: Graph, thread_id: str) -> ReviewResult:
     """Finish work a crashed process left in a thread (e.g. an approved action not sent)."""
-    graph.invoke(None, thread_config(thread_id), durability=GRAPH_DURABILITY)
+    with _thread_lock(thread_id):
+        graph.invoke(None, thread_config(thread_id), durability=GRAPH_DURABILITY)
     return review_result(graph, thread_id)
 
 
@@ -263,11 +275,12 @@ def decide_action(
         return _resume_unfinished(graph, engine, action, decision)
     # Recorded before resuming: a concurrent second decision fails here and resumes nothing.
     record_decision(engine, action, decision)
-    graph.invoke(
-        Command(resume={pending.interrupt_id: validated}),
-        thread_config(action.thread_id, user=user),
-        durability=GRAPH_DURABILITY,
-    )
+    with _thread_lock(action.thread_id):
+        graph.invoke(
+            Command(resume={pending.interrupt_id: validated}),
+            thread_config(action.thread_id, user=user),
+            durability=GRAPH_DURABILITY,
+        )
     return review_result(graph, action.thread_id)
 
 

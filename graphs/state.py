@@ -12,13 +12,9 @@ lists, whose reducers append, so parallel plays never overwrite each other.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 JSON = dict[str, Any]
-
-ActionStatusName = Literal[
-    "sent", "rejected", "blocked", "failed", "pending", "responded", "skipped"
-]
 
 
 class StepError(TypedDict):
