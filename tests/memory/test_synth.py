@@ -87,6 +87,30 @@ def test_company_names_and_emails_are_unique_and_reserved(book: Book) -> None:
     assert all(a["owner_csm"].endswith(".example") for a in book.accounts)
 
 
+def test_account_streams_are_seed_sequence_children() -> None:
+    """Account i draws from SeedSequence(seed).spawn(n)[i], for any n > i."""
+    child = np.random.SeedSequence(7).spawn(5)[3]
+    ours = Streams(7, 3)
+    expected = np.random.default_rng(child.spawn(8)[0]).random(3)
+    assert np.array_equal(ours.np("plan").random(3), expected)
+
+
+def test_grammar_choices_slots_and_errors() -> None:
+    import random
+
+    from memory.synth.text import TemplateError, pick, render
+
+    rng = random.Random(1)
+    seen = {render("[a|b [c|d]|] {x}.", rng, {"x": "y"}) for _ in range(200)}
+    assert seen == {"A y.", "B c y.", "B d y.", "Y."}
+    with pytest.raises(TemplateError, match="unknown slot"):
+        render("{nope}", rng, {})
+    with pytest.raises(TemplateError, match="unclosed"):
+        render("[a|b", rng, {})
+    # A template whose slot is missing (nobody has left) is simply not chosen.
+    assert pick(rng, ("{old_champion} left.", "All good."), {}) == "All good."
+
+
 # ---------------------------------------------------------------- realism
 
 
