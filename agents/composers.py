@@ -320,7 +320,13 @@ def compose_plan(messages: list[BaseMessage], schema: type[Any]) -> dict[str, An
         and float(risks[0].get("confidence") or 0) >= ESCALATION_CONFIDENCE
     ):
         chosen.append(_planned(escalate, risks[0], key))
-    return {"plays": [p.model_dump(mode="json") for p in chosen]}
+    note = ""
+    if not chosen:
+        note = (
+            f"No hypothesis reaches {MIN_PLAY_CONFIDENCE:.0%} confidence with an allowed play: "
+            "nothing calls for outreach now."
+        )
+    return {"plays": [p.model_dump(mode="json") for p in chosen], "note": note}
 
 
 def _best_play(

@@ -55,7 +55,13 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 deps, facts, as_of=as_of, thread_id=thread_id_of(config)
             )
             if not allowed:
-                return {"plan": {"plays": [], "dropped": [], "produced_by": deps.model_label}}
+                dropped = [
+                    {
+                        "play": "(every play)",
+                        "reason": why_nothing_allowed(deps, facts, as_of, touches),
+                    }
+                ]
+                return {"plan": {"plays": [], "dropped": dropped, "produced_by": deps.model_label}}
             slots = remaining_account_slots(deps, touches, as_of)
             messages = planner_messages(
                 briefing, allowed, max_plays=deps.max_plays, customer_slots=slots
@@ -72,7 +78,14 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             customer_slots=slots,
             max_plays=deps.max_plays,
         )
-        return {"plan": {"plays": items, "dropped": dropped, "produced_by": deps.model_label}}
+        return {
+            "plan": {
+                "plays": items,
+                "dropped": dropped,
+                "note": plan.note,
+                "produced_by": deps.model_label,
+            }
+        }
 
     return planner
 
@@ -102,6 +115,32 @@ def allowed_plays(
             account=account, health_percentile=percentile, recent_actions=touches, today=as_of
         )
     return decisions, touches
+
+
+def why_nothing_allowed(
+    deps: ReviewDeps, facts: dict[str, Any], as_of: dt.date, touches: Sequence[Any]
+) -> str:
+    """The policy's reasons, when it allows no play at all for the account now."""
+    account_id = int((facts.get("account") or {}).get("id") or 0)
+    percentile = (facts.get("health") or {}).get("percentile")
+    with Session(deps.engine) as session:
+        account = session.get(Account, account_id)
+    if account is None:
+        return "unknown account"
+    reasons: dict[str, None] = {}
+    for play_id in PLAY_LIBRARY:
+        decision = deps.policy.evaluate(
+            play_id=play_id,
+            account=account,
+            health_percentile=percentile,
+            recent_actions=touches,
+            today=as_of,
+        )
+        blocking = [
+            r for r in decision.reasons if "cap" in r or "never-touch" in r or "quartile" in r
+        ]
+        reasons.update(dict.fromkeys(blocking))
+    return "; ".join(reasons) or "the policy allows no play for this account"
 
 
 def planner_messages(

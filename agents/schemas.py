@@ -93,6 +93,7 @@ class Plan(_Model):
     """The planner's choice of plays for one account."""
 
     plays: list[PlannedPlay] = Field(default_factory=list)
+    note: str = Field(default="", description="Why no play (or anything else to know).")
     produced_by: str = ""
 
 

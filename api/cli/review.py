@@ -163,7 +163,8 @@ def print_review(runtime: Runtime, result: ReviewResult) -> None:
             table.add_row(f"[dim]{item['play']}[/]", f"[dim]not planned: {item['reason']}[/]", "")
         console.print(table)
     elif briefing is not None:
-        console.print("[dim]No play planned for this account.[/]")
+        note = f": {plan['note']}" if plan.get("note") else "."
+        console.print(f"[dim]No play planned for this account{note}[/]")
     for pending in result.pending:
         print_action(runtime, pending.action_id, waiting=True)
     for outcome in result.outcomes:
