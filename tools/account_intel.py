@@ -370,6 +370,7 @@ def _healthy_renewal(
     if health["percentile"] < HEALTHY_PERCENTILE:
         return None
     from agents.facts import ordinal  # local: agents.facts imports the account tools
+
     renewals = snap.history.renewals
     mine = renewals[renewals["account_id"] == account_id]
     from tools.signals.windows import day_date, day_number
