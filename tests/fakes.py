@@ -40,3 +40,18 @@ class FakeWordEmbedder:
 
     def embed_one(self, text: str):  # -> np.ndarray
         return self.embed([text])[0]
+
+
+class FakePrototypeMatcher:
+    """Stands in for ``VectorStore.match_prototypes`` in unit tests of the risk-language cache.
+
+    Returns the given matches (``memory.vectors.types.PrototypeMatch``) and counts calls.
+    """
+
+    def __init__(self, matches: list) -> None:  # list[PrototypeMatch]
+        self.matches = list(matches)
+        self.calls = 0
+
+    def match_prototypes(self, prototypes, *, account_ids=None, until=None, min_score=0.5):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return [m for m in self.matches if m.score >= min_score and m.label in prototypes]

@@ -12,6 +12,7 @@ Each churned account is represented by its best-aligned trajectory.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -109,7 +110,8 @@ def similar_churned(
     pop = frame.iloc[n_ref + n_tgt :]
     pop = pop[pop["exists"]]
     values = pop[features].to_numpy(dtype=np.float64)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing signals: dropped below
         mean = np.nan_to_num(np.nanmean(values, axis=0)) if len(values) else np.zeros(len(features))
         std = np.nan_to_num(np.nanstd(values, axis=0)) if len(values) else np.ones(len(features))
     keep = std > 1e-9

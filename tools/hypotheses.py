@@ -399,7 +399,7 @@ def _expansion_hypotheses(
             )
         )
 
-    util = signals.get("seat_utilisation", np.nan)
+    util = signals.get("usage_seat_utilisation", np.nan)
     if util == util and util >= SEATS_NEAR_CEILING:
         used = ev.window_mean("seats_used", ev.today) or 0.0
         bought = ev.window_mean("seats_purchased", ev.today) or 0.0

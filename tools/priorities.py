@@ -90,7 +90,7 @@ def expansion_strength(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             return np.full(len(frame), np.nan)
         return frame[name].to_numpy(dtype=np.float64)
 
-    util, teams = col("seat_utilisation"), col("team_growth")
+    util, teams = col("usage_seat_utilisation"), col("team_growth")
     velocity, ceiling = col("adoption_velocity"), col("outcome_ceiling_use")
     terms = {
         "seats": np.clip((np.nan_to_num(util) - SEAT_FULL_FROM) / (1 - SEAT_FULL_FROM), 0, 1),

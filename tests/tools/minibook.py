@@ -140,7 +140,9 @@ def _write_account(
     def noise(scale: float = 0.05) -> float:
         return float(rng.normal(1.0, scale)) if rng is not None else 1.0
 
-    contract_start = renewals[0] - dt.timedelta(days=365)
+    created = renewals[0] - dt.timedelta(days=365)
+    # The account row describes the current term: it began at the last renewal so far.
+    contract_start = max((r for r in renewals if r <= w.end), default=created)
     w.add(
         Account,
         {
@@ -156,7 +158,7 @@ def _write_account(
             "lifecycle_stage": "MATURE",
             "seats_purchased": 50,
             "outcome_ceiling_monthly": 3000.0,
-            "created_on": contract_start,
+            "created_on": created,
             "plan": "pro",
             "industry": "",
             "region": "",
@@ -471,3 +473,21 @@ def build_minibook(
             ],
         )
     return book
+
+
+@dataclass
+class ProbeBook:
+    """A mini book with every probe, scored as of its last day (shared by test modules)."""
+
+    engine: Engine
+    book: MiniBook
+    end: dt.date
+
+
+def make_probe_book(path: str) -> ProbeBook:
+    from memory.db import init_db, make_engine
+
+    engine = make_engine(f"sqlite:///{path}")
+    init_db(engine)
+    book = build_minibook(engine, probes=ALL_PROBES)
+    return ProbeBook(engine=engine, book=book, end=END)

@@ -1,7 +1,8 @@
 """The health model: regularised logistic regression with per-segment and per-stage weights.
 
-Pooled weights are learnt on every row; each segment (smb, mid-market, enterprise) and each
-lifecycle stage (onboarding, adoption, mature, renewal) with enough history also gets a
+Pooled weights are learnt on every row; each segment (smb, mid-market, enterprise), each
+lifecycle stage (onboarding, adoption, mature, renewal) and each renewal window (the next
+renewal within the horizon plus a quarter, or not) with enough history also gets a
 deviation from the pooled weights. Deviations are fitted in the same L2-penalised problem
 on interaction columns scaled by ``GROUP_SHRINK``, which multiplies their penalty by
 ``1 / GROUP_SHRINK**2``: this is hierarchical shrinkage toward the pooled weights, so a
@@ -13,9 +14,9 @@ signal that is constant in the training data is left out. The regularisation str
 chosen by grouped (by account) cross-validated log loss, which also keeps the
 probabilities calibrated.
 
-For one account in segment ``s`` and stage ``t``::
+For one account in segment ``s``, stage ``t`` and renewal window ``r``::
 
-    logit = intercept + b_s + b_t + sum_j (w_j + d_sj + d_tj) * z_j
+    logit = intercept + b_s + b_t + b_r + sum_j (w_j + d_sj + d_tj + d_rj) * z_j
 
 and the explanation lists each term, so the contributions add up to the logit exactly.
 """
@@ -42,13 +43,39 @@ from tools.signals.catalog import spec_for
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_C = 0.1
 GROUP_SHRINK = 0.5
-Z_CLIP = 5.0
+# Standardised values are clipped so that no single outlying signal can dominate a score.
+Z_CLIP = 3.0
 # A segment or stage gets its own deviation only with this much history.
 MIN_GROUP_ROWS = 200
 MIN_GROUP_POSITIVES = 10
 # Signals present (not missing) in fewer rows than this share are left out.
 MIN_PRESENT_SHARE = 0.01
 GROUP_COLUMNS = ("segment", "stage")
+# Whether the next renewal falls within the horizon plus this slack (outcomes are often
+# decided up to a quarter before the renewal date): a third grouping, because signals
+# matter differently when the decision can happen within the horizon.
+RENEWAL_WINDOW_SLACK_DAYS = 90
+
+
+def group_keys(frame: pd.DataFrame, horizon_days: int) -> list[np.ndarray]:
+    """Per-row group keys: segment, lifecycle stage and renewal window."""
+    keys: list[np.ndarray] = []
+    for column in GROUP_COLUMNS:
+        if column in frame.columns:
+            keys.append((column + ":" + frame[column].astype(str)).to_numpy())
+    if "days_to_renewal" in frame.columns:
+        days = frame["days_to_renewal"].to_numpy(dtype=np.float64)
+        window = np.where(
+            np.isnan(days),
+            "renewal_window:unknown",
+            np.where(
+                days <= horizon_days + RENEWAL_WINDOW_SLACK_DAYS,
+                "renewal_window:in",
+                "renewal_window:out",
+            ),
+        )
+        keys.append(window.astype(object))
+    return keys
 
 
 class Calibration(BaseModel):
@@ -100,11 +127,7 @@ class HealthModel(BaseModel):
         return np.clip(np.nan_to_num(z, nan=0.0), -Z_CLIP, Z_CLIP)
 
     def _groups(self, frame: pd.DataFrame) -> list[np.ndarray]:
-        keys: list[np.ndarray] = []
-        for column in GROUP_COLUMNS:
-            if column in frame.columns:
-                keys.append((column + ":" + frame[column].astype(str)).to_numpy())
-        return keys
+        return group_keys(frame, self.horizon_days)
 
     def weights(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Per-row effective weights (n x features) and baselines (n)."""
@@ -150,15 +173,12 @@ def _usable(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _group_matrix(
-    frame: pd.DataFrame, y: np.ndarray, *, min_rows: int, min_positives: int
+    frame: pd.DataFrame, y: np.ndarray, *, horizon_days: int, min_rows: int, min_positives: int
 ) -> tuple[list[str], np.ndarray]:
     names: list[str] = []
     cols: list[np.ndarray] = []
     n = len(frame)
-    for column in GROUP_COLUMNS:
-        if column not in frame.columns:
-            continue
-        keys = (column + ":" + frame[column].astype(str)).to_numpy()
+    for keys in group_keys(frame, horizon_days):
         for group in sorted(set(keys)):
             mask = keys == group
             rows, pos = int(mask.sum()), int(y[mask].sum())
@@ -266,7 +286,11 @@ def fit_model(
         return model
     z = model.standardise(frame)
     group_names, g = _group_matrix(
-        frame, yy, min_rows=min_group_rows, min_positives=min_group_positives
+        frame,
+        yy,
+        horizon_days=horizon_days,
+        min_rows=min_group_rows,
+        min_positives=min_group_positives,
     )
     design = _design(z, g, group_shrink)
     if c is None:

@@ -143,6 +143,35 @@ def _read(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def book_queries(
+    engine: Engine,
+    *,
+    until: dt.date | None = None,
+    since: dt.date | None = None,
+    account_ids: Sequence[int] | None = None,
+    prototype_version: str | None = None,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The SQL (per table) and parameters :func:`load_book` runs; benchmarks reuse them."""
+    dialect = engine.dialect.name
+    until_day = day_number(until) if until else day_number(dt.date(9000, 1, 1))
+    since_day = day_number(since) if since else 0
+    params: dict[str, Any] = {
+        "until": day_date(until_day),
+        "until_next": day_date(until_day + 1),
+        "version": prototype_version or "",
+    }
+    for table, lookback in LOOKBACK_DAYS.items():
+        params[f"since_{table}"] = day_date(max(since_day - lookback, 0))
+    queries: dict[str, str] = {}
+    for name, sql in _queries(dialect).items():
+        column = "id" if name == "accounts" else "account_id"
+        sql = sql.replace("{acc}", _account_filter(account_ids, column))
+        if name == "risk_matches" and prototype_version is None:
+            sql = sql.replace("WHERE", "WHERE 1 = 0 AND", 1)
+        queries[name] = sql
+    return queries, params
+
+
 def load_book(
     engine: Engine,
     *,
@@ -161,24 +190,19 @@ def load_book(
         prototype_version: risk-language prototype version whose cached matches to read;
             ``None`` reads none (the risk-language features are then zero).
     """
-    dialect = engine.dialect.name
-    until_day = day_number(until) if until else day_number(dt.date(9000, 1, 1))
-    since_day = day_number(since) if since else 0
-    params: dict[str, Any] = {
-        "until": day_date(until_day),
-        "until_next": day_date(until_day + 1),
-        "version": prototype_version or "",
-    }
-    for table, lookback in LOOKBACK_DAYS.items():
-        params[f"since_{table}"] = day_date(max(since_day - lookback, 0))
+    queries, params = book_queries(
+        engine,
+        until=until,
+        since=since,
+        account_ids=account_ids,
+        prototype_version=prototype_version,
+    )
     frames: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
-        for name, sql in _queries(dialect).items():
-            column = "id" if name == "accounts" else "account_id"
-            sql = sql.replace("{acc}", _account_filter(account_ids, column))
-            if name == "risk_matches" and prototype_version is None:
-                sql = sql.replace("WHERE", "WHERE 1 = 0 AND", 1)
+        for name, sql in queries.items():
             frames[name] = _read(conn, sql, params)
+    until_day = day_number(until) if until else None
+    since_day = day_number(since) if since else None
     book = Book(
         accounts=frames["accounts"],
         contacts=frames["contacts"],
@@ -191,8 +215,8 @@ def load_book(
         nps=frames["nps"],
         renewals=frames["renewals"],
         risk_matches=frames["risk_matches"],
-        since_day=since_day if since else None,
-        until_day=until_day if until else None,
+        since_day=since_day,
+        until_day=until_day,
     )
     book.cache["text_scanned"] = prototype_version is not None
     return book

@@ -72,8 +72,8 @@ def _raw(name: str, factor: str, label: str, fmt: str = "{:.2f}", prior: float =
 
 
 _SPECS: tuple[SignalSpec, ...] = (
-    # Engagement as the multi-signal model reads it: a decline does not count while
-    # outcomes hold (see compute._gate_engagement).
+    # Engagement as the multi-signal model reads it: neutral while outcomes hold (the
+    # AI-product rule, see tools.signals.compute).
     SignalSpec("active_users_level", "engagement", "active users (log, 28-day mean)", prior=-0.3),
     SignalSpec("sessions_level", "engagement", "sessions (log, 28 days)", prior=-0.1),
     SignalSpec("key_events_level", "engagement", "key-feature events (log, 28 days)", prior=-0.1),
@@ -108,7 +108,14 @@ _SPECS: tuple[SignalSpec, ...] = (
         "outcome_quality", "outcomes", "outcome quality (28-day mean)", "{:.2f}", prior=-0.2
     ),
     SignalSpec("quality_change", "outcomes", "outcome quality change", "{:+.2f}", prior=-0.3),
-    SignalSpec("outcome_ceiling_use", "outcomes", "share of contracted outcome volume", "{:.0%}"),
+    # An expansion signal, shown and used for expansion hypotheses, not a risk input.
+    SignalSpec(
+        "outcome_ceiling_use",
+        "outcomes",
+        "share of contracted outcome volume",
+        "{:.0%}",
+        multi=False,
+    ),
     SignalSpec("adoption_breadth", "adoption", "features adopted", "{:.0f}", prior=-0.1),
     SignalSpec(
         "adoption_velocity", "adoption", "features adopted in 90 days", "{:.0f}", prior=-0.1
@@ -117,6 +124,8 @@ _SPECS: tuple[SignalSpec, ...] = (
     SignalSpec(
         "seat_utilisation_change", "seats", "seat utilisation change", "{:+.0%}", prior=-0.2
     ),
+    _raw("usage_seat_utilisation", "seats", "seat utilisation", "{:.0%}", prior=-0.2),
+    _raw("usage_seat_utilisation_change", "seats", "seat utilisation change", "{:+.0%}"),
     SignalSpec("team_growth", "seats", "active teams change", "{:+.1f}"),
     SignalSpec("champion_present", "relationships", "champion in place", "{:.0f}", prior=-0.2),
     SignalSpec(

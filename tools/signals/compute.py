@@ -10,7 +10,9 @@ Point-in-time rules (no leakage):
 - an invoice is a payment problem once its due date has passed unpaid or it was paid
   after it (both known on the due date); it is overdue while unpaid as of the date;
 - a renewal's outcome counts only once ``decided_on`` <= as_of; its date is the contract's;
-- accounts that did not exist yet (created after as_of) are marked ``exists = False``.
+- accounts that did not exist yet (created after as_of) are marked ``exists = False``;
+- the account's contract fields (outcome ceiling) describe the current term and are used
+  only for dates on or after ``contract_start``.
 
 A channel a book does not have (no tickets, no NPS, no text) yields NaN or a constant,
 which the health model imputes or drops, so it contributes nothing.
@@ -161,6 +163,7 @@ def build_indexes(book: Book) -> _Indexes:
             "teams": u["active_teams"].astype(float).fillna(0.0),
             "teams_n": u["active_teams"].notna().astype(float),
             "tx": t * au,
+            "tout": t * u["outcome_count"].astype(float),
         },
     )
     events: dict[str, WindowIndex] = {}
@@ -316,32 +319,32 @@ def compute_signals(
         "key_events_level": np.log1p(ke_r * days),
         "active_days": _ratio(u.count(acc, r0, r1), d_r),
     }
-    levels_b = {
-        "active_users_level": np.log1p(au_b),
-        "sessions_level": np.log1p(se_b * days),
-        "key_events_level": np.log1p(ke_b * days),
-        "active_days": _ratio(u.count(acc, b0, b1), d_b),
-    }
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         change: FloatArray = np.nanmean(
             np.vstack([_log_change(au_r, au_b), _log_change(se_r, se_b), _log_change(ke_r, ke_b)]),
             axis=0,
         )
-    # Least-squares slope of daily active users over the last SLOPE_DAYS calendar days.
+    # Least-squares slopes over the last SLOPE_DAYS calendar days, relative to the mean
+    # level, per month: active users (engagement) and outcomes (for the AI-product rule).
     s0 = asof - C.SLOPE_DAYS
     first = np.fmax(s0 + 1, u_start)
     n_s = np.clip(asof - first + 1, 0, None).astype(np.float64)
-    sx = u.total("au", acc, s0, asof)
-    with np.errstate(all="ignore"):
-        # Rows carry t = day - t0; re-base to k = day - first so the sums stay small.
-        skx = u.total("tx", acc, s0, asof) - (first - ix.usage_t0) * sx
-        sk = n_s * (n_s - 1) / 2.0
-        skk = (n_s - 1) * n_s * (2 * n_s - 1) / 6.0
-        denom = n_s * skk - sk * sk
-        slope = np.where(denom > 0, (n_s * skx - sk * sx) / np.where(denom > 0, denom, 1), np.nan)
-        slope = slope * 30.0 / (sx / np.maximum(n_s, 1) + 1.0)
-    slope = np.where(n_s >= _MIN_SLOPE_ROWS, slope, np.nan)
+
+    def rel_slope(column: str, t_column: str) -> FloatArray:
+        sx = u.total(column, acc, s0, asof)
+        with np.errstate(all="ignore"):
+            # Rows carry t = day - t0; re-base to k = day - first so the sums stay small.
+            skx = u.total(t_column, acc, s0, asof) - (first - ix.usage_t0) * sx
+            sk = n_s * (n_s - 1) / 2.0
+            skk = (n_s - 1) * n_s * (2 * n_s - 1) / 6.0
+            denom = n_s * skk - sk * sk
+            raw = np.where(denom > 0, (n_s * skx - sk * sx) / np.where(denom > 0, denom, 1), np.nan)
+            rel = raw * 30.0 / (sx / np.maximum(n_s, 1) + 1.0)
+        return np.where(n_s >= _MIN_SLOPE_ROWS, rel, np.nan)
+
+    slope = rel_slope("au", "tx")
+    outcome_slope = rel_slope("out", "tout")
 
     # --- outcomes ---
     out_r, out_b = mean("out", r0, r1, d_r), mean("out", b0, b1, d_b)
@@ -354,26 +357,44 @@ def compute_signals(
     sig["outcome_change"] = np.where(has_outcomes, outcome_change, np.nan)
     sig["outcome_quality"] = q_r
     sig["quality_change"] = quality_change
+    # The account's contract fields describe the current term only: use them only for
+    # dates inside it, or a past cut would see a later contraction or expansion.
+    term_start = np.where(
+        known, accounts["contract_start"].astype(float).to_numpy()[row_idx], np.nan
+    )
+    in_term = term_start <= asof
     ceiling = np.where(
-        known, accounts["outcome_ceiling_monthly"].astype(float).to_numpy()[row_idx], np.nan
+        known & in_term,
+        accounts["outcome_ceiling_monthly"].astype(float).to_numpy()[row_idx],
+        np.nan,
     )
     sig["outcome_ceiling_use"] = np.where(
         has_outcomes, _ratio(np.nan_to_num(out_r) * 30.0, ceiling), np.nan
     )
-    # The AI-product rule: engagement that falls while outcomes hold is not a decline.
+    # The AI-product rule. Engagement that falls while the product keeps delivering is not
+    # risk: an engagement decline counts only as far as outcomes fell too (a decline is
+    # floored at the outcome decline, so it is zero when outcomes are steady or rising),
+    # and engagement levels are neutral (missing: imputed at the mean, contributing
+    # nothing) while outcomes hold. Books without outcome data are not gated.
     holding = (
         has_outcomes
         & (np.nan_to_num(outcome_change, nan=-9.0) >= C.OUTCOME_HOLD_MIN_LOG_CHANGE)
         & ~(quality_change < C.OUTCOME_HOLD_MIN_QUALITY_CHANGE)
     )
+    change_floor = np.where(
+        has_outcomes, np.fmin(np.nan_to_num(outcome_change, nan=-np.inf), 0.0), -np.inf
+    )
+    slope_floor = np.where(
+        has_outcomes, np.fmin(np.nan_to_num(outcome_slope, nan=-np.inf), 0.0), -np.inf
+    )
     sig["outcomes_holding"] = holding.astype(float)
     for name, level in levels_r.items():
         sig["usage_" + name] = level
-        sig[name] = np.where(holding, np.fmax(level, levels_b[name]), level)
+        sig[name] = np.where(holding, np.nan, level)
     sig["usage_engagement_change"] = change
-    sig["engagement_change"] = np.where(holding, np.fmax(change, 0.0), change)
+    sig["engagement_change"] = np.fmax(change, change_floor)
     sig["usage_engagement_slope"] = slope
-    sig["engagement_slope"] = np.where(holding, np.fmax(slope, 0.0), slope)
+    sig["engagement_slope"] = np.fmax(slope, slope_floor)
 
     # --- product events: 28-day counts per event name, log-scaled ---
     names = (
@@ -385,16 +406,13 @@ def compute_signals(
     for name in names:
         index = ix.events.get(name)
         recent: FloatArray = np.zeros(len(acc))
-        base: FloatArray = np.zeros(len(acc))
         if index is not None:
-            recent, base = index.total("n", acc, r0, r1), index.total("n", acc, b0, b1)
+            recent = index.total("n", acc, r0, r1)
         # Scale partial windows (accounts younger than the window) to a full window.
         eff_r = np.clip(asof - ev_start + 1, 7, C.RECENT_DAYS)
-        eff_b = np.clip(r0 - ev_start + 1, 0, C.BASELINE_DAYS)
         lvl_r = np.log1p(recent * C.RECENT_DAYS / eff_r)
-        lvl_b = np.where(eff_b >= 7, np.log1p(base * C.RECENT_DAYS / np.maximum(eff_b, 1)), np.nan)
         sig[RAW_EVENT_PREFIX + name] = lvl_r
-        sig[EVENT_PREFIX + name] = np.where(holding, np.fmax(lvl_r, lvl_b), lvl_r)
+        sig[EVENT_PREFIX + name] = np.where(holding, np.nan, lvl_r)
 
     # --- feature adoption ---
     sig["adoption_breadth"] = ix.adoption.count(acc, np.full(len(acc), -1), asof)
@@ -403,8 +421,12 @@ def compute_signals(
     # --- seats and teams ---
     util_r = _ratio(u.total("seat_used", acc, r0, r1), u.total("seat_bought", acc, r0, r1))
     util_b = _ratio(u.total("seat_used", acc, b0, b1), u.total("seat_bought", acc, b0, b1))
-    sig["seat_utilisation"] = util_r
-    sig["seat_utilisation_change"] = util_r - util_b
+    # Seat use is engagement too: the AI-product rule applies to it as well.
+    sig["usage_seat_utilisation"] = util_r
+    sig["usage_seat_utilisation_change"] = util_r - util_b
+    sig["seat_utilisation"] = np.where(holding, np.nan, util_r)
+    # A drop in seat use counts only as far as outcomes fell too (relative to the level).
+    sig["seat_utilisation_change"] = np.fmax(util_r - util_b, change_floor * util_b)
     sig["team_growth"] = _ratio(u.total("teams", acc, r0, r1), u.total("teams_n", acc, r0, r1)) - (
         _ratio(u.total("teams", acc, b0, b1), u.total("teams_n", acc, b0, b1))
     )

@@ -1,0 +1,113 @@
+"""Hypotheses: short claims with cited evidence; the cohort match to churned accounts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from keel.errors import KeelError
+from tests.tools.minibook import ProbeBook, make_probe_book
+from tools.cohort import similar_churned
+from tools.health.service import BookScores, score_book
+from tools.hypotheses import build_hypotheses
+from tools.signals import load_book
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProbeBook]:
+    pb = make_probe_book(str(tmp_path_factory.mktemp("hypotheses") / "keel.db"))
+    yield pb
+    pb.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def scores(probes: ProbeBook) -> BookScores:
+    return score_book(probes.engine, as_of=probes.end)
+
+
+def _factor(hyps: object, factor: str) -> object:
+    found = [h for h in hyps.risk if h.factor == factor]  # type: ignore[attr-defined]
+    assert found, f"no {factor} hypothesis in {[h.factor for h in hyps.risk]}"  # type: ignore[attr-defined]
+    return found[0]
+
+
+def test_champion_departure_cites_the_contact(probes: ProbeBook, scores: BookScores) -> None:
+    hyps = build_hypotheses(probes.engine, "probe-champion", scores=scores)
+    h = _factor(hyps, "relationships")
+    assert any(r.kind == "contact" and r.external_id.startswith("c-") for r in h.records)  # type: ignore[attr-defined]
+    assert "left" in h.claim  # type: ignore[attr-defined]
+
+
+def test_billing_and_nps_cite_their_records(probes: ProbeBook, scores: BookScores) -> None:
+    billing = _factor(build_hypotheses(probes.engine, "probe-billing", scores=scores), "billing")
+    assert billing.records and all(r.kind == "invoice" for r in billing.records)  # type: ignore[attr-defined]
+    assert all(r.external_id.startswith("inv-probe-billing") for r in billing.records)  # type: ignore[attr-defined]
+    nps = _factor(build_hypotheses(probes.engine, "probe-nps", scores=scores), "nps")
+    assert nps.records and all(r.kind == "nps" for r in nps.records)  # type: ignore[attr-defined]
+    delta = nps.metrics[0]  # type: ignore[attr-defined]
+    assert delta.before > delta.after and "->" in delta.text and str(delta.end) in delta.text
+
+
+def test_engagement_decline_is_a_dated_metric_delta(probes: ProbeBook, scores: BookScores) -> None:
+    hyps = build_hypotheses(probes.engine, "probe-usage", scores=scores)
+    claims = [h for h in hyps.risk if h.factor in ("engagement", "outcomes")]
+    assert claims
+    deltas = [m for h in claims for m in h.metrics]
+    assert deltas and all(m.after < m.before for m in deltas if m.metric == "outcome_count")
+    assert all(m.start < m.end for m in deltas)
+
+
+def test_risk_language_cites_the_matching_records(probes: ProbeBook, scores: BookScores) -> None:
+    hyps = build_hypotheses(probes.engine, "probe-risk_language", scores=scores)
+    h = _factor(hyps, "risk_language")
+    assert h.records and all(r.external_id.startswith("n-probe-risk_language") for r in h.records)  # type: ignore[attr-defined]
+    assert "competitor evaluation" in h.claim or "budget cut" in h.claim  # type: ignore[attr-defined]
+
+
+def test_hypotheses_are_json_serialisable_with_stable_ids(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    hyps = build_hypotheses(probes.engine, "probe-sentiment", scores=scores)
+    payload = json.loads(hyps.model_dump_json())
+    assert payload["external_id"] == "probe-sentiment"
+    ids = [h["id"] for h in payload["risk"]]
+    assert (
+        ids
+        and len(set(ids)) == len(ids)
+        and all(i.startswith("probe-sentiment:risk:") for i in ids)
+    )
+    assert 0 <= payload["probability"] <= 1
+
+
+def test_expansion_hypotheses(probes: ProbeBook, scores: BookScores) -> None:
+    # Probes use 40 of 50 seats and 80 outcomes a day of a 3,000 a month ceiling (80%):
+    # no expansion signal. The AI probe's outcomes grew 60%: past the ceiling.
+    assert build_hypotheses(probes.engine, "probe-base", scores=scores).expansion == []
+    hyps = build_hypotheses(probes.engine, "probe-ai", scores=scores)
+    assert [h.factor for h in hyps.expansion] == ["outcome_ceiling"]
+    assert "ceiling" in hyps.expansion[0].claim and hyps.expansion[0].metrics
+
+
+def test_resembles_churned_accounts_named_with_similarity(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    book = load_book(probes.engine, until=probes.end)
+    ids = [probes.book.ids["probe-usage"], probes.book.ids["probe-base"]]
+    similar = similar_churned(book, ids, probes.end, min_similarity=0.0)
+    churned = {probes.book.ids[e] for e in probes.book.events if probes.book.ids[e] % 2 == 1}
+    for account in ids:
+        assert similar[account], "every probe has some nearest churned history"
+        sims = [s.similarity for s in similar[account]]
+        assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims)
+        for s in similar[account]:
+            assert s.account_id in churned and s.event_date <= probes.end
+            assert s.name and s.external_id
+    # A declining account resembles churned run-ups more than a steady one does.
+    assert similar[ids[0]][0].similarity > similar[ids[1]][0].similarity
+
+
+def test_unknown_account_is_a_clear_error(probes: ProbeBook, scores: BookScores) -> None:
+    with pytest.raises(KeelError, match="no account matches"):
+        build_hypotheses(probes.engine, "nobody", scores=scores)

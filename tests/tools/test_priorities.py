@@ -1,0 +1,73 @@
+"""The daily priority list: coverage, ordering by ARR at risk and urgency, owner filter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.tools.minibook import ProbeBook, make_probe_book
+from tools.priorities import PriorityList, compute_priorities, urgency
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProbeBook]:
+    pb = make_probe_book(str(tmp_path_factory.mktemp("priorities") / "keel.db"))
+    yield pb
+    pb.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def listing(probes: ProbeBook) -> PriorityList:
+    return compute_priorities(probes.engine, top=15)
+
+
+def test_every_account_is_scored_and_coverage_is_reported(listing: PriorityList) -> None:
+    assert listing.scored == listing.active_accounts > 0
+    assert listing.total_accounts >= listing.active_accounts
+    assert f"scored {listing.scored}/{listing.active_accounts}" in listing.coverage
+    assert listing.as_of == listing.model.fitted_on  # default as-of: the latest data
+    assert listing.text_evidence  # the mini book's risk-language cache counts as scanned
+
+
+def test_risks_are_ranked_by_arr_at_risk_weighted_by_urgency(listing: PriorityList) -> None:
+    scores = [item.priority_score for item in listing.risks]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 15
+    for item in listing.risks:
+        assert item.arr_at_risk == pytest.approx(item.probability * item.arr)
+        assert item.priority_score == pytest.approx(item.arr_at_risk * item.urgency)
+        assert item.reason and ":" in item.reason
+    assert [item.rank for item in listing.risks] == list(range(1, 16))
+
+
+def test_urgency_rises_as_the_renewal_nears() -> None:
+    days = np.array([400.0, 180.0, 90.0, 0.0, np.nan])
+    u = urgency(days)
+    assert u.tolist() == [1.0, 1.0, 1.5, 2.0, 1.0]
+
+
+def test_of_two_equal_exposures_the_sooner_renewal_ranks_first(listing: PriorityList) -> None:
+    # Same expected loss, different renewal dates: urgency decides.
+    by_score = sorted(
+        listing.risks, key=lambda i: (-i.arr_at_risk * i.urgency, i.days_to_renewal or 999)
+    )
+    assert [i.account_id for i in by_score] == [i.account_id for i in listing.risks]
+
+
+def test_owner_filter_lists_only_that_csm_but_scores_everyone(probes: ProbeBook) -> None:
+    mine = compute_priorities(probes.engine, top=50, owner="csm-probe")
+    assert mine.risks and {i.owner_csm for i in mine.risks} == {"csm-probe"}
+    assert mine.scored == mine.active_accounts  # everyone is still scored
+    # The probes with symptoms outrank the symptom-free probe.
+    ranked = [i.external_id for i in mine.risks]
+    assert ranked.index("probe-base") > ranked.index("probe-sentiment")
+
+
+def test_expansion_opportunities_are_low_risk_with_a_reason(listing: PriorityList) -> None:
+    assert listing.expansions
+    for item in listing.expansions:
+        assert item.probability < 0.5 and item.score > 0 and item.reason
+    assert [i.score for i in listing.expansions] == sorted(
+        (i.score for i in listing.expansions), reverse=True
+    )

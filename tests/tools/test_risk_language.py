@@ -1,0 +1,112 @@
+"""Risk language: the match cache (as-of SQL filters, refresh rules) and the real vector store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from memory.index_state import IndexedDocument
+from memory.models import CallNote
+from memory.vectors.types import PrototypeMatch
+from tests.fakes import FakePrototypeMatcher
+from tests.tools.minibook import START, build_minibook
+from tools.risk_language import (
+    PROTOTYPES,
+    matches_for,
+    needs_refresh,
+    refresh_matches,
+)
+from tools.signals import compute_signals, day_number, load_book
+
+DAY = START + dt.timedelta(days=100)
+
+
+def _match(label: str, source_id: int, day: dt.date, score: float = 0.7) -> PrototypeMatch:
+    return PrototypeMatch(label, "note", source_id, f"n-{source_id}", 1, day, score, "text")
+
+
+def _index_state(engine: Engine, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(IndexedDocument),
+            [
+                {"kind": "note", "source_id": 10_000 + i, "content_hash": "h", "n_chunks": 1}
+                for i in range(n)
+            ],
+        )
+
+
+def test_matches_are_cached_and_refreshed_only_when_the_index_changes(engine: Engine) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    assert not needs_refresh(engine)  # nothing indexed yet
+    _index_state(engine, 3)
+    assert needs_refresh(engine)
+    fake = FakePrototypeMatcher(
+        [
+            _match("budget_cut", 1, DAY, 0.55),
+            _match("budget_cut", 1, DAY, 0.80),  # a better chunk of the same note
+            _match("competitor_evaluation", 2, DAY + dt.timedelta(days=30)),
+            _match("reorg", 3, DAY, 0.3),  # below the threshold
+        ]
+    )
+    result = refresh_matches(engine, fake)
+    assert result.rescanned and result.n_matches == 2 and fake.calls == 1
+    assert not needs_refresh(engine)
+    again = refresh_matches(engine, fake)
+    assert not again.rescanned and fake.calls == 1  # cached
+    cached = matches_for(engine, account_ids=[1])
+    assert {(m.label, m.source_id, m.score) for m in cached} == {
+        ("budget_cut", 1, 0.80),
+        ("competitor_evaluation", 2, 0.7),
+    }
+    assert [m.external_id for m in matches_for(engine, until=DAY)] == ["n-1"]
+    # The signals read the cache as of each date: the competitor mention is not yet known.
+    book = load_book(engine, prototype_version=result.version)
+    assert book.has_text_evidence
+    sig = compute_signals(book, [1, 1], [day_number(DAY), day_number(DAY) + 30])
+    assert sig["risk:budget_cut"].tolist() == [1.0, 1.0]
+    assert sig["risk:competitor_evaluation"].tolist() == [0.0, 1.0]
+
+
+def test_without_a_scan_text_evidence_is_unavailable(engine: Engine) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    from tools.health.service import score_book
+
+    scores = score_book(engine)
+    assert not scores.text_evidence
+    assert all((scores.frame[f"risk:{label}"] == 0).all() for label in PROTOTYPES)
+
+
+@pytest.mark.slow
+def test_the_vector_store_finds_risk_language_in_notes(engine: Engine, runtime) -> None:  # type: ignore[no-untyped-def]
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    texts = {
+        "n-risk-1": "Call with Dana: they are running a trial of a competing vendor and will "
+        "compare prices before the renewal.",
+        "n-risk-2": "Finance has frozen all new software spend; they need to cut licences.",
+        "n-calm": "Walked through the new reports; the team loves the dashboards.",
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            insert(CallNote),
+            [{"external_id": ext, "account_id": 1, "occurred_on": DAY, "kind": "call",
+              "author": "csm", "attendees": "", "text": text} for ext, text in texts.items()],
+        )  # fmt: skip
+    store = runtime.vector_store
+    store.index_from_db(engine)
+    result = refresh_matches(engine, store)
+    found = {(m.external_id, m.label) for m in matches_for(engine, account_ids=[1])}
+    assert ("n-risk-1", "competitor_evaluation") in found
+    assert ("n-risk-2", "budget_cut") in found
+    assert not any(ext == "n-calm" for ext, _ in found)
+    assert result.rescanned and not needs_refresh(engine)
+    book = load_book(engine, prototype_version=result.version)
+    sig = compute_signals(book, [1], [day_number(DAY) + 1])
+    assert float(np.sum(sig[[c for c in sig.columns if c.startswith("risk:")]].to_numpy())) >= 2
