@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,7 +19,8 @@ from rich.progress import (
 from keel.runtime import Runtime
 from keel.settings import Settings
 
-console = Console()
+# Piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def make_runtime(**overrides: object) -> Runtime:

@@ -1,9 +1,140 @@
-"""CLI commands: demo (filled by its capability)."""
+"""``keel demo``: the main job on the embedded default, end to end, with no key or server.
+
+It seeds a realistic book, indexes its text, scores every account, reviews the accounts
+that need attention most on the configured model (the offline model by default) and ends
+with the priority list and the queue of drafts waiting for approval.
+"""
 
 from __future__ import annotations
 
+import shutil
+from typing import Annotated
+
 import typer
+
+from api.cli.common import console, make_runtime, progress
+from keel.errors import KeelError
+from keel.runtime import Runtime
+
+DEMO_HELP = (
+    "Run Keel end to end on a generated book: seed, index, score every account, review the "
+    "top accounts and show what waits for approval. Needs no API key and no server.\n\n"
+    "The demo owns its workspace (KEEL_DATA_DIR, default ./keel-data): it replaces an earlier "
+    "demo's data, and refuses to touch data you imported unless you pass --force.\n\n"
+    "Examples:\n\n"
+    "  keel demo\n"
+    "  keel demo --accounts 1000 --seed 3 --reviews 5\n"
+    "  KEEL_DATA_DIR=/tmp/keel-demo keel demo\n"
+)
+
+
+def _prepare_workspace(runtime: Runtime, *, force: bool) -> None:
+    """Start from an empty workspace, unless it holds data that is not a demo's."""
+    from memory.reset import DEMO_MARKER, account_count, delete_all_rows
+
+    settings = runtime.settings
+    marker = settings.data_dir / DEMO_MARKER
+    if account_count(runtime.engine) and not marker.exists() and not force:
+        raise KeelError(
+            f"{settings.resolved_database_url} already holds accounts that keel demo did not "
+            "create; the demo would replace them. Use another KEEL_DATA_DIR / "
+            "KEEL_DATABASE_URL, or pass --force."
+        )
+    delete_all_rows(runtime.engine)
+    for sub in ("checkpoints.sqlite", "outbox", "truth"):
+        path = settings.data_dir / sub
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This workspace was created by `keel demo`.\n", encoding="utf-8")
+
+
+def demo_command(
+    accounts: Annotated[
+        int,
+        typer.Option("--accounts", "-n", min=10, help="Book size (embedding is the slow part)."),
+    ] = 120,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same book.")] = 7,
+    reviews: Annotated[
+        int, typer.Option("--reviews", min=0, help="How many top accounts to review.")
+    ] = 3,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the priority list.")] = 10,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace data the demo did not create.")
+    ] = False,
+) -> None:
+    from api.cli.index import report_table
+    from api.cli.intel import print_priorities
+    from api.cli.review import print_action
+    from api.cli.seed import print_book_summary
+    from graphs.runner import new_thread_id, open_review_session, start_review
+    from memory.synth import seed_book
+    from tools.account_tools import resolve_account
+    from tools.priorities import compute_priorities
+
+    runtime = make_runtime()
+    settings = runtime.settings
+    _prepare_workspace(runtime, force=force)
+
+    console.rule("[bold]1. A realistic book")
+    with progress() as bar:
+        task = bar.add_task("Seeding accounts", total=accounts)
+        summary = seed_book(
+            runtime.engine,
+            n_accounts=accounts,
+            seed=seed,
+            truth_dir=settings.data_dir / "truth",
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    print_book_summary(summary)
+
+    console.rule("[bold]2. Tickets, call notes and NPS comments, indexed by meaning")
+    with progress() as bar:
+        task = bar.add_task("Embedding", total=None)
+        report = runtime.vector_store.index_from_db(
+            runtime.engine,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(report_table(report))
+
+    console.rule("[bold]3. Every account scored")
+    priorities = compute_priorities(runtime.engine, top=top, vector_store=runtime.vector_store)
+
+    pending: list[str] = []
+    if reviews:
+        console.rule(f"[bold]4. The top {reviews} accounts reviewed")
+        targets = [item.external_id for item in priorities.risks[:reviews]]
+        with open_review_session(runtime, use_vectors=True) as session:
+            for external_id in targets:
+                account = resolve_account(runtime.engine, external_id)
+                console.print(
+                    f"Reviewing {account.name} ({external_id}) with {session.deps.model_label}..."
+                )
+                result = start_review(
+                    session.graph,
+                    account_id=account.id or 0,
+                    thread_id=new_thread_id(external_id),
+                    as_of=session.deps.review_date(),
+                )
+                for error in result.errors:
+                    console.print(f"[red]  {error['step']} failed:[/] {error['error']}")
+                pending.extend(p.action_id for p in result.pending)
+
+    console.rule("[bold]Today's priority list")
+    print_priorities(priorities)
+    console.rule(f"[bold]Waiting for approval ({len(pending)})")
+    for action_id in pending:
+        print_action(runtime, action_id, waiting=True)
+    if pending:
+        console.print(
+            "Next: [bold]keel approvals list[/], then approve, edit, respond or reject, e.g. "
+            f"[bold]keel approvals approve {pending[0]}[/] (dry-run outbox: "
+            f"{settings.outbox_dir})."
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``keel demo`` to ``app``."""
+    app.command("demo", help=DEMO_HELP)(demo_command)

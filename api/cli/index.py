@@ -46,7 +46,7 @@ class KindChoice(StrEnum):
     nps = "nps"
 
 
-def _report_table(report: IndexReport) -> Table:
+def report_table(report: IndexReport) -> Table:
     table = Table(title="Vector index", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("count", justify="right")
@@ -93,7 +93,7 @@ def index_command(
         report = store.index_from_db(
             engine, progress=on_progress, batch_size=batch_size, rebuild=rebuild
         )
-    console.print(_report_table(report))
+    console.print(report_table(report))
 
 
 def _account_id(engine: Engine, external_id: str) -> int:
