@@ -367,7 +367,9 @@ def approvals_list(
         console.print(f"[dim]No {status} actions.[/]")
         return
     table = Table(title=f"Actions ({status})")
-    for column in ("id", "account", "play", "channel", "to", "subject", "status", "created"):
+    # The id is what a reviewer copies into the next command: never wrap or cut it.
+    table.add_column("id", no_wrap=True, min_width=32)
+    for column in ("account", "play", "channel", "to", "subject", "status", "created"):
         table.add_column(column)
     for row in rows:
         table.add_row(
