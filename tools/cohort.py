@@ -1,12 +1,17 @@
 """Pattern match: "this account now resembles accounts that churned".
 
 An account's *trajectory* is its signals at three points (60 and 30 days ago, and now),
-standardised against the book's population as of the date. A churned account contributes
-its trajectories ending 30, 60, ..., 180 days before its churn became known (the run-up
-a CSM could still act on); only churns known by the as-of date count. Similarity is
-``exp(-d / 2)`` with ``d`` the mean squared difference per standardised value: 1 for an
-identical trajectory, about 0.6 when values differ by one standard deviation on average.
-Each churned account is represented by its best-aligned trajectory.
+centred on the book's median account as of the date and scaled by the population's
+spread: how the account deviates from the typical account (a typical one is near zero).
+A churned account contributes its trajectories ending 30, 60 and 90 days before its
+churn became known (the run-up, when it looked like a churner but a CSM could still act),
+from when it existed; only churns known by the as-of date count.
+
+Similarity is ``a . b / max(|a|, |b|, m)^2`` for two deviation trajectories, with ``m``
+the median size of the churned run-ups: 1 for the same pattern at the same strength,
+lower as direction or strength differ (two near-typical trajectories are not alike), 0
+for unrelated and negative for opposite patterns. Each churned account is represented by
+its best-aligned trajectory.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from tools.signals.compute import compute_signals, event_names_by_coverage
 from tools.signals.windows import day_date, day_number
 
 TRAJECTORY_OFFSETS: tuple[int, ...] = (60, 30, 0)
-ALIGN_DAYS_BEFORE_EVENT: tuple[int, ...] = (30, 60, 90, 120, 150, 180)
+# The last quarter before the decision: earlier, a churned account often still looked
+# healthy, and every healthy account would "resemble" it.
+ALIGN_DAYS_BEFORE_EVENT: tuple[int, ...] = (30, 60, 90)
 # Context, not behaviour: left out of the trajectory.
 EXCLUDED_FACTORS = ("renewal", "tenure")
 DEFAULT_TOP = 3
@@ -112,7 +119,9 @@ def similar_churned(
     values = pop[features].to_numpy(dtype=np.float64)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-missing signals: dropped below
-        mean = np.nan_to_num(np.nanmean(values, axis=0)) if len(values) else np.zeros(len(features))
+        mean = (
+            np.nan_to_num(np.nanmedian(values, axis=0)) if len(values) else np.zeros(len(features))
+        )
         std = np.nan_to_num(np.nanstd(values, axis=0)) if len(values) else np.ones(len(features))
     keep = std > 1e-9
     features = [f for f, k_ in zip(features, keep, strict=True) if k_]
@@ -122,14 +131,21 @@ def similar_churned(
     zf = pd.DataFrame(z, columns=features)
     ref = _stack(zf.iloc[:n_ref], features, k)
     tgt = _stack(zf.iloc[n_ref : n_ref + n_tgt], features, k)
+    # A run-up window before the churned account existed says nothing: leave it out.
+    existed = np.asarray(frame["exists"].to_numpy(bool)[:n_ref].reshape(-1, k).all(axis=1))
+    ref_norm = np.linalg.norm(ref, axis=1)
+    tgt_norm = np.linalg.norm(tgt, axis=1)
+    # Two near-typical trajectories are not "the same pattern": strengths are measured
+    # against at least the typical size of a churned run-up's deviation.
+    typical = float(np.median(ref_norm[existed])) if existed.any() else 0.0
     info = book.accounts.set_index("account_id")
     out: dict[int, list[SimilarAccount]] = {}
     for i, account in enumerate(targets):
-        d = np.mean((ref - tgt[i]) ** 2, axis=1) if ref.shape[1] else np.zeros(len(ref))
-        sims = np.exp(-d / 2.0)
+        denom = np.maximum(np.maximum(ref_norm, tgt_norm[i]), typical) ** 2
+        sims = np.where(denom > 1e-9, (ref @ tgt[i]) / np.where(denom > 1e-9, denom, 1.0), 0.0)
         best: dict[int, tuple[float, int]] = {}
         for j, (ref_account, _outcome, _day, _align) in enumerate(ref_meta):
-            if ref_account == account:
+            if ref_account == account or not existed[j]:
                 continue
             if ref_account not in best or sims[j] > best[ref_account][0]:
                 best[ref_account] = (float(sims[j]), j)

@@ -1,7 +1,7 @@
 """Risk language in notes, tickets and NPS comments, found by meaning rather than keywords.
 
-Each risk label has a handful of prototype phrases. The vector store matches every indexed
-chunk against them (``VectorStore.match_prototypes``); the matches are cached in
+Each risk label has a handful of prototype phrases. The vector store labels every indexed
+chunk with its best-matching phrase (``VectorStore.match_prototypes``); the matches are cached in
 ``risk_language_match``, one row per (source document, label), dated by the document, so
 "matches known as of a date" is a SQL filter and a backtest never re-embeds anything.
 The cache is refreshed when the prototypes change or the index has changed since the
@@ -28,42 +28,45 @@ from memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
 if TYPE_CHECKING:
     from memory.vectors.types import PrototypeMatch
 
-# Prototype phrases per risk label: how customers and CSMs actually say these things.
+# Prototype phrases per risk label: specific statements of each situation, as a CSM or a
+# customer would write them. Generic words that every renewal note contains ("renewal",
+# "price", "tool") are avoided: they pull routine notes toward a label.
 PROTOTYPES: dict[str, tuple[str, ...]] = {
     "competitor_evaluation": (
-        "We are evaluating other vendors before the renewal.",
-        "They are running a trial of a competitor's product.",
-        "A competitor offered them a lower price.",
-        "We are considering switching to another tool.",
-        "Procurement asked us to compare alternatives.",
+        "They are piloting a competing product in one of their teams.",
+        "They have started a trial with a competitor.",
+        "They asked for a demo from another provider to compare with us.",
+        "Their company may standardise on a rival platform instead of ours.",
+        "They asked how to export all their data, as if preparing to move.",
+        "They are trialling another vendor and comparing offers.",
     ),
     "budget_cut": (
-        "Our budget has been cut for next year.",
-        "Finance is asking every team to reduce software spend.",
-        "There is a spending freeze on all tools.",
-        "We cannot justify the cost at renewal.",
-        "They need to cut the number of licences to save money.",
+        "Finance is cutting software spend across the company.",
+        "Every tool now needs CFO approval and has to be justified.",
+        "They were told to reduce costs and drop licences.",
+        "Their budget for next year was cut.",
+        "Finance is holding payments while vendors are re-approved.",
     ),
     "reorg": (
-        "The company is going through a reorganisation.",
-        "Our team is being restructured under new leadership.",
-        "The new VP is reviewing every vendor.",
-        "Layoffs hit the team that used the product.",
-        "Our department is being merged with another group.",
+        "After a reorganisation their group now reports into a different department.",
+        "New leadership is reviewing all vendor relationships.",
+        "Their department was merged into another group.",
+        "Layoffs hit the team that uses the product.",
+        "Nobody is sure who owns the decision after the restructuring.",
     ),
     "champion_leaving": (
-        "I am leaving the company at the end of the month.",
-        "Our main point of contact has resigned.",
-        "She is moving to a different role and handing this over.",
-        "The person who championed this project has left.",
-        "My last day here is next week.",
+        "Our main contact has left the company.",
+        "Emails to our champion bounce; she no longer works there.",
+        "He is leaving the company at the end of the month.",
+        "The project owner handed over to a colleague before leaving.",
+        "We lost our sponsor and need to rebuild the relationship.",
     ),
     "quality_complaint": (
-        "The results have been wrong and unreliable lately.",
-        "Accuracy has dropped since the last release.",
-        "The answers are not good enough for our customers anymore.",
-        "Too many errors in the output, we have to check everything by hand.",
-        "Quality got worse and the team stopped trusting it.",
+        "The answers are often wrong and the team no longer trusts them.",
+        "Accuracy dropped after the latest release.",
+        "They have to check every output by hand because of errors.",
+        "Quality got worse and agents escalate more tickets.",
+        "The AI is making things up and customers complained.",
     ),
 }
 # A chunk counts as risk language when its cosine similarity to a prototype reaches this.

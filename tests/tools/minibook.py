@@ -4,7 +4,7 @@ Not the synthetic book (``memory.synth``): accounts whose behaviour the tests co
 exactly, inserted with bulk statements so building one takes about a second.
 
 Each account has *symptoms* switched on from an onset day: ``usage`` (engagement and
-outcome volume fall), ``quality`` (outcome quality falls), ``seats`` (seats used fall),
+outcome volume fall), ``quality`` (outcome quality falls), ``seats`` (seats used fall, outcomes a little),
 ``adoption`` (no features beyond the first), ``champion`` (the champion leaves),
 ``sponsor`` (the sponsor stops attending), ``tickets`` (many more tickets), ``urgent``
 (open urgent tickets), ``sentiment`` (angry ticket text), ``csat`` (low CSAT), ``nps``
@@ -209,7 +209,9 @@ def _write_account(
         if day > last_day:
             break
         engagement = 1.0 - 0.6 * ramp(day, "usage")
-        outcomes = 1.0 - 0.5 * ramp(day, "usage")
+        # Unused seats mean less work done too (a seat drop with steady outcomes would be
+        # the AI-product pattern, which is not risk).
+        outcomes = (1.0 - 0.5 * ramp(day, "usage")) * (1.0 - 0.2 * ramp(day, "seats"))
         if "ai" in symptoms:
             engagement = 1.0 - 0.5 * d / w.days
             outcomes = 1.0 + 0.6 * d / w.days

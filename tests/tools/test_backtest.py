@@ -28,10 +28,21 @@ def test_top_decile_lift_and_lead_times() -> None:
     scored = pd.DataFrame(
         {"account_id": [1, 1, 1, 2], "as_of": [100, 130, 160, 100], "p": [0.2, 0.7, 0.9, 0.9]}
     )
-    events = pd.DataFrame({"account_id": [1, 2, 3], "day": [200, 500, 50]})
+    # Decisions on days 200/500/50; the contracts end (churn dates) 40 days later.
+    events = pd.DataFrame(
+        {"account_id": [1, 2, 3], "day": [200, 500, 50], "renewal": [240, 540, 90]}
+    )
     n, caught, leads = lead_times(scored, events, p_column="p", threshold=0.5, min_event_day=60)
-    # Account 1: first flag at 130 -> 70 days; account 2's flag is > 365 days before; 3 too early.
-    assert (n, caught, leads) == (2, 1, [70])
+    # Account 1: first flag at 130 -> 110 days before its churn date; account 2's flag is
+    # more than a year before; account 3's decision is before the first scored cut.
+    assert (n, caught, leads) == (2, 1, [110])
+    _, _, to_decision = lead_times(
+        scored, events, p_column="p", threshold=0.5, min_event_day=60, to_column="day"
+    )
+    assert to_decision == [70]
+    # A flag raised after the customer told us is not a prediction.
+    late = pd.DataFrame({"account_id": [1], "as_of": [210], "p": [0.9]})
+    assert lead_times(late, events, p_column="p", threshold=0.5, min_event_day=60)[1] == 0
 
 
 @pytest.fixture()
@@ -60,7 +71,7 @@ def test_walk_forward_on_a_small_book(engine: Engine, mini, tmp_path: Path) -> N
         "AUC",
         "top-decile lift",
         "precision of flags",
-        "median lead time",
+        "median lead to churn date",
         "usage-only",
     ):
         assert needle in text

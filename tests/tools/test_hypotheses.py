@@ -95,12 +95,12 @@ def test_resembles_churned_accounts_named_with_similarity(
 ) -> None:
     book = load_book(probes.engine, until=probes.end)
     ids = [probes.book.ids["probe-usage"], probes.book.ids["probe-base"]]
-    similar = similar_churned(book, ids, probes.end, min_similarity=0.0)
+    similar = similar_churned(book, ids, probes.end, min_similarity=-1.0)
     churned = {probes.book.ids[e] for e in probes.book.events if probes.book.ids[e] % 2 == 1}
     for account in ids:
         assert similar[account], "every probe has some nearest churned history"
         sims = [s.similarity for s in similar[account]]
-        assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims)
+        assert sims == sorted(sims, reverse=True) and all(-1 <= s <= 1 for s in sims)
         for s in similar[account]:
             assert s.account_id in churned and s.event_date <= probes.end
             assert s.name and s.external_id

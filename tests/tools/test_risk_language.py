@@ -88,8 +88,7 @@ def test_the_vector_store_finds_risk_language_in_notes(engine: Engine, runtime) 
     build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
                    text_scanned=False)  # fmt: skip
     texts = {
-        "n-risk-1": "Call with Dana: they are running a trial of a competing vendor and will "
-        "compare prices before the renewal.",
+        "n-risk-1": "They are trialling another vendor in the support team.",
         "n-risk-2": "Finance has frozen all new software spend; they need to cut licences.",
         "n-calm": "Walked through the new reports; the team loves the dashboards.",
     }

@@ -196,10 +196,14 @@ def test_ai_product_rule_in_the_signals(engine: Engine) -> None:
     ai, decline = sig.loc[mb.ids["ai"]], sig.loc[mb.ids["decline"]]
     assert ai["usage_engagement_change"] < -0.05  # the raw decline is there
     assert ai["outcomes_holding"] == 1.0
-    # ... but while outcomes hold, engagement is neutral (missing: it contributes nothing).
-    assert np.isnan(ai["engagement_change"]) and np.isnan(ai["active_users_level"])
+    # ... but a decline counts only as far as outcomes fell (not at all: they rose), and
+    # engagement levels are neutral (missing: they contribute nothing) while outcomes hold.
+    assert ai["engagement_change"] == 0.0 and ai["seat_utilisation_change"] >= 0.0
+    assert np.isnan(ai["active_users_level"]) and np.isnan(ai["seat_utilisation"])
     assert decline["outcomes_holding"] == 0.0
-    assert decline["engagement_change"] == decline["usage_engagement_change"] < -0.05
+    # Engagement fell more than outcomes: the decline counts down to the outcome decline.
+    assert decline["usage_engagement_change"] < decline["engagement_change"] < -0.05
+    assert decline["engagement_change"] == pytest.approx(decline["outcome_change"])
 
 
 def test_missing_channels_contribute_nothing(engine: Engine) -> None:

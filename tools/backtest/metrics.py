@@ -38,6 +38,7 @@ class ModelMetrics(BaseModel):
     events: int | None = None
     events_flagged_before: int | None = None
     median_lead_days: float | None = None
+    median_lead_to_decision_days: float | None = None
     share_flagged_90d_ahead: float | None = None
     ece: float | None
     reliability: list[ReliabilityBin] = Field(default_factory=list)
@@ -86,26 +87,36 @@ def lead_times(
     threshold: float,
     min_event_day: int,
     lookback_days: int = LEAD_LOOKBACK_DAYS,
+    to_column: str = "renewal",
 ) -> tuple[int, int, list[int]]:
-    """Days between the first flag and each churn/contraction event.
+    """Days between the first flag and each churn or contraction.
+
+    A flag counts only if it was raised before the outcome became known (``day``: the
+    decision) and within ``lookback_days`` of the churn date.
 
     Args:
         scored: rows with ``account_id``, ``as_of`` (day) and the probability column.
-        events: rows with ``account_id`` and ``day`` (when the outcome became known).
-        min_event_day: events before this day are skipped (not enough scored cuts before).
+        events: rows with ``account_id``, ``day`` (decision) and ``renewal`` (the churn or
+            contraction date: the contract end).
+        min_event_day: decisions before this day are skipped (too few scored cuts before).
+        to_column: measure the lead to ``renewal`` (the churn date) or ``day`` (decision).
 
     Returns:
-        (events considered, events flagged before they happened, lead times in days).
+        (events considered, events flagged before their decision, lead times in days).
     """
     flagged = scored[scored[p_column] >= threshold][["account_id", "as_of"]]
     considered = events[events["day"] >= min_event_day]
     if considered.empty:
         return 0, 0, []
-    merged = considered.reset_index(names="event").merge(flagged, on="account_id", how="left")
-    window = (merged["as_of"] < merged["day"]) & (merged["as_of"] >= merged["day"] - lookback_days)
+    target = considered[to_column].fillna(considered["day"])
+    frame = considered.assign(target=target).reset_index(names="event")
+    merged = frame.merge(flagged, on="account_id", how="left")
+    window = (merged["as_of"] < merged["day"]) & (
+        merged["as_of"] >= merged["target"] - lookback_days
+    )
     hits = merged[window]
-    first = hits.groupby("event").agg(first=("as_of", "min"), day=("day", "first"))
-    leads = (first["day"] - first["first"]).astype(int).tolist()
+    first = hits.groupby("event").agg(first=("as_of", "min"), target=("target", "first"))
+    leads = (first["target"] - first["first"]).astype(int).tolist()
     return len(considered), len(first), leads
 
 
@@ -156,5 +167,16 @@ def model_metrics(
         metrics.median_lead_days = float(np.median(leads)) if leads else None
         metrics.share_flagged_90d_ahead = (
             float(np.mean([d >= 90 for d in leads])) if leads else None
+        )
+        _, _, to_decision = lead_times(
+            scored,
+            events,
+            p_column=p_column,
+            threshold=threshold,
+            min_event_day=min_event_day,
+            to_column="day",
+        )
+        metrics.median_lead_to_decision_days = (
+            float(np.median(to_decision)) if to_decision else None
         )
     return metrics

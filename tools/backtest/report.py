@@ -56,6 +56,8 @@ class BacktestReport(BaseModel):
     default_weight_cuts: int = 0
     blocks: list[BlockSummary] = Field(default_factory=list)
     metrics: dict[str, ModelMetrics]
+    # Walk-forward only: the same over every cut, cold-start (default-weight) cuts included.
+    metrics_all_cuts: dict[str, ModelMetrics] = Field(default_factory=dict)
     ai_product: AiProductCheck | None = None
     text_evidence: bool = False
     notes: list[str] = Field(default_factory=list)
@@ -127,7 +129,11 @@ def render_text(report: BacktestReport) -> str:
                 for x in m
             ],
         )
-        row("median lead time (days)", [_f(x.median_lead_days, "{:.0f}") for x in m])
+        row("median lead to churn date (days)", [_f(x.median_lead_days, "{:.0f}") for x in m])
+        row(
+            "median lead to decision (days)",
+            [_f(x.median_lead_to_decision_days, "{:.0f}") for x in m],
+        )
         row("share caught >= 90 days ahead", [_f(x.share_flagged_90d_ahead, "{:.0%}") for x in m])
     row("calibration error (ECE)", [_f(x.ece) for x in m])
     if len(kinds) >= 2 and m[0].auc is not None and m[1].auc is not None:
@@ -135,6 +141,30 @@ def render_text(report: BacktestReport) -> str:
         lines.append(
             f"AUC gain of {KIND_LABELS.get(kinds[0], kinds[0])} over "
             f"{KIND_LABELS.get(kinds[1], kinds[1])}: {m[0].auc - m[1].auc:+.3f}"
+        )
+    if report.metrics_all_cuts:
+        everything = [report.metrics_all_cuts[k] for k in kinds if k in report.metrics_all_cuts]
+        lines.append("")
+        lines.append(
+            f"Over all {len(report.cuts)} cuts, the {report.default_weight_cuts} cold-start "
+            "cuts (default weights) included:"
+        )
+        row("AUC", [_f(x.auc) for x in everything])
+        row("top-decile lift", [_f(x.top_decile_lift, "{:.2f}") for x in everything])
+        row(
+            "precision of flags (flagged)",
+            [f"{_f(x.precision)} ({x.flagged})" for x in everything],
+        )
+        row(
+            "events flagged before (of)",
+            [
+                f"{x.events_flagged_before} ({x.events})" if x.events is not None else "n/a"
+                for x in everything
+            ],
+        )
+        row(
+            "median lead to churn date (days)",
+            [_f(x.median_lead_days, "{:.0f}") for x in everything],
         )
     lines.append("")
     lines.append(f"Reliability ({KIND_LABELS.get(kinds[0], kinds[0])}):")

@@ -127,6 +127,20 @@ def _report(
         )
         for kind in kinds
     }
+    # The same, over every cut, cold-start cuts (default weights) included: what Keel would
+    # have shown at each cut since the data began.
+    all_first = int(scored["as_of"].min())
+    metrics_all = {
+        kind: model_metrics(
+            kind,
+            scored,
+            p_column="p_" + kind,
+            threshold=threshold,
+            events=events,
+            min_event_day=all_first + horizon_days,
+        )
+        for kind in kinds
+    }
     ai_check = None
     if trajectories:
         ai_check = ai_product_check(book, evaluated, trajectories, p_column="p_" + kinds[0])
@@ -138,6 +152,7 @@ def _report(
         evaluated_cuts=sorted({day_date(int(d)) for d in evaluated["as_of"]}),
         default_weight_cuts=sum(1 for s in summaries if "prior" in s.sources.values()),
         metrics=metrics,
+        metrics_all_cuts=metrics_all if len(fitted) < len(scored) else {},
         ai_product=ai_check,
         text_evidence=book.has_text_evidence,
     )

@@ -14,6 +14,13 @@ signal that is constant in the training data is left out. The regularisation str
 chosen by grouped (by account) cross-validated log loss, which also keeps the
 probabilities calibrated.
 
+Books have few churns, so the fit shrinks toward the documented prior weights' direction
+rather than toward zero: the prior score ``z . w0`` (``tools.health.priors``) enters as one
+column that is almost unpenalised, and each signal's own weight is an L2-shrunk deviation
+from it. The effective pooled weight of signal ``j`` is ``a * w0_j + d_j``: with little
+history the model is (a calibrated rescaling of) the prior, with plenty it follows the
+data.
+
 For one account in segment ``s``, stage ``t`` and renewal window ``r``::
 
     logit = intercept + b_s + b_t + b_r + sum_j (w_j + d_sj + d_tj + d_rj) * z_j
@@ -37,17 +44,21 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 
 from tools.health.calibration import ReliabilityBin
-from tools.health.priors import default_base_rate, logit
+from tools.health.priors import PRIOR_LOGIT_PER_SD, default_base_rate, logit
 from tools.signals.catalog import spec_for
 
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_C = 0.1
 GROUP_SHRINK = 0.5
+# Choose C by the one-standard-error rule (see choose_c).
+ONE_SE_RULE = True
 # Standardised values are clipped so that no single outlying signal can dominate a score.
 Z_CLIP = 3.0
 # A segment or stage gets its own deviation only with this much history.
 MIN_GROUP_ROWS = 200
 MIN_GROUP_POSITIVES = 10
+# The prior-score column is multiplied by this, so that L2 barely penalises its weight.
+PRIOR_COLUMN_SCALE = 10.0
 # Signals present (not missing) in fewer rows than this share are left out.
 MIN_PRESENT_SHARE = 0.01
 GROUP_COLUMNS = ("segment", "stage")
@@ -104,6 +115,8 @@ class HealthModel(BaseModel):
     group_intercept: dict[str, float] = Field(default_factory=dict)
     source: Literal["fitted", "prior"]
     C: float | None = None
+    # Fitted weight of the documented prior direction (None: fitted without it).
+    prior_scale: float | None = None
     fitted_on: dt.date
     train_start: dt.date | None = None
     train_end: dt.date | None = None
@@ -212,24 +225,40 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
 
 
 def choose_c(
-    x: np.ndarray, y: np.ndarray, groups: np.ndarray, cs: Sequence[float] = DEFAULT_CS
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    cs: Sequence[float] = DEFAULT_CS,
+    *,
+    one_se: bool = ONE_SE_RULE,
 ) -> float:
-    """The C with the lowest log loss in 3-fold cross-validation grouped by account."""
+    """C by 3-fold cross-validated log loss, folds grouped by account.
+
+    With ``one_se``, the smallest C (strongest regularisation) whose mean loss is within
+    one standard error of the best: the usual guard against picking a C that only looks
+    best by chance on a few churns.
+    """
     n_groups = len(set(groups.tolist()))
     if n_groups < 3 or y.sum() < 6:
         return DEFAULT_C
     folds = list(GroupKFold(n_splits=3).split(x, y, groups))
-    best, best_loss = DEFAULT_C, np.inf
-    for c in cs:
+    results: list[tuple[float, float, float]] = []
+    for c in sorted(cs):
         losses = []
         for train, test in folds:
             if y[train].min() == y[train].max():
                 continue
             model = _fit_lr(x[train], y[train], c)
             losses.append(log_loss(y[test], model.predict_proba(x[test])[:, 1], labels=[0, 1]))
-        if losses and float(np.mean(losses)) < best_loss:
-            best, best_loss = c, float(np.mean(losses))
-    return best
+        if losses:
+            se = float(np.std(losses) / np.sqrt(len(losses)))
+            results.append((c, float(np.mean(losses)), se))
+    if not results:
+        return DEFAULT_C
+    best_c, best_loss, best_se = min(results, key=lambda r: r[1])
+    if not one_se:
+        return best_c
+    return min(c for c, loss, _ in results if loss <= best_loss + best_se)
 
 
 def fit_model(
@@ -247,6 +276,7 @@ def fit_model(
     min_group_rows: int = MIN_GROUP_ROWS,
     min_group_positives: int = MIN_GROUP_POSITIVES,
     account_column: str = "account_id",
+    use_prior: bool = True,
 ) -> HealthModel:
     """Fit a health model on labelled rows of a signal frame.
 
@@ -259,6 +289,8 @@ def fit_model(
         fitted_on: the date the fit happens as of (only labels known then were used).
         event_names: the product-event names behind ``event:`` features.
         c: regularisation strength; chosen by cross-validation when ``None``.
+        use_prior: shrink toward the documented prior direction rather than toward zero
+            (see the module docstring); off, plain L2 toward zero.
     """
     yy = np.asarray(y, dtype=np.int64)
     x_all = (
@@ -293,6 +325,12 @@ def fit_model(
         min_positives=min_group_positives,
     )
     design = _design(z, g, group_shrink)
+    prior = np.asarray([spec_for(f).prior for f in used], dtype=np.float64)
+    with_prior = use_prior and bool(np.any(prior != 0))
+    if with_prior:
+        # The prior score as one nearly unpenalised column: its fitted scale ``a`` sets how
+        # far the documented direction is trusted; per-signal deviations stay shrunk.
+        design = np.hstack([(z @ prior)[:, None] * PRIOR_COLUMN_SCALE, design])
     if c is None:
         accounts = (
             frame[account_column].to_numpy()
@@ -302,8 +340,12 @@ def fit_model(
         c = choose_c(design, yy, accounts, cs)
     lr = _fit_lr(design, yy, c)
     w = lr.coef_[0]
+    scale = 0.0
+    if with_prior:
+        scale, w = float(w[0]) * PRIOR_COLUMN_SCALE, w[1:]
     f = len(used)
-    model.coef = [float(v) for v in w[:f]]
+    model.coef = [float(v) + scale * float(p0) for v, p0 in zip(w[:f], prior, strict=True)]
+    model.prior_scale = scale if with_prior else None
     model.intercept = float(lr.intercept_[0])
     for j, group in enumerate(group_names):
         model.group_coef[group] = [float(v) * group_shrink for v in w[f * (j + 1) : f * (j + 2)]]
@@ -321,7 +363,12 @@ def prior_model(
     fitted_on: dt.date,
     event_names: Sequence[str] = (),
 ) -> HealthModel:
-    """The default model (documented prior weights), standardised on ``frame``'s population."""
+    """The default model (documented prior weights), standardised on ``frame``'s population.
+
+    The prior direction is scaled so that one standard deviation of the prior score moves
+    the log-odds by ``PRIOR_LOGIT_PER_SD`` (see ``tools.health.priors``): a deliberately
+    modest default that flags only accounts far out on several signals at once.
+    """
     x_all = (
         np.column_stack([frame[f].to_numpy(dtype=np.float64) for f in features])
         if features
@@ -329,7 +376,7 @@ def prior_model(
     )
     keep, means, scales = _usable(x_all)
     used = [f for f, k in zip(features, keep, strict=True) if k]
-    return HealthModel(
+    model = HealthModel(
         kind=kind,
         horizon_days=horizon_days,
         features=used,
@@ -341,3 +388,9 @@ def prior_model(
         source="prior",
         fitted_on=fitted_on,
     )
+    score = model.standardise(frame) @ np.asarray(model.coef, dtype=np.float64)
+    spread = float(np.std(score)) if len(score) else 0.0
+    if spread > 1e-9:
+        model.prior_scale = PRIOR_LOGIT_PER_SD / spread
+        model.coef = [c * model.prior_scale for c in model.coef]
+    return model

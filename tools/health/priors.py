@@ -1,10 +1,12 @@
 """Default weights for a book with too little labelled history to fit on.
 
 The default model is a logistic regression whose weights are set by hand rather than
-learnt: each named signal's ``prior`` in ``tools.signals.catalog`` (logit change per
+learnt: each named signal's ``prior`` in ``tools.signals.catalog`` (relative weight per
 standard deviation of the signal, signed so that positive means more risk), standardised
-against the book's own current population (which needs no labels), and an intercept at
-the default base rate below. The magnitudes follow the CS literature's ordering: a
+against the book's own current population (which needs no labels), scaled so that one
+standard deviation of the combined score moves the log-odds by ``PRIOR_LOGIT_PER_SD``, and
+an intercept at the default base rate below. Once fitting is possible, the same direction
+is what the fit shrinks toward (``tools.health.model``). The magnitudes follow the CS literature's ordering: a
 champion leaving, falling NPS and risk language weigh most; levels of use least. They are
 a starting point, replaced by fitted weights as soon as the book has
 ``MIN_POSITIVES`` known churns or contractions in closed label windows.
@@ -16,6 +18,10 @@ import math
 
 # Churn plus contraction per year in a typical B2B SaaS book (gross revenue churn events).
 DEFAULT_ANNUAL_RATE = 0.15
+# The default model scales the prior direction so that one standard deviation of the prior
+# score moves the log-odds by this much (odds x2.7): the relative order comes from the
+# weights, the overall confidence stays modest until the book's own history says more.
+PRIOR_LOGIT_PER_SD = 1.0
 # Fit only with at least this many positive and negative labelled rows.
 MIN_POSITIVES = 20
 MIN_NEGATIVES = 50
