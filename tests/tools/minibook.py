@@ -4,8 +4,8 @@ Not the synthetic book (``memory.synth``): accounts whose behaviour the tests co
 exactly, inserted with bulk statements so building one takes about a second.
 
 Each account has *symptoms* switched on from an onset day: ``usage`` (engagement and
-outcome volume fall), ``quality`` (outcome quality falls), ``seats`` (seats used fall, outcomes a little),
-``adoption`` (no features beyond the first), ``champion`` (the champion leaves),
+outcome volume fall), ``quality`` (outcome quality falls), ``seats`` (seats used fall,
+outcomes a little), ``adoption`` (no features beyond the first), ``champion`` (the champion leaves),
 ``sponsor`` (the sponsor stops attending), ``tickets`` (many more tickets), ``urgent``
 (open urgent tickets), ``sentiment`` (angry ticket text), ``csat`` (low CSAT), ``nps``
 (low NPS), ``billing`` (unpaid invoices), ``ai`` (engagement falls while outcomes rise).

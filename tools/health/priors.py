@@ -5,11 +5,11 @@ learnt: each named signal's ``prior`` in ``tools.signals.catalog`` (relative wei
 standard deviation of the signal, signed so that positive means more risk), standardised
 against the book's own current population (which needs no labels), scaled so that one
 standard deviation of the combined score moves the log-odds by ``PRIOR_LOGIT_PER_SD``, and
-an intercept at the default base rate below. Once fitting is possible, the same direction
-is what the fit shrinks toward (``tools.health.model``). The magnitudes follow the CS literature's ordering: a
-champion leaving, falling NPS and risk language weigh most; levels of use least. They are
-a starting point, replaced by fitted weights as soon as the book has
-``MIN_POSITIVES`` known churns or contractions in closed label windows.
+an intercept at the default base rate below. The magnitudes follow the CS literature's
+ordering: a champion leaving, falling NPS and risk language weigh most; levels of use
+least. They are a starting point: as soon as the book has ``MIN_POSITIVES`` known churns
+or contractions in closed label windows the model is fitted, shrinking toward the same
+direction (``tools.health.model``) rather than toward zero.
 """
 
 from __future__ import annotations
