@@ -78,6 +78,11 @@ def _reconcile(
     return broken, extent, orphans
 
 
+def embedding_order(doc: SourceDoc) -> tuple[int, str, int]:
+    """The order documents are embedded in (by length; deterministic)."""
+    return (len(doc.text), doc.kind, doc.source_id)
+
+
 def _delete_ids(collection: Any, ids: Sequence[str], page: int) -> None:
     for start in range(0, len(ids), page):
         collection.delete(ids=list(ids[start : start + page]))
@@ -132,6 +137,9 @@ def index_documents(
         else:
             continue
         pending.append(docs[key])
+    # Shortest first: texts of like length share a batch, so the model pads them little
+    # (close to one global sort by length, as a single big encode call would do).
+    pending.sort(key=embedding_order)
 
     if progress:
         progress(0, len(pending))

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import threading
 import uuid
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -26,6 +26,7 @@ from keel.errors import KeelError
 from keel.settings import Settings
 from memory.embeddings import Embedder
 from memory.index_state import delete_state
+from memory.vectors.client import chroma_errors, make_chroma_client
 from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
 from memory.vectors.snapshot import ChunkSnapshot
 from memory.vectors.types import (
@@ -47,42 +48,27 @@ _MATCH_BLOCK = 50_000
 _FETCH_PAGE = 1000
 
 
-def make_chroma_client(settings: Settings) -> Any:
-    """A Chroma client for ``settings``: HTTP when ``chroma_url`` is set, else on disk.
-
-    Raises:
-        KeelError: the URL is malformed or the server does not answer.
-    """
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if settings.chroma_url:
-        url = urlsplit(settings.chroma_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise KeelError(
-                f"KEEL_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}"
-            )
-        https = url.scheme == "https"
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if https else 8000),
-                ssl=https,
-                settings=chroma_settings,
-            )
-        except Exception as exc:  # connection refused, TLS, auth: all user-facing
-            raise KeelError(
-                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}"
-            ) from exc
-    settings.chroma_path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
-
-
 def open_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
     """Open (creating if needed) Keel's collection in the Chroma that ``settings`` names."""
     location = settings.chroma_url or str(settings.chroma_path)
     return VectorStore(make_chroma_client(settings), embedder, location=location)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _clear_errors(
+    method: Callable[Concatenate[VectorStore, P], R],
+) -> Callable[Concatenate[VectorStore, P], R]:
+    """Report Chroma and connection failures of a public method as a :class:`KeelError`."""
+
+    @functools.wraps(method)
+    def wrapper(self: VectorStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        with chroma_errors(self.location):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _best_per_document(order: Iterable[int], documents: Sequence[Hashable], k: int) -> list[int]:
@@ -116,7 +102,8 @@ class VectorStore:
         self.location = location or collection_name
         self._lock = threading.Lock()
         self._snapshot: ChunkSnapshot | None = None
-        self._collection = self._open_collection()
+        with chroma_errors(self.location):
+            self._collection = self._open_collection()
 
     # -- collection lifecycle ------------------------------------------------------------
 
@@ -165,12 +152,14 @@ class VectorStore:
     def _bump_generation(self) -> None:
         self._collection.modify(metadata=self._metadata(uuid.uuid4().hex))
 
+    @_clear_errors
     def count(self) -> int:
         """Number of chunks stored."""
         return int(self._collection.count())
 
     # -- writing -------------------------------------------------------------------------
 
+    @_clear_errors
     def index_from_db(
         self,
         engine: Engine,
@@ -229,6 +218,7 @@ class VectorStore:
             texts.update(zip(page["ids"], page["documents"] or [], strict=False))
         return texts
 
+    @_clear_errors
     def search(
         self,
         query: str,
@@ -345,6 +335,7 @@ class VectorStore:
             for i, r in zip(picked, chosen, strict=True)
         ]
 
+    @_clear_errors
     def match_prototypes(
         self,
         prototypes: Mapping[str, Sequence[str]],
@@ -414,4 +405,4 @@ class VectorStore:
         return matches
 
 
-__all__ = ["COLLECTION_NAME", "VectorStore", "make_chroma_client", "open_vector_store"]
+__all__ = ["COLLECTION_NAME", "VectorStore", "open_vector_store"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -807,12 +808,22 @@ def test_data_dir_layout(indexed: VectorStore, settings: Settings) -> None:
 # -- Chroma server -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ChromaServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 @pytest.fixture()
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    """A real Chroma server (`chroma run`) on a free loopback port; yields its URL."""
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A real Chroma server (`chroma run`) on a free loopback port."""
     import shutil
     import socket
-    import subprocess
     import sys
     import time
     import urllib.request
@@ -849,24 +860,24 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("the Chroma server did not start")
                 time.sleep(0.2)
-        yield url
+        yield ChromaServer(url, server)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        ChromaServer(url, server).stop()
 
 
 @slow
 @pytest.mark.service
 def test_a_chroma_server_by_url(
-    chroma_server: str,
+    chroma_server: ChromaServer,
     engine: Engine,
     book: dict[str, int],
     tmp_path: Path,
     embedder: CountingEmbedder,
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "keel-data", chroma_url=chroma_server)
+    url = chroma_server.url
+    settings = Settings(data_dir=tmp_path / "keel-data", chroma_url=url)
     store = open_vector_store(settings, embedder)
-    assert store.location == chroma_server
+    assert store.location == url
     assert not settings.chroma_path.exists()  # nothing embedded on disk
     report = store.index_from_db(engine)
     assert report.new == len(load_state(engine))
@@ -875,6 +886,10 @@ def test_a_chroma_server_by_url(
     hits = store.search(PARAPHRASES[0][0], k=3, account_id=book["INITECH-003"])
     assert hits and {h.account_external_id for h in hits} == {"INITECH-003"}
     assert store.index_from_db(engine).chunks_written == 0
+
+    chroma_server.stop()  # the server goes away: a clear error, not a traceback
+    with pytest.raises(KeelError, match=f"vector store at {url}"):
+        store.search("anything", k=1)
 
 
 def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
