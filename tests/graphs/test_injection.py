@@ -60,14 +60,22 @@ def _load_attacks() -> list[dict[str, Any]]:
 
 
 ATTACKS = _load_attacks()
+# Every attack at every placement (BIPIA's start / middle / end, in each kind of customer
+# text): 675 cases. One placement per attack (rotating) runs in quick runs; the other
+# 600 are marked slow and run in CI.
 CASES = [
     pytest.param(
         a["attack"],
-        KINDS[i % 3],
-        POSITIONS[(i // 3) % 3],
-        id=f"{a['id']}-{KINDS[i % 3]}-{POSITIONS[(i // 3) % 3]}",
+        kind,
+        position,
+        id=f"{a['id']}-{kind}-{position}",
+        marks=()
+        if (kind, position) == (KINDS[i % 3], POSITIONS[(i // 3) % 3])
+        else (pytest.mark.slow,),
     )
     for i, a in enumerate(ATTACKS)
+    for kind in KINDS
+    for position in POSITIONS
 ]
 pytestmark = pytest.mark.skipif(
     not ATTACKS,
@@ -220,7 +228,9 @@ def assert_unchanged(target: Target, thread_id: str, attack_markers: list[str]) 
 
 
 @pytest.mark.parametrize(
-    "attacked", [p.values for p in CASES], ids=[p.id for p in CASES], indirect=True
+    "attacked",
+    [pytest.param(p.values, id=p.id, marks=p.marks) for p in CASES],
+    indirect=True,
 )
 def test_injected_instruction_changes_nothing(target: Target, attacked: str) -> None:
     # The attack really reaches the analyst's evidence, wrapped as customer content.
