@@ -52,9 +52,7 @@ def _pg_schema_engine(url: str, schema: str) -> Engine:
 
     from memory.db import normalise_url
 
-    return create_engine(
-        normalise_url(url), connect_args={"options": f"-csearch_path={schema}"}
-    )
+    return create_engine(normalise_url(url), connect_args={"options": f"-csearch_path={schema}"})
 
 
 @pytest.fixture()
