@@ -105,6 +105,15 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
+def support_headline(prior: int, recent: int) -> str:
+    """Say what the ticket counts show: the factor can fire on a high level that is easing."""
+    if recent > prior:
+        return "Support load is rising"
+    if recent < prior:
+        return "Support load is heavy, though easing"
+    return "Support load stays heavy"
+
+
 def _delta(
     metric: str, label: str, before: float, after: float, start: dt.date, end: dt.date
 ) -> MetricDelta:
@@ -275,7 +284,7 @@ def _risk_hypothesis(
             for rec in _records(worst.head(MAX_RECORDS)):
                 records.append(_ticket_record(rec, ev.today))
         if key == "support":
-            claim = f"Support load is rising: {metrics[0].text}"
+            claim = f"{support_headline(prior, recent)}: {metrics[0].text}"
         else:
             claim = "Ticket sentiment has soured" + (
                 f": most negative {records[0].external_id} ({records[0].summary})"

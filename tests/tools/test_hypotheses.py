@@ -111,3 +111,12 @@ def test_resembles_churned_accounts_named_with_similarity(
 def test_unknown_account_is_a_clear_error(probes: ProbeBook, scores: BookScores) -> None:
     with pytest.raises(KeelError, match="no account matches"):
         build_hypotheses(probes.engine, "nobody", scores=scores)
+
+
+def test_support_claim_follows_the_direction_of_the_ticket_counts() -> None:
+    from tools.hypotheses import support_headline
+
+    assert support_headline(prior=10, recent=19) == "Support load is rising"
+    assert "easing" in support_headline(prior=25, recent=19)
+    assert "rising" not in support_headline(prior=25, recent=19)
+    assert support_headline(prior=12, recent=12) == "Support load stays heavy"
