@@ -179,6 +179,20 @@ def _stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return means, scales, present
 
 
+def _standardisation(
+    frame: pd.DataFrame, features: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Which feature columns are usable on ``frame``, their means and scales, their names."""
+    x_all = (
+        np.column_stack([frame[f].to_numpy(dtype=np.float64) for f in features])
+        if features
+        else np.zeros((len(frame), 0))
+    )
+    keep, means, scales = _usable(x_all)
+    used = [f for f, k in zip(features, keep, strict=True) if k]
+    return keep, means, scales, used
+
+
 def _usable(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     means, scales, present = _stats(x)
     keep = (scales > 1e-9) & (present >= MIN_PRESENT_SHARE)
@@ -293,13 +307,7 @@ def fit_model(
             (see the module docstring); off, plain L2 toward zero.
     """
     yy = np.asarray(y, dtype=np.int64)
-    x_all = (
-        np.column_stack([frame[f].to_numpy(dtype=np.float64) for f in features])
-        if features
-        else np.zeros((len(frame), 0))
-    )
-    keep, means, scales = _usable(x_all)
-    used = [f for f, k in zip(features, keep, strict=True) if k]
+    keep, means, scales, used = _standardisation(frame, features)
     model = HealthModel(
         kind=kind,
         horizon_days=horizon_days,
@@ -369,13 +377,7 @@ def prior_model(
     the log-odds by ``PRIOR_LOGIT_PER_SD`` (see ``tools.health.priors``): a deliberately
     modest default that flags only accounts far out on several signals at once.
     """
-    x_all = (
-        np.column_stack([frame[f].to_numpy(dtype=np.float64) for f in features])
-        if features
-        else np.zeros((len(frame), 0))
-    )
-    keep, means, scales = _usable(x_all)
-    used = [f for f, k in zip(features, keep, strict=True) if k]
+    keep, means, scales, used = _standardisation(frame, features)
     model = HealthModel(
         kind=kind,
         horizon_days=horizon_days,
