@@ -215,7 +215,9 @@ class VectorStore:
             page = self._collection.get(
                 ids=list(ids[start : start + _FETCH_PAGE]), include=["documents"]
             )
-            texts.update(zip(page["ids"], page["documents"] or [], strict=False))
+            documents = page["documents"] or [None] * len(page["ids"])
+            # A chunk written without a document (by another tool) reads as empty text.
+            texts.update((i, d or "") for i, d in zip(page["ids"], documents, strict=True))
         return texts
 
     @_clear_errors
