@@ -68,9 +68,8 @@ def demo_command(
     from api.cli.index import report_table
     from api.cli.intel import print_priorities
     from api.cli.review import print_action
-    from api.cli.seed import print_book_summary
+    from api.cli.seed import print_book_summary, seed_with_progress
     from graphs.runner import new_thread_id, open_review_session, start_review
-    from memory.synth import seed_book
     from tools.account_tools import resolve_account
     from tools.priorities import compute_priorities
 
@@ -79,15 +78,7 @@ def demo_command(
     _prepare_workspace(runtime, force=force)
 
     console.rule("[bold]1. A realistic book")
-    with progress() as bar:
-        task = bar.add_task("Seeding accounts", total=accounts)
-        summary = seed_book(
-            runtime.engine,
-            n_accounts=accounts,
-            seed=seed,
-            truth_dir=settings.data_dir / "truth",
-            progress=lambda done, total: bar.update(task, completed=done),
-        )
+    summary = seed_with_progress(runtime, accounts=accounts, seed=seed)
     print_book_summary(summary)
 
     console.rule("[bold]2. Tickets, call notes and NPS comments, indexed by meaning")

@@ -50,6 +50,18 @@ BACKTEST_HELP = (
 )
 
 
+ScoreAsOfOption = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Score as of this day (default: the latest day in the data).",
+        show_default=False,
+    ),
+]
+HorizonOption = Annotated[int, typer.Option("--horizon", help="Risk horizon in days.")]
+
+
 def _check_horizon(horizon: int | None) -> None:
     if horizon is not None and not MIN_HORIZON <= horizon <= MAX_HORIZON:
         raise KeelError(
@@ -76,16 +88,8 @@ def priorities_command(
     owner: Annotated[
         str | None, typer.Option("--owner", help="Only this CSM's accounts.", show_default=False)
     ] = None,
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Score as of this day (default: the latest day in the data).",
-            show_default=False,
-        ),
-    ] = None,
-    horizon: Annotated[int, typer.Option("--horizon", help="Risk horizon in days.")] = 180,
+    as_of: ScoreAsOfOption = None,
+    horizon: HorizonOption = 180,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The accounts that need attention today, and why."""
@@ -155,16 +159,8 @@ def print_priorities(result: PriorityList) -> None:
 
 def health_command(
     account: Annotated[str, typer.Argument(help="External id, name or internal id.")],
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Score as of this day (default: the latest day in the data).",
-            show_default=False,
-        ),
-    ] = None,
-    horizon: Annotated[int, typer.Option("--horizon", help="Risk horizon in days.")] = 180,
+    as_of: ScoreAsOfOption = None,
+    horizon: HorizonOption = 180,
     hypotheses: Annotated[
         bool, typer.Option("--hypotheses", help="Also list risk and expansion hypotheses.")
     ] = False,

@@ -12,6 +12,7 @@ from api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.runtime import Runtime
     from memory.synth import BookSummary
 
 SEED_HELP = (
@@ -73,6 +74,32 @@ def print_book_summary(summary: BookSummary) -> None:
     )
 
 
+def seed_with_progress(
+    runtime: Runtime,
+    *,
+    accounts: int,
+    seed: int,
+    end: dt.date | None = None,
+    months: int = 20,
+    reset: bool = True,
+) -> BookSummary:
+    """Seed the runtime's database with a progress bar; ground truth goes to data_dir/truth."""
+    from memory.synth import DEFAULT_END, seed_book
+
+    with progress() as bar:
+        task = bar.add_task("Seeding accounts", total=accounts)
+        return seed_book(
+            runtime.engine,
+            n_accounts=accounts,
+            seed=seed,
+            end=end or DEFAULT_END,
+            months=months,
+            truth_dir=runtime.settings.data_dir / "truth",
+            reset=reset,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -88,23 +115,12 @@ def register(app: typer.Typer) -> None:
             False, "--keep", help="Keep existing telemetry rows instead of replacing them."
         ),
     ) -> None:
-        from memory.synth import check_params, seed_book
+        from memory.synth import check_params
 
         as_of = _parse_end(end)
         check_params(accounts, months)
-        runtime = make_runtime()
-        truth_dir = runtime.settings.data_dir / "truth"
-        with progress() as bar:
-            task = bar.add_task("Seeding accounts", total=accounts)
-            summary = seed_book(
-                runtime.engine,
-                n_accounts=accounts,
-                seed=seed,
-                end=as_of,
-                months=months,
-                truth_dir=truth_dir,
-                reset=not keep,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
+        summary = seed_with_progress(
+            make_runtime(), accounts=accounts, seed=seed, end=as_of, months=months, reset=not keep
+        )
 
         print_book_summary(summary)
