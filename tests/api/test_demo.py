@@ -1,0 +1,51 @@
+"""``keel demo`` end to end on a small book, and its refusal to replace imported data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli.main import _register, app
+from keel.settings import Settings
+from memory.db import init_db, make_engine
+from memory.models import Account
+from memory.reset import DEMO_MARKER
+
+runner = CliRunner()
+_register()
+
+
+@pytest.mark.slow
+def test_demo_ends_with_priorities_and_drafts_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "keel-data"))
+    result = runner.invoke(app, ["demo", "--accounts", "20", "--reviews", "1", "--top", "5"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Today's priority list" in out
+    assert "Coverage: scored" in out
+    assert "Waiting for approval" in out
+    assert "Written by Keel's offline model" in out
+    assert (tmp_path / "keel-data" / DEMO_MARKER).exists()
+    # A second run replaces its own workspace instead of failing on the first one's rows.
+    again = runner.invoke(app, ["demo", "--accounts", "12", "--reviews", "0"])
+    assert again.exit_code == 0, again.output
+
+
+def test_demo_refuses_to_replace_data_it_did_not_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "keel-data"
+    monkeypatch.setenv("KEEL_DATA_DIR", str(data_dir))
+    engine = make_engine(Settings(data_dir=data_dir).resolved_database_url)
+    init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(Account.__table__.insert().values(external_id="ours-1", name="Ours"))  # type: ignore[attr-defined]
+    result = runner.invoke(app, ["demo", "--accounts", "12"])
+    assert result.exit_code != 0
+    assert "keel demo did not create" in str(result.exception or result.output)
+    with engine.connect() as conn:
+        assert conn.execute(Account.__table__.select()).all()  # type: ignore[attr-defined]
