@@ -34,9 +34,7 @@ class ValidationFailed(KeelError):
         self.problems = problems
         shown = "\n".join(f"  - {p}" for p in problems[:limit])
         more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
-        super().__init__(
-            f"{len(problems)} problem(s) found; nothing was written:\n{shown}{more}"
-        )
+        super().__init__(f"{len(problems)} problem(s) found; nothing was written:\n{shown}{more}")
 
 
 class BudgetExceeded(KeelError):

@@ -80,11 +80,11 @@ def seed_with_progress(
     accounts: int,
     seed: int,
     end: dt.date | None = None,
-    months: int = 20,
+    months: int | None = None,
     reset: bool = True,
 ) -> BookSummary:
     """Seed the runtime's database with a progress bar; ground truth goes to data_dir/truth."""
-    from memory.synth import DEFAULT_END, seed_book
+    from memory.synth import DEFAULT_END, DEFAULT_MONTHS, seed_book
 
     with progress() as bar:
         task = bar.add_task("Seeding accounts", total=accounts)
@@ -93,7 +93,7 @@ def seed_with_progress(
             n_accounts=accounts,
             seed=seed,
             end=end or DEFAULT_END,
-            months=months,
+            months=months or DEFAULT_MONTHS,
             truth_dir=runtime.settings.data_dir / "truth",
             reset=reset,
             progress=lambda done, total: bar.update(task, completed=done),
@@ -110,14 +110,17 @@ def register(app: typer.Typer) -> None:
         end: str | None = typer.Option(
             None, "--end", help="Last day of history (as_of), YYYY-MM-DD. Default 2026-10-31."
         ),
-        months: int = typer.Option(20, "--months", help="Months of history before --end."),
+        months: int | None = typer.Option(
+            None, "--months", help="Months of history before --end. Default 30."
+        ),
         keep: bool = typer.Option(
             False, "--keep", help="Keep existing telemetry rows instead of replacing them."
         ),
     ) -> None:
-        from memory.synth import check_params
+        from memory.synth import DEFAULT_MONTHS, check_params
 
         as_of = _parse_end(end)
+        months = months or DEFAULT_MONTHS
         check_params(accounts, months)
         summary = seed_with_progress(
             make_runtime(), accounts=accounts, seed=seed, end=as_of, months=months, reset=not keep

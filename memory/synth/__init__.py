@@ -12,11 +12,12 @@ Public API:
 """
 
 from memory.synth.book import Book, check_params, generate_account, generate_book, iter_accounts
-from memory.synth.calendar import DEFAULT_END
+from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
 from memory.synth.writer import BookSummary, seed_book
 
 __all__ = [
     "DEFAULT_END",
+    "DEFAULT_MONTHS",
     "Book",
     "BookSummary",
     "check_params",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from keel.errors import KeelError
-from memory.synth.calendar import DEFAULT_END, Window
+from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS, Window
 from memory.synth.contacts import Roster, roster_for
 from memory.synth.latent import latent_for
 from memory.synth.notes import notes_for
@@ -231,7 +231,7 @@ def iter_accounts(
     n_accounts: int = 300,
     seed: int = 7,
     end: dt.date = DEFAULT_END,
-    months: int = 20,
+    months: int = DEFAULT_MONTHS,
     *,
     start_index: int = 0,
 ) -> Iterator[Book]:
@@ -245,7 +245,7 @@ def generate_book(
     n_accounts: int = 300,
     seed: int = 7,
     end: dt.date = DEFAULT_END,
-    months: int = 20,
+    months: int = DEFAULT_MONTHS,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> Book:

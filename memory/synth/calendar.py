@@ -10,6 +10,9 @@ from functools import lru_cache
 import numpy as np
 
 DEFAULT_END = dt.date(2026, 10, 31)
+# Thirty months: every account passes at least two renewals, so a walk-forward backtest
+# with a 180-day horizon has a year or more of cuts fitted on closed outcomes.
+DEFAULT_MONTHS = 30
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -25,6 +25,12 @@ _SUDDEN_TAGS = {
 }
 
 
+# A saved account's trouble turns around this many days before its renewal.
+SAVED_TURN_DAYS = (75.0, 130.0)
+# A contracted account's trouble fades over this many days after the renewal.
+SETTLE_DAYS = (45.0, 100.0)
+
+
 @dataclass
 class Latent:
     active: np.ndarray  # bool: the account is a customer that day
@@ -91,22 +97,36 @@ def latent_for(plan: AccountPlan, window: Window, rng: np.random.Generator) -> L
     saved = outcome in ("renewed", "expanded")
     traj = ep.trajectory
 
+    # A saved account turns around before its renewal: the save play (a new champion, a
+    # success plan, a fix) takes hold a quarter or so ahead, and the signs fade from then.
+    turn = None
+    if saved and E is not None and R is not None:
+        turn = max(E + 30.0, R - rng.uniform(*SAVED_TURN_DAYS))
+    # A contracted account settles after its renewal: it now pays for what it uses, and the
+    # trouble (stress, tickets, the talk in notes) fades; the lower usage stays.
+    settle = np.ones(n)
+    if outcome == "contracted" and R is not None:
+        settle = 1 - _ramp(t, R, R + rng.uniform(*SETTLE_DAYS))
+
     if traj is Trajectory.SLOW_DECLINE and E is not None and R is not None:
         d = _ramp(t, E, R) ** 1.3
-        if saved:
-            d = d * (1 - 0.7 * _ramp(t, R, R + 120))
+        if turn is not None:
+            d = np.minimum(d, _ramp(np.asarray(turn), E, R) ** 1.3) * (
+                1 - 0.8 * _ramp(t, turn, turn + 60)
+            )
         eng *= 1 - 0.6 * s * d
         util *= 1 - 0.45 * s * d
         teams *= 1 - 0.3 * s * d
         quality -= 0.02 * s * d
-        stress += 0.45 * s * d
-        ticket_mult *= 1 - 0.3 * s * d
-        tags["decline"] = d * s
+        stress += 0.45 * s * d * settle
+        ticket_mult *= 1 - 0.3 * s * d * settle
+        tags["decline"] = d * s * settle
     elif traj is Trajectory.SUDDEN_RISK and E is not None and R is not None:
         on = (t >= E).astype(float)
-        if saved:
-            on = on * (1 - _ramp(t, R, R + 90))
-        late = _ramp(t, R - 50, R) * (1.0 if not saved else 0.3)
+        if turn is not None:
+            on = on * (1 - 0.9 * _ramp(t, turn, turn + 60))
+        on = on * settle
+        late = _ramp(t, R - 50, R) * (1.0 if turn is None else 0.0)
         eng *= 1 - 0.06 * s * on - 0.35 * s * late
         stress += (0.3 + 0.4 * s) * on
         ticket_mult *= 1 + 0.4 * s * on
@@ -125,6 +145,8 @@ def latent_for(plan: AccountPlan, window: Window, rng: np.random.Generator) -> L
             tags["sponsor_silent"] = on
     elif traj is Trajectory.QUALITY_REGRESSION and E is not None:
         rec = ix(ep.recovered_on) if ep.recovered_on else n + 1000
+        if outcome == "contracted" and R is not None:
+            rec = min(rec, R + int(rng.uniform(*SETTLE_DAYS)))  # the fix ships at last
         gap = (t >= E).astype(float) * (1 - _ramp(t, rec, rec + rng.uniform(20, 50)))
         drop = 0.08 + 0.17 * s
         quality -= drop * gap
@@ -162,7 +184,8 @@ def latent_for(plan: AccountPlan, window: Window, rng: np.random.Generator) -> L
         tags["ai_gains"] = g * (0.5 + 0.5 * s)
 
     if traj is Trajectory.SLOW_DECLINE and E is not None:
-        tags["sponsor_silent"] = _ramp(t, E, E + 60)
+        back = 1 - _ramp(t, turn, turn + 60) if turn is not None else settle
+        tags["sponsor_silent"] = _ramp(t, E, E + 60) * back
 
     # Noise on healthy accounts: mixed signals that do not lead to churn.
     if ep.mild_dip_on:

@@ -7,6 +7,7 @@ The plan is ground truth: only ``AccountTruth`` leaves this package with it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -97,6 +98,10 @@ OUTCOME_RATES: dict[tuple[Trajectory, str], dict[str, float]] = {
 }
 
 BAD_OUTCOMES = frozenset({"churned", "contracted"})
+# Severity of risk episodes, and how steeply it sets the odds of a bad renewal (log-odds
+# per unit of severity): see ``_risk_outcome``.
+SEVERITY_RANGE = (0.2, 1.0)
+BAD_OUTCOME_STEEPNESS = 12.0
 
 SEGMENT_WEIGHTS = {"smb": 0.5, "mid_market": 0.35, "enterprise": 0.15}
 REGION_WEIGHTS = {"NA": 0.45, "EMEA": 0.35, "APAC": 0.12, "LATAM": 0.08}
@@ -339,14 +344,12 @@ def _choose_episode(
         start = target - dt.timedelta(days=int(rng.integers(lo, hi + 1)))
     sub = _pick(rng, SUB_CAUSES[traj])
     rates = OUTCOME_RATES.get((traj, sub)) or OUTCOME_RATES[(traj, "*")]
-    outcome = _pick(rng, rates)
-    good_for_us = outcome in ("expanded", "renewed")
     if traj in (Trajectory.EXPANSION_READY, Trajectory.AI_PRODUCT):
+        outcome = _pick(rng, rates)
         # Strength of the positive pattern; weaker when the renewal did not go well.
         severity = rng.uniform(0.45, 1.0) if outcome == "expanded" else rng.uniform(0.2, 0.75)
     else:
-        # Overlapping ranges: saved accounts show the same signs, only fainter on average.
-        severity = rng.uniform(0.2, 0.75) if good_for_us else rng.uniform(0.45, 1.0)
+        severity, outcome = _risk_outcome(rng, rates)
     ep = Episode(
         trajectory=traj,
         sub_cause=sub,
@@ -356,6 +359,39 @@ def _choose_episode(
         target_outcome=outcome,
     )
     return _episode_extras(rng, ep, window)
+
+
+def _risk_outcome(rng: np.random.Generator, rates: dict[str, float]) -> tuple[float, str]:
+    """Severity of a risk episode, then its outcome: deeper trouble ends badly more often.
+
+    The share of bad outcomes (churn or contraction) over all severities stays the rate
+    in ``rates``; how likely one account's renewal goes badly rises steeply with how
+    severe its episode is (``BAD_OUTCOME_STEEPNESS`` per unit of severity on the log-odds).
+    A mild episode is mostly saved, a severe one mostly lost, and the middle is a coin
+    flip: the severity shows in the data (how far usage falls, how unhappy tickets and
+    notes sound), so a model can read the odds from it, but never with certainty.
+    """
+    severity = float(rng.uniform(*SEVERITY_RANGE))
+    bad_share = sum(p for k, p in rates.items() if k in BAD_OUTCOMES) / sum(rates.values())
+    p_bad = _sigmoid(BAD_OUTCOME_STEEPNESS * (severity - _midpoint(bad_share)))
+    side = BAD_OUTCOMES if rng.random() < p_bad else frozenset(rates) - BAD_OUTCOMES
+    return severity, _pick(rng, {k: p for k, p in rates.items() if k in side})
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _midpoint(bad_share: float) -> float:
+    """Severity at which P(bad) = 1/2, so that P(bad) averaged over severity = ``bad_share``."""
+    lo, hi = SEVERITY_RANGE
+    grid = np.linspace(lo, hi, 401)
+    a, b = lo - 1.0, hi + 1.0
+    for _ in range(60):  # bisection: the mean of P(bad) falls as the midpoint rises
+        mid = (a + b) / 2
+        mean = float(np.mean(1.0 / (1.0 + np.exp(-BAD_OUTCOME_STEEPNESS * (grid - mid)))))
+        a, b = (mid, b) if mean > bad_share else (a, mid)
+    return (a + b) / 2
 
 
 def _episode_extras(rng: np.random.Generator, ep: Episode, window: Window) -> Episode:

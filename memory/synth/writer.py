@@ -23,7 +23,7 @@ from keel.errors import KeelError
 from memory.db import init_db
 from memory.models import ENTITY_TABLES
 from memory.synth.book import Book, check_params, iter_accounts
-from memory.synth.calendar import DEFAULT_END
+from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
 from memory.truth import AccountTruth, write_truth
 
 Row = dict[str, Any]
@@ -126,7 +126,7 @@ def seed_book(
     n_accounts: int = 300,
     seed: int = 7,
     end: dt.date = DEFAULT_END,
-    months: int = 20,
+    months: int = DEFAULT_MONTHS,
     truth_dir: Path | None = None,
     reset: bool = True,
     progress: ProgressFn | None = None,

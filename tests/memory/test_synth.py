@@ -156,6 +156,43 @@ def test_trajectory_mix_and_outcome_rates_follow_the_design() -> None:
     assert min(leads) >= 120 and max(leads) <= 300
 
 
+def test_deeper_trouble_ends_badly_more_often() -> None:
+    """A risk episode's severity sets the odds of a bad renewal, steeply but not surely."""
+    window = Window.of(DEFAULT_END, 30)
+    plans = [plan_account(Streams(5, i), i, 5, window) for i in range(4000)]
+    risk = (Trajectory.SLOW_DECLINE, Trajectory.SUDDEN_RISK, Trajectory.QUALITY_REGRESSION)
+    episodes = [p.episode for p in plans if p.episode.trajectory in risk and p.episode.start]
+    bad = np.array([e.target_outcome in ("churned", "contracted") for e in episodes])
+    severity = np.array([e.severity for e in episodes])
+    mild, severe = bad[severity < 0.4].mean(), bad[severity > 0.8].mean()
+    assert mild < 0.2 and severe > 0.8, (mild, severe)
+    # Still a chance either way: some mild episodes are lost, some severe ones saved.
+    assert bad[severity < 0.4].sum() > 0 and (~bad[severity > 0.8]).sum() > 0
+
+
+def test_saved_accounts_turn_around_before_the_renewal() -> None:
+    """The save play takes hold a quarter or so ahead: stress falls before the renewal for
+    saved declining accounts, and keeps rising for lost ones."""
+    from memory.synth.latent import latent_for
+
+    window = Window.of(DEFAULT_END, 30)
+    change: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(1500):
+        streams = Streams(9, i)
+        plan = plan_account(streams, i, 9, window)
+        ep = plan.episode
+        if ep.trajectory is not Trajectory.SLOW_DECLINE or ep.start is None or ep.target is None:
+            continue
+        r = window.index(ep.target)
+        if r >= window.n_days or window.index(ep.start) < 0 or ep.severity < 0.5:
+            continue
+        lat = latent_for(plan, window, streams.np("usage"))
+        late, mid = lat.stress[r - 20 : r].mean(), lat.stress[r - 150 : r - 110].mean()
+        change[ep.target_outcome in ("renewed", "expanded")].append(float(late - mid))
+    assert len(change[True]) >= 5 and len(change[False]) >= 5
+    assert np.mean(change[True]) < -0.05 < 0.05 < np.mean(change[False])
+
+
 def test_distributions_are_in_sane_ranges(book: Book) -> None:
     arr: dict[str, list[float]] = collections.defaultdict(list)
     for a in book.accounts:

@@ -66,11 +66,17 @@ def test_walk_forward_on_a_small_book(engine: Engine, mini, tmp_path: Path) -> N
     )
     assert report.ai_product is not None and report.ai_product.accounts == 6
     assert report.ai_product.in_top_decile_at_last_cut == 0
+    ai = report.ai_product
+    assert ai.pattern_rows_in_top_decile == 0
+    assert ai.pattern_rows_in_top_decile_baseline is not None
+    assert multi.flag_accuracy_accounts is not None and multi.flag_accuracy_accounts > 0
     text = render_text(report)
     for needle in (
         "AUC",
         "top-decile lift",
         "precision of flags",
+        "risk-flag accuracy (accounts)",
+        "rows showing the pattern",
         "median lead to churn date",
         "usage-only",
     ):
@@ -171,4 +177,50 @@ def test_backtest_on_a_small_synthetic_book(engine: Engine, tmp_path: Path) -> N
     multi = report.metrics["multi_signal"]
     assert multi.n > 0 and report.ai_product is not None
     assert multi.ece is not None and multi.ece < 0.2
+    # Where the AI pattern shows (engagement down, outcomes held), the usage-only baseline
+    # reads it as risk more often than the multi-signal model does.
+    ai = report.ai_product
+    assert ai.pattern_rows > 0 and ai.pattern_rows_in_top_decile_baseline is not None
+    assert ai.pattern_rows_in_top_decile < max(ai.pattern_rows_in_top_decile_baseline, 1)
     assert "multi-signal" in render_text(report)
+
+
+def test_risk_flag_accuracy_counts_accounts_whose_flag_was_borne_out() -> None:
+    from tools.backtest.metrics import flag_accuracy
+
+    scored = pd.DataFrame(
+        {
+            "account_id": [1, 1, 2, 3, 4, 5],
+            "as_of": [100, 130, 100, 100, 100, 900],
+            "p": [0.6, 0.8, 0.7, 0.9, 0.2, 0.9],
+        }
+    )
+    # Account 1 churns (decided 300, contract ends 340): its flags are borne out. Account
+    # 2's contraction ends 600 days after its flag: too far to be what it warned about.
+    # Account 3: nothing happens within the year. Account 4 is never flagged. Account 5's
+    # flag is too recent to judge (its year runs past the end of the data, day 1000).
+    events = pd.DataFrame({"account_id": [1, 2], "day": [300, 650], "renewal": [340, 700]})
+    judged, share = flag_accuracy(scored, events, p_column="p", threshold=0.5, data_end_day=1000)
+    assert (judged, share) == (3, pytest.approx(1 / 3))
+    # A flag raised after the customer told us is not a prediction.
+    late = pd.DataFrame({"account_id": [1], "as_of": [310], "p": [0.9]})
+    assert flag_accuracy(late, events, p_column="p", threshold=0.5, data_end_day=1000) == (
+        1,
+        0.0,
+    )
+    assert flag_accuracy(scored, events, p_column="p", threshold=0.95, data_end_day=1000) == (
+        0,
+        None,
+    )
+
+
+def test_ai_pattern_rows_are_engagement_down_with_outcomes_held() -> None:
+    from tools.backtest.walkforward import _ai_pattern
+
+    frame = pd.DataFrame(
+        {
+            "usage_engagement_change": [-0.3, -0.3, -0.05, np.nan],
+            "outcome_change": [0.1, -0.2, 0.2, 0.1],
+        }
+    )
+    assert _ai_pattern(frame).tolist() == [True, False, False, False]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from memory.db import init_db, make_engine
@@ -157,3 +158,25 @@ def test_default_weights_when_history_is_too_short(tmp_path) -> None:  # type: i
         pytest.approx(explanation.logit, abs=1e-12)
     )
     engine.dispose()
+
+
+def test_a_decided_outcome_is_not_predicted_again_until_its_renewal(engine: Engine) -> None:
+    """Between a contraction notice and its renewal, labelled panels leave the account out
+    (nothing left to predict); live scoring keeps it, so every account is still scored."""
+    from tools.health.labels import outcome_events, outcome_pending
+    from tools.health.service import active_panel
+    from tools.signals import day_date
+
+    build_minibook(engine, n_healthy=4, n_decline=8, n_ai=0)
+    book = load_book(engine)
+    events = outcome_events(book)
+    ev = events[(events["outcome"] == "contracted") & (events["renewal"] - events["day"] > 2)]
+    assert not ev.empty
+    acc, known, renewal = (int(ev.iloc[0][k]) for k in ("account_id", "day", "renewal"))
+    days = np.array([known - 1, known, renewal - 1, renewal], dtype=np.int64)
+    pending = outcome_pending(book, np.full(4, acc, dtype=np.int64), days)
+    assert pending.tolist() == [False, True, True, False]
+    cut = [day_date(known + 1)]
+    labelled = active_panel(book, cut, horizon_days=90)
+    live = active_panel(book, cut, horizon_days=90, labelled=False)
+    assert acc not in set(labelled["account_id"]) and acc in set(live["account_id"])

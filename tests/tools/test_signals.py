@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -256,3 +257,23 @@ def test_window_index_sums_counts_and_last_day() -> None:
     assert last[0] == 12 and np.isnan(last[1]) and last[2] == 11 and np.isnan(last[3])
     first = index.first_day_after(acc, np.array([10, 20, 0, 0]))
     assert first[0] == 12 and np.isnan(first[1]) and first[2] == 11 and np.isnan(first[3])
+
+
+def test_renewal_timing_bins_follow_days_to_renewal(small_book: Engine) -> None:
+    from tools.signals.catalog import renewal_timing_signal
+    from tools.signals.constants import RENEWAL_TIMING_EDGES
+
+    book = load_book(small_book)
+    ids = book.accounts["account_id"].to_numpy()
+    days = [day_number(AS_OF) - k for k in (0, 40, 120, 200, 300)]
+    frame = compute_signals(book, np.repeat(ids, len(days)), np.tile(days, len(ids)))
+    bins = list(itertools.pairwise(RENEWAL_TIMING_EDGES))
+    names = [renewal_timing_signal(lo, hi) for lo, hi in bins]
+    dtr = frame["days_to_renewal"].to_numpy()
+    assert np.isfinite(dtr).all()
+    onehot = frame[names].to_numpy()
+    # Exactly the bin holding days-to-renewal is set; beyond the last edge, none is.
+    for row, d in zip(onehot, dtr, strict=True):
+        expected = [1.0 if lo < d <= hi else 0.0 for lo, hi in bins]
+        assert row.tolist() == expected, (d, row)
+    assert (onehot.sum(axis=1) == 0).any() and (onehot.sum(axis=1) == 1).any()

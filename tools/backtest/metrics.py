@@ -35,6 +35,10 @@ class ModelMetrics(BaseModel):
     precision: float | None
     recall: float | None
     account_precision: float | None = None
+    # The issue's "risk-flag accuracy": of accounts flagged, the share that churned or
+    # contracted at a renewal within a year of a flag (see ``flag_accuracy``).
+    flag_accuracy: float | None = None
+    flag_accuracy_accounts: int | None = None
     events: int | None = None
     events_flagged_before: int | None = None
     median_lead_days: float | None = None
@@ -128,6 +132,45 @@ def account_precision(scored: pd.DataFrame, *, p_column: str, threshold: float) 
     return float(flagged.groupby("account_id")["y"].max().mean())
 
 
+def flag_accuracy(
+    scored: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    p_column: str,
+    threshold: float,
+    data_end_day: int,
+    lookback_days: int = LEAD_LOOKBACK_DAYS,
+) -> tuple[int, float | None]:
+    """Of accounts flagged, the share that churned or contracted after a flag.
+
+    A flag at a cut is borne out when the account's churn or contraction became known
+    after the cut (``day`` > cut) at a renewal within ``lookback_days`` of it: the same
+    window in which lead time credits a flag, i.e. the renewal the flag warned about with
+    annual contracts. A flag whose year has not passed by the end of the data and that
+    nothing has borne out yet cannot be judged and is left out. An account counts as
+    correctly flagged if any of its judged flags was borne out.
+
+    Returns:
+        (accounts judged, share borne out; None when no account could be judged).
+    """
+    flags = scored.loc[scored[p_column] >= threshold, ["account_id", "as_of"]].reset_index(
+        drop=True
+    )
+    if flags.empty:
+        return 0, None
+    pairs = flags.reset_index(names="flag").merge(
+        events[["account_id", "day", "renewal"]], on="account_id", how="left"
+    )
+    target = pairs["renewal"].fillna(pairs["day"])
+    borne = (pairs["day"] > pairs["as_of"]) & (target <= pairs["as_of"] + lookback_days)
+    hit = borne.groupby(pairs["flag"]).any().reindex(flags.index, fill_value=False)
+    judged = hit | (flags["as_of"] + lookback_days <= data_end_day)
+    by_account = hit[judged].groupby(flags.loc[judged, "account_id"]).any()
+    if by_account.empty:
+        return 0, None
+    return len(by_account), float(by_account.mean())
+
+
 def model_metrics(
     kind: str,
     scored: pd.DataFrame,
@@ -136,6 +179,7 @@ def model_metrics(
     threshold: float,
     events: pd.DataFrame | None = None,
     min_event_day: int | None = None,
+    data_end_day: int | None = None,
 ) -> ModelMetrics:
     """All metrics of one model over ``scored`` rows (columns: account_id, as_of, y, p)."""
     y = scored["y"].to_numpy()
@@ -163,6 +207,10 @@ def model_metrics(
             scored, events, p_column=p_column, threshold=threshold, min_event_day=min_event_day
         )
         metrics.events = n_events
+        if data_end_day is not None:
+            metrics.flag_accuracy_accounts, metrics.flag_accuracy = flag_accuracy(
+                scored, events, p_column=p_column, threshold=threshold, data_end_day=data_end_day
+            )
         metrics.events_flagged_before = n_caught
         metrics.median_lead_days = float(np.median(leads)) if leads else None
         metrics.share_flagged_90d_ahead = (

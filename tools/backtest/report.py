@@ -45,6 +45,10 @@ class AiProductCheck(BaseModel):
     in_top_decile_at_last_cut: int
     mean_probability: float | None
     mean_probability_others: float
+    # Rows where the pattern shows as of the cut (engagement down, outcomes held or up).
+    pattern_rows: int = 0
+    pattern_rows_in_top_decile: int = 0
+    pattern_rows_in_top_decile_baseline: int | None = None
 
 
 class BacktestReport(BaseModel):
@@ -121,6 +125,16 @@ def render_text(report: BacktestReport) -> str:
     row("precision of flags", [_f(x.precision) for x in m])
     row("recall of flags", [_f(x.recall) for x in m])
     row("precision by account", [_f(x.account_precision) for x in m])
+    if any(x.flag_accuracy_accounts is not None for x in m):
+        row(
+            "risk-flag accuracy (accounts)",
+            [
+                f"{_f(x.flag_accuracy)} ({x.flag_accuracy_accounts})"
+                if x.flag_accuracy_accounts is not None
+                else "n/a"
+                for x in m
+            ],
+        )
     if any(x.events is not None for x in m):
         row(
             "events flagged before (of)",
@@ -189,5 +203,15 @@ def render_text(report: BacktestReport) -> str:
         lines.append(
             f"  mean risk {_f(a.mean_probability)} vs {_f(a.mean_probability_others)} for "
             "all other accounts"
+        )
+        baseline = (
+            f"; usage-only baseline: {a.pattern_rows_in_top_decile_baseline}"
+            if a.pattern_rows_in_top_decile_baseline is not None
+            else ""
+        )
+        lines.append(
+            f"  rows showing the pattern at their cut (engagement down >= 10%, outcomes held): "
+            f"{a.pattern_rows}; in the top risk decile: {a.pattern_rows_in_top_decile}"
+            f"{baseline}"
         )
     return "\n".join(lines)

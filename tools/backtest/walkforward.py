@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tools.backtest.metrics import model_metrics
+from tools.backtest.metrics import LEAD_LOOKBACK_DAYS, model_metrics
 from tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
 from tools.health.labels import monthly_cuts, outcome_events
 from tools.health.service import MODEL_KINDS, WARMUP_DAYS, active_panel, data_span, fit_on_history
@@ -27,6 +27,9 @@ from tools.signals.windows import day_date, day_number
 
 DEFAULT_THRESHOLD = 0.5
 AI_PRODUCT_TRAJECTORY = "ai_product"
+# Log change of engagement (recent vs prior window) at or below minus this shows the
+# AI-product pattern when outcomes held: about a 10% fall.
+AI_PATTERN_ENGAGEMENT_DROP = 0.1
 
 
 def _cuts(book: Book, horizon_days: int) -> tuple[list[dt.date], list[dt.date]]:
@@ -116,6 +119,8 @@ def _report(
     first_cut = int(evaluated["as_of"].min())
     # Lead time is judged only for events a flag could have preceded by the full horizon.
     min_event_day = first_cut + horizon_days
+    span = data_span(book)
+    end_day = span[1] if span else None
     metrics = {
         kind: model_metrics(
             kind,
@@ -124,6 +129,7 @@ def _report(
             threshold=threshold,
             events=events,
             min_event_day=min_event_day,
+            data_end_day=end_day,
         )
         for kind in kinds
     }
@@ -138,12 +144,19 @@ def _report(
             threshold=threshold,
             events=events,
             min_event_day=all_first + horizon_days,
+            data_end_day=end_day,
         )
         for kind in kinds
     }
     ai_check = None
     if trajectories:
-        ai_check = ai_product_check(book, evaluated, trajectories, p_column="p_" + kinds[0])
+        ai_check = ai_product_check(
+            book,
+            evaluated,
+            trajectories,
+            p_column="p_" + kinds[0],
+            baseline_column="p_" + kinds[1] if len(kinds) > 1 else None,
+        )
     return BacktestReport(
         mode="walk_forward",
         horizon_days=horizon_days,
@@ -155,6 +168,13 @@ def _report(
         metrics_all_cuts=metrics_all if len(fitted) < len(scored) else {},
         ai_product=ai_check,
         text_evidence=book.has_text_evidence,
+        notes=[
+            "Precision of flags: a flagged row counts as right when a churn or contraction "
+            f"became known within {horizon_days} days after its cut. Risk-flag accuracy: of "
+            "accounts flagged, the share that churned or contracted at a renewal within "
+            f"{LEAD_LOOKBACK_DAYS} days of a flag (flags whose year had not passed by the end "
+            "of the data, with nothing yet, are not judged)."
+        ],
     )
 
 
@@ -164,8 +184,15 @@ def ai_product_check(
     trajectories: Mapping[str, str],
     *,
     p_column: str,
+    baseline_column: str | None = None,
 ) -> AiProductCheck:
-    """Where accounts whose true trajectory is AI-product rank: in the top risk decile?"""
+    """Where accounts whose true trajectory is AI-product rank: in the top risk decile?
+
+    Besides every row of those accounts, the rows where the pattern shows as of the cut
+    (engagement down by ``AI_PATTERN_ENGAGEMENT_DROP`` or more while outcome volume held
+    or rose) are counted apart, and for the baseline model too: those are the rows a
+    usage-only score reads as risk and the multi-signal model must not.
+    """
     external = dict(
         zip(
             book.accounts["account_id"].tolist(), book.accounts["external_id"].tolist(), strict=True
@@ -176,13 +203,9 @@ def ai_product_check(
         .map(lambda a: trajectories.get(str(external.get(a, ""))) == AI_PRODUCT_TRAJECTORY)
         .to_numpy(bool)
     )
-    in_top = np.zeros(len(scored), dtype=bool)
-    for _, idx in scored.groupby("as_of").groups.items():
-        positions = scored.index.get_indexer(idx)
-        p = scored[p_column].to_numpy()[positions]
-        k = max(int(np.ceil(0.1 * len(p))), 1)
-        top = positions[np.argsort(-p, kind="stable")[:k]]
-        in_top[top] = True
+    in_top = _top_decile_rows(scored, p_column)
+    pattern = is_ai & _ai_pattern(scored)
+    base_top = _top_decile_rows(scored, baseline_column) if baseline_column else None
     last_day = int(scored["as_of"].max())
     last = scored["as_of"].to_numpy() == last_day
     ai_rows = int(is_ai.sum())
@@ -196,4 +219,30 @@ def ai_product_check(
         in_top_decile_at_last_cut=int((is_ai & in_top & last).sum()),
         mean_probability=float(scored.loc[is_ai, p_column].mean()) if ai_rows else None,
         mean_probability_others=float(scored.loc[~is_ai, p_column].mean()),
+        pattern_rows=int(pattern.sum()),
+        pattern_rows_in_top_decile=int((pattern & in_top).sum()),
+        pattern_rows_in_top_decile_baseline=(
+            int((pattern & base_top).sum()) if base_top is not None else None
+        ),
     )
+
+
+def _top_decile_rows(scored: pd.DataFrame, p_column: str) -> np.ndarray:
+    """Rows in the riskiest 10% of their own cut."""
+    in_top = np.zeros(len(scored), dtype=bool)
+    for _, idx in scored.groupby("as_of").groups.items():
+        positions = scored.index.get_indexer(idx)
+        p = scored[p_column].to_numpy()[positions]
+        k = max(int(np.ceil(0.1 * len(p))), 1)
+        in_top[positions[np.argsort(-p, kind="stable")[:k]]] = True
+    return in_top
+
+
+def _ai_pattern(scored: pd.DataFrame) -> np.ndarray:
+    """Rows whose engagement fell while outcomes held or rose (signals as of the cut)."""
+    if "usage_engagement_change" not in scored.columns or "outcome_change" not in scored.columns:
+        return np.zeros(len(scored), dtype=bool)
+    engagement = scored["usage_engagement_change"].to_numpy(dtype=np.float64)
+    outcomes = scored["outcome_change"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((engagement <= -AI_PATTERN_ENGAGEMENT_DROP) & (outcomes >= 0.0))

@@ -60,6 +60,31 @@ def churned_by(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray
     return _index(book, ("churned",)).count(account_ids, never, as_of) > 0
 
 
+def outcome_pending(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
+    """Whether a churn or contraction was known by ``as_of`` but its renewal is still ahead.
+
+    Such an account has nothing left to predict for that renewal: the customer has told
+    us. Labelled panels (fitting, backtests) leave these rows out, as they leave out
+    accounts whose churn is known; otherwise a decided contraction would count as a
+    false alarm at every cut between the decision and the renewal, and as a lesson that
+    bad signals mean no churn.
+    """
+    key = "pending_index"
+    cached = book.cache.get(key)
+    if not isinstance(cached, tuple):
+        events = outcome_events(book)
+        acc = events["account_id"].to_numpy(np.int64)
+        known = events["day"].to_numpy(np.int64)
+        ends = np.maximum(known, events["renewal"].fillna(events["day"]).to_numpy(np.int64))
+        cached = (WindowIndex(acc, known), WindowIndex(acc, ends))
+        book.cache[key] = cached
+    by_known, by_end = cached
+    never = np.full(len(account_ids), -(10**9), dtype=np.int64)
+    known_by = by_known.count(account_ids, never, as_of)
+    ended_by = by_end.count(account_ids, never, as_of)
+    return np.asarray(known_by > ended_by)
+
+
 def monthly_cuts(first: dt.date, last: dt.date) -> list[dt.date]:
     """The first day of every month in [first, last]."""
     cuts: list[dt.date] = []

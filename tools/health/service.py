@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from memory.intel_tables import RiskLanguageScan
 from tools.health.calibration import expected_calibration_error, reliability_table
 from tools.health.explain import Explanation, explain_rows
-from tools.health.labels import churned_by, labels, monthly_cuts, panel
+from tools.health.labels import churned_by, labels, monthly_cuts, outcome_pending, panel
 from tools.health.model import Calibration, HealthModel, fit_model, prior_model
 from tools.health.priors import MIN_NEGATIVES, MIN_POSITIVES
 from tools.health.store import latest_model, save_model, schema_hash
@@ -73,8 +73,15 @@ def active_panel(
     horizon_days: int,
     event_names: Sequence[str] | None = None,
     account_ids: Sequence[int] | None = None,
+    labelled: bool = True,
 ) -> pd.DataFrame:
-    """Signals and labels for every account active at each cut (existed, not churned)."""
+    """Signals and labels for every account active at each cut (existed, not churned).
+
+    Args:
+        labelled: a panel to fit or judge on: also leave out rows whose churn or
+            contraction was already known at the cut (``outcome_pending``). Live scoring
+            passes ``False`` so that every account still under contract is scored.
+    """
     if account_ids is None:
         acc, days = panel(book, list(cuts))
     else:
@@ -83,6 +90,8 @@ def active_panel(
         acc, days = np.tile(ids, len(cut_days)), np.repeat(cut_days, len(ids))
     frame = compute_signals(book, acc, days, event_names=event_names)
     active = frame["exists"].to_numpy(bool) & ~churned_by(book, acc, days)
+    if labelled:
+        active &= ~outcome_pending(book, acc, days)
     frame = frame[active].reset_index(drop=True)
     frame["y"] = labels(
         book,
@@ -298,6 +307,7 @@ def score_book(
         horizon_days=horizon_days,
         event_names=model.event_names,
         account_ids=account_ids,
+        labelled=False,
     )
     contrib, base = model.contributions(frame)
     frame["logit"] = base + contrib.sum(axis=1)

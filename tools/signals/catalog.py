@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tools.signals.constants import RENEWAL_TIMING_EDGES
+
 FACTOR_LABELS: dict[str, str] = {
     "baseline": "Baseline",
     "engagement": "Engagement",
@@ -34,6 +36,13 @@ LOG_PCT = "log_pct"
 EVENT_PREFIX = "event:"
 RAW_EVENT_PREFIX = "usage_event:"
 RISK_PREFIX = "risk:"
+# Default weights of the renewal-timing bins, nearest first.
+RENEWAL_TIMING_PRIORS: tuple[float, ...] = (0.1, 0.3, 0.3, 0.1)
+
+
+def renewal_timing_signal(lo: int, hi: int) -> str:
+    """Name of the indicator 'the next renewal is in (lo, hi] days'."""
+    return f"renewal_in_{lo}_{hi}d"
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,21 @@ _SPECS: tuple[SignalSpec, ...] = (
     SignalSpec("days_to_renewal", "renewal", "days to renewal", "{:.0f}", prior=-0.2),
     SignalSpec(
         "last_renewal_contracted", "renewal", "last renewal contracted", "{:.0f}", prior=0.2
+    ),
+    # Renewal timing bins (tools.signals.constants.RENEWAL_TIMING_EDGES): outcomes are
+    # decided in the months before a renewal, so risk rises as it nears, then falls once
+    # the decision is usually made.
+    *(
+        SignalSpec(
+            renewal_timing_signal(lo, hi),
+            "renewal",
+            f"renewal in {lo + 1}-{hi} days",
+            "{:.0f}",
+            prior=prior,
+        )
+        for lo, hi, prior in zip(
+            RENEWAL_TIMING_EDGES[:-1], RENEWAL_TIMING_EDGES[1:], RENEWAL_TIMING_PRIORS, strict=True
+        )
     ),
     SignalSpec("tenure", "tenure", "tenure (log days)", "{:.2f}", prior=-0.1),
 )

@@ -20,6 +20,7 @@ which the health model imputes or drops, so it contributes nothing.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,13 @@ import pandas as pd
 
 from tools.signals import constants as C
 from tools.signals.book import Book
-from tools.signals.catalog import EVENT_PREFIX, RAW_EVENT_PREFIX, RISK_LABELS, RISK_PREFIX
+from tools.signals.catalog import (
+    EVENT_PREFIX,
+    RAW_EVENT_PREFIX,
+    RISK_LABELS,
+    RISK_PREFIX,
+    renewal_timing_signal,
+)
 from tools.signals.sentiment import sentiment_scores
 from tools.signals.windows import FloatArray, IntArray, WindowIndex
 
@@ -243,6 +250,19 @@ def _log_change(recent: FloatArray, base: FloatArray) -> FloatArray:
         return np.log((recent + _RATE_EPS) / (base + _RATE_EPS))
 
 
+def _floored(value: FloatArray, floor: FloatArray) -> FloatArray:
+    """``value`` raised to ``floor`` (a missing value takes the floor); never infinite.
+
+    The floor is -inf where there is no outcome data, so ``np.fmax`` alone would turn a
+    change with no baseline into -inf: one such row makes the column's mean and spread
+    non-finite and the model drops the whole signal. Such a value is missing instead (the
+    model imputes it at the mean, row by row).
+    """
+    with np.errstate(invalid="ignore"):
+        out = np.fmax(value, floor)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def derive_stage(tenure_days: FloatArray, days_to_renewal: FloatArray) -> np.ndarray:
     """Lifecycle stage as of the date (the stored stage is a snapshot of today)."""
     stage = np.full(len(tenure_days), "mature", dtype=object)
@@ -392,9 +412,9 @@ def compute_signals(
         sig["usage_" + name] = level
         sig[name] = np.where(holding, np.nan, level)
     sig["usage_engagement_change"] = change
-    sig["engagement_change"] = np.fmax(change, change_floor)
+    sig["engagement_change"] = _floored(change, change_floor)
     sig["usage_engagement_slope"] = slope
-    sig["engagement_slope"] = np.fmax(slope, slope_floor)
+    sig["engagement_slope"] = _floored(slope, slope_floor)
 
     # --- product events: 28-day counts per event name, log-scaled ---
     names = (
@@ -426,7 +446,8 @@ def compute_signals(
     sig["usage_seat_utilisation_change"] = util_r - util_b
     sig["seat_utilisation"] = np.where(holding, np.nan, util_r)
     # A drop in seat use counts only as far as outcomes fell too (relative to the level).
-    sig["seat_utilisation_change"] = np.fmax(util_r - util_b, change_floor * util_b)
+    with np.errstate(invalid="ignore"):
+        sig["seat_utilisation_change"] = _floored(util_r - util_b, change_floor * util_b)
     sig["team_growth"] = _ratio(u.total("teams", acc, r0, r1), u.total("teams_n", acc, r0, r1)) - (
         _ratio(u.total("teams", acc, b0, b1), u.total("teams_n", acc, b0, b1))
     )
@@ -498,6 +519,10 @@ def compute_signals(
     next_renewal = np.where(np.isnan(next_renewal), rolled, next_renewal)
     dtr = np.fmin(next_renewal - asof, C.RENEWAL_CAP_DAYS)
     sig["days_to_renewal"] = dtr
+    edges = C.RENEWAL_TIMING_EDGES
+    for lo, hi in itertools.pairwise(edges):
+        inside = ((dtr > lo) & (dtr <= hi)).astype(float)
+        sig[renewal_timing_signal(lo, hi)] = np.where(np.isnan(dtr), np.nan, inside)
     rd = ix.renewals_decided
     last_decided = rd.last_day(acc, asof)
     last_day = np.nan_to_num(last_decided, nan=0.0).astype(np.int64)

@@ -36,6 +36,12 @@ OUTCOME_HOLD_MIN_QUALITY_CHANGE = -0.05
 # Lifecycle stage derived as of a date (the account's stored stage is a snapshot of today).
 ONBOARDING_DAYS = 90
 RENEWAL_STAGE_DAYS = 90
+# Renewal timing as bins (days to the next renewal): risk is not monotone in it. With
+# annual contracts a churn or contraction is decided in the months before a renewal, so an
+# account whose renewal is most of a year away rarely has an outcome within the horizon,
+# and one whose renewal is days away has usually decided already. A linear term cannot
+# express that hump; one indicator per bin can. Beyond the last edge is the reference.
+RENEWAL_TIMING_EDGES: tuple[int, ...] = (0, 30, 90, 180, 270)
 ADOPTION_DAYS = 365
 
 # How far back each table is read for a given earliest as-of date (the longest window that
