@@ -50,11 +50,6 @@ from tools.signals.catalog import spec_for
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_C = 0.1
 GROUP_SHRINK = 0.5
-# The renewal window is shrunk far less: whether a renewal decision can fall within the
-# horizon at all changes what every signal means (with annual contracts an account whose
-# renewal is a year away cannot churn at it this half-year, whatever its signals say), and
-# a linear term in days-to-renewal cannot express that step.
-GROUP_SHRINKS: dict[str, float] = {}
 # Choose C by the one-standard-error rule (see choose_c).
 ONE_SE_RULE = True
 # Standardised values are clipped so that no single outlying signal can dominate a score.
@@ -227,16 +222,11 @@ def _group_matrix(
     return names, (np.column_stack(cols) if cols else np.zeros((n, 0)))
 
 
-def group_shrink_for(group: str, default: float = GROUP_SHRINK) -> float:
-    """How far a group's deviation may move from the pooled weights (see GROUP_SHRINKS)."""
-    return GROUP_SHRINKS.get(group.split(":", 1)[0], default)
-
-
-def _design(z: np.ndarray, g: np.ndarray, shrinks: Sequence[float]) -> np.ndarray:
+def _design(z: np.ndarray, g: np.ndarray, shrink: float) -> np.ndarray:
     parts = [z]
     for j in range(g.shape[1]):
-        parts.append(z * g[:, [j]] * shrinks[j])
-    parts.append(g * np.asarray(shrinks, dtype=np.float64))
+        parts.append(z * g[:, [j]] * shrink)
+    parts.append(g * shrink)
     return np.hstack(parts)
 
 
@@ -342,8 +332,7 @@ def fit_model(
         min_rows=min_group_rows,
         min_positives=min_group_positives,
     )
-    shrinks = [group_shrink_for(name, group_shrink) for name in group_names]
-    design = _design(z, g, shrinks)
+    design = _design(z, g, group_shrink)
     prior = np.asarray([spec_for(f).prior for f in used], dtype=np.float64)
     with_prior = use_prior and bool(np.any(prior != 0))
     if with_prior:
@@ -367,9 +356,8 @@ def fit_model(
     model.prior_scale = scale if with_prior else None
     model.intercept = float(lr.intercept_[0])
     for j, group in enumerate(group_names):
-        k = shrinks[j]
-        model.group_coef[group] = [float(v) * k for v in w[f * (j + 1) : f * (j + 2)]]
-        model.group_intercept[group] = float(w[f * (len(group_names) + 1) + j]) * k
+        model.group_coef[group] = [float(v) * group_shrink for v in w[f * (j + 1) : f * (j + 2)]]
+        model.group_intercept[group] = float(w[f * (len(group_names) + 1) + j]) * group_shrink
     model.C = float(c)
     return model
 
