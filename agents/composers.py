@@ -422,9 +422,10 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "Great to see the progress at {account}; here are a few tips to build on it.",
     ),
     "ticket_satisfaction_pulse": (
-        "A quick follow-up on your recent support request, to make sure it is really solved.",
+        "A quick follow-up on {account}'s recent support request, to make sure it is really "
+        "solved.",
         "I saw your support ticket was closed and wanted to check it actually fixed things for "
-        "you.",
+        "you and the team at {account}.",
     ),
     "billing_followup": (
         "A friendly note about an invoice for {account} that still shows as open on our side.",
@@ -434,8 +435,8 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
     "quality_regression_followup": (
         "I want to acknowledge plainly that the quality of results at {account} dropped "
         "recently, and tell you what we know.",
-        "You may have noticed lower-quality results lately; I want to explain what we know "
-        "and what we're doing.",
+        "You may have noticed lower-quality results at {account} lately; I want to explain "
+        "what we know and what we're doing.",
     ),
     "internal_escalation": (
         "Escalation for {account} (owner {owner}).",
