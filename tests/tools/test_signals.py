@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import numpy as np
 import pandas as pd
@@ -261,13 +260,13 @@ def test_window_index_sums_counts_and_last_day() -> None:
 
 def test_renewal_timing_bins_follow_days_to_renewal(small_book: Engine) -> None:
     from tools.signals.catalog import renewal_timing_signal
-    from tools.signals.constants import RENEWAL_TIMING_EDGES
+    from tools.signals.constants import RENEWAL_TIMING_BINS
 
     book = load_book(small_book)
     ids = book.accounts["account_id"].to_numpy()
     days = [day_number(AS_OF) - k for k in (0, 40, 120, 200, 300)]
     frame = compute_signals(book, np.repeat(ids, len(days)), np.tile(days, len(ids)))
-    bins = list(itertools.pairwise(RENEWAL_TIMING_EDGES))
+    bins = RENEWAL_TIMING_BINS
     names = [renewal_timing_signal(lo, hi) for lo, hi in bins]
     dtr = frame["days_to_renewal"].to_numpy()
     assert np.isfinite(dtr).all()

@@ -59,14 +59,19 @@ def auc(y: npt.ArrayLike, p: npt.ArrayLike) -> float | None:
     return float(roc_auc_score(yy, np.asarray(p)))
 
 
+def top_decile_positions(p: npt.ArrayLike) -> np.ndarray:
+    """Positions of the 10% of rows scored riskiest (at least one; ties by row order)."""
+    pp = np.asarray(p, dtype=float)
+    k = max(math.ceil(0.1 * len(pp)), 1)
+    return np.argsort(-pp, kind="stable")[:k]
+
+
 def top_decile(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[float | None, float | None]:
     """(lift, rate) of the 10% of rows scored riskiest (ties broken by row order)."""
     yy = np.asarray(y, dtype=float)
-    pp = np.asarray(p, dtype=float)
     if len(yy) == 0 or yy.sum() == 0:
         return None, None
-    k = max(math.ceil(0.1 * len(yy)), 1)
-    top = np.argsort(-pp, kind="stable")[:k]
+    top = top_decile_positions(p)
     rate = float(yy[top].mean())
     return rate / float(yy.mean()), rate
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tools.backtest.metrics import LEAD_LOOKBACK_DAYS, model_metrics
+from tools.backtest.metrics import LEAD_LOOKBACK_DAYS, model_metrics, top_decile_positions
 from tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
 from tools.health.labels import monthly_cuts, outcome_events
 from tools.health.service import MODEL_KINDS, WARMUP_DAYS, active_panel, data_span, fit_on_history
@@ -232,9 +232,7 @@ def _top_decile_rows(scored: pd.DataFrame, p_column: str) -> np.ndarray:
     in_top = np.zeros(len(scored), dtype=bool)
     for _, idx in scored.groupby("as_of").groups.items():
         positions = scored.index.get_indexer(idx)
-        p = scored[p_column].to_numpy()[positions]
-        k = max(int(np.ceil(0.1 * len(p))), 1)
-        in_top[positions[np.argsort(-p, kind="stable")[:k]]] = True
+        in_top[positions[top_decile_positions(scored[p_column].to_numpy()[positions])]] = True
     return in_top
 
 

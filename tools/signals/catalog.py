@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tools.signals.constants import RENEWAL_TIMING_EDGES
+from tools.signals.constants import RENEWAL_TIMING_BINS
 
 FACTOR_LABELS: dict[str, str] = {
     "baseline": "Baseline",
@@ -175,9 +175,7 @@ _SPECS: tuple[SignalSpec, ...] = (
             "{:.0f}",
             prior=prior,
         )
-        for lo, hi, prior in zip(
-            RENEWAL_TIMING_EDGES[:-1], RENEWAL_TIMING_EDGES[1:], RENEWAL_TIMING_PRIORS, strict=True
-        )
+        for (lo, hi), prior in zip(RENEWAL_TIMING_BINS, RENEWAL_TIMING_PRIORS, strict=True)
     ),
     SignalSpec("tenure", "tenure", "tenure (log days)", "{:.2f}", prior=-0.1),
 )

@@ -20,7 +20,6 @@ which the health model imputes or drops, so it contributes nothing.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -519,8 +518,7 @@ def compute_signals(
     next_renewal = np.where(np.isnan(next_renewal), rolled, next_renewal)
     dtr = np.fmin(next_renewal - asof, C.RENEWAL_CAP_DAYS)
     sig["days_to_renewal"] = dtr
-    edges = C.RENEWAL_TIMING_EDGES
-    for lo, hi in itertools.pairwise(edges):
+    for lo, hi in C.RENEWAL_TIMING_BINS:
         inside = ((dtr > lo) & (dtr <= hi)).astype(float)
         sig[renewal_timing_signal(lo, hi)] = np.where(np.isnan(dtr), np.nan, inside)
     rd = ix.renewals_decided

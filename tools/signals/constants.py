@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 # Usage and outcome levels: the last 28 days (four whole weeks, so weekday mix is stable).
 RECENT_DAYS = 28
 # Trend baseline: the 90 days before the recent window.
@@ -42,6 +44,8 @@ RENEWAL_STAGE_DAYS = 90
 # and one whose renewal is days away has usually decided already. A linear term cannot
 # express that hump; one indicator per bin can. Beyond the last edge is the reference.
 RENEWAL_TIMING_EDGES: tuple[int, ...] = (0, 30, 90, 180, 270)
+# The bins as (lo, hi] pairs, nearest first.
+RENEWAL_TIMING_BINS: tuple[tuple[int, int], ...] = tuple(itertools.pairwise(RENEWAL_TIMING_EDGES))
 ADOPTION_DAYS = 365
 
 # How far back each table is read for a given earliest as-of date (the longest window that
