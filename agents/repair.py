@@ -10,6 +10,7 @@ one step and the run goes on.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import logging
 import re
@@ -190,8 +191,13 @@ def _matching_close(text: str, start: int) -> int | None:
 # --- structured output ---------------------------------------------------------------------
 
 
+@functools.cache
 def schema_tool_name(schema: type[BaseModel]) -> str:
-    """The tool name LangChain gives a pydantic schema bound as a tool."""
+    """The tool name LangChain gives a pydantic schema bound as a tool.
+
+    Cached: converting the schema to a tool spec is costly and a schema's name never
+    changes, and offline runs ask for it on every structured call.
+    """
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
     return str(convert_to_openai_tool(schema)["function"]["name"])
