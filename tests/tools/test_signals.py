@@ -276,3 +276,23 @@ def test_renewal_timing_bins_follow_days_to_renewal(small_book: Engine) -> None:
         expected = [1.0 if lo < d <= hi else 0.0 for lo, hi in bins]
         assert row.tolist() == expected, (d, row)
     assert (onehot.sum(axis=1) == 0).any() and (onehot.sum(axis=1) == 1).any()
+
+
+def test_model_features_are_never_infinite(small_book: Engine) -> None:
+    """Missing is NaN (it contributes nothing); +-inf would make a fit drop the column.
+
+    Early dates give accounts with no baseline window and no history at all, the cases in
+    which a log change or a ratio can blow up.
+    """
+    from tools.signals.catalog import model_features
+
+    book = load_book(small_book, prototype_version=PROTOTYPE_VERSION)
+    ids = book.accounts["account_id"].to_numpy()
+    for offset in (0, 1, 15, 40, 100, 330):
+        frame = compute_signals(
+            book, ids, np.full(len(ids), day_number(START + dt.timedelta(days=offset)))
+        )
+        for kind in ("multi_signal", "usage_only"):
+            for column in model_features(list(frame.columns), kind=kind):
+                values = frame[column].to_numpy(dtype=np.float64)
+                assert not np.isinf(values).any(), f"{column} is infinite at day {offset}"
