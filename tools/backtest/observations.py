@@ -7,9 +7,14 @@ Signals are computed as of each observation date from data dated on or before it
 Out-of-time protocol: observations are sorted by date and cut at date boundaries into
 ``splits + 1`` blocks of (about) equal size, as scikit-learn's ``TimeSeriesSplit`` does
 (the reference study uses two splits). Block *k* (k >= 1) is scored by a model fitted
-only on observations whose label window had closed before block *k* starts
-(``observation date + label window <= block start``), so no label the model learns from
-could have been unknown on the day it scores. Metrics are reported per block and pooled.
+only on earlier observations whose label was already determined, by the book's own data
+dated on or before the day block *k* starts (:mod:`tools.backtest.known`): the label
+window had closed (``observation date + label window <= block start``), or a churn or
+contraction inside the window was already known, or the account was committed to a
+contract term running past the window. So no label the model learns from could have
+been unknown on the day it scores; the given label itself never decides which rows are
+known. Metrics are reported per block and pooled; the notes say how many training rows
+were known before their window closed.
 
 The label window is ``label_window_days`` when given, else the median gap between an
 account's consecutive observations (a panel of monthly observations with "churns before
@@ -27,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem, ValidationFailed
+from tools.backtest.known import KnownLabels, known_labels
 from tools.backtest.metrics import auc, model_metrics, top_decile
 from tools.backtest.report import BacktestReport, BlockSummary
 from tools.health.model import fit_model
@@ -195,8 +201,13 @@ def score_observations(
     frame["y"] = observations["label"].to_numpy(np.int64)
     summaries: list[BlockSummary] = []
     scored_parts: list[pd.DataFrame] = []
+    early: list[str] = []
+    acc_ids = frame["account_id"].to_numpy(np.int64)
+    as_of = frame["as_of"].to_numpy(np.int64)
     for start, end in blocks[1:]:
-        train = frame[frame["as_of"] + window <= start]
+        known = known_labels(book, acc_ids, as_of, window, start)
+        train = frame[known.known]
+        early.append(_early_note(known, frame["y"].to_numpy(np.int64)))
         block = frame[(frame["as_of"] >= start) & (frame["as_of"] <= end)].copy()
         summary = BlockSummary(
             start=day_date(start),
@@ -239,6 +250,7 @@ def score_observations(
         f"(mean AUC {_mean([s.auc.get(kinds[0]) for s in summaries])}, mean lift "
         f"{_mean([s.top_decile_lift.get(kinds[0]) for s in summaries], '{:.2f}')} for "
         f"{kinds[0].replace('_', '-')}).",
+        "Training rows known before their label window closed, by block: " + "; ".join(early) + ".",
     ]
     return BacktestReport(
         mode="observations",
@@ -254,3 +266,24 @@ def score_observations(
 def _mean(values: list[float | None], fmt: str = "{:.3f}") -> str:
     clean = [v for v in values if v is not None]
     return fmt.format(float(np.mean(clean))) if clean else "n/a"
+
+
+def _early_note(known: KnownLabels, y: np.ndarray) -> str:
+    """How many training rows were known early, and why (labels only checked, not used).
+
+    A given label that disagrees with what the book says about a row known early means
+    the observations define churn differently from the book's renewal outcomes.
+    """
+    early = known.known & ~known.closed
+    observed = early & known.observed
+    committed = early & known.committed & ~known.observed
+    disagree = int((observed & (y == 0)).sum() + (committed & (y == 1)).sum())
+    text = (
+        f"{int(early.sum())} of {int(known.known.sum())} ({int(observed.sum())} churn or "
+        f"contraction already known, {int(committed.sum())} committed past the window"
+    )
+    if known.lead_days:
+        text += f" by more than a {known.lead_days}-day decision lead"
+    if disagree:
+        text += f"; the given label disagrees with the book on {disagree}"
+    return text + ")"
