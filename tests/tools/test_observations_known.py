@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from memory.models import Account, Renewal
 from tests.tools.minibook import START, MiniBook, _insert, build_minibook
 from tools.backtest import read_observations, run_backtest, score_observations
-from tools.backtest.known import committed_until, decision_lead, known_labels
 from tools.backtest.observations import _blocks
+from tools.health.known import committed_until, decision_lead, known_labels
 from tools.health.labels import outcome_events
 from tools.signals import day_number
 from tools.signals.book import Book, load_book
@@ -265,3 +265,29 @@ def test_observation_backtest_trains_on_labels_known_at_the_block_start(
         book, read_observations(flipped), path=flipped, label_window_days=60, kinds=("usage_only",)
     )
     assert [b.n_train for b in again.blocks] == [b.n_train for b in report.blocks]
+
+
+def test_health_fits_learn_from_open_windows_only_what_was_known(
+    engine: Engine, mini: MiniBook
+) -> None:
+    """The rows a fit at a cut trains on: dated before it, labels as known on that day."""
+    from tools.health.service import active_panel, known_training_rows, training_cuts
+
+    book = load_book(engine)
+    outcomes = outcome_events(book)
+    ev_acc = outcomes["account_id"].to_numpy(np.int64)
+    ev_day = outcomes["day"].to_numpy(np.int64)
+    events = {a: ev_day[ev_acc == a] for a in np.unique(ev_acc).tolist()}
+    horizon = 90
+    cut = START + dt.timedelta(days=300)
+    cutoff = day_number(cut)
+    history = active_panel(book, training_cuts(book, cut, horizon), horizon_days=horizon)
+    train = known_training_rows(history, book, cutoff=cutoff, horizon_days=horizon)
+    assert (train["as_of"] < cutoff).all()
+    open_rows = train[~train["label_closed"]]
+    assert len(open_rows) > 0 and (train["label_closed"]).any()
+    for a, d, y in zip(train["account_id"], train["as_of"], train["y"], strict=True):
+        # Each label is what the book showed by the cut, never a later outcome.
+        assert y == _label_as_of(events, int(a), int(d), min(int(d) + horizon, cutoff))
+    # Rows whose outcome was still open at the cut are left out, not guessed.
+    assert len(train) < len(history[history["as_of"] < cutoff])

@@ -8,7 +8,7 @@ Out-of-time protocol: observations are sorted by date and cut at date boundaries
 ``splits + 1`` blocks of (about) equal size, as scikit-learn's ``TimeSeriesSplit`` does
 (the reference study uses two splits). Block *k* (k >= 1) is scored by a model fitted
 only on earlier observations whose label was already determined, by the book's own data
-dated on or before the day block *k* starts (:mod:`tools.backtest.known`): the label
+dated on or before the day block *k* starts (:mod:`tools.health.known`): the label
 window had closed (``observation date + label window <= block start``), or a churn or
 contraction inside the window was already known, or the account was committed to a
 contract term running past the window. So no label the model learns from could have
@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem, ValidationFailed
-from tools.backtest.known import KnownLabels, known_labels
 from tools.backtest.metrics import auc, model_metrics, top_decile
 from tools.backtest.report import BacktestReport, BlockSummary
+from tools.health.known import KnownLabels, known_labels
 from tools.health.model import fit_model
 from tools.health.service import MODEL_KINDS
 from tools.signals.book import Book

@@ -3,9 +3,11 @@
 Cuts are the first day of each month from ``WARMUP_DAYS`` after the data starts to
 ``horizon`` days before it ends (later cuts cannot be judged yet: their label window is
 still open). At each cut both models (multi-signal and usage-only, same fitting code) are
-fitted on rows whose label window closed on or before the cut, so no outcome after the
-cut is ever seen; with too little closed history the documented default weights score
-instead, and the report says how many cuts that was. Signals are computed once for every
+fitted on earlier rows whose label was known at the cut: the window had closed, or the
+book already showed the outcome (a churn or contraction announced, or a contract
+committed past the window; ``tools.health.known``), so no outcome after the cut is ever
+seen; with too little known history the documented default weights score instead, and
+the report says how many cuts that was. Signals are computed once for every
 (account, cut) pair and reused by every fit.
 """
 

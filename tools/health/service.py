@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from memory.intel_tables import RiskLanguageScan
 from tools.health.calibration import expected_calibration_error, reliability_table
 from tools.health.explain import Explanation, explain_rows
+from tools.health.known import known_labels
 from tools.health.labels import churned_by, labels, monthly_cuts, outcome_pending, panel
 from tools.health.model import Calibration, HealthModel, fit_model, prior_model
 from tools.health.priors import MIN_NEGATIVES, MIN_POSITIVES
@@ -103,13 +104,44 @@ def active_panel(
 
 
 def training_cuts(book: Book, as_of: dt.date, horizon_days: int) -> list[dt.date]:
-    """Monthly cuts whose label window closed by ``as_of`` (so their labels are known)."""
+    """Monthly cuts before ``as_of``: candidates for training rows.
+
+    Which of their rows have a label known by ``as_of`` is :func:`known_training_rows`'
+    question; a cut whose window is still open can hold many (contracts committed past
+    it, churns already announced).
+    """
     span = data_span(book)
     if span is None:
         return []
     first = day_date(span[0] + WARMUP_DAYS)
-    last = as_of - dt.timedelta(days=horizon_days)
-    return monthly_cuts(first, last)
+    return monthly_cuts(first, as_of - dt.timedelta(days=1))
+
+
+def known_training_rows(
+    history: pd.DataFrame, book: Book, *, cutoff: int, horizon_days: int
+) -> pd.DataFrame:
+    """The rows of ``history`` dated before ``cutoff`` whose label is known on that day.
+
+    Known: the label window has closed, or the book already shows the outcome (a churn or
+    contraction known inside the window, or a contract committed past the window; see
+    :mod:`tools.health.known`). A label known before its window closed is set to what
+    was known then (1 for an outcome seen, else 0), so nothing dated after ``cutoff``
+    can reach a fit even through a label.
+    """
+    past = history[history["as_of"] < cutoff]
+    known = known_labels(
+        book,
+        past["account_id"].to_numpy(np.int64),
+        past["as_of"].to_numpy(np.int64),
+        horizon_days,
+        cutoff,
+    )
+    train = past[known.known].copy()
+    closed = known.closed[known.known]
+    seen = known.observed[known.known].astype(np.int64)
+    train["y"] = np.where(closed, train["y"].to_numpy(np.int64), seen)
+    train["label_closed"] = closed
+    return train
 
 
 def _recent_calibration(
@@ -178,7 +210,7 @@ def fit_on_history(
             horizon_days=horizon_days,
             event_names=names,
         )
-    train = history[history["as_of"] + horizon_days <= cutoff]
+    train = known_training_rows(history, book, cutoff=cutoff, horizon_days=horizon_days)
     features = model_features(list(history.columns), kind=kind) if len(history.columns) else []
     positives = int(train["y"].sum()) if len(train) else 0
     if positives < MIN_POSITIVES or len(train) - positives < MIN_NEGATIVES:
@@ -207,8 +239,14 @@ def fit_on_history(
     model.train_start = day_date(int(train["as_of"].min()))
     model.train_end = day_date(int(train["as_of"].max()))
     if calibrate:
+        # Judged on closed windows only: rows known early are a biased sample (committed
+        # accounts and announced churns), fine to learn from but not to grade against.
         model.calibration = _recent_calibration(
-            train, kind=kind, features=features, horizon_days=horizon_days, model=model
+            train[train["label_closed"]],
+            kind=kind,
+            features=features,
+            horizon_days=horizon_days,
+            model=model,
         )
     return model
 
