@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from memory.synth.calendar import Window
 from memory.synth.names import Person, people
 from memory.synth.phrases.common import TITLES
-from memory.synth.trajectories import AccountPlan
+from memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
 
 _SIZES = {"smb": (3, 5), "mid_market": (5, 9), "enterprise": (8, 14)}
 
@@ -140,6 +140,16 @@ def roster_for(plan: AccountPlan, window: Window, rng: random.Random) -> Roster:
         if ep.sub_cause == "champion_left" or rng.random() < 0.5:
             on = ep.champion_leaves_on + dt.timedelta(days=rng.randint(7, 45))
             newcomer("admin" if rng.random() < 0.6 else "user", on, champion, "newcomer")
+        saved = ep.target_outcome in ("renewed", "expanded")
+        if ep.sub_cause == "champion_left" and saved and ep.target is not None:
+            # The save play: the CSM finds and wins over a new champion a quarter or so
+            # before the renewal (the turnaround the account's other signals show too).
+            named = max(
+                ep.champion_leaves_on + dt.timedelta(days=30),
+                ep.target - dt.timedelta(days=rng.randint(*SAVED_TURN_DAYS)),
+            )
+            newcomer("champion", named, champion, "champion")
+            members[-1].newcomer = False  # won over: they speak for the account now
     if ep.handover_on:
         champion.left_on = ep.handover_on
         on = ep.handover_on - dt.timedelta(days=rng.randint(0, 20))

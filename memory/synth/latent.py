@@ -13,7 +13,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from memory.synth.calendar import Window
-from memory.synth.trajectories import AccountPlan
+from memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
 from memory.truth import Trajectory
 
 # Sudden-risk sub-cause -> the situation tag texts react to.
@@ -25,8 +25,6 @@ _SUDDEN_TAGS = {
 }
 
 
-# A saved account's trouble turns around this many days before its renewal.
-SAVED_TURN_DAYS = (75.0, 130.0)
 # A contracted account's trouble fades over this many days after the renewal.
 SETTLE_DAYS = (45.0, 100.0)
 
@@ -148,13 +146,19 @@ def latent_for(plan: AccountPlan, window: Window, rng: np.random.Generator) -> L
         if outcome == "contracted" and R is not None:
             rec = min(rec, R + int(rng.uniform(*SETTLE_DAYS)))  # the fix ships at last
         gap = (t >= E).astype(float) * (1 - _ramp(t, rec, rec + rng.uniform(20, 50)))
+        if turn is not None and not ep.recovered_on:
+            # Saved without a fix: a workaround and a success plan take the heat out,
+            # though the lower quality stays in the numbers.
+            heat = gap * (1 - 0.8 * _ramp(t, turn, turn + 60))
+        else:
+            heat = gap
         drop = 0.08 + 0.17 * s
         quality -= drop * gap
         eng *= 1 - 0.2 * s * _ramp(t, E, E + 60) * gap
         outcome_extra *= 1 - 0.3 * s * gap
-        stress += (0.25 + 0.45 * s) * gap
-        ticket_mult *= 1 + 1.5 * s * gap
-        tags["quality_gap"] = gap * (0.5 + 0.5 * s)
+        stress += (0.25 + 0.45 * s) * heat
+        ticket_mult *= 1 + 1.5 * s * heat
+        tags["quality_gap"] = heat * (0.5 + 0.5 * s)
         if ep.recovered_on:
             tags["quality_recovered"] = _ramp(t, rec, rec + 20) * (
                 1 - _ramp(t, rec + 60, rec + 120)

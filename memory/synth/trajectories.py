@@ -394,13 +394,37 @@ def _midpoint(bad_share: float) -> float:
     return (a + b) / 2
 
 
+# A saved account's trouble turns around this many days before its renewal: the save
+# play (a new champion, a success plan, a fix) takes hold a quarter or so ahead.
+SAVED_TURN_DAYS = (75, 130)
+# A fix that ships later than this before the renewal comes too late to change a
+# decision already taking shape.
+LATE_FIX_DAYS = 40
+
+
+def _recovery_day(rng: np.random.Generator, ep: Episode) -> dt.date:
+    """When a quality regression that gets fixed is fixed, given how the renewal went.
+
+    The fix ships 45-130 days into the regression; when the account was saved it had
+    shipped a quarter or so before the renewal (the same turnaround other saved accounts
+    show), and when the account was lost anyway it shipped too late, in the last weeks
+    before the renewal or after it.
+    """
+    assert ep.start is not None and ep.target is not None
+    fix = ep.start + _days(rng, 45, 130)
+    if ep.target_outcome in BAD_OUTCOMES:
+        return max(fix, ep.target - _days(rng, 0, LATE_FIX_DAYS))
+    saving = ep.target - _days(rng, *SAVED_TURN_DAYS)
+    return max(ep.start + dt.timedelta(days=30), min(fix, saving))
+
+
 def _episode_extras(rng: np.random.Generator, ep: Episode, window: Window) -> Episode:
     assert ep.start is not None and ep.target is not None
     kw: dict[str, Any] = {}
     if ep.trajectory is Trajectory.QUALITY_REGRESSION:
         kw["release"] = _release_for(ep.start, window)
         if ep.sub_cause == "recovered":
-            kw["recovered_on"] = ep.start + _days(rng, 45, 130)
+            kw["recovered_on"] = _recovery_day(rng, ep)
     elif ep.trajectory is Trajectory.SUDDEN_RISK:
         if ep.sub_cause == "champion_left":
             kw["champion_leaves_on"] = ep.start

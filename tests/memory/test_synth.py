@@ -193,6 +193,44 @@ def test_saved_accounts_turn_around_before_the_renewal() -> None:
     assert np.mean(change[True]) < -0.05 < 0.05 < np.mean(change[False])
 
 
+def test_saves_show_before_the_renewal_and_late_fixes_do_not_save() -> None:
+    """A fixed quality regression was fixed a quarter ahead when the account was saved and
+    too late when it was lost; a saved account whose champion left names a new champion
+    before the renewal, a lost one does not."""
+    from memory.synth.contacts import roster_for
+    from memory.synth.trajectories import LATE_FIX_DAYS, SAVED_TURN_DAYS
+
+    window = Window.of(DEFAULT_END, 30)
+    fix_lead: dict[bool, list[int]] = {True: [], False: []}
+    new_champion: dict[bool, list[bool]] = {True: [], False: []}
+    for i in range(2500):
+        streams = Streams(9, i)
+        plan = plan_account(streams, i, 9, window)
+        ep = plan.episode
+        if ep.start is None or ep.target is None:
+            continue
+        saved = ep.target_outcome in ("renewed", "expanded")
+        fix = ep.recovered_on if ep.trajectory is Trajectory.QUALITY_REGRESSION else None
+        # (A fix never ships in a regression's first month, however short it is.)
+        if fix is not None and fix != ep.start + dt.timedelta(days=30):
+            fix_lead[saved].append((ep.target - fix).days)
+        if ep.sub_cause == "champion_left" and ep.champion_leaves_on is not None:
+            roster = roster_for(plan, window, streams.py("contacts"))
+            named = [
+                m
+                for m in roster.members
+                if m.role == "champion"
+                and m.added_on > ep.champion_leaves_on
+                and m.added_on <= ep.target
+            ]
+            new_champion[saved].append(bool(named))
+    assert len(fix_lead[True]) >= 5 and len(fix_lead[False]) >= 5
+    assert min(fix_lead[True]) >= SAVED_TURN_DAYS[0]
+    assert max(fix_lead[False]) <= LATE_FIX_DAYS
+    assert len(new_champion[True]) >= 5 and len(new_champion[False]) >= 5
+    assert all(new_champion[True]) and not any(new_champion[False])
+
+
 def test_distributions_are_in_sane_ranges(book: Book) -> None:
     arr: dict[str, list[float]] = collections.defaultdict(list)
     for a in book.accounts:
