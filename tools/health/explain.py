@@ -117,9 +117,18 @@ def _direction(value: float) -> Literal["raises risk", "lowers risk", "neutral"]
     return "neutral"
 
 
+def _phrase(signal: SignalContribution) -> str:
+    """ "renewal in 91-180 days" for an indicator that is on, else label and value."""
+    if signal.display == "yes":
+        return signal.label
+    if signal.display == "no":
+        return f"{signal.label}: no"
+    return f"{signal.label} {signal.display}"
+
+
 def _factor_text(label: str, contribution: float, signals: list[SignalContribution]) -> str:
     shown = sorted(signals, key=lambda s: -abs(s.contribution))[:2]
-    detail = ", ".join(f"{s.label} {s.display}" for s in shown if s.display != "no data")
+    detail = ", ".join(_phrase(s) for s in shown if s.display != "no data")
     verb = _direction(contribution)
     detail = f" ({detail})" if detail else ""
     return f"{label}{detail} {verb} ({contribution:+.2f} logit)"
@@ -220,5 +229,5 @@ def one_line_reason(explanation: Explanation) -> str:
     parts = []
     for factor in top:
         best = max(factor.signals, key=lambda s: s.contribution)
-        parts.append(f"{factor.label.lower()}: {best.label} {best.display}")
+        parts.append(f"{factor.label.lower()}: {_phrase(best)}")
     return "; ".join(parts)

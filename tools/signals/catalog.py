@@ -33,6 +33,8 @@ FACTOR_LABELS: dict[str, str] = {
 
 # Changes are modelled as log-ratios and shown as percentages.
 LOG_PCT = "log_pct"
+# 0/1 indicators are shown as yes/no.
+INDICATOR = "indicator"
 EVENT_PREFIX = "event:"
 RAW_EVENT_PREFIX = "usage_event:"
 RISK_PREFIX = "risk:"
@@ -72,6 +74,8 @@ class SignalSpec:
             return "no data"
         if self.fmt == LOG_PCT:
             return f"{math.expm1(value):+.0%}"
+        if self.fmt == INDICATOR:
+            return "yes" if value >= 0.5 else "no"
         return self.fmt.format(value)
 
 
@@ -136,7 +140,7 @@ _SPECS: tuple[SignalSpec, ...] = (
     _raw("usage_seat_utilisation", "seats", "seat utilisation", "{:.0%}", prior=-0.2),
     _raw("usage_seat_utilisation_change", "seats", "seat utilisation change", "{:+.0%}"),
     SignalSpec("team_growth", "seats", "active teams change", "{:+.1f}"),
-    SignalSpec("champion_present", "relationships", "champion in place", "{:.0f}", prior=-0.2),
+    SignalSpec("champion_present", "relationships", "champion in place", INDICATOR, prior=-0.2),
     SignalSpec(
         "champion_left", "relationships", "champions who left (180 days)", "{:.0f}", prior=0.5
     ),
@@ -162,7 +166,7 @@ _SPECS: tuple[SignalSpec, ...] = (
     SignalSpec("overdue_invoices", "billing", "invoices overdue now", "{:.0f}", prior=0.3),
     SignalSpec("days_to_renewal", "renewal", "days to renewal", "{:.0f}", prior=-0.2),
     SignalSpec(
-        "last_renewal_contracted", "renewal", "last renewal contracted", "{:.0f}", prior=0.2
+        "last_renewal_contracted", "renewal", "last renewal contracted", INDICATOR, prior=0.2
     ),
     # Renewal timing bins (tools.signals.constants.RENEWAL_TIMING_EDGES): outcomes are
     # decided in the months before a renewal, so risk rises as it nears, then falls once
@@ -172,7 +176,7 @@ _SPECS: tuple[SignalSpec, ...] = (
             renewal_timing_signal(lo, hi),
             "renewal",
             f"renewal in {lo + 1}-{hi} days",
-            "{:.0f}",
+            INDICATOR,
             prior=prior,
         )
         for (lo, hi), prior in zip(RENEWAL_TIMING_BINS, RENEWAL_TIMING_PRIORS, strict=True)
