@@ -21,8 +21,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
@@ -475,6 +477,26 @@ def build_minibook(
             ],
         )
     return book
+
+
+def write_observations(mini: MiniBook, path: Path, window: int = 60) -> pd.DataFrame:
+    """Monthly observations per account, written as a CSV at ``path`` and returned.
+
+    Labelled 1 when the account's churn or contraction becomes known within ``window``
+    days; an account's observations stop once it is known.
+    """
+    rows = []
+    for ext in mini.ids:
+        event = mini.events.get(ext)
+        for m in range(4, 18):
+            day = START + dt.timedelta(days=30 * m)
+            if event is not None and event <= day:
+                break
+            label = int(event is not None and day < event <= day + dt.timedelta(days=window))
+            rows.append({"account_id": ext, "observation_date": day.isoformat(), "is_churn": label})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    return frame
 
 
 @dataclass

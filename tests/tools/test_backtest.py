@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from keel.errors import ValidationFailed
-from tests.tools.minibook import START, build_minibook
+from tests.tools.minibook import START, build_minibook, write_observations
 from tools.backtest import read_observations, render_text, run_backtest
 from tools.backtest.metrics import lead_times, top_decile
 from tools.backtest.report import BacktestReport
@@ -87,25 +87,9 @@ def test_walk_forward_on_a_small_book(engine: Engine, mini, tmp_path: Path) -> N
     assert again.metrics["multi_signal"].auc == multi.auc
 
 
-def _observations(mini, path: Path, window: int = 60) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Monthly observations per account; 1 if its churn or contraction is known within 60 days."""
-    rows = []
-    for ext in mini.ids:
-        event = mini.events.get(ext)
-        for m in range(4, 18):
-            day = START + dt.timedelta(days=30 * m)
-            if event is not None and event <= day:
-                break
-            label = int(event is not None and day < event <= day + dt.timedelta(days=window))
-            rows.append({"account_id": ext, "observation_date": day.isoformat(), "is_churn": label})
-    frame = pd.DataFrame(rows)
-    frame.to_csv(path, index=False)
-    return frame
-
-
 def test_observations_are_scored_out_of_time(engine: Engine, mini, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "observation.csv"
-    obs = _observations(mini, path)
+    obs = write_observations(mini, path)
     report = run_backtest(engine, observations=path, horizon_days=60, splits=2)
     assert report.mode == "observations" and report.horizon_days == 60
     assert len(report.blocks) == 2
@@ -129,7 +113,7 @@ def test_label_window_is_inferred_from_the_observation_spacing(
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "observation.csv"
-    _observations(mini, path)
+    write_observations(mini, path)
     report = run_backtest(engine, observations=path)
     assert report.horizon_days == 30 and "inferred" in render_text(report)
 

@@ -6,12 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
 from memory.models import Account, Renewal
-from tests.tools.minibook import START, MiniBook, _insert, build_minibook
+from tests.tools.minibook import START, MiniBook, _insert, build_minibook, write_observations
 from tools.backtest import read_observations, run_backtest, score_observations
 from tools.backtest.observations import _blocks
 from tools.health.known import committed_until, decision_lead, known_labels
@@ -182,22 +181,6 @@ def test_first_term_and_rows_after_the_date(engine: Engine) -> None:
     assert known.known.tolist() == [True, False, False]
 
 
-def _observations(mini: MiniBook, path: Path, window: int = 60) -> pd.DataFrame:
-    """Monthly observations; 1 if the churn or contraction is known within the window."""
-    rows = []
-    for ext in mini.ids:
-        event = mini.events.get(ext)
-        for m in range(4, 18):
-            day = START + dt.timedelta(days=30 * m)
-            if event is not None and event <= day:
-                break
-            label = int(event is not None and day < event <= day + dt.timedelta(days=window))
-            rows.append({"account_id": ext, "observation_date": day.isoformat(), "is_churn": label})
-    frame = pd.DataFrame(rows)
-    frame.to_csv(path, index=False)
-    return frame
-
-
 def _label_as_of(events: dict[int, np.ndarray], account: int, as_of: int, end: int) -> int:
     """What the book says about one label using only outcome events dated <= ``end``."""
     mine = events.get(account, np.array([], dtype=np.int64))
@@ -242,7 +225,7 @@ def test_observation_backtest_trains_on_labels_known_at_the_block_start(
     engine: Engine, mini: MiniBook, tmp_path: Path
 ) -> None:
     path = tmp_path / "observation.csv"
-    obs = _observations(mini, path)
+    obs = write_observations(mini, path)
     report = run_backtest(engine, observations=path, horizon_days=60, splits=2)
     book = load_book(engine)
     parsed = read_observations(path)
