@@ -35,9 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tools.health.labels import NEGATIVE_OUTCOMES, outcome_events
+from tools.health.labels import NEGATIVE_OUTCOMES, outcome_index
 from tools.signals.book import Book
-from tools.signals.windows import WindowIndex
 
 PENDING = "pending"
 CHURNED = "churned"
@@ -111,17 +110,6 @@ def committed_until(book: Book, at: int) -> pd.Series:
     return nxt[keep].astype(np.int64)
 
 
-def _negative_index(book: Book) -> WindowIndex:
-    key = "known_labels:negative_index"
-    cached = book.cache.get(key)
-    if isinstance(cached, WindowIndex):
-        return cached
-    events = outcome_events(book)
-    index = WindowIndex(events["account_id"].to_numpy(), events["day"].to_numpy(np.int64))
-    book.cache[key] = index
-    return index
-
-
 def known_labels(
     book: Book, account_ids: npt.ArrayLike, as_of: npt.ArrayLike, window: int, at: int
 ) -> KnownLabels:
@@ -136,7 +124,7 @@ def known_labels(
     before = days < at
     closed = ends <= at
     # Bad news known after the observation and by ``at`` (inside the window when open).
-    negatives = _negative_index(book)
+    negatives = outcome_index(book)
     observed = negatives.count(acc, days, np.minimum(ends, at)) > 0
     lead = decision_lead(book, at)
     until = committed_until(book, at).reindex(acc).to_numpy(dtype=np.float64)

@@ -32,7 +32,9 @@ def outcome_events(book: Book, outcomes: tuple[str, ...] = NEGATIVE_OUTCOMES) ->
     ].reset_index(drop=True)
 
 
-def _index(book: Book, outcomes: tuple[str, ...]) -> WindowIndex:
+def outcome_index(book: Book, outcomes: tuple[str, ...] = NEGATIVE_OUTCOMES) -> WindowIndex:
+    """Renewals with one of ``outcomes`` by account, dated as :func:`outcome_events` does
+    (cached on the book)."""
     key = "label_index:" + ",".join(outcomes)
     cached = book.cache.get(key)
     if isinstance(cached, WindowIndex):
@@ -45,19 +47,19 @@ def _index(book: Book, outcomes: tuple[str, ...]) -> WindowIndex:
 
 def labels(book: Book, account_ids: IntArray, as_of: IntArray, horizon_days: int) -> IntArray:
     """1 where a churn or contraction became known within (as_of, as_of + horizon]."""
-    hits = _index(book, NEGATIVE_OUTCOMES).count(account_ids, as_of, as_of + horizon_days)
+    hits = outcome_index(book, NEGATIVE_OUTCOMES).count(account_ids, as_of, as_of + horizon_days)
     return (hits > 0).astype(np.int64)
 
 
 def next_event_day(book: Book, account_ids: IntArray, as_of: IntArray) -> FloatArray:
     """Day of the next churn or contraction after ``as_of`` (NaN when none)."""
-    return _index(book, NEGATIVE_OUTCOMES).first_day_after(account_ids, as_of)
+    return outcome_index(book, NEGATIVE_OUTCOMES).first_day_after(account_ids, as_of)
 
 
 def churned_by(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
     """Whether a churn was known on or before ``as_of``."""
     never = np.full(len(account_ids), -1, dtype=np.int64)
-    return _index(book, ("churned",)).count(account_ids, never, as_of) > 0
+    return outcome_index(book, ("churned",)).count(account_ids, never, as_of) > 0
 
 
 def outcome_pending(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
