@@ -118,7 +118,8 @@ def _direction(value: float) -> Literal["raises risk", "lowers risk", "neutral"]
 
 
 def _phrase(signal: SignalContribution) -> str:
-    """ "renewal in 91-180 days" for an indicator that is on, else label and value."""
+    """How a signal reads in a reason: an indicator that is on is just its label
+    ("renewal in 91-180 days"); anything else is label and value."""
     if signal.display == "yes":
         return signal.label
     if signal.display == "no":
