@@ -9,10 +9,10 @@ on interaction columns scaled by ``GROUP_SHRINK``, which multiplies their penalt
 small segment keeps (almost) the pooled model and a large one can differ.
 
 Inputs are standardised with the training means and standard deviations (stored with the
-model); a missing value is imputed at the mean, i.e. it contributes exactly nothing, and a
-signal that is constant in the training data is left out. The regularisation strength is
-chosen by grouped (by account) cross-validated log loss, which also keeps the
-probabilities calibrated.
+model); a missing value is imputed at the mean, i.e. it contributes exactly nothing. A
+signal that is constant in the training data, or that repeats one kept before it (see
+``_duplicates``), is left out. The regularisation strength is chosen by grouped (by
+account) cross-validated log loss, which also keeps the probabilities calibrated.
 
 Books have few churns, so the fit shrinks toward the documented prior weights' direction
 rather than toward zero: the prior score ``z . w0`` (``tools.health.priors``) enters as one
@@ -61,6 +61,8 @@ MIN_GROUP_POSITIVES = 10
 PRIOR_COLUMN_SCALE = 10.0
 # Signals present (not missing) in fewer rows than this share are left out.
 MIN_PRESENT_SHARE = 0.01
+# A signal this correlated with one kept before it (in feature order) is left out as a copy.
+DUPLICATE_CORR = 0.98
 GROUP_COLUMNS = ("segment", "stage")
 # Whether the next renewal falls within the horizon plus this slack (outcomes are often
 # decided up to a quarter before the renewal date): a third grouping, because signals
@@ -196,7 +198,34 @@ def _standardisation(
 def _usable(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     means, scales, present = _stats(x)
     keep = (scales > 1e-9) & (present >= MIN_PRESENT_SHARE)
-    return keep, means, np.where(scales > 1e-9, scales, 1.0)
+    scales = np.where(scales > 1e-9, scales, 1.0)
+    return keep & ~_duplicates(x, means, scales, keep), means, scales
+
+
+def _duplicates(
+    x: np.ndarray, means: np.ndarray, scales: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """Columns that repeat an earlier kept column (``|correlation| >= DUPLICATE_CORR``).
+
+    Imports can derive one series several ways (a product-analytics export without session
+    events gives sessions = active users = active days). A repeated signal adds nothing,
+    yet under an L2 penalty k copies of it earn about k times its weight, and its
+    documented prior counts k times. The first of the copies, in feature order, is kept.
+    """
+    dup = np.zeros(x.shape[1], dtype=bool)
+    cols = np.flatnonzero(keep)
+    if len(cols) < 2 or len(x) < 3:
+        return dup
+    z = np.nan_to_num((x[:, cols] - means[cols]) / scales[cols])
+    with np.errstate(all="ignore"):
+        corr = np.nan_to_num(np.corrcoef(z, rowvar=False))
+    kept: list[int] = []
+    for i in range(len(cols)):
+        if any(abs(corr[i, j]) >= DUPLICATE_CORR for j in kept):
+            dup[cols[i]] = True
+        else:
+            kept.append(i)
+    return dup
 
 
 def _group_matrix(
