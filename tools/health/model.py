@@ -62,7 +62,7 @@ PRIOR_COLUMN_SCALE = 10.0
 # Signals present (not missing) in fewer rows than this share are left out.
 MIN_PRESENT_SHARE = 0.01
 # A signal this correlated with one kept before it (in feature order) is left out as a copy.
-DUPLICATE_CORR = 0.98
+DUPLICATE_CORR = 0.995
 GROUP_COLUMNS = ("segment", "stage")
 # Whether the next renewal falls within the horizon plus this slack (outcomes are often
 # decided up to a quarter before the renewal date): a third grouping, because signals
