@@ -180,6 +180,29 @@ def test_payment_problems_are_known_on_the_due_date(engine: Engine) -> None:
     assert rows["overdue_invoices"].tolist() == [0.0, 1.0, 0.0]
 
 
+def test_a_champion_who_left_counts_until_someone_takes_over(engine: Engine) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": {"champion"}}, days=300)
+    with engine.begin() as conn:
+        left_on = conn.exec_driver_sql(
+            "SELECT left_on FROM contact WHERE account_id = 1 AND role = 'CHAMPION'"
+        ).scalar_one()
+    left = dt.date.fromisoformat(str(left_on)[:10])
+    named = left + dt.timedelta(days=40)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Contact),
+            [{"external_id": "c-new", "account_id": 1, "name": "New Champ",
+              "email": "new.champ@example.com", "title": "", "role": "CHAMPION",
+              "left_company": False, "left_on": None, "added_on": named}],
+        )  # fmt: skip
+    book = load_book(engine)
+    offsets = (-1, 0, 39, 40, 60)
+    rows = compute_signals(book, [1] * len(offsets), [day_number(left) + d for d in offsets])
+    # Gone on the day they left; the gap is open until the new champion is named.
+    assert rows["champion_left"].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]
+    assert rows["champion_present"].tolist() == [1.0, 0.0, 0.0, 1.0, 1.0]
+
+
 def test_ai_product_rule_in_the_signals(engine: Engine) -> None:
     """Falling engagement with rising outcomes is not read as an engagement decline."""
     mb = build_minibook(

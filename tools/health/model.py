@@ -61,7 +61,7 @@ MIN_GROUP_POSITIVES = 10
 PRIOR_COLUMN_SCALE = 10.0
 # Signals present (not missing) in fewer rows than this share are left out.
 MIN_PRESENT_SHARE = 0.01
-# A signal this correlated with one kept before it (in feature order) is left out as a copy.
+# A signal this correlated (positively) with one kept before it, in feature order, is a copy.
 DUPLICATE_CORR = 0.995
 GROUP_COLUMNS = ("segment", "stage")
 # Whether the next renewal falls within the horizon plus this slack (outcomes are often
@@ -205,12 +205,15 @@ def _usable(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _duplicates(
     x: np.ndarray, means: np.ndarray, scales: np.ndarray, keep: np.ndarray
 ) -> np.ndarray:
-    """Columns that repeat an earlier kept column (``|correlation| >= DUPLICATE_CORR``).
+    """Columns that repeat an earlier kept column (``correlation >= DUPLICATE_CORR``).
 
     Imports can derive one series several ways (a product-analytics export without session
     events gives sessions = active users = active days). A repeated signal adds nothing,
     yet under an L2 penalty k copies of it earn about k times its weight, and its
     documented prior counts k times. The first of the copies, in feature order, is kept.
+    Opposites are not copies: "champion in place" and "champion left, not replaced" can
+    mirror each other exactly in a small history, yet each is a different thing to show
+    and carries its own prior.
     """
     dup = np.zeros(x.shape[1], dtype=bool)
     cols = np.flatnonzero(keep)
@@ -221,7 +224,7 @@ def _duplicates(
         corr = np.nan_to_num(np.corrcoef(z, rowvar=False))
     kept: list[int] = []
     for i in range(len(cols)):
-        if any(abs(corr[i, j]) >= DUPLICATE_CORR for j in kept):
+        if any(corr[i, j] >= DUPLICATE_CORR for j in kept):
             dup[cols[i]] = True
         else:
             kept.append(i)

@@ -142,7 +142,11 @@ _SPECS: tuple[SignalSpec, ...] = (
     SignalSpec("team_growth", "seats", "active teams change", "{:+.1f}"),
     SignalSpec("champion_present", "relationships", "champion in place", INDICATOR, prior=-0.2),
     SignalSpec(
-        "champion_left", "relationships", "champions who left (180 days)", "{:.0f}", prior=0.5
+        "champion_left",
+        "relationships",
+        "champions who left, not yet replaced (180 days)",
+        "{:.0f}",
+        prior=0.5,
     ),
     SignalSpec(
         "champion_days_since", "relationships", "days since champion engaged", "{:.0f}", prior=0.3

@@ -456,8 +456,13 @@ def compute_signals(
     has_contacts = ix.contacts_added.count(acc, never, asof) > 0
     present = ix.champions_added.count(acc, never, asof) - ix.champions_left.count(acc, never, asof)
     sig["champion_present"] = np.where(has_contacts, (present > 0).astype(float), np.nan)
+    # A departure counts until a new champion is named: "our champion left and nobody has
+    # taken over" is the risk; a handover already made is a different, milder situation,
+    # and the new champion's engagement is read by the recency signal.
+    last_named = ix.champions_added.last_day(acc, asof)
+    open_since = np.fmax(asof - C.CONTACT_LEFT_DAYS, np.nan_to_num(last_named, nan=-np.inf))
     sig["champion_left"] = np.where(
-        has_contacts, ix.champions_left.count(acc, asof - C.CONTACT_LEFT_DAYS, asof), np.nan
+        has_contacts, ix.champions_left.count(acc, open_since, asof), np.nan
     )
     for key, index in (("champion", ix.champion_engaged), ("sponsor", ix.sponsor_engaged)):
         last = index.last_day(acc, asof)
