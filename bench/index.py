@@ -43,7 +43,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from keel.settings import Settings  # noqa: E402
 from memory.db import init_db, make_engine  # noqa: E402
 from memory.embeddings import SentenceTransformerEmbedder, load_embedder  # noqa: E402
-from memory.vectors import IndexReport, VectorStore, chunk_text, open_vector_store  # noqa: E402
+from memory.vectors import IndexReport, VectorStore, open_vector_store  # noqa: E402
+from memory.vectors.chunking import document_units  # noqa: E402
 from memory.vectors.documents import SourceDoc, load_documents  # noqa: E402
 from memory.vectors.indexer import embedding_order  # noqa: E402
 
@@ -117,14 +118,17 @@ def index_against_raw(
     embedder: SentenceTransformerEmbedder,
     docs: list[SourceDoc],
 ) -> IndexTiming:
-    """Index the book, and raw-encode the same chunks between its batches.
+    """Index the book, and raw-encode the same records (chunks and sentences) between batches.
 
     Other jobs share these cores and their load swings within minutes, so the two are
     interleaved: after each committed batch, the progress callback raw-encodes the chunks
     of the documents that batch embedded (the indexer embeds in ``embedding_order``).
     Indexing time is the run's time minus the time spent in those raw encodes.
     """
-    pieces = [chunk_text(doc.text) for doc in sorted(docs, key=embedding_order)]
+    pieces = [
+        [text for text, _unit in document_units(doc.text)]
+        for doc in sorted(docs, key=embedding_order)
+    ]
     raw_wall = raw_cpu = 0.0
     encoded = 0  # documents whose chunks were raw-encoded so far
 
@@ -253,14 +257,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         init_db(engine)
         seconds = seed(engine, args.accounts, args.seed)
         docs = load_documents(engine)
-        texts = [chunk for doc in docs for chunk in chunk_text(doc.text)]
+        units = [unit for doc in docs for unit in document_units(doc.text)]
+        texts = [text for text, _unit in units]
+        n_chunks = sum(unit == "chunk" for _text, unit in units)
         kinds = Counter(doc.kind for doc in docs)
         account_ids = sorted({doc.account_id for doc in docs})
         until = sorted(doc.day for doc in docs)[len(docs) // 2]  # the book's median date
         print(
             f"book: {args.accounts} accounts (seed {args.seed}) in {seconds:.0f} s; "
             f"{len(docs):,} documents ({', '.join(f'{k} {n:,}' for k, n in kinds.items())}); "
-            f"{len(texts):,} chunks, mean {statistics.fmean(map(len, texts)):.0f} chars"
+            f"{len(texts):,} records ({n_chunks:,} chunks, {len(texts) - n_chunks:,} sentences), "
+            f"mean {statistics.fmean(map(len, texts)):.0f} chars"
         )
 
         embedder = load_embedder()
@@ -270,8 +277,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         timing = index_against_raw(store, engine, embedder, docs)
         assert timing.report.chunks_written == len(texts)
         n = len(texts)
-        print("\nindexing throughput (same chunk texts, same process, same moments)")
-        print(f"  {'':<34}{'chunks/s':>10}{'chunks/CPU-s':>14}")
+        print("\nindexing throughput (same record texts, same process, same moments)")
+        print(f"  {'':<34}{'records/s':>10}{'records/CPU-s':>14}")
         print(
             f"  {'raw SentenceTransformer.encode':<34}{n / timing.raw_wall:>10.1f}"
             f"{n / timing.raw_cpu:>14.1f}"
@@ -285,12 +292,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{timing.raw_cpu / timing.index_cpu:>14.3f}"
         )
         print(
-            f"  ({n:,} chunks: indexing {timing.index_wall:.0f} s, raw encode "
+            f"  ({n:,} records: indexing {timing.index_wall:.0f} s, raw encode "
             f"{timing.raw_wall:.0f} s, interleaved batch by batch)"
         )
 
         print_latency(
-            f"search latency at {store.count():,} chunks (query embedding included)",
+            f"search latency at {store.count():,} records (query embedding included)",
             latency(store, account_ids, until, args.queries, rng),
         )
 

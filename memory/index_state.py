@@ -1,4 +1,7 @@
-"""Index state of the vector store: one row per source document that has chunks in Chroma.
+"""Index state of the vector store: one row per source document that has records in Chroma.
+
+A document's records are its chunks and its sentence units (``memory.vectors.chunking.
+document_units``); ``n_chunks`` counts them all.
 
 The row says which version of the document (its content hash) the chunks were embedded
 from and how many chunk ids (``kind:source_id:0..n_chunks-1``) may exist for it. The

@@ -56,14 +56,14 @@ def report_table(report: IndexReport) -> Table:
         ("repaired documents", report.repaired),
         ("unchanged documents", report.unchanged),
         ("removed documents", report.removed),
-        ("chunks written", report.chunks_written),
-        ("chunks deleted", report.chunks_deleted),
+        ("records written (chunks + sentences)", report.chunks_written),
+        ("records deleted", report.chunks_deleted),
     ]
     for label, value in rows:
         table.add_row(label, f"{value:,}")
     table.add_row("seconds", f"{report.seconds:.1f}")
     if report.chunks_written:
-        table.add_row("chunks / second", f"{report.chunks_per_second:.1f}")
+        table.add_row("records / second", f"{report.chunks_per_second:.1f}")
     return table
 
 
@@ -77,7 +77,8 @@ def index_command(
 ) -> None:
     """Embed tickets, call notes and NPS comments into the vector store.
 
-    Only new or changed records are embedded; deleted records lose their chunks.
+    Only new or changed records are embedded; deleted records lose their chunks and
+    sentences.
 
     An interrupted run is finished by the next one, without duplicates.
     """

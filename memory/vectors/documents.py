@@ -1,8 +1,10 @@
 """Source documents: the customer-written text of tickets, call notes and NPS comments.
 
-Each document carries what every one of its chunks is tagged with in Chroma (account,
-kind, date, ids) and a content hash over all of it, so a change to the text *or* to any
-tag (a ticket moved to another account) means the document is written again.
+Each document carries what every one of its records (chunks and sentences, see
+:func:`memory.vectors.chunking.document_units`) is tagged with in Chroma (account, kind,
+date, ids) and a content hash over all of it and the chunker's version, so a change to
+the text, to any tag (a ticket moved to another account) or to how texts are cut means
+the document is written again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlmodel import SQLModel
 
 from memory.models import Account, CallNote, NpsResponse, Ticket
 from memory.vectors.chunking import CHUNKER_VERSION
-from memory.vectors.types import Kind, date_to_int, doc_key
+from memory.vectors.types import Kind, Unit, date_to_int, doc_key
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,12 @@ class SourceDoc:
     def key(self) -> tuple[str, int]:
         return (self.kind, self.source_id)
 
-    def metadata(self, chunk: int) -> dict[str, str | int]:
-        """Chroma metadata of chunk ``chunk`` (dates as ``yyyymmdd`` ints for range filters)."""
+    def metadata(self, chunk: int, unit: Unit = "chunk") -> dict[str, str | int]:
+        """Chroma metadata of record ``chunk``, a ``unit`` (dates as ``yyyymmdd`` ints).
+
+        ``chunk`` is the record's number within the document (chunks first, then
+        sentences); ``unit`` says which of the two it is (``"chunk"`` or ``"sentence"``).
+        """
         return {
             "account_id": self.account_id,
             "account_external_id": self.account_external_id,
@@ -47,10 +53,11 @@ class SourceDoc:
             "date": date_to_int(self.day),
             "date_iso": self.day.isoformat(),
             "chunk": chunk,
+            "unit": unit,
         }
 
     def content_hash(self, embedder_name: str) -> str:
-        """Hash of everything that determines the stored chunks, model and chunker included."""
+        """Hash of everything that determines the stored records, model and chunker included."""
         parts = (
             embedder_name,
             CHUNKER_VERSION,

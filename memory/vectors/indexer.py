@@ -1,19 +1,27 @@
 """Incremental, crash-safe indexing of the database's text records into a Chroma collection.
 
+A document's records are its chunks followed by its sentence units
+(:func:`memory.vectors.chunking.document_units`), numbered 0..n-1 with ids
+``kind:source_id:n`` and tagged ``unit: chunk`` or ``unit: sentence``. Chunks are what
+search returns; sentences are what risk-language prototypes are matched against, because
+one risk sentence inside a long routine text is diluted in its chunk's vector. Both live
+in one collection and one numbering, so everything below (and the state table's
+``n_chunks``, which counts records) treats them alike.
+
 Only documents whose content hash differs from the recorded one are embedded. Each batch
 follows one order, so a run killed at any point is finished by the next run without
-duplicates (chunk ids are deterministic, so writing a chunk twice overwrites it):
+duplicates (record ids are deterministic, so writing a record twice overwrites it):
 
-1. embed the batch's chunks;
-2. mark the batch's state rows in flight (empty hash, chunk count covering old and new);
-3. upsert the chunks into Chroma, then delete the document's surplus old chunks;
+1. embed the batch's records;
+2. mark the batch's state rows in flight (empty hash, record count covering old and new);
+3. upsert the records into Chroma, then delete the document's surplus old records;
 4. bump the collection's generation (readers reload their snapshot);
-5. record the real content hashes and chunk counts.
+5. record the real content hashes and record counts.
 
-Documents deleted from the database lose their chunks, then their state rows. If Chroma
-and the state table disagree on the number of chunks (the Chroma directory was deleted,
+Documents deleted from the database lose their records, then their state rows. If Chroma
+and the state table disagree on the number of records (the Chroma directory was deleted,
 or the database now points at another Chroma), every id is scanned and the documents
-whose chunks are missing are embedded again; chunks no state row knows are deleted.
+whose records are missing are embedded again; records no state row knows are deleted.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from memory.embeddings import Embedder
 from memory.index_state import IN_FLIGHT, DocKey, DocState, delete_state, load_state, save_state
-from memory.vectors.chunking import chunk_text
+from memory.vectors.chunking import document_units
 from memory.vectors.documents import SourceDoc, load_documents
 from memory.vectors.types import IndexReport, chunk_id
 
@@ -38,7 +46,7 @@ _ID_PAGE = 5000
 
 
 def _scan_chunk_numbers(collection: Any) -> dict[DocKey, set[int]]:
-    """Every chunk id in the collection, grouped by document."""
+    """Every record number in the collection, grouped by document."""
     present: dict[DocKey, set[int]] = {}
     offset = 0
     while True:
@@ -56,9 +64,9 @@ def _reconcile(
 ) -> tuple[set[DocKey], dict[DocKey, int], list[str]]:
     """Compare Chroma with the state table.
 
-    Returns the documents whose chunks are not exactly ``range(n_chunks)``, the highest
-    chunk count each document may have in Chroma, and the ids of chunks of unknown
-    documents. When the totals agree nothing is scanned: every write keeps Chroma's chunk
+    Returns the documents whose records are not exactly ``range(n_chunks)``, the highest
+    record count each document may have in Chroma, and the ids of records of unknown
+    documents. When the totals agree nothing is scanned: every write keeps Chroma's record
     ids within the recorded ranges, so equal totals mean equal sets.
     """
     extent = {key: s.n_chunks for key, s in state.items()}
@@ -102,7 +110,7 @@ def index_documents(
 
     Args:
         collection: the Chroma collection (created without an embedding function).
-        embedder: embeds chunk texts; its name is part of every content hash.
+        embedder: embeds record texts; its name is part of every content hash.
         engine: the database holding the source records and the index state.
         on_write: called after each change to the collection (bumps its generation).
         progress: see :data:`ProgressCallback`.
@@ -146,15 +154,17 @@ def index_documents(
     chunks_written = 0
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
-        pieces = [chunk_text(doc.text) for doc in batch]
+        pieces = [document_units(doc.text) for doc in batch]  # chunks, then sentences
         ids = [
             chunk_id(d.kind, d.source_id, n)
             for d, p in zip(batch, pieces, strict=True)
             for n in range(len(p))
         ]
-        texts = [text for p in pieces for text in p]
+        texts = [text for p in pieces for text, _unit in p]
         metadatas = [
-            d.metadata(n) for d, p in zip(batch, pieces, strict=True) for n in range(len(p))
+            d.metadata(n, unit)
+            for d, p in zip(batch, pieces, strict=True)
+            for n, (_text, unit) in enumerate(p)
         ]
         vectors = embedder.embed(texts)
 

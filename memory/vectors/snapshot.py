@@ -3,9 +3,13 @@
 Why not Chroma's own filtered query: its HNSW search with a ``where`` filter slows down
 with the size of the collection, not of the filtered set (measured on this machine at
 100k chunks: 63 ms for one account, ~250 ms for account + date range, against 3.5 ms
-unfiltered). An account's evidence is a few hundred chunks, so a numpy dot product over
+unfiltered). An account's evidence is a few hundred records, so a numpy dot product over
 exactly those rows is both exact and fast. Documents stay in Chroma and are fetched only
 for the rows returned.
+
+The copy holds every record, chunks and sentence units (``unit``), so its memory is
+(records x 384 x 4 bytes) plus a few bytes of tags per record; search selects the chunks,
+risk-language matching reads both.
 
 The copy is tagged with the collection's generation (bumped by the indexer after every
 write) and reloaded when that changes, so another process's ``keel index`` is picked up.
@@ -20,16 +24,25 @@ from typing import Any
 
 import numpy as np
 
-from memory.vectors.types import KINDS, date_to_int
+from memory.vectors.types import KINDS, UNITS, date_to_int
 
 # Chroma's local backend binds one SQL variable per id; pages of 5000 stay under its limit.
 PAGE_SIZE = 5000
 _KIND_CODE: dict[str, int] = {kind: code for code, kind in enumerate(KINDS)}
+_UNIT_CODE: dict[str, int] = {unit: code for code, unit in enumerate(UNITS)}
+
+
+def _unit_code(metadata: dict[str, Any]) -> int:
+    """A record is a sentence only if tagged so: older records (no ``unit``) are chunks.
+
+    The same rule as the search's Chroma filter ``{"unit": {"$ne": "sentence"}}``.
+    """
+    return _UNIT_CODE["sentence" if metadata.get("unit") == "sentence" else "chunk"]
 
 
 @dataclass(frozen=True)
 class ChunkSnapshot:
-    """Row ``i`` of every array describes the chunk ``ids[i]``."""
+    """Row ``i`` of every array describes the record ``ids[i]`` (a chunk or a sentence)."""
 
     generation: str
     ids: list[str]
@@ -38,7 +51,8 @@ class ChunkSnapshot:
     kind: np.ndarray  # int8, index into KINDS
     source_id: np.ndarray  # int64
     date: np.ndarray  # int32 yyyymmdd
-    chunk: np.ndarray  # int32
+    chunk: np.ndarray  # int32, the record's number within its document
+    unit: np.ndarray  # int8, index into UNITS (records without ``unit`` are chunks)
     external_id: list[str]
     account_external_id: list[str]
 
@@ -52,7 +66,7 @@ class ChunkSnapshot:
 
     @classmethod
     def load(cls, collection: Any, generation: str, *, dim: int) -> ChunkSnapshot:
-        """Read every chunk's embedding and metadata from ``collection``, page by page."""
+        """Read every record's embedding and metadata from ``collection``, page by page."""
         ids: list[str] = []
         blocks: list[np.ndarray] = []
         metas: list[dict[str, Any]] = []
@@ -79,6 +93,7 @@ class ChunkSnapshot:
             source_id=np.fromiter((m["source_id"] for m in metas), np.int64, len(metas)),
             date=np.fromiter((m["date"] for m in metas), np.int32, len(metas)),
             chunk=np.fromiter((m["chunk"] for m in metas), np.int32, len(metas)),
+            unit=np.fromiter((_unit_code(m) for m in metas), np.int8, len(metas)),
             external_id=[str(m["external_id"]) for m in metas],
             account_external_id=[str(m["account_external_id"]) for m in metas],
         )
@@ -90,8 +105,12 @@ class ChunkSnapshot:
         kinds: Sequence[str] | None = None,
         since: dt.date | None = None,
         until: dt.date | None = None,
+        units: Sequence[str] | None = None,
     ) -> np.ndarray | None:
-        """Row indices passing every given filter, or None when no filter is given."""
+        """Row indices passing every given filter, or None when no filter is given.
+
+        ``units`` keeps records of those units (``"chunk"``, ``"sentence"``).
+        """
         mask: np.ndarray | None = None
 
         def both(m: np.ndarray) -> np.ndarray:
@@ -106,4 +125,7 @@ class ChunkSnapshot:
             mask = both(self.date >= date_to_int(since))
         if until is not None:
             mask = both(self.date <= date_to_int(until))
+        if units is not None:
+            codes = np.asarray([_UNIT_CODE[u] for u in units], np.int8)
+            mask = both(np.isin(self.unit, codes))
         return None if mask is None else np.flatnonzero(mask)

@@ -1,7 +1,8 @@
 """Value types of the vector store: what a search returns, what indexing reports.
 
-Also the naming conventions shared by the indexer and the readers: document kinds, chunk
-ids (``f"{kind}:{source_id}:{n}"``) and the integer ``yyyymmdd`` date Chroma filters on.
+Also the naming conventions shared by the indexer and the readers: document kinds, record
+ids (``f"{kind}:{source_id}:{n}"``), record units and the integer ``yyyymmdd`` date Chroma
+filters on.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ from typing import Literal, NamedTuple, get_args
 Kind = Literal["ticket", "note", "nps"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
+# What a stored record is (its ``unit`` metadata): a chunk (searched) or a sentence
+# (matched against risk-language prototypes). Records written before sentences existed
+# have no ``unit`` and are chunks.
+Unit = Literal["chunk", "sentence"]
+UNITS: tuple[Unit, ...] = get_args(Unit)
+
 
 def chunk_id(kind: str, source_id: int, n: int) -> str:
-    """The deterministic Chroma id of chunk ``n`` of a source record."""
+    """The deterministic Chroma id of record ``n`` (chunk or sentence) of a source record."""
     return f"{kind}:{source_id}:{n}"
 
 
 def doc_key(kind: str, source_id: int) -> str:
-    """The id of a whole source record (``"ticket:12"``), stored on each of its chunks."""
+    """The id of a whole source record (``"ticket:12"``), stored on each of its records."""
     return f"{kind}:{source_id}"
 
 
@@ -53,7 +60,10 @@ class SearchHit:
 
 
 class PrototypeMatch(NamedTuple):
-    """A stored chunk's best-matching prototype label (a tuple, so it also unpacks)."""
+    """A stored record's best-matching prototype label (a tuple, so it also unpacks).
+
+    ``snippet`` is the matched text: the sentence itself for a sentence match.
+    """
 
     label: str
     kind: str
@@ -67,7 +77,11 @@ class PrototypeMatch(NamedTuple):
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What one ``index_from_db`` run did. Documents are source records, not chunks."""
+    """What one ``index_from_db`` run did. Documents are source records, not chunks.
+
+    ``chunks_written`` and ``chunks_deleted`` count Chroma records: chunks and sentence
+    units alike (a document of 3 chunks and 5 sentences writes 8).
+    """
 
     new: int
     changed: int
@@ -76,7 +90,7 @@ class IndexReport:
     chunks_written: int
     chunks_deleted: int
     seconds: float
-    # Documents whose chunks were missing from or inconsistent with Chroma (e.g. the
+    # Documents whose records were missing from or inconsistent with Chroma (e.g. the
     # Chroma directory was deleted while the database kept its index state): re-embedded.
     repaired: int = 0
 

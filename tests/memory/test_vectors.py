@@ -2,7 +2,8 @@
 
 A small hand-written book: ten short tickets on unrelated problems, one long ticket that
 spans several chunks, call notes and NPS comments across three accounts. Searches use
-paraphrases that share few words with the ticket they must find.
+paraphrases that share few words with the ticket they must find. Each document is stored
+as its chunks followed by its sentence units (records ``kind:source_id:n``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from memory.index_state import IndexedDocument, load_state
 from memory.models import Account, CallNote, NpsResponse, Ticket
 from memory.vectors import VectorStore, chunk_text, open_vector_store
 from memory.vectors import indexer as indexer_module
-from memory.vectors.documents import load_documents
+from memory.vectors.chunking import document_units
+from memory.vectors.documents import SourceDoc, load_documents
 
 UTC = dt.UTC
 
@@ -309,12 +311,17 @@ def library(
     engine.dispose()
 
 
-def expected_chunk_ids(engine: Engine) -> set[str]:
+def expected_record_ids(engine: Engine) -> set[str]:
+    """The ids of every record (chunks, then sentence units) of the current documents."""
     return {
         f"{doc.kind}:{doc.source_id}:{n}"
         for doc in load_documents(engine)
-        for n in range(len(chunk_text(doc.text)))
+        for n in range(len(document_units(doc.text)))
     }
+
+
+def document_of(engine: Engine, kind: str, external_id: str) -> SourceDoc:
+    return next(d for d in load_documents(engine) if (d.kind, d.external_id) == (kind, external_id))
 
 
 def stored_ids(store: VectorStore) -> list[str]:
@@ -337,10 +344,10 @@ def edit_ticket(engine: Engine, external_id: str, **values: object) -> None:
 
 
 def assert_consistent(store: VectorStore, engine: Engine) -> None:
-    """Chroma holds exactly the chunks of the current documents, each once, all recorded."""
+    """Chroma holds exactly the records of the current documents, each once, all recorded."""
     ids = stored_ids(store)
     assert len(ids) == len(set(ids))
-    assert set(ids) == expected_chunk_ids(engine)
+    assert set(ids) == expected_record_ids(engine)
     state = load_state(engine)
     assert sum(s.n_chunks for s in state.values()) == len(ids)
     assert all(s.content_hash for s in state.values())
@@ -531,7 +538,7 @@ def test_indexing_is_incremental(
     first = store.index_from_db(db)
     n_docs = len(TICKETS) + 1 + len(NOTES) + 2  # one NPS response has no comment
     assert (first.new, first.changed, first.unchanged, first.removed) == (n_docs, 0, 0, 0)
-    assert first.chunks_written == len(embedder.texts) == len(expected_chunk_ids(db))
+    assert first.chunks_written == len(embedder.texts) == len(expected_record_ids(db))
     assert_consistent(store, db)
 
     embedder.texts.clear()
@@ -544,29 +551,37 @@ def test_indexing_is_incremental(
     )
     assert embedder.texts == []
 
-    # Change one ticket: exactly its chunks are embedded again, and search sees the change.
+    # Change one ticket: exactly its records are embedded again, and search sees the change.
+    # Its subject has four words (no sentence unit), its new body one sentence of nine.
     edit_ticket(db, "T-05", body="Please add a way to export invoices as PDF files.")
     embedder.texts.clear()
     third = store.index_from_db(db)
     assert (third.new, third.changed, third.unchanged) == (0, 1, n_docs - 1)
     assert embedder.texts == [
-        "Feature request: dark mode Please add a way to export invoices as PDF files."
+        "Feature request: dark mode Please add a way to export invoices as PDF files.",
+        "Please add a way to export invoices as PDF files.",
     ]
+    assert third.chunks_written == 2
     assert store.search("download my bills as pdf", k=1)[0].external_id == "T-05"
     assert_consistent(store, db)
 
-    # Shrink the long ticket: its surplus chunks are deleted.
+    # Shrink the long ticket: its surplus records (chunks and sentences) are deleted.
     long_id = ticket_id(db, "T-11")
-    assert f"ticket:{long_id}:2" in stored_ids(store)
+    before = [i for i in stored_ids(store) if i.startswith(f"ticket:{long_id}:")]
+    assert len(before) > 10  # several chunks and a dozen sentences
     edit_ticket(db, "T-11", body="Resolved, thanks.")
     fourth = store.index_from_db(db)
-    assert (fourth.changed, fourth.chunks_written) == (1, 1)
-    assert fourth.chunks_deleted >= 2
-    assert [i for i in stored_ids(store) if i.startswith(f"ticket:{long_id}:")] == [
-        f"ticket:{long_id}:0"
+    # Left: one chunk (subject and body) and one sentence (the six-word subject).
+    assert (fourth.changed, fourth.chunks_written) == (1, 2)
+    assert fourth.chunks_deleted == len(before) - 2
+    left = store.collection.get(where={"doc": f"ticket:{long_id}"}, include=["metadatas"])
+    assert sorted(zip(left["ids"], (m["unit"] for m in left["metadatas"]), strict=True)) == [
+        (f"ticket:{long_id}:0", "chunk"),
+        (f"ticket:{long_id}:1", "sentence"),
     ]
+    assert_consistent(store, db)
 
-    # Delete a note: its chunks go.
+    # Delete a note: its records go (one chunk, two sentences).
     with Session(db) as session:
         note = session.exec(select(CallNote).where(CallNote.external_id == "N-02")).one()
         note_id = note.id
@@ -574,11 +589,140 @@ def test_indexing_is_incremental(
         session.commit()
     embedder.texts.clear()
     fifth = store.index_from_db(db)
-    assert (fifth.removed, fifth.chunks_deleted, fifth.new, fifth.changed) == (1, 1, 0, 0)
+    assert (fifth.removed, fifth.chunks_deleted, fifth.new, fifth.changed) == (1, 3, 0, 0)
     assert embedder.texts == []
-    assert f"note:{note_id}:0" not in stored_ids(store)
+    assert not [i for i in stored_ids(store) if i.startswith(f"note:{note_id}:")]
     assert all(h.external_id != "N-02" for h in store.search("onboarding call", k=20))
     assert_consistent(store, db)
+
+
+@slow
+def test_each_document_is_stored_as_its_chunks_then_its_sentences(library: Library) -> None:
+    stored = library.store.collection.get(include=["metadatas", "documents"])
+    records = {
+        i: (m, d)
+        for i, m, d in zip(stored["ids"], stored["metadatas"], stored["documents"], strict=True)
+    }
+    assert len(records) == library.store.count()
+    n_sentences = 0
+    for doc in load_documents(library.engine):
+        units = document_units(doc.text)
+        for n, (text, unit) in enumerate(units):
+            meta, document = records.pop(f"{doc.kind}:{doc.source_id}:{n}")
+            assert (document, meta["unit"], meta["chunk"]) == (text, unit, n)
+            assert meta == doc.metadata(n, unit)
+        n_sentences += sum(unit == "sentence" for _text, unit in units)
+    assert records == {}  # nothing else is stored
+    assert n_sentences > 20
+
+    # The long ticket: its chunks first, then one record per sentence, numbered on.
+    long_doc = document_of(library.engine, "ticket", "T-11")
+    chunks = chunk_text(long_doc.text)
+    got = library.store.collection.get(
+        where={"doc": f"ticket:{long_doc.source_id}"}, include=["metadatas", "documents"]
+    )
+    by_number = sorted(
+        (m["chunk"], m["unit"], d) for m, d in zip(got["metadatas"], got["documents"], strict=True)
+    )
+    assert [(n, u) for n, u, _ in by_number[: len(chunks)]] == [
+        (n, "chunk") for n in range(len(chunks))
+    ]
+    sentences = by_number[len(chunks) :]
+    assert [u for _n, u, _d in sentences] == ["sentence"] * 13  # subject + 12 sentences
+    assert sentences[1][2] == (
+        "We are moving from the legacy on-premise edition to the cloud tenant this quarter."
+    )
+    # A one-sentence NPS comment has one record: its chunk.
+    p01 = document_of(library.engine, "nps", "P-01")
+    assert library.store.collection.get(where={"doc": f"nps:{p01.source_id}"})["ids"] == [
+        f"nps:{p01.source_id}:0"
+    ]
+
+
+@slow
+def test_search_returns_chunks_never_sentences(library: Library) -> None:
+    # The query is one sentence of the long ticket word for word: its sentence record is
+    # the nearest vector in the collection, but search must cite the chunk around it.
+    sentence = "Our IT team also noticed that custom fields of type date were imported as text."
+    raw = library.store.collection.query(
+        query_embeddings=[library.store.embedder.embed_one(sentence)],
+        n_results=1,
+        include=["metadatas", "distances"],
+    )
+    assert raw["metadatas"][0][0]["unit"] == "sentence"
+    assert raw["distances"][0][0] < 0.01
+
+    long_doc = document_of(library.engine, "ticket", "T-11")
+    chunks = chunk_text(long_doc.text)
+    globex = library.ids["GLOBEX-002"]
+    for hits in (
+        library.store.search(sentence, k=16),  # Chroma's HNSW query
+        library.store.search(sentence, k=16, account_id=globex),  # the snapshot scan
+        library.store.search(sentence, k=16, since=dt.date(2024, 1, 1)),
+    ):
+        top = hits[0]
+        assert top.external_id == "T-11"
+        assert top.text in chunks and sentence in top.text and top.text != sentence
+        assert top.chunk < len(chunks) and top.score < 0.95
+        for hit in hits:  # every hit is a chunk of its document
+            doc = document_of(library.engine, hit.kind, hit.external_id)
+            assert hit.text == chunk_text(doc.text)[hit.chunk]
+
+
+@slow
+def test_records_written_before_sentence_units_are_still_searched(
+    settings: Settings, real_embedder: SentenceTransformerEmbedder
+) -> None:
+    """An index an older Keel wrote (no ``unit`` tag) stays searchable until re-indexed."""
+    store = open_vector_store(settings, real_embedder)
+    old = SourceDoc("note", 1, "N-OLD", 1, "ACME-001", dt.date(2024, 1, 5), "")
+    new = SourceDoc("note", 2, "N-NEW", 1, "ACME-001", dt.date(2024, 1, 6), "")
+    texts = {
+        "note:1:0": "Walked through the reporting module; exports of invoices to PDF work now.",
+        "note:2:0": "Renewal call. They asked about invoices. Exports to PDF are needed.",
+        "note:2:1": "Exports of invoices to PDF are needed for their auditors.",
+    }
+    untagged = old.metadata(0)
+    del untagged["unit"]
+    store.collection.upsert(
+        ids=list(texts),
+        embeddings=real_embedder.embed(list(texts.values())),
+        metadatas=[untagged, new.metadata(0), new.metadata(1, "sentence")],
+        documents=list(texts.values()),
+    )
+    store._bump_generation()
+    query = "exporting invoices as PDF files"
+    for hits in (store.search(query, k=5), store.search(query, k=5, account_id=1)):
+        assert {(h.external_id, h.chunk) for h in hits} == {("N-OLD", 0), ("N-NEW", 0)}
+    # Prototype matching reads every record, the untagged one included.
+    matches = store.match_prototypes({"pdf": ["invoice exports to PDF"]}, min_score=0.3)
+    assert {m.external_id for m in matches} == {"N-OLD", "N-NEW"}
+    assert texts["note:1:0"] in {m.snippet for m in matches}
+
+    # Sentences crowd the query's neighbourhood: its 64 nearest records are sentences of
+    # other notes, so a k=1 search falls back to Chroma's "not a sentence" filter, which
+    # must keep the untagged record too.
+    rng = np.random.default_rng(0)
+    target = real_embedder.embed_one(query)
+    crowd = target + rng.normal(scale=0.01, size=(80, target.size)).astype(np.float32)
+    crowd /= np.linalg.norm(crowd, axis=1, keepdims=True)
+    others = [SourceDoc("note", 100 + i, f"N-{i}", 1, "ACME-001", old.day, "") for i in range(80)]
+    store.collection.upsert(
+        ids=[f"note:{d.source_id}:1" for d in others],
+        embeddings=crowd,
+        metadatas=[d.metadata(1, "sentence") for d in others],
+        documents=["Some other sentence."] * 80,
+    )
+    store._bump_generation()
+    raw = store.collection.query(query_embeddings=[target], n_results=64, include=["metadatas"])
+    assert {m["unit"] for m in raw["metadatas"][0]} == {"sentence"}
+    exact = store.search(query, k=2, account_id=1)  # the snapshot scan: exact
+    assert {(h.external_id, h.chunk) for h in exact} == {("N-OLD", 0), ("N-NEW", 0)}
+    for k in (1, 2):
+        hits = store.search(query, k=k)
+        assert [(h.external_id, h.chunk) for h in hits] == [
+            (h.external_id, h.chunk) for h in exact[:k]
+        ]
 
 
 @slow
@@ -616,8 +760,8 @@ def test_rerun_after_crash_between_batches_finishes_without_duplicates(
     report = store.index_from_db(engine, batch_size=4)
     assert report.new == len(TICKETS) + 1 + len(NOTES) + 2 - 4
     assert report.unchanged == 4
-    assert 0 < len(embedder.texts) < len(expected_chunk_ids(engine))
-    assert written_before + len(embedder.texts) == len(expected_chunk_ids(engine))
+    assert 0 < len(embedder.texts) < len(expected_record_ids(engine))
+    assert written_before + len(embedder.texts) == len(expected_record_ids(engine))
     assert_consistent(store, engine)
 
 
@@ -653,12 +797,14 @@ def test_rerun_after_crash_between_chroma_write_and_state_record(
     monkeypatch.undo()
     ids = stored_ids(store)
     assert f"ticket:{long_id}:2" in ids  # stale chunk still there: the crash was mid-batch
-    assert len(ids) > len(expected_chunk_ids(engine))
+    assert len(ids) > len(expected_record_ids(engine))
     in_flight = [s for s in load_state(engine).values() if not s.content_hash]
     assert len(in_flight) == 2
 
     report = store.index_from_db(engine)
-    assert (report.new + report.changed, report.chunks_written) == (2, 2)
+    # T-11: a chunk and its six-word subject as a sentence; T-12: one five-word sentence,
+    # which is its only chunk (no sentence unit).
+    assert (report.new + report.changed, report.chunks_written) == (2, 3)
     assert_consistent(store, engine)
     assert store.index_from_db(engine).chunks_written == 0
 
@@ -683,7 +829,7 @@ def test_rebuild_embeds_everything_again(
     embedder.texts.clear()
     report = indexed.index_from_db(engine, rebuild=True)
     assert report.new == len(load_state(engine)) and report.unchanged == 0
-    assert len(embedder.texts) == len(expected_chunk_ids(engine))
+    assert len(embedder.texts) == len(expected_record_ids(engine))
     assert_consistent(indexed, engine)
 
 

@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from memory.index_state import IndexedDocument
-from memory.models import CallNote
+from keel.runtime import Runtime
+from memory.index_state import DocState, IndexedDocument, save_state
+from memory.models import CallNote, Ticket
+from memory.vectors.chunking import chunk_text
+from memory.vectors.documents import ticket_text
 from memory.vectors.types import PrototypeMatch
 from tests.fakes import FakePrototypeMatcher
 from tests.tools.minibook import START, build_minibook
 from tools.risk_language import (
+    MIN_SCORE,
     PROTOTYPES,
     matches_for,
     needs_refresh,
@@ -73,6 +78,23 @@ def test_matches_are_cached_and_refreshed_only_when_the_index_changes(engine: En
     assert sig["risk:competitor_evaluation"].tolist() == [0.0, 1.0]
 
 
+def test_a_document_embedded_again_after_the_scan_triggers_a_refresh(engine: Engine) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    _index_state(engine, 2)
+    fake = FakePrototypeMatcher([_match("budget_cut", 1, DAY)])
+    assert refresh_matches(engine, fake).rescanned
+    assert not needs_refresh(engine)
+    # As many documents as before, but one was embedded again after the scan (its text
+    # changed, or a new chunker version re-embedded the book): the cached matches are stale.
+    save_state(engine, {("note", 10_000): DocState("h2", 3)})
+    assert needs_refresh(engine)
+    again = refresh_matches(engine, fake)
+    assert again.rescanned and fake.calls == 2
+    assert not needs_refresh(engine)
+    assert not refresh_matches(engine, fake).rescanned
+
+
 def test_without_a_scan_text_evidence_is_unavailable(engine: Engine) -> None:
     build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
                    text_scanned=False)  # fmt: skip
@@ -109,3 +131,53 @@ def test_the_vector_store_finds_risk_language_in_notes(engine: Engine, runtime) 
     book = load_book(engine, prototype_version=result.version)
     sig = compute_signals(book, [1], [day_number(DAY) + 1])
     assert float(np.sum(sig[[c for c in sig.columns if c.startswith("risk:")]].to_numpy())) >= 2
+
+
+# A routine ticket with one budget sentence in the middle: one chunk of ~500 characters.
+BURIED_RISK = "Separately, our finance team told us the software budget for next year has been cut."
+ROUTINE_SUBJECT = "Weekly performance report export is empty"
+ROUTINE_BODY = (
+    "The scheduled export of the agent performance report failed again this week. "
+    "The job ran at six in the morning but the file in the shared folder was empty. "
+    "We checked the filters and the date range and nothing changed on our side. "
+    f"Could you look at the job logs for Monday and Tuesday? {BURIED_RISK} "
+    "The report feeds our Monday team meeting, so a fix this week would help. "
+    "Screenshots of the scheduler settings are attached."
+)
+
+
+@pytest.mark.slow
+def test_a_risk_sentence_buried_in_a_routine_ticket_is_found(
+    engine: Engine, runtime: Runtime
+) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    ticket = Ticket(
+        external_id="T-BURIED",
+        account_id=1,
+        opened_at=dt.datetime.combine(DAY, dt.time(9), dt.UTC),
+        subject=ROUTINE_SUBJECT,
+        body=ROUTINE_BODY,
+    )
+    with Session(engine) as session:
+        session.add(ticket)
+        session.commit()
+        ticket_id = int(ticket.id or 0)
+    store = runtime.vector_store
+    store.index_from_db(engine)
+
+    # The ticket's only chunk is far from every prototype: the rest of it dilutes the
+    # budget sentence, so chunk vectors alone would never label this ticket.
+    chunks = chunk_text(ticket_text(ROUTINE_SUBJECT, ROUTINE_BODY))
+    assert len(chunks) == 1
+    phrases = [phrase for values in PROTOTYPES.values() for phrase in values]
+    chunk_score = float((store.embedder.embed(chunks) @ store.embedder.embed(phrases).T).max())
+    assert chunk_score < MIN_SCORE - 0.1, chunk_score
+
+    refresh_matches(engine, store)
+    found = [m for m in matches_for(engine, account_ids=[1]) if m.external_id == "T-BURIED"]
+    assert [(m.source_kind, m.source_id, m.label) for m in found] == [
+        ("ticket", ticket_id, "budget_cut")
+    ]
+    assert found[0].snippet == BURIED_RISK  # the evidence is the sentence, not the chunk
+    assert found[0].score >= MIN_SCORE
