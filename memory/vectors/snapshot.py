@@ -24,20 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from memory.vectors.types import KINDS, UNITS, date_to_int
+from memory.vectors.types import KINDS, UNITS, date_to_int, record_unit
 
 # Chroma's local backend binds one SQL variable per id; pages of 5000 stay under its limit.
 PAGE_SIZE = 5000
 _KIND_CODE: dict[str, int] = {kind: code for code, kind in enumerate(KINDS)}
 _UNIT_CODE: dict[str, int] = {unit: code for code, unit in enumerate(UNITS)}
-
-
-def _unit_code(metadata: dict[str, Any]) -> int:
-    """A record is a sentence only if tagged so: older records (no ``unit``) are chunks.
-
-    The same rule as the search's Chroma filter ``{"unit": {"$ne": "sentence"}}``.
-    """
-    return _UNIT_CODE["sentence" if metadata.get("unit") == "sentence" else "chunk"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ class ChunkSnapshot:
             source_id=np.fromiter((m["source_id"] for m in metas), np.int64, len(metas)),
             date=np.fromiter((m["date"] for m in metas), np.int32, len(metas)),
             chunk=np.fromiter((m["chunk"] for m in metas), np.int32, len(metas)),
-            unit=np.fromiter((_unit_code(m) for m in metas), np.int8, len(metas)),
+            unit=np.fromiter((_UNIT_CODE[record_unit(m)] for m in metas), np.int8, len(metas)),
             external_id=[str(m["external_id"]) for m in metas],
             account_external_id=[str(m["account_external_id"]) for m in metas],
         )

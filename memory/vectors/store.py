@@ -47,6 +47,7 @@ from memory.vectors.types import (
     PrototypeMatch,
     SearchHit,
     int_to_date,
+    record_unit,
 )
 
 COLLECTION_NAME = "keel_text"
@@ -300,7 +301,7 @@ class VectorStore:
             metas = result["metadatas"][0]
             docs = result["documents"][0]
             dists = result["distances"][0]
-            chunks = [i for i, m in enumerate(metas) if m.get("unit") != "sentence"]
+            chunks = [i for i, m in enumerate(metas) if record_unit(m) == "chunk"]
             picked = _best_per_document(chunks, [m["doc"] for m in metas], k)
             if len(picked) == k or len(ids) < n_results:
                 break

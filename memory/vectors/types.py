@@ -8,6 +8,7 @@ filters on.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
@@ -19,6 +20,14 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 # have no ``unit`` and are chunks.
 Unit = Literal["chunk", "sentence"]
 UNITS: tuple[Unit, ...] = get_args(Unit)
+
+
+def record_unit(metadata: Mapping[str, object]) -> Unit:
+    """A stored record's unit: a sentence only if tagged so (untagged old records are chunks).
+
+    The same rule as the search's Chroma filter ``{"unit": {"$ne": "sentence"}}``.
+    """
+    return "sentence" if metadata.get("unit") == "sentence" else "chunk"
 
 
 def chunk_id(kind: str, source_id: int, n: int) -> str:
