@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from tools.health.explain import ModelInfo, model_info, one_line_reason
 from tools.health.service import DEFAULT_HORIZON_DAYS, BookScores, score_book
 from tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, needs_refresh, refresh_matches
+from tools.signals.catalog import RENEWAL_TIMING_SIGNALS
 from tools.signals.windows import day_date
 
 URGENCY_WINDOW_DAYS = 180
@@ -165,7 +166,7 @@ def rank_priorities(
                 renewal_date=day_date(int(row["as_of"]) + int(dtr)) if known else None,
                 urgency=float(row["urgency"]),
                 priority_score=float(row["priority"]),
-                reason=one_line_reason(explanations[account]),
+                reason=one_line_reason(explanations[account], shown=RENEWAL_TIMING_SIGNALS),
             )
         )
     strength, reasons = expansion_strength(frame)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from tests.tools.minibook import ProbeBook, make_probe_book
+from tools.health.explain import (
+    Explanation,
+    FactorContribution,
+    ModelInfo,
+    SignalContribution,
+    one_line_reason,
+)
 from tools.priorities import PriorityList, compute_priorities, urgency
+from tools.signals.catalog import RENEWAL_TIMING_SIGNALS, renewal_timing_signal
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +80,75 @@ def test_expansion_opportunities_are_low_risk_with_a_reason(listing: PriorityLis
     assert [i.score for i in listing.expansions] == sorted(
         (i.score for i in listing.expansions), reverse=True
     )
+
+
+def _explanation(*factors: tuple[str, list[tuple[str, float]]]) -> Explanation:
+    """An explanation whose factors hold the given (signal, contribution) pairs."""
+    built = []
+    for factor, signals in factors:
+        total = sum(c for _, c in signals)
+        built.append(
+            FactorContribution(
+                factor=factor,
+                label=factor.title(),
+                contribution=total,
+                direction="raises risk" if total > 0 else "lowers risk",
+                text="",
+                signals=[
+                    SignalContribution(
+                        name=name,
+                        label=name,
+                        value=1.0,
+                        display="yes",
+                        z=1.0,
+                        weight=c,
+                        contribution=c,
+                    )
+                    for name, c in signals
+                ],
+            )
+        )
+    info = ModelInfo(
+        kind="multi_signal",
+        source="fitted",
+        horizon_days=180,
+        fitted_on=dt.date(2026, 1, 1),
+        days_since_fit=0,
+        train_start=None,
+        train_end=None,
+        n_rows=1,
+        n_positive=1,
+        calibration_ece=None,
+        stale=False,
+        note="",
+    )
+    return Explanation(
+        account_id=1,
+        as_of=dt.date(2026, 1, 1),
+        probability=0.5,
+        logit=0.0,
+        baseline=0.0,
+        factors=built,
+        model=info,
+        summary="",
+    )
+
+
+def test_the_reason_names_customer_drivers_not_the_renewal_date_the_list_shows() -> None:
+    timing = renewal_timing_signal(90, 180)
+    e = _explanation(
+        ("renewal", [(timing, 0.9), ("last_renewal_contracted", 0.2)]),
+        ("support", [("open_high_priority", 0.5)]),
+        ("nps", [("nps", 0.3)]),
+    )
+    assert timing in RENEWAL_TIMING_SIGNALS
+    # Everything counts in the score; the renewal timing is left out of the reason only.
+    assert one_line_reason(e).startswith(f"renewal: {timing}")
+    reason = one_line_reason(e, shown=RENEWAL_TIMING_SIGNALS)
+    assert reason == "support: open_high_priority; nps: nps"
+    # A past contraction is about the customer, so the renewal factor can still give it.
+    e2 = _explanation(("renewal", [(timing, 0.2), ("last_renewal_contracted", 0.8)]))
+    assert one_line_reason(e2, shown=RENEWAL_TIMING_SIGNALS) == "renewal: last_renewal_contracted"
+    # When timing is all there is, it is the reason.
+    e3 = _explanation(("renewal", [(timing, 0.6)]), ("nps", [("nps", -0.4)]))
+    assert one_line_reason(e3, shown=RENEWAL_TIMING_SIGNALS) == f"renewal: {timing}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Collection
 from typing import Literal
 
 import numpy as np
@@ -222,13 +223,29 @@ def _summary(explanation: Explanation, horizon_days: int) -> str:
     )
 
 
-def one_line_reason(explanation: Explanation) -> str:
-    """A one-line reason from the top explanation factors."""
-    top = explanation.top_risk_factors(2)
-    if not top:
+def one_line_reason(explanation: Explanation, *, shown: Collection[str] = ()) -> str:
+    """A one-line reason from the strongest signals of the top explanation factors.
+
+    Args:
+        shown: signals the caller already shows in their own column (the priority list
+            shows days to renewal): they are left out of the reason, which then names what
+            is happening at the customer, unless nothing else raises the risk.
+    """
+    parts = _reason_parts(explanation, set(shown))
+    if not parts and shown:
+        parts = _reason_parts(explanation, set())
+    if not parts:
         return "no single factor stands out; overall risk from the baseline"
-    parts = []
-    for factor in top:
-        best = max(factor.signals, key=lambda s: s.contribution)
-        parts.append(f"{factor.label.lower()}: {_phrase(best)}")
-    return "; ".join(parts)
+    return "; ".join(parts[:2])
+
+
+def _reason_parts(explanation: Explanation, skip: set[str]) -> list[str]:
+    """Factors raising risk without the ``skip`` signals, strongest first, as reason parts."""
+    ranked: list[tuple[float, str]] = []
+    for factor in explanation.factors:
+        kept = [s for s in factor.signals if s.name not in skip]
+        total = sum(s.contribution for s in kept)
+        if kept and _direction(total) == "raises risk":
+            best = max(kept, key=lambda s: s.contribution)
+            ranked.append((total, f"{factor.label.lower()}: {_phrase(best)}"))
+    return [part for _, part in sorted(ranked, key=lambda r: -r[0])]

@@ -196,6 +196,12 @@ RISK_LABELS: tuple[str, ...] = (
     "quality_complaint",
 )
 
+# When the next renewal falls: context for a score, shown on its own wherever renewal
+# dates are (the priority list has a renewal column), not a reason in itself.
+RENEWAL_TIMING_SIGNALS: frozenset[str] = frozenset(
+    {"days_to_renewal", *(renewal_timing_signal(lo, hi) for lo, hi in RENEWAL_TIMING_BINS)}
+)
+
 SPECS: dict[str, SignalSpec] = {s.name: s for s in _SPECS}
 for _label in RISK_LABELS:
     SPECS[RISK_PREFIX + _label] = SignalSpec(
