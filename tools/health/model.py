@@ -231,6 +231,31 @@ def _duplicates(
     return dup
 
 
+def _standardised_model(
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    kind: str,
+    horizon_days: int,
+    event_names: Sequence[str],
+    **fields: object,
+) -> HealthModel:
+    """A model over ``frame``'s usable features, standardised on it, with zero weights."""
+    keep, means, scales, used = _standardisation(frame, features)
+    return HealthModel.model_validate(
+        {
+            "kind": kind,
+            "horizon_days": horizon_days,
+            "features": used,
+            "event_names": list(event_names),
+            "means": [float(v) for v in means[keep]],
+            "scales": [float(v) for v in scales[keep]],
+            "coef": [0.0] * len(used),
+            **fields,
+        }
+    )
+
+
 def _group_matrix(
     frame: pd.DataFrame, y: np.ndarray, *, horizon_days: int, min_rows: int, min_positives: int
 ) -> tuple[list[str], np.ndarray]:
@@ -339,21 +364,19 @@ def fit_model(
             (see the module docstring); off, plain L2 toward zero.
     """
     yy = np.asarray(y, dtype=np.int64)
-    keep, means, scales, used = _standardisation(frame, features)
-    model = HealthModel(
+    model = _standardised_model(
+        frame,
+        features,
         kind=kind,
         horizon_days=horizon_days,
-        features=used,
-        event_names=list(event_names),
-        means=[float(v) for v in means[keep]],
-        scales=[float(v) for v in scales[keep]],
-        coef=[0.0] * len(used),
+        event_names=event_names,
         intercept=logit(float(yy.mean()) if len(yy) else default_base_rate(horizon_days)),
         source="fitted",
         fitted_on=fitted_on,
         n_rows=len(yy),
         n_positive=int(yy.sum()),
     )
+    used = model.features
     if len(yy) == 0 or yy.min() == yy.max():
         return model
     z = model.standardise(frame)
@@ -409,19 +432,17 @@ def prior_model(
     the log-odds by ``PRIOR_LOGIT_PER_SD`` (see ``tools.health.priors``): a deliberately
     modest default that flags only accounts far out on several signals at once.
     """
-    keep, means, scales, used = _standardisation(frame, features)
-    model = HealthModel(
+    model = _standardised_model(
+        frame,
+        features,
         kind=kind,
         horizon_days=horizon_days,
-        features=used,
-        event_names=list(event_names),
-        means=[float(v) for v in means[keep]],
-        scales=[float(v) for v in scales[keep]],
-        coef=[spec_for(f).prior for f in used],
+        event_names=event_names,
         intercept=logit(default_base_rate(horizon_days)),
         source="prior",
         fitted_on=fitted_on,
     )
+    model.coef = [spec_for(f).prior for f in model.features]
     score = model.standardise(frame) @ np.asarray(model.coef, dtype=np.float64)
     spread = float(np.std(score)) if len(score) else 0.0
     if spread > 1e-9:
