@@ -37,6 +37,7 @@ from memory.models import (
     Renewal,
     Ticket,
 )
+from memory.vectors.lock import IndexBusy
 from tools import account_intel
 
 if TYPE_CHECKING:
@@ -264,16 +265,25 @@ class AccountReader:
         k = k or self.hits
         since = scope.as_of - dt.timedelta(days=EVIDENCE_LOOKBACK_DAYS)
         ids: list[str] | None = None
+        note: str | None = None
         if self.vector_store is not None:
-            ids = self.intel.search_ids(
-                query or DEFAULT_EVIDENCE_QUERY,
-                account_id=scope.account_id,
-                since=since,
-                until=scope.as_of,
-                k=k,
-            )
+            try:
+                ids = self.intel.search_ids(
+                    query or DEFAULT_EVIDENCE_QUERY,
+                    account_id=scope.account_id,
+                    since=since,
+                    until=scope.as_of,
+                    k=k,
+                )
+            except IndexBusy as exc:
+                # A review must not fail because an index run is under way: the most
+                # recent records are still evidence.
+                note = f"{exc}; showing the most recent records instead of a search"
         records = self._evidence_records(scope, since=since, ids=ids, k=k)
-        return {"query": query or DEFAULT_EVIDENCE_QUERY, "hits": records}
+        result: dict[str, Any] = {"query": query or DEFAULT_EVIDENCE_QUERY, "hits": records}
+        if note:
+            result["note"] = note
+        return result
 
     def _evidence_records(
         self, scope: AccountScope, *, since: dt.date, ids: Sequence[str] | None, k: int

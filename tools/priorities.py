@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from tools.health.explain import ModelInfo, model_info, one_line_reason
 from tools.health.service import DEFAULT_HORIZON_DAYS, BookScores, score_book
-from tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, needs_refresh, refresh_matches
+from tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, refresh_if_needed
 from tools.signals.catalog import RENEWAL_TIMING_SIGNALS
 from tools.signals.windows import day_date
 
@@ -211,8 +211,7 @@ def compute_priorities(
             the scan is refreshed first; otherwise cached matches are used if any.
         owner: only list this CSM's accounts (every account is still scored).
     """
-    if vector_store is not None and needs_refresh(engine):
-        refresh_matches(engine, vector_store)
+    busy_note = refresh_if_needed(engine, vector_store)
     scores = score_book(engine, as_of=as_of, horizon_days=horizon_days)
     risks, expansions = rank_priorities(scores, top=top, owner=owner)
     active = int(scores.scored)
@@ -231,7 +230,7 @@ def compute_priorities(
         owner=owner,
         model=model_info(scores.model, scores.as_of),
         text_evidence=scores.text_evidence,
-        text_note=None if scores.text_evidence else TEXT_UNAVAILABLE,
+        text_note=busy_note or (None if scores.text_evidence else TEXT_UNAVAILABLE),
         risks=risks,
         expansions=expansions,
     )

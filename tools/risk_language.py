@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from memory.db import session_scope
 from memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
+from memory.vectors.lock import IndexBusy
 
 if TYPE_CHECKING:
     from memory.vectors.types import PrototypeMatch
@@ -172,6 +173,22 @@ def needs_refresh(engine: Engine) -> bool:
     """Whether the index holds documents (or versions of them) the cached matches have not seen."""
     n_docs, last_write = _index_status(engine)
     return n_docs > 0 and not _scan_is_current(last_scan(engine), n_docs, last_write)
+
+
+def refresh_if_needed(engine: Engine, store: PrototypeMatcher | None) -> str | None:
+    """Refresh the cached matches when the index changed since the last scan.
+
+    Returns:
+        None, or a note when the index is being written by another process: the cached
+        matches (if any) stand for this run, and the next run scans.
+    """
+    if store is None or not needs_refresh(engine):
+        return None
+    try:
+        refresh_matches(engine, store)
+    except IndexBusy as exc:
+        return f"{exc}. Risk language is from the last scan."
+    return None
 
 
 def refresh_matches(engine: Engine, store: PrototypeMatcher, *, force: bool = False) -> ScanResult:

@@ -70,13 +70,22 @@ def _check_horizon(horizon: int | None) -> None:
         )
 
 
-def _refresh_text(runtime: Runtime) -> None:
-    """Bring the risk-language cache up to date when the text index changed."""
-    from tools.risk_language import needs_refresh, refresh_matches
+def _refresh_text(runtime: Runtime, *, quiet: bool = False) -> str | None:
+    """Bring the risk-language cache up to date when the text index changed.
 
-    if needs_refresh(runtime.engine):
+    Returns:
+        A note when it could not be (another process is writing the index), else None.
+    """
+    from tools.risk_language import needs_refresh, refresh_if_needed
+
+    if not needs_refresh(runtime.engine):
+        return None
+    if not quiet:
         console.print("[dim]Matching indexed text against risk-language prototypes...[/]")
-        refresh_matches(runtime.engine, runtime.vector_store)
+    note = refresh_if_needed(runtime.engine, runtime.vector_store)
+    if note and not quiet:
+        console.print(f"[yellow]Note:[/] {note}", highlight=False)
+    return note
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -97,10 +106,13 @@ def priorities_command(
 
     _check_horizon(horizon)
     runtime = make_runtime()
-    _refresh_text(runtime)
+    # Quiet: a note goes into the listing itself (printed with it, or in its JSON).
+    busy = _refresh_text(runtime, quiet=True)
     result = compute_priorities(
         runtime.engine, as_of=_date(as_of), top=top, owner=owner, horizon_days=horizon
     )
+    if busy:
+        result.text_note = busy
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -173,7 +185,7 @@ def health_command(
 
     _check_horizon(horizon)
     runtime = make_runtime()
-    _refresh_text(runtime)
+    busy = _refresh_text(runtime, quiet=as_json)
     scores = score_book(runtime.engine, as_of=_date(as_of), horizon_days=horizon)
     account_id = resolve_account(
         load_book(runtime.engine, until=scores.as_of, since=scores.as_of), account
@@ -187,6 +199,8 @@ def health_command(
     extra = build_hypotheses(runtime.engine, account_id, scores=scores) if hypotheses else None
     if as_json:
         payload = {"explanation": json.loads(explanation.model_dump_json())}
+        if busy:
+            payload["note"] = busy
         if extra is not None:
             payload["hypotheses"] = json.loads(extra.model_dump_json())
         typer.echo(json.dumps(payload, indent=2))

@@ -40,6 +40,7 @@ from memory.embeddings import Embedder
 from memory.index_state import delete_state
 from memory.vectors.client import chroma_errors, make_chroma_client
 from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
+from memory.vectors.lock import IndexLock
 from memory.vectors.snapshot import ChunkSnapshot
 from memory.vectors.types import (
     KINDS,
@@ -67,7 +68,9 @@ _FETCH_PAGE = 1000
 def open_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
     """Open (creating if needed) Keel's collection in the Chroma that ``settings`` names."""
     location = settings.chroma_url or str(settings.chroma_path)
-    return VectorStore(make_chroma_client(settings), embedder, location=location)
+    # Embedded Chroma is not safe across processes: one writer, and readers that look.
+    lock = None if settings.chroma_url else IndexLock(settings.chroma_path)
+    return VectorStore(make_chroma_client(settings), embedder, location=location, lock=lock)
 
 
 P = ParamSpec("P")
@@ -102,7 +105,11 @@ def _best_per_document(order: Iterable[int], documents: Sequence[Hashable], k: i
 
 
 class VectorStore:
-    """Keel's text index. Build with :func:`open_vector_store`."""
+    """Keel's text index. Build with :func:`open_vector_store`.
+
+    ``lock`` is the writer lock of an embedded index (:mod:`memory.vectors.lock`); None for
+    a Chroma server, which orders writes itself.
+    """
 
     def __init__(
         self,
@@ -111,8 +118,10 @@ class VectorStore:
         *,
         collection_name: str = COLLECTION_NAME,
         location: str = "",
+        lock: IndexLock | None = None,
     ) -> None:
         self.client = client
+        self.index_lock = lock
         self.embedder = embedder
         self.collection_name = collection_name
         self.location = location or collection_name
@@ -194,6 +203,18 @@ class VectorStore:
         """
         if batch_size < 1:
             raise KeelError(f"batch_size must be at least 1, got {batch_size}")
+        if self.index_lock is None:
+            return self._index_from_db(engine, progress, batch_size, rebuild)
+        with self.index_lock.writing():
+            return self._index_from_db(engine, progress, batch_size, rebuild)
+
+    def _index_from_db(
+        self,
+        engine: Engine,
+        progress: ProgressCallback | None,
+        batch_size: int,
+        rebuild: bool,
+    ) -> IndexReport:
         if rebuild:
             from chromadb.errors import NotFoundError
 
@@ -216,6 +237,11 @@ class VectorStore:
         )
 
     # -- reading -------------------------------------------------------------------------
+
+    def _check_readable(self) -> None:
+        """Refuse to read while another process writes an embedded index (it would fail)."""
+        if self.index_lock is not None:
+            self.index_lock.check_readable()
 
     def _current_snapshot(self, generation: str) -> ChunkSnapshot:
         with self._lock:
@@ -266,6 +292,7 @@ class VectorStore:
                 raise KeelError(f"unknown kind(s) {unknown}; expected some of {list(KINDS)}")
         if since and until and since > until:
             raise KeelError(f"since ({since}) is after until ({until})")
+        self._check_readable()
         generation = self._sync()
         vector = self.embedder.embed_one(query)
         if account_id is None and kinds is None and since is None and until is None:
@@ -397,6 +424,7 @@ class VectorStore:
         phrases = [phrase for values in prototypes.values() for phrase in values]
         if not phrases:
             return []
+        self._check_readable()
         generation = self._sync()
         snapshot = self._current_snapshot(generation)
         rows = snapshot.select(account_ids=account_ids, until=until)
