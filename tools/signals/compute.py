@@ -54,6 +54,8 @@ class _Indexes:
 
     usage: WindowIndex
     usage_t0: int
+    # Usage rows with more than one active user (an account that has ever had several).
+    multi_user: WindowIndex
     events: dict[str, WindowIndex]
     events_start: float
     adoption: WindowIndex
@@ -170,6 +172,7 @@ def build_indexes(book: Book) -> _Indexes:
             "teams_n": u["active_teams"].notna().astype(float),
             "tx": t * au,
             "tout": t * u["outcome_count"].astype(float),
+            "rolled_up": _rolled_up(u, book.events),
         },
     )
     events: dict[str, WindowIndex] = {}
@@ -204,6 +207,7 @@ def build_indexes(book: Book) -> _Indexes:
     indexes = _Indexes(
         usage=usage,
         usage_t0=t0,
+        multi_user=_idx(u[au > 1], "day"),
         events=events,
         events_start=float(ev["day"].min()) if not ev.empty else np.nan,
         adoption=_idx(first_adopted, "day"),
@@ -237,6 +241,22 @@ def build_indexes(book: Book) -> _Indexes:
     )
     book.cache["indexes"] = indexes
     return indexes
+
+
+def _rolled_up(usage: pd.DataFrame, events: pd.DataFrame) -> FloatArray:
+    """1.0 for a usage row that is the roll-up of that day's product events, else 0.0.
+
+    A product-analytics import writes ``key_feature_events`` as the sum of the day's event
+    counts (``memory.importers.analytics``); an explicit usage file written over it does
+    not match that sum. Checked per row, so a score never depends on rows after its date.
+    """
+    if usage.empty or events.empty:
+        return np.zeros(len(usage))
+    sums = events.groupby(["account_id", "day"])["n_events"].sum()
+    keys = pd.MultiIndex.from_arrays([usage["account_id"], usage["day"]])
+    day_sum = sums.reindex(keys).to_numpy(dtype=np.float64)
+    key = usage["key_feature_events"].to_numpy(dtype=np.float64)
+    return (~np.isnan(day_sum) & (key == day_sum)).astype(np.float64)
 
 
 def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
@@ -407,9 +427,26 @@ def compute_signals(
         has_outcomes, np.fmin(np.nan_to_num(outcome_slope, nan=-np.inf), 0.0), -np.inf
     )
     sig["outcomes_holding"] = holding.astype(float)
+    # Levels rolled up from the product events the model also sees one by one (every usage
+    # row in the window is such a roll-up) repeat what the event columns count: key events
+    # are their sum, sessions copy active users when there are no session events, active
+    # days are the days with any event. Each repeat would take weight from the events and
+    # add its own "more use is healthier" prior again, and a sum mixes events that point
+    # opposite ways (likes and unfriends). The multi-signal model leaves them out (missing:
+    # neutral); active users stay where the account has had more than one (how many people
+    # use it, which event counts do not say). The usage-only baseline keeps them all.
+    rows_r = u.count(acc, r0, r1)
+    rolled_up = (rows_r > 0) & (u.total("rolled_up", acc, r0, r1) == rows_r)
+    single_user = ix.multi_user.count(acc, np.full(len(acc), -1), asof) == 0
+    repeats = {
+        "active_users_level": rolled_up & single_user,
+        "sessions_level": rolled_up,
+        "key_events_level": rolled_up,
+        "active_days": rolled_up,
+    }
     for name, level in levels_r.items():
         sig["usage_" + name] = level
-        sig[name] = np.where(holding, np.nan, level)
+        sig[name] = np.where(holding | repeats[name], np.nan, level)
     sig["usage_engagement_change"] = change
     sig["engagement_change"] = _floored(change, change_floor)
     sig["usage_engagement_slope"] = slope
