@@ -183,3 +183,28 @@ def test_a_decided_outcome_is_not_predicted_again_until_its_renewal(engine: Engi
     labelled = active_panel(book, cut, horizon_days=90)
     live = active_panel(book, cut, horizon_days=90, labelled=False)
     assert acc not in set(labelled["account_id"]) and acc in set(live["account_id"])
+
+
+def test_values_read_as_counts_beside_the_books_typical_value(
+    scores: BookScores, probes: ProbeBook
+) -> None:
+    """A reason says what is unusual: the value and what the book's accounts typically show."""
+    from tools.health.explain import one_line_reason
+    from tools.signals.catalog import spec_for
+
+    model = scores.model
+    (e,) = scores.explain([probes.book.ids["probe-nps"]])
+    signals = {s.name: s for f in e.factors for s in f.signals}
+    nps = signals["nps"]
+    assert nps.typical == spec_for("nps").format(model.means[model.features.index("nps")])
+    assert nps.contribution > 0 and nps.typical != nps.display
+    assert f"NPS score (180-day mean) {nps.display}, typical {nps.typical}" in e.summary
+    assert f"NPS score (180-day mean) {nps.display}, typical {nps.typical}" in one_line_reason(e)
+    # Log-scaled counts are shown as counts, not as logarithms.
+    tickets = signals["tickets_recent"]
+    assert tickets.value is not None
+    assert float(tickets.display.replace(",", "")) == pytest.approx(
+        math.expm1(tickets.value), abs=0.05
+    )
+    # Yes/no signals have no typical value.
+    assert all(s.typical is None for s in signals.values() if spec_for(s.name).fmt == "indicator")

@@ -17,7 +17,7 @@ from tools.health.explain import (
     one_line_reason,
 )
 from tools.priorities import PriorityList, compute_priorities, urgency
-from tools.signals.catalog import RENEWAL_TIMING_SIGNALS, renewal_timing_signal
+from tools.signals.catalog import RENEWAL_TIMING_SIGNALS, SPECS, renewal_timing_signal
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def test_risks_are_ranked_by_arr_at_risk_weighted_by_urgency(listing: PriorityLi
     for item in listing.risks:
         assert item.arr_at_risk == pytest.approx(item.probability * item.arr)
         assert item.priority_score == pytest.approx(item.arr_at_risk * item.urgency)
-        assert item.reason and ":" in item.reason
+        # The reason names the signals behind the score, not just their factor.
+        assert any(spec.label in item.reason for spec in SPECS.values()), item.reason
     assert [item.rank for item in listing.risks] == list(range(1, 16))
 
 
@@ -139,16 +140,28 @@ def test_the_reason_names_customer_drivers_not_the_renewal_date_the_list_shows()
     e = _explanation(
         ("renewal", [(timing, 0.9), ("last_renewal_contracted", 0.2)]),
         ("support", [("open_high_priority", 0.5)]),
-        ("nps", [("nps", 0.3)]),
+        ("billing", [("overdue_invoices", 0.3)]),
     )
     assert timing in RENEWAL_TIMING_SIGNALS
     # Everything counts in the score; the renewal timing is left out of the reason only.
-    assert one_line_reason(e).startswith(f"renewal: {timing}")
+    assert one_line_reason(e).startswith(timing)
     reason = one_line_reason(e, shown=RENEWAL_TIMING_SIGNALS)
-    assert reason == "support: open_high_priority; nps: nps"
+    assert reason == "open_high_priority; overdue_invoices"
     # A past contraction is about the customer, so the renewal factor can still give it.
     e2 = _explanation(("renewal", [(timing, 0.2), ("last_renewal_contracted", 0.8)]))
-    assert one_line_reason(e2, shown=RENEWAL_TIMING_SIGNALS) == "renewal: last_renewal_contracted"
+    assert one_line_reason(e2, shown=RENEWAL_TIMING_SIGNALS) == "last_renewal_contracted"
     # When timing is all there is, it is the reason.
     e3 = _explanation(("renewal", [(timing, 0.6)]), ("nps", [("nps", -0.4)]))
-    assert one_line_reason(e3, shown=RENEWAL_TIMING_SIGNALS) == f"renewal: {timing}"
+    assert one_line_reason(e3, shown=RENEWAL_TIMING_SIGNALS) == timing
+
+
+def test_a_weight_against_the_documented_direction_is_no_reason() -> None:
+    """More features adopted read as risk (a fitted weight against the documented
+    direction) counts in the score, but the reason cites what a CSM can act on."""
+    e = _explanation(
+        ("adoption", [("adoption_breadth", 0.6)]),
+        ("billing", [("overdue_invoices", 0.3)]),
+    )
+    assert one_line_reason(e) == "overdue_invoices"
+    only = _explanation(("adoption", [("adoption_breadth", 0.6)]))
+    assert one_line_reason(only) == "no single factor stands out; overall risk from the baseline"

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from tools.health.model import HealthModel
-from tools.signals.catalog import FACTOR_LABELS, spec_for
+from tools.signals.catalog import FACTOR_LABELS, INDICATOR, spec_for
 
 # A factor moving the logit by less than this is reported as neutral.
 NEUTRAL_LOGIT = 0.05
@@ -33,6 +33,8 @@ class SignalContribution(BaseModel):
     label: str
     value: float | None
     display: str
+    # The training mean as displayed: the value that contributes nothing (None for yes/no).
+    typical: str | None = None
     z: float
     weight: float
     contribution: float
@@ -120,11 +122,15 @@ def _direction(value: float) -> Literal["raises risk", "lowers risk", "neutral"]
 
 def _phrase(signal: SignalContribution) -> str:
     """How a signal reads in a reason: an indicator that is on is just its label
-    ("renewal in 91-180 days"); anything else is label and value."""
+    ("renewal in 91-180 days"); anything else is label and value, with the book's typical
+    value beside it when they differ ("features adopted 17, typical 22"), since a number
+    alone does not say why it moves the risk."""
     if signal.display == "yes":
         return signal.label
     if signal.display == "no":
         return f"{signal.label}: no"
+    if signal.typical is not None and signal.typical != signal.display:
+        return f"{signal.label} {signal.display}, typical {signal.typical}"
     return f"{signal.label} {signal.display}"
 
 
@@ -144,6 +150,7 @@ def explain_rows(
     z = model.standardise(frame)
     w, _ = model.weights(frame)
     factors_of = [spec_for(f).factor for f in model.features]
+    typical = [_typical(f, m) for f, m in zip(model.features, model.means, strict=True)]
     order = [f for f in FACTOR_LABELS if f != "baseline"]
     out: list[Explanation] = []
     values = {
@@ -166,6 +173,7 @@ def explain_rows(
                     label=spec.label,
                     value=None if math.isnan(raw) else raw,
                     display=spec.format(raw),
+                    typical=typical[j],
                     z=float(z[i, j]),
                     weight=float(w[i, j]),
                     contribution=float(contrib[i, j]),
@@ -207,6 +215,11 @@ def explain_rows(
     return out
 
 
+def _typical(name: str, mean: float) -> str | None:
+    spec = spec_for(name)
+    return None if spec.fmt == INDICATOR else spec.format(mean)
+
+
 def _row_date(frame: pd.DataFrame, i: int) -> dt.date:
     from tools.signals.windows import day_date
 
@@ -239,13 +252,25 @@ def one_line_reason(explanation: Explanation, *, shown: Collection[str] = ()) ->
     return "; ".join(parts[:2])
 
 
+def _contrary(signal: SignalContribution) -> bool:
+    """Whether the fitted weight points against the signal's documented direction.
+
+    The book's history can give such a weight (more features adopted read as more risk,
+    where large accounts both adopt more and contract more often); it stays in the score
+    and the full explanation, but "17 features adopted, typical 9" is no reason a CSM can
+    act on, so a one-line reason does not cite it.
+    """
+    prior = spec_for(signal.name).prior
+    return prior * signal.weight < 0
+
+
 def _reason_parts(explanation: Explanation, skip: set[str]) -> list[str]:
     """Factors raising risk without the ``skip`` signals, strongest first, as reason parts."""
     ranked: list[tuple[float, str]] = []
     for factor in explanation.factors:
-        kept = [s for s in factor.signals if s.name not in skip]
+        kept = [s for s in factor.signals if s.name not in skip and not _contrary(s)]
         total = sum(s.contribution for s in kept)
         if kept and _direction(total) == "raises risk":
             best = max(kept, key=lambda s: s.contribution)
-            ranked.append((total, f"{factor.label.lower()}: {_phrase(best)}"))
+            ranked.append((total, _phrase(best)))
     return [part for _, part in sorted(ranked, key=lambda r: -r[0])]

@@ -33,6 +33,8 @@ FACTOR_LABELS: dict[str, str] = {
 
 # Changes are modelled as log-ratios and shown as percentages.
 LOG_PCT = "log_pct"
+# Counts are modelled as log(1 + count) and shown as the count.
+LOG_COUNT = "log_count"
 # 0/1 indicators are shown as yes/no.
 INDICATOR = "indicator"
 EVENT_PREFIX = "event:"
@@ -70,10 +72,21 @@ class SignalSpec:
     prior: float = 0.0
 
     def format(self, value: float) -> str:
+        text = self._format(value)
+        # "-0%" and "+0.00" read as a change; a value that rounds to zero has no sign.
+        if text[:1] in "+-" and not text.strip("+-0.,%"):
+            return text[1:]
+        return text
+
+    def _format(self, value: float) -> str:
         if value != value:  # NaN
             return "no data"
         if self.fmt == LOG_PCT:
             return f"{math.expm1(value):+.0%}"
+        if self.fmt == LOG_COUNT:
+            count = math.expm1(value)
+            whole = abs(count - round(count)) < 0.05
+            return f"{count:.1f}" if abs(count) < 10 and not whole else f"{count:,.0f}"
         if self.fmt == INDICATOR:
             return "yes" if value >= 0.5 else "no"
         return self.fmt.format(value)
@@ -87,16 +100,20 @@ def _raw(name: str, factor: str, label: str, fmt: str = "{:.2f}", prior: float =
 _SPECS: tuple[SignalSpec, ...] = (
     # Engagement as the multi-signal model reads it: neutral while outcomes hold (the
     # AI-product rule, see tools.signals.compute).
-    SignalSpec("active_users_level", "engagement", "active users (log, 28-day mean)", prior=-0.3),
-    SignalSpec("sessions_level", "engagement", "sessions (log, 28 days)", prior=-0.1),
-    SignalSpec("key_events_level", "engagement", "key-feature events (log, 28 days)", prior=-0.1),
+    SignalSpec(
+        "active_users_level", "engagement", "active users (28-day mean)", LOG_COUNT, prior=-0.3
+    ),
+    SignalSpec("sessions_level", "engagement", "sessions (28 days)", LOG_COUNT, prior=-0.1),
+    SignalSpec(
+        "key_events_level", "engagement", "key-feature events (28 days)", LOG_COUNT, prior=-0.1
+    ),
     SignalSpec("active_days", "engagement", "share of days active (28 days)", "{:.0%}", prior=-0.2),
     SignalSpec("engagement_change", "engagement", "engagement change", LOG_PCT, prior=-0.4),
     SignalSpec("engagement_slope", "engagement", "active-user slope per month", "{:+.0%}"),
     # The same, raw: the usage-only baseline.
-    _raw("usage_active_users_level", "engagement", "active users (log)", prior=-0.3),
-    _raw("usage_sessions_level", "engagement", "sessions (log)", prior=-0.1),
-    _raw("usage_key_events_level", "engagement", "key events (log)", prior=-0.1),
+    _raw("usage_active_users_level", "engagement", "active users", LOG_COUNT, prior=-0.3),
+    _raw("usage_sessions_level", "engagement", "sessions", LOG_COUNT, prior=-0.1),
+    _raw("usage_key_events_level", "engagement", "key events", LOG_COUNT, prior=-0.1),
     _raw("usage_active_days", "engagement", "share of days active", "{:.0%}", prior=-0.2),
     SignalSpec(
         "usage_engagement_change",
@@ -115,7 +132,7 @@ _SPECS: tuple[SignalSpec, ...] = (
         usage=True,
         multi=False,
     ),
-    SignalSpec("outcome_level", "outcomes", "outcomes delivered (log, 28 days)", prior=-0.1),
+    SignalSpec("outcome_level", "outcomes", "outcomes delivered (28 days)", LOG_COUNT, prior=-0.1),
     SignalSpec("outcome_change", "outcomes", "outcome volume change", LOG_PCT, prior=-0.3),
     SignalSpec(
         "outcome_quality", "outcomes", "outcome quality (28-day mean)", "{:.2f}", prior=-0.2
@@ -154,7 +171,7 @@ _SPECS: tuple[SignalSpec, ...] = (
     SignalSpec(
         "sponsor_days_since", "relationships", "days since sponsor engaged", "{:.0f}", prior=0.2
     ),
-    SignalSpec("tickets_recent", "support", "tickets in 30 days (log)", "{:.2f}", prior=0.1),
+    SignalSpec("tickets_recent", "support", "tickets in 30 days", LOG_COUNT, prior=0.1),
     SignalSpec("ticket_change", "support", "ticket volume change", LOG_PCT, prior=0.2),
     SignalSpec("open_high_priority", "support", "open high-priority tickets", "{:.0f}", prior=0.3),
     SignalSpec(
@@ -185,7 +202,7 @@ _SPECS: tuple[SignalSpec, ...] = (
         )
         for (lo, hi), prior in zip(RENEWAL_TIMING_BINS, RENEWAL_TIMING_PRIORS, strict=True)
     ),
-    SignalSpec("tenure", "tenure", "tenure (log days)", "{:.2f}", prior=-0.1),
+    SignalSpec("tenure", "tenure", "tenure (days)", LOG_COUNT, prior=-0.1),
 )
 
 RISK_LABELS: tuple[str, ...] = (
@@ -219,10 +236,12 @@ def spec_for(name: str) -> SignalSpec:
         return SPECS[name]
     if name.startswith(EVENT_PREFIX):
         event = name[len(EVENT_PREFIX) :]
-        return SignalSpec(name, "product_events", f"'{event}' events (log, 28 days)", prior=-0.1)
+        return SignalSpec(
+            name, "product_events", f"'{event}' events (28 days)", LOG_COUNT, prior=-0.1
+        )
     if name.startswith(RAW_EVENT_PREFIX):
         event = name[len(RAW_EVENT_PREFIX) :]
-        return _raw(name, "product_events", f"'{event}' events (log, 28 days)", prior=-0.1)
+        return _raw(name, "product_events", f"'{event}' events (28 days)", LOG_COUNT, prior=-0.1)
     raise KeyError(name)
 
 
