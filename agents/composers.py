@@ -20,7 +20,13 @@ from typing import Any, Final
 
 from langchain_core.messages import BaseMessage
 
-from agents.facts import build_facts, ordinal, tool_outputs
+from agents.facts import (
+    INTERNAL_DRAFT_KINDS,
+    build_facts,
+    lines_for_draft,
+    ordinal,
+    tool_outputs,
+)
 from agents.offline import (
     OFFLINE_NOTICE,
     collect_facts,
@@ -45,10 +51,6 @@ from agents.schemas import (
     PlannedPlay,
 )
 
-# Fact kinds a customer may read about (health scores and risk factors stay internal).
-CUSTOMER_FACT_KINDS: Final = frozenset(
-    {"signal", "renewal", "billing", "ticket", "contact_left", "account"}
-)
 SAVE_PLAN_CONFIDENCE: Final = 0.75
 # Hypotheses below this confidence are mentioned in the briefing but get no play.
 MIN_PLAY_CONFIDENCE: Final = 0.45
@@ -503,10 +505,9 @@ def compose_draft(messages: list[BaseMessage], schema: type[Any]) -> dict[str, A
     lines = list(request.get("fact_lines") or [])
     revision = int(request.get("revision") or 0)
     key = f"{account.get('external_id')}:{play}:{revision}"
-    internal = kind in ("internal_note", "slack")
-    usable = (
-        lines if internal else [line for line in lines if line.get("kind") in CUSTOMER_FACT_KINDS]
-    )
+    internal = kind in INTERNAL_DRAFT_KINDS
+    # The drafter already sends only these; filtered again so no request can widen them.
+    usable = lines_for_draft(lines, kind)
     hypothesis = request.get("hypothesis") or {}
     chosen = _pick_facts(
         play,
@@ -562,6 +563,7 @@ _PLAY_FACTS: Final[dict[str, tuple[str, ...]]] = {
         "health",
         "risk_factor",
         "signal",
+        "model_signal",
         "ticket",
         "contact_left",
         "billing",

@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents.context import ReviewDeps
+from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from agents.feedback import (
     StyleHints,
     feedback_hints,
@@ -30,9 +31,11 @@ from agents.feedback import (
 )
 from agents.plays import PLAY_LIBRARY, Play
 from agents.prompts import (
+    CUSTOMER_AUDIENCE_RULE,
     DRAFT_REVISION_REQUEST,
     DRAFTER_REQUEST,
     DRAFTER_SYSTEM,
+    INTERNAL_AUDIENCE_RULE,
     NO_GUIDANCE,
 )
 from agents.repair import invoke_structured
@@ -157,9 +160,10 @@ def drafter_messages(
 ) -> list[BaseMessage]:
     """The drafter's prompt: rules, the facts it may use, and (for a revision) the feedback."""
     account = facts.get("account") or {}
-    lines = facts.get("fact_lines") or []
-    hypothesis = next((h for h in briefing.hypotheses if h.id == item.get("hypothesis_id")), None)
     kind = str(item.get("draft_kind") or play.draft_kind)
+    # A customer's draft sees only what a customer may read about (both model paths).
+    lines = lines_for_draft(facts.get("fact_lines") or [], kind)
+    hypothesis = next((h for h in briefing.hypotheses if h.id == item.get("hypothesis_id")), None)
     who = (
         f"{recipient['name']} ({recipient.get('title') or recipient.get('role')})"
         if recipient
@@ -214,6 +218,7 @@ def drafter_messages(
         play_title=play.title,
         play_description=play.description,
         allowed_links=", ".join(allowlist) or "(none)",
+        audience=INTERNAL_AUDIENCE_RULE if kind in INTERNAL_DRAFT_KINDS else CUSTOMER_AUDIENCE_RULE,
     )
     messages: list[BaseMessage] = [
         SystemMessage(system),
@@ -245,14 +250,17 @@ def assemble_draft(
 ) -> Draft:
     """The draft record: model words, sanitised, around code-owned recipient and labels."""
     account = facts.get("account") or {}
-    known = {line["id"] for line in facts.get("fact_lines") or []}
+    kind = str(item.get("draft_kind") or play.draft_kind)
+    lines = lines_for_draft(facts.get("fact_lines") or [], kind)
+    # Evidence a customer's draft may cite is what it was given: an internal id is dropped.
+    known = {line["id"] for line in lines}
     allowed_addresses = (
         {recipient["email"].lower()} if recipient and recipient.get("email") else set()
     )
     # The owner CSM may sign with their own address.
     if "@" in str(account.get("owner_csm") or ""):
         allowed_addresses.add(str(account["owner_csm"]).lower())
-    offers_in_facts = any(_OFFER.search(line["text"]) for line in facts.get("fact_lines") or [])
+    offers_in_facts = any(_OFFER.search(line["text"]) for line in lines)
     body = sanitise_text(content.body, allowlist=allowlist, addresses=allowed_addresses)
     if not offers_in_facts:
         body = remove_offers(body)
@@ -260,7 +268,7 @@ def assemble_draft(
         sanitise_text(content.subject, allowlist=allowlist, addresses=allowed_addresses).split()
     )
     return Draft(
-        kind=str(item.get("draft_kind") or play.draft_kind),
+        kind=kind,
         play=play.id,
         account_id=int(account.get("id") or 0),
         recipient_contact_id=recipient["id"] if recipient else None,

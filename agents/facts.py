@@ -28,6 +28,14 @@ from tools.account_tools import (
     TOOL_SIGNALS,
 )
 
+# Fact kinds a customer may read about: the account, changes in their own usage, their
+# renewal, billing and tickets, and contacts who left. Health scores, risk factors, the
+# model's signals ("model_signal") and cohort matches are Keel's internal assessment.
+CUSTOMER_FACT_KINDS: Final = frozenset(
+    {"signal", "renewal", "billing", "ticket", "contact_left", "account"}
+)
+# Drafts read only by the CS team; every other kind goes to the customer.
+INTERNAL_DRAFT_KINDS: Final = frozenset({"internal_note", "slack"})
 MAX_SIGNAL_LINES: Final = 6
 MAX_EVIDENCE_LINES: Final = 5
 _ROLE_NAMES: Final = {
@@ -130,9 +138,9 @@ def known_evidence_ids(facts: Mapping[str, Any]) -> set[str]:
 def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
     """Short statements under their evidence ids, in the order a CSM would read them.
 
-    Each line has a ``kind`` (account, health, risk_factor, signal, renewal, billing,
-    contact_left, ticket, note, nps, cohort): drafts for customers use only the kinds a
-    customer may read about (not health scores, risk factors or cohort matches).
+    Each line has a ``kind`` (account, health, risk_factor, signal, model_signal, renewal,
+    billing, contact_left, ticket, note, nps, cohort): drafts for customers use only the
+    kinds a customer may read about (:func:`lines_for_draft`).
     """
     lines: list[dict[str, str]] = []
 
@@ -158,7 +166,10 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             for evidence in factor.get("evidence_ids") or []:
                 add(evidence, str(factor.get("text") or ""), "risk_factor")
     for signal in _notable(facts.get("signals") or [])[:MAX_SIGNAL_LINES]:
-        add(signal.get("id"), _signal_line(signal), "signal")
+        # A change in the customer's own usage ("metric:...") is theirs to read; a model
+        # input (ticket sentiment, days since the sponsor engaged) is an assessment.
+        own = str(signal.get("id") or "").startswith("metric:")
+        add(signal.get("id"), _signal_line(signal), "signal" if own else "model_signal")
     renewal = facts.get("renewal")
     if renewal:
         add(
@@ -195,6 +206,14 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
     for match in (facts.get("similar_churned") or [])[:2]:
         add(match.get("id"), str(match.get("summary") or ""), "cohort")
     return lines
+
+
+def lines_for_draft(lines: Iterable[Mapping[str, str]], draft_kind: str) -> list[dict[str, str]]:
+    """The fact lines a draft of ``draft_kind`` may rest on: all of them for the CS team,
+    only what a customer may read about (``CUSTOMER_FACT_KINDS``) for anything sent out."""
+    if draft_kind in INTERNAL_DRAFT_KINDS:
+        return [dict(line) for line in lines]
+    return [dict(line) for line in lines if line.get("kind") in CUSTOMER_FACT_KINDS]
 
 
 def ordinal(value: float) -> str:

@@ -89,9 +89,21 @@ Rules:
 - Links: only these may appear: {allowed_links}. No other URL, no attachments.
 - No discounts, credits, prices or commitments unless a fact states them.
 - Plain, warm, specific; under 180 words for an email, under 300 for a brief.
+- {audience}
 
 """
     + UNTRUSTED_CONTENT_RULE
+)
+# The drafter's audience rule for anything that leaves the company...
+CUSTOMER_AUDIENCE_RULE: Final = (
+    "The reader is the customer: write about what they can see (their usage, tickets, "
+    "renewal, billing, people). Never mention health scores, churn risk, risk factors, "
+    "scoring or any other internal assessment of the account."
+)
+# ...and for a note the CS team reads.
+INTERNAL_AUDIENCE_RULE: Final = (
+    "The reader is the CS team: health scores, risk factors and similar accounts may be "
+    "cited like any other fact."
 )
 
 DRAFTER_REQUEST: Final = """\

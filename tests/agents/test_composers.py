@@ -344,3 +344,56 @@ def test_fact_lines_never_quote_customer_text() -> None:
     lines = fact_lines(facts)
     ticket = next(line for line in lines if line["id"] == "ticket:T-9")
     assert ticket["text"] == "Ticket T-9: high-priority bug ticket opened 2026-06-01, still open."
+
+
+def _draft_prompt(play: str, kind: str) -> tuple[str, dict[str, Any]]:
+    facts = build_facts(_results(), as_of=AS_OF)
+    briefing = invoke_structured(OfflineChatModel(), _conversation(_results()), Briefing)
+    recipient = next(c for c in facts["contacts"] if c["id"] == 70)
+    messages = drafter_messages(
+        play=PLAY_LIBRARY[play],
+        item={"play": play, "draft_kind": kind, "hypothesis_id": "ACME-1:risk:1:engagement"},
+        facts=facts,
+        briefing=briefing,
+        recipient=recipient if kind not in ("internal_note", "slack") else None,
+        guidance=[],
+        hints=StyleHints(),
+        allowlist=ALLOWLIST,
+        previous=None,
+        feedback=None,
+        revision=0,
+    )
+    return "\n".join(str(m.content) for m in messages), facts
+
+
+def test_a_customer_draft_is_never_given_the_internal_assessment() -> None:
+    """Both model paths (the prompt text and its JSON block) get only what a customer may
+    read about; an internal id the model cites anyway is dropped from the draft."""
+    from agents.prompts import CUSTOMER_AUDIENCE_RULE, INTERNAL_AUDIENCE_RULE
+
+    prompt, facts = _draft_prompt("save_plan", "email")
+    kinds = {line["id"]: line["kind"] for line in facts["fact_lines"]}
+    internal = {i for i, k in kinds.items() if k in ("health", "risk_factor", "model_signal")}
+    assert internal and any(k == "signal" for k in kinds.values())
+    assert not [i for i in internal if i in prompt]
+    assert "metric:active_users" in prompt and CUSTOMER_AUDIENCE_RULE in prompt
+    note, _ = _draft_prompt("internal_escalation", "internal_note")
+    assert all(i in note for i in internal) and INTERNAL_AUDIENCE_RULE in note
+
+    health_id = next(i for i, k in kinds.items() if k == "health")
+    content = DraftContent(
+        subject="Renewal",
+        body="Hi Priya, usage fell [metric:active_users].",
+        evidence_ids=["metric:active_users", health_id],
+    )
+    draft = assemble_draft(
+        content,
+        play=PLAY_LIBRARY["save_plan"],
+        item={"play": "save_plan", "draft_kind": "email"},
+        facts=facts,
+        recipient=next(c for c in facts["contacts"] if c["id"] == 70),
+        allowlist=ALLOWLIST,
+        label="offline:x",
+        revision=0,
+    )
+    assert draft.evidence_ids == ["metric:active_users"]
