@@ -34,6 +34,9 @@ from tools.account_tools import (
 CUSTOMER_FACT_KINDS: Final = frozenset(
     {"signal", "renewal", "billing", "ticket", "contact_left", "account"}
 )
+# Metric changes that are Keel's reading of the customer rather than what they did (the
+# tone of their tickets): internal like the model's signals.
+INFERRED_METRICS: Final = frozenset({"ticket_sentiment"})
 # Drafts read only by the CS team; every other kind goes to the customer.
 INTERNAL_DRAFT_KINDS: Final = frozenset({"internal_note", "slack"})
 MAX_SIGNAL_LINES: Final = 6
@@ -166,9 +169,11 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             for evidence in factor.get("evidence_ids") or []:
                 add(evidence, str(factor.get("text") or ""), "risk_factor")
     for signal in _notable(facts.get("signals") or [])[:MAX_SIGNAL_LINES]:
-        # A change in the customer's own usage ("metric:...") is theirs to read; a model
-        # input (ticket sentiment, days since the sponsor engaged) is an assessment.
-        own = str(signal.get("id") or "").startswith("metric:")
+        # A change in what the customer did ("metric:...") is theirs to read; a model input
+        # (days since the sponsor engaged) or an inferred tone is an assessment.
+        own = str(signal.get("id") or "").startswith("metric:") and (
+            signal.get("name") not in INFERRED_METRICS
+        )
         add(signal.get("id"), _signal_line(signal), "signal" if own else "model_signal")
     renewal = facts.get("renewal")
     if renewal:

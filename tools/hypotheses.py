@@ -22,7 +22,12 @@ from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError
 from tools.cohort import SimilarAccount, similar_churned
-from tools.health.explain import Explanation, FactorContribution
+from tools.health.explain import (
+    Explanation,
+    FactorContribution,
+    SignalContribution,
+    contrary,
+)
 from tools.health.service import (
     DEFAULT_HORIZON_DAYS,
     BookScores,
@@ -40,6 +45,8 @@ from tools.signals.windows import day_date, day_number
 DELTA_DAYS = 90
 EVIDENCE_DAYS = 180
 MAX_RECORDS = 5
+# A ticket rated this or lower (of 5) is evidence of low satisfaction.
+LOW_CSAT = 3
 MAX_RISK_HYPOTHESES = 4
 # Expansion thresholds.
 SEATS_NEAR_CEILING = 0.9
@@ -115,10 +122,21 @@ def support_headline(prior: int, recent: int) -> str:
 
 
 def _delta(
-    metric: str, label: str, before: float, after: float, start: dt.date, end: dt.date
+    metric: str,
+    label: str,
+    before: float,
+    after: float,
+    start: dt.date,
+    end: dt.date,
+    *,
+    relative: bool = True,
 ) -> MetricDelta:
-    pct = (after - before) / before if before else None
+    """A dated before/after change; ``relative=False`` for a score that can cross zero
+    (a sentiment from +0.2 to -0.1 is no percentage change)."""
+    pct = (after - before) / before if before and relative else None
     change = f" ({pct:+.0%})" if pct is not None else ""
+    if not relative:
+        change = f" ({after - before:+.2f})"
     return MetricDelta(
         metric=metric,
         label=label,
@@ -203,14 +221,49 @@ class _Evidence:
         return t
 
 
+def _driver(factor: FactorContribution) -> SignalContribution | None:
+    """The signal raising a factor's risk most in its documented direction."""
+    candidates = [s for s in factor.signals if not contrary(s) and s.contribution > 0]
+    return max(candidates, key=lambda s: s.contribution, default=None)
+
+
+def _csat_evidence(
+    ev: _Evidence, tickets: pd.DataFrame, since: dt.date
+) -> tuple[list[MetricDelta], pd.DataFrame]:
+    """Mean CSAT of tickets closed before ``since`` and after it, and the low-rated ones."""
+    if tickets.empty:
+        return [], tickets
+    closed = tickets["closed"]
+    rated = tickets[tickets["csat"].notna() & closed.notna() & (closed <= ev.today)]
+    now = rated[rated["closed"] > ev.today - DELTA_DAYS]
+    before = rated[rated["closed"] <= ev.today - DELTA_DAYS]
+    metrics = []
+    if len(now) and len(before):
+        metrics.append(
+            _delta(
+                "csat",
+                "CSAT (mean, 1-5)",
+                float(before["csat"].mean()),
+                float(now["csat"].mean()),
+                since,
+                ev.as_of,
+                relative=False,
+            )
+        )
+    low = rated[rated["csat"] <= LOW_CSAT].sort_values(["csat", "closed"], ascending=[True, False])
+    return metrics, low
+
+
 def _ticket_record(row: dict[str, Any], today: int) -> EvidenceRecord:
     subject = str(row.get("subject") or "")[:80]
     status = " (open)" if pd.isna(row["closed"]) or row["closed"] > today else ""
+    csat = row.get("csat")
+    rated = f", CSAT {int(csat)}/5" if csat is not None and not pd.isna(csat) else ""
     return EvidenceRecord(
         kind="ticket",
         external_id=str(row["external_id"]),
         date=day_date(int(row["opened"])),
-        summary=f"{row['priority']} {row['category']} ticket: {subject!r}{status}",
+        summary=f"{row['priority']} {row['category']} ticket: {subject!r}{rated}{status}",
     )
 
 
@@ -267,24 +320,54 @@ def _risk_hypothesis(
             claim = "Champion and sponsor engagement has gone quiet"
     elif key in ("support", "sentiment"):
         tickets = ev.recent_tickets()
-        recent = int((tickets["opened"] > ev.today - DELTA_DAYS).sum()) if len(tickets) else 0
-        prior = len(tickets) - recent
-        metrics.append(
-            _delta(
-                "tickets",
-                "tickets per 90 days",
-                prior,
-                recent,
-                day_date(ev.today - DELTA_DAYS),
-                ev.as_of,
-            )
+        is_recent = (
+            (tickets["opened"] > ev.today - DELTA_DAYS).to_numpy()
+            if len(tickets)
+            else np.zeros(0, dtype=bool)
         )
-        if len(tickets):
-            worst = tickets.sort_values(["sent", "opened"], ascending=[True, False])
-            for rec in _records(worst.head(MAX_RECORDS)):
-                records.append(_ticket_record(rec, ev.today))
+        recent = int(is_recent.sum())
+        prior = len(tickets) - recent
+        since = day_date(ev.today - DELTA_DAYS)
+        volume = _delta("tickets", "tickets per 90 days", prior, recent, since, ev.as_of)
+        worst = (
+            tickets.sort_values(["sent", "opened"], ascending=[True, False])
+            if len(tickets)
+            else tickets
+        )
+        driver = _driver(factor)
+        if key == "support":
+            metrics.append(volume)
+        elif driver is not None and driver.name == "csat":
+            # Low satisfaction scores, not the tone of the tickets, raise the risk here.
+            csat_metrics, worst = _csat_evidence(ev, tickets, since)
+            metrics.extend(csat_metrics)
+        else:
+            # Soured sentiment rests on the tone of the tickets: their mean sentiment then
+            # and now, the volume only when it rose too, and only tickets that read
+            # negative ("Updated billing contact" is no evidence of a souring).
+            if prior and recent:
+                metrics.append(
+                    _delta(
+                        "ticket_sentiment",
+                        "ticket sentiment (mean, -1 to +1)",
+                        float(tickets.loc[~is_recent, "sent"].mean()),
+                        float(tickets.loc[is_recent, "sent"].mean()),
+                        since,
+                        ev.as_of,
+                        relative=False,
+                    )
+                )
+            if recent > prior:
+                metrics.append(volume)
+            if len(worst):
+                worst = worst[worst["sent"] < 0]
+        for rec in _records(worst.head(MAX_RECORDS)):
+            records.append(_ticket_record(rec, ev.today))
         if key == "support":
             claim = f"{support_headline(prior, recent)}: {metrics[0].text}"
+        elif driver is not None and driver.name == "csat":
+            typical = f" (typical {driver.typical})" if driver.typical else ""
+            claim = f"Support satisfaction is low: {driver.label} {driver.display}{typical}"
         else:
             claim = "Ticket sentiment has soured" + (
                 f": most negative {records[0].external_id} ({records[0].summary})"
@@ -370,14 +453,20 @@ def _risk_hypothesis(
             )
             claim = f"Renewal is close: {day_date(int(row['renewal']))} (in {days} days)"
     elif key == "adoption":
-        claim = f"Feature adoption has stalled: {len(ev.features)} features adopted, none recently"
+        driver = _driver(factor)
+        if driver is not None and driver.name == "adoption_breadth":
+            claim = f"Few features adopted: {driver.display} (typical {driver.typical})"
+        else:
+            typical = f" (typical {driver.typical} in 90 days)" if driver and driver.typical else ""
+            claim = f"Feature adoption has stalled: no new feature in 90 days{typical}"
     return Hypothesis(
         id=f"{external_id}:risk:{n}:{key}",
         account_external_id=external_id,
         kind="risk",
         factor=key,
         claim=claim,
-        strength=round(factor.contribution, 4),
+        # What the claim rests on: the factor's signals read in their documented direction.
+        strength=round(sum(s.contribution for s in factor.signals if not contrary(s)), 4),
         metrics=metrics,
         records=records,
     )
@@ -491,7 +580,8 @@ def hypotheses_for(
         explanation = explained[account]
         ev = _Evidence(history, account, scores.as_of)
         risk: list[Hypothesis] = []
-        for n, factor in enumerate(explanation.top_risk_factors(MAX_RISK_HYPOTHESES), start=1):
+        top = explanation.actionable_risk_factors(MAX_RISK_HYPOTHESES)
+        for n, factor in enumerate(top, start=1):
             risk.append(_risk_hypothesis(factor, ev, ext, n, history))
         matches = [s for s in similar.get(account, []) if s.similarity >= PATTERN_MIN_SIMILARITY]
         if matches:

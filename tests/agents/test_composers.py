@@ -397,3 +397,22 @@ def test_a_customer_draft_is_never_given_the_internal_assessment() -> None:
         revision=0,
     )
     assert draft.evidence_ids == ["metric:active_users"]
+
+
+def test_what_the_customer_did_is_theirs_to_read_our_reading_of_it_is_not() -> None:
+    from agents.facts import lines_for_draft
+
+    signals = [
+        {"id": "metric:active_users", "name": "active_users", "text": "Active users 40 -> 20"},
+        {"id": "metric:ticket_sentiment", "name": "ticket_sentiment", "text": "Tone 0.1 -> -0.3"},
+        {"id": "signal:nps", "name": "nps", "label": "NPS score", "display": "4.0"},
+    ]
+    lines = fact_lines({"signals": signals})
+    kinds = {line["id"]: line["kind"] for line in lines}
+    assert kinds == {
+        "metric:active_users": "signal",
+        "metric:ticket_sentiment": "model_signal",
+        "signal:nps": "model_signal",
+    }
+    assert [line["id"] for line in lines_for_draft(lines, "email")] == ["metric:active_users"]
+    assert len(lines_for_draft(lines, "internal_note")) == 3

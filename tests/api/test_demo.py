@@ -22,7 +22,9 @@ def test_demo_ends_with_priorities_and_drafts_waiting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "keel-data"))
-    result = runner.invoke(app, ["demo", "--accounts", "20", "--reviews", "1", "--top", "5"])
+    # Five reviews: on a 20-account book the top account by ARR at risk can be a large,
+    # low-risk one with no claim strong enough for a play (its review says so).
+    result = runner.invoke(app, ["demo", "--accounts", "20", "--reviews", "5", "--top", "5"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Today's priority list" in out

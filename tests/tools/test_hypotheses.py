@@ -120,3 +120,59 @@ def test_support_claim_follows_the_direction_of_the_ticket_counts() -> None:
     assert "easing" in support_headline(prior=25, recent=19)
     assert "rising" not in support_headline(prior=25, recent=19)
     assert support_headline(prior=12, recent=12) == "Support load stays heavy"
+
+
+def test_soured_sentiment_rests_on_the_tone_of_the_tickets(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    h = _factor(build_hypotheses(probes.engine, "probe-sentiment", scores=scores), "sentiment")
+    assert h.claim.startswith("Ticket sentiment has soured")  # type: ignore[attr-defined]
+    tone = h.metrics[0]  # type: ignore[attr-defined]
+    assert tone.metric == "ticket_sentiment" and tone.after < tone.before
+    # A score that can cross zero changes by points, not by a percentage.
+    assert tone.change_pct is None and f"({tone.after - tone.before:+.2f})" in tone.text
+    # Volume is cited only when it rose with the souring; it did not here.
+    assert "tickets" not in [m.metric for m in h.metrics]  # type: ignore[attr-defined]
+    assert h.records and all("broken" in r.summary.lower() for r in h.records)  # type: ignore[attr-defined]
+
+
+def test_low_csat_is_claimed_as_low_satisfaction_with_the_rated_tickets(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    h = _factor(build_hypotheses(probes.engine, "probe-csat", scores=scores), "sentiment")
+    assert h.claim.startswith("Support satisfaction is low: CSAT")  # type: ignore[attr-defined]
+    assert [m.metric for m in h.metrics] == ["csat"]  # type: ignore[attr-defined]
+    assert h.metrics[0].after < h.metrics[0].before  # type: ignore[attr-defined]
+    assert h.records and all(  # type: ignore[attr-defined]
+        int(r.summary.split("CSAT ")[1][0]) <= 3
+        for r in h.records  # type: ignore[attr-defined]
+    )
+
+
+def test_no_claim_rests_on_a_weight_against_its_documented_direction(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    from tools.health.explain import contrary
+
+    for ext in ("probe-base", "probe-usage", "probe-tickets", "probe-csat"):
+        hyps = build_hypotheses(probes.engine, ext, scores=scores)
+        (e,) = scores.explain([probes.book.ids[ext]])
+        factors = {f.factor: f for f in e.factors}
+        for h in hyps.risk:
+            if h.factor == "pattern":
+                continue
+            acting = sum(s.contribution for s in factors[h.factor].signals if not contrary(s))
+            assert acting > 0, (ext, h.factor, h.claim)
+
+
+def test_stalled_adoption_is_claimed_from_the_signal_that_stalled(
+    probes: ProbeBook, scores: BookScores
+) -> None:
+    h = _factor(build_hypotheses(probes.engine, "probe-adoption", scores=scores), "adoption")
+    (e,) = scores.explain([probes.book.ids["probe-adoption"]])
+    velocity = next(s for f in e.factors for s in f.signals if s.name == "adoption_velocity")
+    assert velocity.display == "0" and velocity.contribution > 0
+    assert h.claim == (  # type: ignore[attr-defined]
+        f"Feature adoption has stalled: no new feature in 90 days (typical {velocity.typical} "
+        "in 90 days)"
+    )

@@ -81,6 +81,16 @@ class Explanation(BaseModel):
         risky = [f for f in self.factors if f.direction == "raises risk"]
         return sorted(risky, key=lambda f: -f.contribution)[:n]
 
+    def actionable_risk_factors(self, n: int = 2) -> list[FactorContribution]:
+        """The factors raising risk most through signals read in their documented direction
+        (see :func:`contrary`), strongest first: what a claim or a reason may rest on."""
+        ranked: list[tuple[float, FactorContribution]] = []
+        for factor in self.factors:
+            total = sum(s.contribution for s in factor.signals if not contrary(s))
+            if _direction(total) == "raises risk":
+                ranked.append((total, factor))
+        return [f for _, f in sorted(ranked, key=lambda r: -r[0])][:n]
+
 
 def model_info(model: HealthModel, as_of: dt.date) -> ModelInfo:
     """Age, source and recent calibration of ``model``, with a plain-words note."""
@@ -252,13 +262,13 @@ def one_line_reason(explanation: Explanation, *, shown: Collection[str] = ()) ->
     return "; ".join(parts[:2])
 
 
-def _contrary(signal: SignalContribution) -> bool:
+def contrary(signal: SignalContribution) -> bool:
     """Whether the fitted weight points against the signal's documented direction.
 
     The book's history can give such a weight (more features adopted read as more risk,
     where large accounts both adopt more and contract more often); it stays in the score
     and the full explanation, but "17 features adopted, typical 9" is no reason a CSM can
-    act on, so a one-line reason does not cite it.
+    act on, so a one-line reason or a risk hypothesis does not rest on it.
     """
     prior = spec_for(signal.name).prior
     return prior * signal.weight < 0
@@ -268,7 +278,7 @@ def _reason_parts(explanation: Explanation, skip: set[str]) -> list[str]:
     """Factors raising risk without the ``skip`` signals, strongest first, as reason parts."""
     ranked: list[tuple[float, str]] = []
     for factor in explanation.factors:
-        kept = [s for s in factor.signals if s.name not in skip and not _contrary(s)]
+        kept = [s for s in factor.signals if s.name not in skip and not contrary(s)]
         total = sum(s.contribution for s in kept)
         if kept and _direction(total) == "raises risk":
             best = max(kept, key=lambda s: s.contribution)
