@@ -466,7 +466,7 @@ def _risk_hypothesis(
         factor=key,
         claim=claim,
         # What the claim rests on: the factor's signals read in their documented direction.
-        strength=round(sum(s.contribution for s in factor.signals if not contrary(s)), 4),
+        strength=round(factor.acting(), 4),
         metrics=metrics,
         records=records,
     )

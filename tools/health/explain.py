@@ -48,6 +48,11 @@ class FactorContribution(BaseModel):
     text: str
     signals: list[SignalContribution] = Field(default_factory=list)
 
+    def acting(self) -> float:
+        """The contribution of the signals read in their documented direction (see
+        :func:`contrary`): what a claim or a reason about this factor may rest on."""
+        return sum(s.contribution for s in self.signals if not contrary(s))
+
 
 class ModelInfo(BaseModel):
     """What the score rests on, so a stale or badly calibrated model is visible."""
@@ -84,12 +89,11 @@ class Explanation(BaseModel):
     def actionable_risk_factors(self, n: int = 2) -> list[FactorContribution]:
         """The factors raising risk most through signals read in their documented direction
         (see :func:`contrary`), strongest first: what a claim or a reason may rest on."""
-        ranked: list[tuple[float, FactorContribution]] = []
-        for factor in self.factors:
-            total = sum(s.contribution for s in factor.signals if not contrary(s))
-            if _direction(total) == "raises risk":
-                ranked.append((total, factor))
-        return [f for _, f in sorted(ranked, key=lambda r: -r[0])][:n]
+        acting = [(f.acting(), f) for f in self.factors]
+        ranked = sorted(
+            (r for r in acting if _direction(r[0]) == "raises risk"), key=lambda r: -r[0]
+        )
+        return [f for _, f in ranked][:n]
 
 
 def model_info(model: HealthModel, as_of: dt.date) -> ModelInfo:
