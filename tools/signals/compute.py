@@ -352,11 +352,14 @@ def compute_signals(
     se_r, se_b = mean("sess", r0, r1, d_r), mean("sess", b0, b1, d_b)
     ke_r, ke_b = mean("key", r0, r1, d_r), mean("key", b0, b1, d_b)
     days = float(C.RECENT_DAYS)
+    # Usage rows (days with use) in the recent window: the active-days level and the
+    # rolled-up check below both read it.
+    rows_r = u.count(acc, r0, r1)
     levels_r = {
         "active_users_level": np.log1p(au_r),
         "sessions_level": np.log1p(se_r * days),
         "key_events_level": np.log1p(ke_r * days),
-        "active_days": _ratio(u.count(acc, r0, r1), d_r),
+        "active_days": _ratio(rows_r, d_r),
     }
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -435,7 +438,6 @@ def compute_signals(
     # opposite ways (likes and unfriends). The multi-signal model leaves them out (missing:
     # neutral); active users stay where the account has had more than one (how many people
     # use it, which event counts do not say). The usage-only baseline keeps them all.
-    rows_r = u.count(acc, r0, r1)
     rolled_up = (rows_r > 0) & (u.total("rolled_up", acc, r0, r1) == rows_r)
     single_user = ix.multi_user.count(acc, np.full(len(acc), -1), asof) == 0
     repeats = {
