@@ -160,14 +160,20 @@ def _secret_segment(segment: str) -> bool:
 def secrets_in_url(url: str | None) -> tuple[str, ...]:
     """The parts of a configured URL that are credentials, to pass as ``extra``.
 
-    The whole URL, the password of its ``user:password@``, every query value of at least
-    eight characters, and every path segment that looks like a token (long, letters and
-    digits mixed) — webhook URLs usually carry their secret in one of these places.
+    The whole URL, its path (and path with query), the password of its
+    ``user:password@``, every query value of at least eight characters, and every path
+    segment that looks like a token (long, letters and digits mixed): webhook URLs usually
+    carry their secret in one of these places.
     """
     if not url:
         return ()
     parts = urlsplit(url)
     found = [url]
+    # The path as a whole: short tokens ("/hooks/T0/abc") are not caught segment by segment.
+    if len(parts.path) >= 8:
+        found.append(parts.path)
+        if parts.query:
+            found.append(f"{parts.path}?{parts.query}")
     if parts.password:
         found.append(unquote(parts.password))
     found.extend(value for _, value in parse_qsl(parts.query) if len(value) >= 8)

@@ -43,7 +43,33 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "keel@localhost"
-    smtp_starttls: bool = False
+    smtp_starttls: bool | None = Field(
+        default=None,
+        description=(
+            "Upgrade the SMTP connection with STARTTLS. Unset: on whenever smtp_user is set "
+            "(required then: a server without STARTTLS is refused), off otherwise. true: "
+            "always, and required. false: never; credentials then need "
+            "smtp_allow_plaintext_auth. Ignored when smtp_ssl is true (already encrypted)."
+        ),
+    )
+    smtp_ssl: bool = Field(
+        default=False,
+        description="SMTPS: TLS from the first byte (implicit TLS, usually port 465).",
+    )
+    smtp_allow_plaintext_auth: bool = Field(
+        default=False,
+        description=(
+            "Allow sending smtp_user/smtp_password over an unencrypted connection (logged as "
+            "a warning). With smtp_starttls unset, STARTTLS is still used when offered."
+        ),
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM CA bundle to verify the SMTP server's certificate; default the system CAs. "
+            "Certificates are always verified."
+        ),
+    )
     webhook_url: str | None = None
     link_allowlist: list[str] = Field(default_factory=lambda: ["https://help.keel.example"])
     policy_path: Path | None = Field(default=None, description="Policy YAML; default bundled.")

@@ -476,6 +476,7 @@ def test_smtp_login_and_password_never_shown(caplog: pytest.LogCaptureFixture) -
             sender=SENDER,
             user="keel",
             password=SecretStr(secret),
+            allow_plaintext_auth=True,  # this sink has no TLS; TLS: test_transport_security
             timeout_s=5,
         )
         good.send(_message(), idempotency_key="k" * 64)
@@ -486,6 +487,7 @@ def test_smtp_login_and_password_never_shown(caplog: pytest.LogCaptureFixture) -
             sender=SENDER,
             user="keel",
             password=SecretStr("wrong-" + secret),
+            allow_plaintext_auth=True,
             timeout_s=5,
         )
         with pytest.raises(OutboundError) as info:

@@ -5,21 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+from keel.redact import redact_secrets
 from memory.actions import CrmTask, as_utc
-from tools.outbound.base import RenderedMessage, SendReceipt
+from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
 
 
 @dataclass
 class CrmTaskAdapter:
-    """Inserts one ``CrmTask`` per idempotency key; a repeat returns the existing task."""
+    """Inserts one ``CrmTask`` per idempotency key; a repeat returns the existing task.
+
+    The key is a unique column, so there is no HTTP idempotency header to send: the
+    database itself refuses a second task for the same key.
+    """
 
     engine: Engine
     name: str = "crm"
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendReceipt:
+        try:
+            return self._insert_once(message, idempotency_key)
+        except OperationalError as exc:
+            # The database is down or locked: a passing failure. Only the driver's first
+            # line is kept (the full text quotes the SQL parameters, i.e. the message), and
+            # the database password is redacted in case the driver echoes the URL.
+            lines = str(exc.orig or exc).strip().splitlines()
+            reason = lines[0] if lines else "no detail"
+            text = f"the CRM task store could not be written: {type(exc.orig).__name__}: {reason}"
+            secret = self.engine.url.password
+            raise OutboundError(
+                redact_secrets(text, extra=[str(secret)] if secret else []), retryable=True
+            ) from None
+
+    def _insert_once(self, message: RenderedMessage, idempotency_key: str) -> SendReceipt:
         existing = self._find(idempotency_key)
         if existing is not None:
             return self._receipt(existing, duplicate=True)

@@ -8,8 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from keel.redact import redact_secrets
 from memory.actions import is_customer_facing
-from tools.outbound.base import RenderedMessage, SendReceipt
+from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
 from tools.outbound.render import IDEMPOTENCY_HEADER, to_email, to_markdown
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,6 +33,14 @@ class DryRunAdapter:
     name: str = "dry_run"
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendReceipt:
+        try:
+            return self._write_once(message, idempotency_key)
+        except OSError as exc:
+            # Disk full, permissions, a vanished mount: worth another try once fixed.
+            text = f"the outbox {self.outbox_dir} could not be written: {exc.strerror or exc}"
+            raise OutboundError(redact_secrets(text), retryable=True) from None
+
+    def _write_once(self, message: RenderedMessage, idempotency_key: str) -> SendReceipt:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         existing = self.find(idempotency_key)
         if existing is not None:

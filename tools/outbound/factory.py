@@ -55,6 +55,9 @@ def adapters_from_settings(settings: Settings, engine: Engine) -> dict[str, Outb
         user=settings.smtp_user,
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
+        ssl=settings.smtp_ssl,
+        allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
+        ca_file=settings.smtp_ca_file,
     )
     internal = webhook or dry
     return {Channel.EMAIL: smtp, Channel.SLACK: internal, Channel.INTERNAL: internal}
