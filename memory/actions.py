@@ -10,10 +10,16 @@ Status life cycle::
 
     pending ──approve──► approved ─┐
             ──edit─────► edited ───┼─► sending ─► sent
-            ──respond──► responded │      │  ▲
-            ──reject───► rejected  │      ▼  │ (lease expired: reclaimed)
-    (policy allows) auto_approved ─┘    failed
+            ──respond──► responded │    │   ▲
+            ──reject───► rejected  │    │   │ lease expired, or retry time come: reclaimed
+    (policy allows) auto_approved ─┘    ▼   │
+                                      failed ──retry (a named user)──► approved/edited/...
     pending ──(redraft proposed)──► superseded
+
+A ``sending`` row with a claim token is held by a worker until ``lease_expires_at``; one
+without a token waits for a retry at ``lease_expires_at`` after a transient failure
+(``last_error`` says which). Every send attempt is a ``DeliveryAttempt`` row, written
+before the adapter is called, so a crash mid-send leaves a trace the next attempt reads.
 
 Only ``tools.outbound.executor`` moves rows past ``approved``. Datetimes are aware UTC
 (SQLModel stores and returns them so on SQLite and PostgreSQL); :func:`as_utc` converts.
@@ -105,6 +111,9 @@ class DecisionKind(StrEnum):
     RESPOND = "respond"
     REJECT = "reject"
     AUTO = "auto"  # the policy allowed sending without a human; recorded like any decision
+    # A human sends a failed action again: audited like a decision, but not an approval
+    # (the approval it rests on is the earlier one, whose payload hash still has to match).
+    RETRY = "retry"
 
 
 STATUS_AFTER: dict[DecisionKind, ActionStatus] = {
@@ -282,6 +291,29 @@ class Intervention(SQLModel, table=True):
     external_message_id: str = Field(default="", max_length=512)
     result: str = Field(default="sent", max_length=32)
     detail: str = ""
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at sending an action, written before the adapter is called.
+
+    ``outcome`` is None while the send runs; a row still None when the next attempt
+    starts is *in doubt*: the process died mid-send and the message may have gone out.
+    """
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: str = Field(foreign_key="proposed_action.id", index=True, max_length=32)
+    attempt: int
+    claim_token: str = Field(max_length=64)
+    worker: str = Field(default="", max_length=256)
+    idempotency_key: str = Field(max_length=64)
+    transport: str = Field(default="", max_length=32)
+    started_at: dt.datetime = Field(default_factory=as_utc)
+    finished_at: dt.datetime | None = None
+    # sent | failed | refused | in_doubt (found unfinished by a later attempt) | None
+    outcome: str | None = Field(default=None, max_length=16)
+    error: str | None = None
 
 
 class CrmTask(SQLModel, table=True):
@@ -579,6 +611,88 @@ def list_decisions(session: Session, *, action_id: str) -> list[ActionDecision]:
         .order_by(col(ActionDecision.at), col(ActionDecision.id))
     )
     return list(session.exec(query).all())
+
+
+def list_attempts(session: Session, *, action_id: str) -> list[DeliveryAttempt]:
+    """The delivery attempts of one action, oldest first."""
+    query = (
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.action_id == action_id)
+        .order_by(col(DeliveryAttempt.started_at), col(DeliveryAttempt.id))
+    )
+    return list(session.exec(query).all())
+
+
+def reopen_failed(
+    engine: Engine,
+    *,
+    action_id: str,
+    user: str,
+    message: str | None = None,
+    now: dt.datetime | None = None,
+) -> ProposedAction:
+    """A named user sends a ``failed`` action again: audited, attempts reset to zero.
+
+    The row goes back to the status its last approving decision gave it, so the executor
+    re-checks everything (hash, policy, recipients, links) before sending; a retry is not
+    a new approval. Compare-and-set like :func:`decide`: of two retries, one wins.
+
+    Raises:
+        ValidationFailed: no user named.
+        ActionNotFound: no such action.
+        ConflictError: the action is not ``failed`` (nothing to retry).
+    """
+    if not user or not user.strip():
+        raise ValidationFailed([Problem("retry", None, "user", "a retry needs a named user")])
+    moment = as_utc(now)
+    with Session(engine) as session:
+        current = session.get(ProposedAction, action_id)
+        if current is None:
+            raise ActionNotFound(f"action {action_id} does not exist")
+        approving = [
+            d
+            for d in list_decisions(session, action_id=action_id)
+            if d.decision in (DecisionKind.APPROVE, DecisionKind.EDIT, DecisionKind.AUTO)
+        ]
+        if not approving:
+            raise ConflictError(f"action {action_id} was never approved; nothing to retry")
+        back_to = STATUS_AFTER[DecisionKind(approving[-1].decision)]
+        result = session.exec(
+            update(ProposedAction)
+            .where(
+                col(ProposedAction.id) == action_id,
+                col(ProposedAction.status) == ActionStatus.FAILED,
+            )
+            .values(
+                status=back_to,
+                attempts=0,
+                claim_token=None,
+                lease_expires_at=None,
+            )
+        )
+        if result.rowcount != 1:
+            session.rollback()
+            row = session.get(ProposedAction, action_id, populate_existing=True)
+            status = row.status if row is not None else "gone"
+            raise ConflictError(
+                f"action {action_id} is {status}, not failed; only a failed action is retried"
+            )
+        session.add(
+            ActionDecision(
+                action_id=action_id,
+                decision=DecisionKind.RETRY,
+                user=user.strip(),
+                at=moment,
+                payload_hash_before=current.payload_hash,
+                payload_hash=current.payload_hash,
+                message=message or current.last_error,
+            )
+        )
+        session.commit()
+        reopened = session.get(ProposedAction, action_id, populate_existing=True)
+        assert reopened is not None
+        session.expunge(reopened)
+        return reopened
 
 
 def get_intervention(session: Session, *, action_id: str) -> Intervention | None:

@@ -35,7 +35,12 @@ from tests.memory.test_actions import NOW, Book, payload, propose, seed_account
 from tools.outbound.base import OutboundAdapter, OutboundError, RenderedMessage, SendReceipt
 from tools.outbound.crm import CrmTaskAdapter
 from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.executor import ExecutionResult, execute_action
+from tools.outbound.executor import (
+    ExecutionOptions,
+    ExecutionResult,
+    RetryPolicy,
+    execute_action,
+)
 from tools.outbound.factory import adapters_from_settings
 from tools.outbound.guards import extract_links, link_allowed, recipient_problems
 from tools.outbound.smtp import SmtpAdapter
@@ -384,12 +389,14 @@ def test_crash_after_claim_resumes_after_lease_and_sends_once(
 def test_row_that_keeps_crashing_is_given_up(engine: Engine, book: Book, policy: Policy) -> None:
     action = approved(engine, book)
     dies: dict[str, OutboundAdapter] = {"email": _DiesBeforeSending()}
+    once = ExecutionOptions(retry=RetryPolicy(max_attempts=1))
     with pytest.raises(RuntimeError):
-        run(engine, action.id, dies, policy, max_attempts=1)
+        run(engine, action.id, dies, policy, options=once)
     later = NOW + dt.timedelta(seconds=301)
-    result = run(engine, action.id, dies, policy, now=later, max_attempts=1)
+    result = run(engine, action.id, dies, policy, now=later, options=once)
     assert result.outcome == "failed" and result.status == ActionStatus.FAILED
     assert result.reasons[0].startswith("gave up after 1 attempts")
+    assert "may have been delivered" in result.reasons[0]  # the crash left it in doubt
 
 
 @pytest.mark.service
@@ -419,10 +426,16 @@ def test_transport_error_releases_the_row_for_a_retry(
     down = {"email": SmtpAdapter(host="127.0.0.1", port=port, sender=SENDER, timeout_s=2)}
     failed = run(engine, action.id, down, policy)
     assert failed.outcome == "failed" and failed.retryable
-    assert row(engine, action.id).status == ActionStatus.SENDING
+    # Backoff: the row waits, held by nobody, until its retry time (30 s after attempt 1).
+    assert failed.retry_after == NOW + dt.timedelta(seconds=30)
+    waiting = row(engine, action.id)
+    assert waiting.status == ActionStatus.SENDING and waiting.claim_token is None
+    assert "could not be reached" in (waiting.last_error or "")
     with SmtpSink() as sink:
         up = {"email": SmtpAdapter(host=sink.host, port=sink.port, sender=SENDER, timeout_s=5)}
-        retried = run(engine, action.id, up, policy)
+        early = run(engine, action.id, up, policy, now=NOW + dt.timedelta(seconds=10))
+        assert early.outcome == "retry_scheduled" and sink.count == 0
+        retried = run(engine, action.id, up, policy, now=NOW + dt.timedelta(seconds=30))
         assert retried.outcome == "sent" and sink.count == 1
     assert row(engine, action.id).attempts == 2
 
@@ -434,8 +447,13 @@ def test_transport_keeps_failing_until_max_attempts(
     with SmtpSink() as sink:
         port = sink.port
     down = {"email": SmtpAdapter(host="127.0.0.1", port=port, sender=SENDER, timeout_s=2)}
-    results = [run(engine, action.id, down, policy, max_attempts=2) for _ in range(3)]
+    twice = ExecutionOptions(retry=RetryPolicy(max_attempts=2))
+    results = [
+        run(engine, action.id, down, policy, now=NOW + dt.timedelta(minutes=n), options=twice)
+        for n in range(3)
+    ]
     assert [r.outcome for r in results] == ["failed", "failed", "not_executable"]
+    assert results[1].reasons[0].startswith("gave up after 2 attempts")
     assert [r.retryable for r in results[:2]] == [True, False]
     assert row(engine, action.id).status == ActionStatus.FAILED
 
