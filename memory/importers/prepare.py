@@ -1,16 +1,19 @@
 """Turn validated tables into frames of database columns: references resolved, defaults filled.
 
 Rules: a column the file does not have is never overwritten on re-import (it gets the
-model's default only when the row is new); an empty cell in a column the file has means
-the default (or no value, where the column allows none).
+model's default only when the row is new). An empty (or ``NaN``, ``n/a`` ...) cell in a
+column the file has means "not given": a new row gets the default, a stored row keeps its
+value. Only the clear token removes a stored value (the default, or none where allowed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic_core import PydanticUndefined
 from sqlmodel import SQLModel
@@ -25,13 +28,16 @@ class DbFrame:
 
     Attributes:
         frame: Database column names and values; missing cells are ``None``/``NaN``/``NaT``.
-        provided: Database columns the file gave (overwritten on re-import).
+        provided: Database columns the file has.
         conflict: The unique columns a re-import matches on.
+        given: Per provided column, the rows that give it: a value or the clear token.
+            Only those cells overwrite a stored row.
     """
 
     frame: pd.DataFrame
     provided: tuple[str, ...]
     conflict: tuple[str, ...]
+    given: pd.DataFrame
 
     @property
     def update_columns(self) -> list[str]:
@@ -61,6 +67,7 @@ def db_frame(
     """
     entity = table.entity
     columns: dict[str, pd.Series] = {}
+    given: dict[str, pd.Series] = {}
     for name in table.provided:
         col = entity.column(name)
         values = table.frame[name]
@@ -71,6 +78,9 @@ def db_frame(
             by_email = values.str.lower().map(contact_ids)
             values = by_id.fillna(by_email).astype("Int64")
         columns[col.db_column] = values
+        cleared = table.cleared.get(name)
+        has = ~is_missing(values)
+        given[col.db_column] = has if cleared is None else has | cleared
     frame = pd.DataFrame(columns, index=table.frame.index)
     provided = tuple(frame.columns)
     conflict: tuple[str, ...] = ("external_id",)
@@ -78,21 +88,64 @@ def db_frame(
         conflict = ("account_id", "day")
     elif entity.name == "events":
         conflict = ("account_id", "day", "event_name")
-    elif entity.name == "features" and "external_id" not in provided:
-        # No ids in the file: match on the natural key; the generated id is kept stable.
-        conflict = ("account_id", "feature", "day")
-        frame["external_id"] = (
-            table.frame["account_id"]
-            + ":"
-            + table.frame["feature"]
-            + ":"
-            + table.frame["day"].dt.strftime("%Y-%m-%d")
-        )
+    elif entity.name == "features":
+        generated = feature_ids(table.frame)
+        if "external_id" not in provided:
+            # No ids in the file: match on the natural key; the generated id is kept stable.
+            conflict = ("account_id", "feature", "day")
+            frame["external_id"] = generated
+        else:
+            # A row without an id gets the generated one, never a shared empty id.
+            frame["external_id"] = frame["external_id"].where(
+                ~is_missing(frame["external_id"]), generated
+            )
     if entity.name == "accounts":
         frame["name"] = _default_from(frame, "name", frame["external_id"])
     elif entity.name == "contacts":
         frame["name"] = _default_from(frame, "name", frame["email"])
-    return DbFrame(frame, provided, conflict)
+    return DbFrame(frame, provided, conflict, pd.DataFrame(given, index=frame.index))
+
+
+# The external id column's length (FeatureAdoption.external_id); longer ids are hashed.
+_ID_LENGTH = 128
+
+
+def feature_ids(frame: pd.DataFrame) -> pd.Series:
+    """The id a feature row without one gets: ``account:feature:day`` (hashed if too long)."""
+    ids = frame["account_id"] + ":" + frame["feature"] + ":" + frame["day"].dt.strftime("%Y-%m-%d")
+    long = ids.str.len() > _ID_LENGTH
+    if long.any():
+        ids = ids.where(~long, ids[long].map(_hashed_id))
+    return ids
+
+
+def _hashed_id(text: str) -> str:
+    return "sha1:" + hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def row_groups(
+    given: pd.DataFrame, columns: Sequence[str]
+) -> Iterator[tuple[list[str], np.ndarray | None]]:
+    """Split rows by which of ``columns`` they give, so each group updates only those.
+
+    Yields:
+        ``(columns given, row positions)``; the positions are ``None`` when every row
+        gives every column (the common case: no copy is made).
+    """
+    if not columns:
+        yield [], None
+        return
+    flags = given[list(columns)].to_numpy(dtype=bool)
+    if flags.all():
+        yield list(columns), None
+        return
+    # One integer per row, a bit per column: grouping stays vectorised for millions of rows.
+    weights = np.left_shift(np.int64(1), np.arange(len(columns), dtype=np.int64))
+    codes = flags.astype(np.int64) @ weights
+    signatures, inverse = np.unique(codes, return_inverse=True)
+    for index, signature in enumerate(signatures):
+        chosen = [c for bit, c in enumerate(columns) if (int(signature) >> bit) & 1]
+        yield chosen, np.flatnonzero(inverse == index)
 
 
 def _default_from(frame: pd.DataFrame, column: str, fallback: pd.Series) -> pd.Series:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem
+from memory.importers import csvshape, jsondepth
 
 # Longest first, so ``x.csv.gz`` is not taken for ``x.csv`` + ``.gz``.
 SUFFIXES: tuple[str, ...] = (".csv.gz", ".jsonl.gz", ".json.gz", ".csv", ".jsonl", ".json")
@@ -43,12 +44,22 @@ class RawTable:
         rows: For each frame row, the row number a user sees (CSV: header = 1, first data
             row = 2; JSON: the 1-based record index; JSONL: the line number).
         header_row: The row to name when a whole column is wrong (CSV header, first record).
+        header: The column names as written, repeats included (the frame's columns are
+            unique: pandas renames a second ``arr`` to ``arr.1``).
+        hint: What the file's shape suggests is wrong with it (a CSV whose header is one
+            column holding semicolons), added to messages about missing columns.
     """
 
     label: str
     frame: pd.DataFrame
     rows: np.ndarray
     header_row: int = 1
+    header: tuple[str, ...] = ()
+    hint: str = ""
+
+    @property
+    def header_as_written(self) -> tuple[str, ...]:
+        return self.header or tuple(str(c) for c in self.frame.columns)
 
 
 def split_suffix(path: Path) -> tuple[str, str] | None:
@@ -92,6 +103,9 @@ def read_table(path: Path) -> RawTable:
 
 
 def _read_csv(path: Path) -> RawTable:
+    with _open_text(path) as handle:
+        sample = handle.read(csvshape.SAMPLE_CHARS)
+    hint = csvshape.delimiter_hint(sample)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -109,18 +123,13 @@ def _read_csv(path: Path) -> RawTable:
     except pd.errors.EmptyDataError as exc:
         raise ReadError(Problem(path.name, None, None, "the file is empty")) from exc
     except pd.errors.ParserError as exc:
-        raise ReadError(Problem(path.name, _parser_error_row(str(exc)), None, _short(exc))) from exc
+        raise ReadError(_parser_problem(path, exc, hint)) from exc
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         # pandas only warns (and drops cells) when the first data row is the longer one.
-        raise ReadError(
-            Problem(
-                path.name,
-                2,
-                None,
-                f"not a well-formed CSV: more fields than the {len(frame.columns)} header columns",
-            )
-        )
+        reason = f"not a well-formed CSV: more fields than the {len(frame.columns)} header columns"
+        raise ReadError(Problem(path.name, 2, None, _with_hint(reason, hint)))
     frame = frame.fillna("")
+    header = tuple(csvshape.header_cells(sample.splitlines()[0] if sample else ""))
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:
         frame[col] = frame[col].str.strip()
@@ -129,7 +138,31 @@ def _read_csv(path: Path) -> RawTable:
     if len(frame) and not nonblank.all():
         frame = frame.loc[nonblank].reset_index(drop=True)
         rows = rows[nonblank]
-    return RawTable(path.name, frame, rows, header_row=1)
+    if len(header) != len(frame.columns):
+        header = ()  # a header spanning lines: the frame's names are the best we have
+    return RawTable(path.name, frame, rows, header_row=1, header=header, hint=hint)
+
+
+def _parser_problem(path: Path, exc: pd.errors.ParserError, hint: str) -> Problem:
+    message = str(exc)
+    if "EOF inside string" in message:
+        # pandas counts this row differently; find the record where the quote opened.
+        with _open_text(path) as handle:
+            where = csvshape.unterminated_quote_row(handle)
+        if where is not None:
+            row, line = where
+            on_line = "" if line == row else f" (line {line})"
+            return Problem(
+                path.name,
+                row,
+                None,
+                f"not a well-formed CSV: a quote opened in this row{on_line} is never closed",
+            )
+    return Problem(path.name, _parser_error_row(message), None, _with_hint(_short(exc), hint))
+
+
+def _with_hint(reason: str, hint: str) -> str:
+    return f"{reason}; {hint}" if hint else reason
 
 
 def _parser_error_row(message: str) -> int | None:
@@ -161,25 +194,10 @@ def _read_json(path: Path, *, lines: bool) -> RawTable:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ReadError(
-                        Problem(path.name, number, None, f"not valid JSON: {exc.msg}")
-                    ) from exc
+                records.append(_parse_json(path.name, line, number))
                 rows.append(number)
         else:
-            try:
-                document = json.load(handle)
-            except json.JSONDecodeError as exc:
-                raise ReadError(
-                    Problem(
-                        path.name,
-                        None,
-                        None,
-                        f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                    )
-                ) from exc
+            document = _parse_json(path.name, handle.read(), None)
             records = _records_of(path.name, document)
             rows = list(range(1, len(records) + 1))
     flat = [_flatten(path.name, row, record) for row, record in zip(rows, records, strict=True)]
@@ -187,6 +205,30 @@ def _read_json(path: Path, *, lines: bool) -> RawTable:
     frame = frame.fillna("").astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
     return RawTable(path.name, frame, np.asarray(rows, dtype=int), header_row=1)
+
+
+def _parse_json(label: str, text: str, line: int | None) -> Any:
+    """Parse one JSON text (a whole file, or one JSONL line numbered ``line``).
+
+    Raises:
+        ReadError: The text is not JSON, nests too deeply, or holds a number too long to
+            read; the row is the JSONL line, or the record of a JSON array.
+    """
+    deep = jsondepth.too_deep(text)
+    if deep is not None:
+        raise ReadError(Problem(label, line or deep.record, None, deep.reason()))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "" if line is not None else f" at line {exc.lineno}, column {exc.colno}"
+        raise ReadError(Problem(label, line, None, f"not valid JSON: {exc.msg}{where}")) from exc
+    except ValueError as exc:
+        # Python refuses integers of more than 4,300 digits (int_max_str_digits).
+        raise ReadError(
+            Problem(label, line, None, "not valid JSON here: a number is too long to read")
+        ) from exc
+    except RecursionError as exc:  # pragma: no cover - too_deep stops this first
+        raise ReadError(Problem(label, line, None, "nested too deeply to read")) from exc
 
 
 def _records_of(label: str, document: Any) -> list[Any]:

@@ -16,30 +16,24 @@ import pandas as pd
 from keel.errors import Problem
 from memory.importers.columns import Column, Entity, Kind, normalise_header
 from memory.importers.readers import RawTable
+from memory.importers.values import (
+    BAD_TEXT_CHARS,
+    CLEAR_TOKEN,
+    CLEAR_TOKENS,
+    INT_MAX,
+    INT_MIN,
+    NULL_TOKENS,
+    TEXT_NULL_TOKENS,
+    bad_text_reason,
+    int_range_reason,
+    not_a_number_reason,
+    shown,
+)
 
 MAX_PROBLEMS = 200
 # Rows listed for one field and one kind of problem before the rest are summarised.
 ROWS_PER_CHECK = 10
 
-# Spellings of "no value" accepted in typed (non-text) columns.
-NULL_TOKENS = frozenset(
-    {
-        "",
-        "null",
-        "NULL",
-        "Null",
-        "none",
-        "None",
-        "NONE",
-        "nan",
-        "NaN",
-        "NAN",
-        "na",
-        "NA",
-        "n/a",
-        "N/A",
-    }
-)
 TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
 
@@ -93,6 +87,8 @@ class TypedTable:
             (``""`` where empty), references as the external id text.
         rows: The user-visible row number of each frame row.
         headers: Canonical column -> the header as written in the file.
+        cleared: Canonical column -> the rows whose cell is the clear token: the stored
+            value is removed (an empty cell, by contrast, leaves it as it is).
     """
 
     entity: Entity
@@ -100,6 +96,7 @@ class TypedTable:
     frame: pd.DataFrame
     rows: np.ndarray
     headers: dict[str, str]
+    cleared: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def provided(self) -> tuple[str, ...]:
@@ -107,55 +104,94 @@ class TypedTable:
 
 
 def map_headers(raw: RawTable, entity: Entity, log: ProblemLog) -> dict[str, str]:
-    """Canonical column -> file header; logs required columns that are missing."""
-    by_norm: dict[str, str] = {}
-    for header in raw.frame.columns:
-        by_norm.setdefault(normalise_header(header), header)
+    """Canonical column -> file header; logs required columns that are missing and columns
+    given twice (the same header, or two spellings of one column such as ``arr``/``ARR``)."""
+    written = raw.header_as_written
+    if raw.hint:
+        # One column named "a;b;c": every required column would be "missing"; say why once.
+        log.add(
+            Problem(
+                raw.label,
+                raw.header_row,
+                None,
+                f"the header reads as one column ({shown(written[0])}); {raw.hint}",
+            )
+        )
+        return {}
+    names = [str(c) for c in raw.frame.columns]
+    normalised = [normalise_header(h) for h in written]
     mapping: dict[str, str] = {}
     for col in entity.columns:
-        for name in (col.name, *col.aliases):
-            if normalise_header(name) in by_norm:
-                mapping[col.name] = by_norm[normalise_header(name)]
-                break
-        else:
-            if col.required:
-                accepted = ", ".join((col.name, *col.aliases))
-                found = ", ".join(raw.frame.columns) or "none"
-                log.add(
-                    Problem(
-                        raw.label,
-                        raw.header_row,
-                        col.name,
-                        f"required column is missing (accepted headers: {accepted}; "
-                        f"found: {found}){_separator_hint(raw)}",
-                    )
+        accepted = (col.name, *col.aliases)
+        wanted = {normalise_header(n) for n in accepted}
+        matches = [i for i, h in enumerate(normalised) if h in wanted]
+        if matches:
+            mapping[col.name] = names[matches[0]]
+            if len(matches) > 1:
+                log.add(_given_twice(raw, col, written, matches[:2]))
+        elif col.required:
+            found = ", ".join(written) or "none"
+            log.add(
+                Problem(
+                    raw.label,
+                    raw.header_row,
+                    col.name,
+                    f"required column is missing (accepted headers: {', '.join(accepted)}; "
+                    f"found: {found})",
                 )
+            )
     return mapping
 
 
-def _separator_hint(raw: RawTable) -> str:
-    # A spreadsheet saved with ';' or tabs reads as one column named "a;b;c".
-    if len(raw.frame.columns) == 1 and any(s in raw.frame.columns[0] for s in (";", "\t")):
-        return "; the file looks semicolon- or tab-separated: save it comma-separated"
-    return ""
+def _given_twice(raw: RawTable, col: Column, written: tuple[str, ...], at: list[int]) -> Problem:
+    first, second = (written[i] for i in at)
+    # CSV columns have positions a user can find; a JSON file's keys do not.
+    where = f" (columns {at[0] + 1} and {at[1] + 1})" if raw.header else ""
+    what = (
+        f"the header has '{first}' twice{where}"
+        if first == second
+        else f"the header has both '{first}' and '{second}'{where}, which both mean {col.name}"
+    )
+    return Problem(raw.label, raw.header_row, second, f"{what}; keep one of them")
 
 
 def validate_table(raw: RawTable, entity: Entity, log: ProblemLog) -> TypedTable:
     """Parse and check every column of ``raw`` as ``entity``; problems go to ``log``."""
     headers = map_headers(raw, entity, log)
     parsed: dict[str, pd.Series] = {}
+    cleared: dict[str, np.ndarray] = {}
     for name, header in headers.items():
         col = entity.column(name)
         cells = raw.frame[header].astype(str)
+        clear = cells.isin(CLEAR_TOKENS)
+        if clear.any():
+            refused = _clearing_refused(entity, col)
+            if refused:
+                log.add_rows(raw.label, raw.rows, header, cells, clear.to_numpy(), refused)
+            else:
+                cleared[name] = clear.to_numpy()
+            cells = cells.where(~clear, "")
         values, checks = parse_column(col, cells, _max_length(entity, col))
         for bad, reason in checks:
             log.add_rows(raw.label, raw.rows, header, cells, bad, reason)
         parsed[name] = values
     frame = pd.DataFrame(parsed, index=raw.frame.index)
-    table = TypedTable(entity, raw.label, frame, raw.rows, headers)
+    table = TypedTable(entity, raw.label, frame, raw.rows, headers, cleared)
     _check_duplicates(table, log)
     _check_row_rules(table, log)
     return table
+
+
+def _clearing_refused(entity: Entity, col: Column) -> Callable[[str], str] | None:
+    """Why the clear token is refused in this column, or ``None`` when it may be cleared."""
+    if col.required or col.name in entity.key or col.name == "external_id":
+        return lambda _v: f"{CLEAR_TOKEN} cannot clear {col.name}: the field is required"
+    if entity.table is None:
+        return lambda _v: (
+            f"{CLEAR_TOKEN} has nothing to clear: {entity.name} are not stored; "
+            "leave the cell empty"
+        )
+    return None
 
 
 def parse_column(
@@ -163,7 +199,7 @@ def parse_column(
 ) -> tuple[pd.Series, list[tuple[np.ndarray, Callable[[str], str]]]]:
     """Parse one column; returns the values and ``(bad mask, reason)`` checks."""
     text_like = col.kind in (Kind.TEXT, Kind.ACCOUNT, Kind.CONTACT)
-    empty = (cells == "") if text_like else cells.isin(NULL_TOKENS)
+    empty = cells.isin(TEXT_NULL_TOKENS if text_like else NULL_TOKENS)
     empty_mask = empty.to_numpy()
     checks: list[tuple[np.ndarray, Callable[[str], str]]] = []
     if col.required:
@@ -171,6 +207,10 @@ def parse_column(
     values: pd.Series
     if text_like:
         values = cells.where(~empty, "")
+        # One search over the joined column first: millions of clean cells stay cheap.
+        if BAD_TEXT_CHARS.search("".join(cells.to_numpy())):
+            control = cells.str.contains(BAD_TEXT_CHARS, regex=True).to_numpy(dtype=bool)
+            checks.append((control, bad_text_reason))
         if max_length is not None:
             too_long = (cells.str.len() > max_length).to_numpy()
             checks.append(
@@ -182,11 +222,11 @@ def parse_column(
     elif col.kind == Kind.DATE:
         values = _parse_date(cells, empty)
         bad = (~empty & values.isna()).to_numpy()
-        checks.append((bad, lambda v: f"'{v}' is not a valid date; {DATE_HINT}"))
+        checks.append((bad, lambda v: f"{shown(v)} is not a valid date; {DATE_HINT}"))
     elif col.kind == Kind.DATETIME:
         values = _parse_datetime(cells, empty)
         bad = (~empty & values.isna()).to_numpy()
-        checks.append((bad, lambda v: f"'{v}' is not a valid date-time; {DATETIME_HINT}"))
+        checks.append((bad, lambda v: f"{shown(v)} is not a valid date-time; {DATETIME_HINT}"))
     elif col.kind == Kind.BOOL:
         lowered = cells.str.lower()
         yes, no = lowered.isin(TRUE_TOKENS), lowered.isin(FALSE_TOKENS)
@@ -194,11 +234,11 @@ def parse_column(
         values[yes] = True
         values[no] = False
         bad = (~empty & ~yes & ~no).to_numpy()
-        checks.append((bad, lambda v: f"'{v}' is not a boolean; expected true or false"))
+        checks.append((bad, lambda v: f"{shown(v)} is not a boolean; expected true or false"))
     else:
         values, bad = _parse_enum(col, cells, empty)
         allowed = ", ".join(col.choices)
-        checks.append((bad, lambda v: f"'{v}' is not one of the allowed values: {allowed}"))
+        checks.append((bad, lambda v: f"{shown(v)} is not one of the allowed values: {allowed}"))
     return values, checks
 
 
@@ -206,17 +246,21 @@ def _parse_number(
     col: Column, cells: pd.Series, empty: pd.Series
 ) -> tuple[pd.Series, list[tuple[np.ndarray, Callable[[str], str]]]]:
     numbers = pd.to_numeric(cells.where(~empty, None), errors="coerce").astype("float64")
-    finite = np.isfinite(numbers.to_numpy())
+    raw = numbers.to_numpy()
+    finite = np.isfinite(raw)
     nonempty = ~empty.to_numpy()
     checks: list[tuple[np.ndarray, Callable[[str], str]]] = []
     if col.kind == Kind.INT:
-        whole = finite & (np.mod(np.where(finite, numbers.to_numpy(), 0.0), 1.0) == 0.0)
-        checks.append((nonempty & ~whole, lambda v: f"'{v}' is not a whole number"))
-        valid = nonempty & whole
+        safe = np.where(finite, raw, 0.0)
+        whole = finite & (np.mod(safe, 1.0) == 0.0)
+        checks.append((nonempty & ~whole, lambda v: not_a_number_reason(v, whole=True)))
+        # Beyond 32 bits PostgreSQL's INTEGER refuses the row; refuse it here on both.
+        fits = (safe >= INT_MIN) & (safe <= INT_MAX)
+        checks.append((nonempty & whole & ~fits, int_range_reason))
+        valid = nonempty & whole & fits
     else:
-        checks.append((nonempty & ~finite, lambda v: f"'{v}' is not a number"))
+        checks.append((nonempty & ~finite, lambda v: not_a_number_reason(v, whole=False)))
         valid = nonempty & finite
-    raw = numbers.to_numpy()
     if col.minimum is not None:
         lo = col.minimum
         below = valid & (np.where(valid, raw, lo) < lo)

@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Connection
 
 from memory.importers import analytics
-from memory.importers.prepare import db_frame, is_missing, with_defaults
+from memory.importers.prepare import db_frame, is_missing, row_groups, with_defaults
 from memory.importers.report import ImportReport, Written
 from memory.importers.upsert import count_rows, external_ids, update_by_external_id, upsert_frame
 from memory.importers.validate import TypedTable
@@ -101,14 +101,22 @@ def _write_plain(
     frame = with_defaults(prepared.frame, model)
     stage = f"write {table.entity.name}"
     with _counted(conn, target, table.entity.name, report) as sent:
-        sent[0] = upsert_frame(
-            conn,
-            target,
-            frame,
-            conflict=prepared.conflict,
-            update_columns=prepared.update_columns,
-            on_progress=lambda n: notify(stage, n, len(frame)),
-        )
+        # Rows are sent in groups by the columns they give: an empty cell never overwrites.
+        for columns, positions in row_groups(prepared.given, prepared.update_columns):
+            part = frame if positions is None else frame.iloc[positions]
+            sent[0] += upsert_frame(
+                conn,
+                target,
+                part,
+                conflict=prepared.conflict,
+                update_columns=columns,
+                on_progress=_progress(notify, stage, sent[0], len(frame)),
+            )
+
+
+def _progress(notify: ProgressFn, stage: str, done: int, total: int) -> Callable[[int], None]:
+    """Progress of one group of rows, counted on from the rows sent before it."""
+    return lambda n: notify(stage, done + n, total)
 
 
 def _write_accounts(
@@ -129,25 +137,29 @@ def _write_accounts(
     )
     if table is not None:
         prepared = db_frame(table, account_ids={}, contact_ids={})
-        frame = prepared.frame
+        frame, given = prepared.frame, prepared.given.copy()
         for column in DERIVED_ACCOUNT_COLUMNS:
             if column not in derived_accounts:
                 continue
             values = frame["external_id"].map(derived_accounts[column])
+            has = ~is_missing(values)
             if column in frame:
-                frame[column] = frame[column].where(~is_missing(frame[column]), values)
+                # Derived values fill what the file does not give (a clear token gives).
+                fill = has & ~given[column]
+                frame[column] = frame[column].where(~fill, values)
+                given[column] = given[column] | fill
             else:
                 frame[column] = values
-        extra = [c for c in DERIVED_ACCOUNT_COLUMNS if c in frame and c not in prepared.provided]
+                given[column] = has
+        candidates = [c for c in given.columns if c != "external_id"]
         with _counted(conn, target, "accounts", report) as sent:
-            for columns, group in _groups_by_present(frame, extra):
-                keep = [*prepared.provided, *columns]
-                if "name" not in keep:
-                    keep.append("name")  # needed for a new row; only updated if given
-                rows = with_defaults(group[keep], Account)
-                update = [c for c in (*prepared.provided, *columns) if c != "external_id"]
+            for columns, positions in row_groups(given, candidates):
+                group = frame if positions is None else frame.iloc[positions]
+                # Every column goes into an insert (new rows need their defaults); only
+                # the given ones into the update. "name" is always there (db_frame).
+                rows = with_defaults(group, Account)
                 sent[0] += upsert_frame(
-                    conn, target, rows, conflict=("external_id",), update_columns=update
+                    conn, target, rows, conflict=("external_id",), update_columns=columns
                 )
             notify("write accounts", len(frame), len(frame))
     if derived is None:
@@ -163,8 +175,8 @@ def _write_accounts(
         report.written.append(Written("accounts (contract from subscriptions)", 0, updated))
     stage_given: set[str] = set()
     if table is not None and "lifecycle_stage" in table.frame:
-        given = table.frame["lifecycle_stage"] != ""
-        stage_given = set(table.frame.loc[given, "external_id"])
+        has_stage = table.frame["lifecycle_stage"] != ""
+        stage_given = set(table.frame.loc[has_stage, "external_id"])
     live = derived.accounts.loc[derived.accounts["lifecycle_stage"].isna(), "external_id"]
     _reopen_won_back(conn, [a for a in live if a not in stage_given])
 
@@ -187,14 +199,9 @@ def _groups_by_present(
     frame: pd.DataFrame, columns: list[str]
 ) -> Iterator[tuple[list[str], pd.DataFrame]]:
     """Split rows by which of ``columns`` they have a value in."""
-    if not columns:
-        yield [], frame
-        return
     present = pd.DataFrame({c: ~is_missing(frame[c]) for c in columns}, index=frame.index)
-    signature = present.apply(lambda row: tuple(row), axis=1)
-    for key, index in signature.groupby(signature).groups.items():
-        flags: tuple[bool, ...] = tuple(key)  # type: ignore[arg-type]
-        yield [c for c, has in zip(columns, flags, strict=True) if has], frame.loc[index]
+    for chosen, positions in row_groups(present, columns):
+        yield chosen, frame if positions is None else frame.iloc[positions]
 
 
 def _write_events(

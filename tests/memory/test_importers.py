@@ -154,9 +154,9 @@ BAD_FILES = [
     pytest.param(
         "invoices.csv",
         "id;account_id;issued_on;due_on;amount\nI9;A1;2024-03-01;2024-04-01;10\n",
-        "invoices.csv, row 1, field 'external_id': required column is missing (accepted "
-        "headers: external_id, id, invoice_id, invoice_number, number; found: "
-        "id;account_id;issued_on;due_on;amount); the file looks semicolon- or tab-separated",
+        "invoices.csv, row 1: the header reads as one column "
+        "('id;account_id;issued_on;due_on;amount'); the file looks semicolon-separated (';'): "
+        "save it comma-separated",
         id="semicolon-separated",
     ),
     pytest.param(
