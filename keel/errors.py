@@ -43,3 +43,27 @@ class BudgetExceeded(KeelError):
 
 class ConflictError(KeelError):
     """A second decision on an action already decided (HTTP 409)."""
+
+
+class StoreError(KeelError):
+    """A database, checkpoint store or vector store failed in a way the user can fix.
+
+    Raised by :mod:`memory.failures` in place of the driver's exception, with a message
+    naming the store (file or host, never a password) and what to do.
+    """
+
+
+class StoreLocked(StoreError):
+    """Another process held a SQLite write lock for longer than the busy timeout."""
+
+
+class StoreFull(StoreError):
+    """The disk (or quota) holding a store is full."""
+
+
+class StoreDamaged(StoreError):
+    """A store's file is not readable as what it should be (corrupt, truncated, garbage)."""
+
+
+class StoreUnreachable(StoreError):
+    """A database server cannot be reached or refuses the login."""

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Self
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from keel.errors import KeelError
 from keel.settings import Settings
+from memory.failures import Target, sqlite_target, translate, url_target
 
 GRAPH_DURABILITY: Final[Literal["sync"]] = "sync"
 CHECKPOINT_FILE: Final = "checkpoints.sqlite"
@@ -70,18 +71,28 @@ def open_persistence(settings: Settings, *, url: str | None = None) -> Iterator[
         The checkpointer and store, set up (tables created) and closed on exit.
     """
     target = url or checkpoint_url(settings)
+    where = _target(target, settings.db_busy_timeout_s)
     with ExitStack() as stack:
         try:
             if is_postgres_url(target):
                 persistence = _open_postgres(libpq_url(target), stack)
             else:
-                persistence = _open_sqlite(Path(target), stack)
+                persistence = _open_sqlite(Path(target), stack, settings.db_busy_timeout_s)
         except Exception as exc:
             # Only opening is guarded: errors raised by the caller's block pass through.
+            known = translate(exc, where, url=target)
+            if known is not None:
+                raise known from exc
             raise KeelError(
                 f"cannot open the checkpoint database at {_redact(target)}: {exc}"
             ) from exc
         yield persistence
+
+
+def _target(location: str, busy_timeout_s: float) -> Target:
+    if is_postgres_url(location):
+        return url_target("checkpoints", location)
+    return sqlite_target("checkpoints", Path(location), busy_timeout_s=busy_timeout_s)
 
 
 def _redact(url: str) -> str:
@@ -93,32 +104,97 @@ def _redact(url: str) -> str:
     return url
 
 
-def _sqlite_connection(path: Path, *, autocommit: bool) -> sqlite3.Connection:
+class _GuardedCursor(sqlite3.Cursor):
+    """A cursor whose lock, disk-full and damage errors name the checkpoint file.
+
+    The savers run inside the graph loop, far from any code that knows which file they
+    write; translating here gives the reviewer one message instead of a traceback.
+    """
+
+    target: Target
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        with _translated(self.target):
+            return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Self:
+        with _translated(self.target):
+            return super().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        with _translated(self.target):
+            return super().executescript(sql_script)
+
+
+class _GuardedConnection(sqlite3.Connection):
+    """A connection handing out :class:`_GuardedCursor`; ``target`` is set after connect."""
+
+    target: Target
+
+    def cursor(self, factory: Any = None) -> Any:
+        cursor = super().cursor(factory or _GuardedCursor)
+        cursor.target = self.target
+        return cursor
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        cursor: sqlite3.Cursor = self.cursor()
+        return cursor.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        cursor: sqlite3.Cursor = self.cursor()
+        return cursor.executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        cursor: sqlite3.Cursor = self.cursor()
+        return cursor.executescript(sql_script)
+
+    def commit(self) -> None:
+        with _translated(self.target):
+            super().commit()
+
+
+@contextmanager
+def _translated(target: Target) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+        known = translate(exc, target)
+        if known is None:
+            raise
+        raise known from exc
+
+
+def _sqlite_connection(
+    path: Path, *, autocommit: bool, busy_timeout_s: float
+) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # check_same_thread=False: the savers serialise access with their own lock, and
     # parallel graph tasks run on worker threads.
-    if autocommit:
-        conn = sqlite3.connect(
-            str(path), check_same_thread=False, timeout=30.0, isolation_level=None
-        )
-    else:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        str(path),
+        check_same_thread=False,
+        timeout=busy_timeout_s,
+        factory=_GuardedConnection,
+        # None: autocommit, as SqliteStore expects; DEFERRED is sqlite3's default.
+        isolation_level=None if autocommit else "DEFERRED",
+    )
+    conn.target = sqlite_target("checkpoints", path, busy_timeout_s=busy_timeout_s)
     # Several processes (a review, a reviewer's `keel approvals`) share the file. In WAL
     # mode, synchronous=NORMAL keeps every committed checkpoint through a process crash
     # (what resuming after a kill needs) without an fsync per step, as memory.db does.
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
     return conn
 
 
-def _open_sqlite(path: Path, stack: ExitStack) -> Persistence:
+def _open_sqlite(path: Path, stack: ExitStack, busy_timeout_s: float) -> Persistence:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.store.sqlite import SqliteStore
 
-    saver_conn = _sqlite_connection(path, autocommit=False)
+    saver_conn = _sqlite_connection(path, autocommit=False, busy_timeout_s=busy_timeout_s)
     stack.callback(saver_conn.close)
-    store_conn = _sqlite_connection(path, autocommit=True)
+    store_conn = _sqlite_connection(path, autocommit=True, busy_timeout_s=busy_timeout_s)
     stack.callback(store_conn.close)
     saver = SqliteSaver(saver_conn)
     saver.setup()

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import Session, SQLModel, create_engine
 
 from keel.settings import Settings
+from memory.failures import Target, sqlite_target, translate, url_target
+
+# How long a SQLite write waits for another process's lock (``KEEL_DB_BUSY_TIMEOUT_S``).
+DEFAULT_BUSY_TIMEOUT_S: Final = 30.0
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+def _sqlite_pragmas(busy_timeout_s: float, dbapi_connection: object, _record: object) -> None:
     # WAL lets readers (the API, a chat) work while a writer (nightly, import) runs;
     # foreign keys are off by default in SQLite and we rely on them.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _error_translator(target: Target, url: str) -> Callable[[ExceptionContext], None]:
+    """A ``handle_error`` listener: locked, full, damaged or unreachable become one message.
+
+    Any other error (integrity, programming) passes through unchanged. A failed pre-ping is
+    left alone too: the pool reconnects on its own after it.
+    """
+
+    def listener(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return
+        found = translate(context.original_exception, target, url=url)
+        if found is not None:
+            raise found from context.original_exception
+
+    return listener
 
 
 def normalise_url(url: str) -> str:
@@ -32,21 +55,40 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for ``url``; SQLite parent folders are created as needed."""
+def make_engine(
+    url: str, *, echo: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> Engine:
+    """Create an engine for ``url``; SQLite parent folders are created as needed.
+
+    Store failures (a lock held past ``busy_timeout_s``, a full disk, a damaged file, an
+    unreachable server) are raised as :class:`keel.errors.StoreError` naming the file or
+    host (see :mod:`memory.failures`).
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
+        target = url_target("database", url)
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise translate(exc, sqlite_target("database", Path(path))) or exc from exc
+            target = sqlite_target("database", Path(path), busy_timeout_s=busy_timeout_s)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+        )
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_s))
+    else:
+        target = url_target("database", url)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _error_translator(target, url))
+    return engine
 
 
 def engine_from_settings(settings: Settings) -> Engine:
-    return make_engine(settings.resolved_database_url)
+    return make_engine(settings.resolved_database_url, busy_timeout_s=settings.db_busy_timeout_s)
 
 
 def init_db(engine: Engine) -> None:

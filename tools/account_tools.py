@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agents.prompts import CUSTOMER_CONTENT
-from keel.errors import KeelError
+from keel.errors import KeelError, StoreDamaged
 from memory.models import (
     Account,
     CallNote,
@@ -275,9 +275,10 @@ class AccountReader:
                     until=scope.as_of,
                     k=k,
                 )
-            except IndexBusy as exc:
-                # A review must not fail because an index run is under way: the most
-                # recent records are still evidence.
+            except (IndexBusy, StoreDamaged) as exc:
+                # A review must not fail because an index run is under way, or because the
+                # index is damaged (the message says how to repair it): the most recent
+                # records are still evidence.
                 note = f"{exc}; showing the most recent records instead of a search"
         records = self._evidence_records(scope, since=since, ids=ids, k=k)
         result: dict[str, Any] = {"query": query or DEFAULT_EVIDENCE_QUERY, "hits": records}

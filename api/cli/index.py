@@ -24,7 +24,8 @@ Examples:
 
   keel index                  # embed what changed since the last run
 
-  keel index --rebuild        # drop the index and embed everything again
+  keel index --rebuild        # drop the index and embed everything again (repairs a
+                              # damaged index: its files are re-created from the database)
 """
 
 SEARCH_EPILOG = """\
@@ -72,7 +73,11 @@ def index_command(
         int, typer.Option("--batch-size", min=1, help="Documents per committed batch.")
     ] = 256,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Drop the index and embed every record again.")
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Drop the index and embed every record again; repairs a damaged index.",
+        ),
     ] = False,
 ) -> None:
     """Embed tickets, call notes and NPS comments into the vector store.
@@ -82,18 +87,28 @@ def index_command(
 
     An interrupted run is finished by the next one, without duplicates.
     """
+    from memory.vectors import rebuild_vector_store
+
     runtime = make_runtime()
     engine = runtime.engine
-    store = runtime.vector_store
+    # A rebuild does not open the index first: it is how a damaged one is repaired.
+    store = None if rebuild else runtime.vector_store
     with progress() as bar:
         task = bar.add_task("embedding", total=None)
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = store.index_from_db(
-            engine, progress=on_progress, batch_size=batch_size, rebuild=rebuild
-        )
+        if store is None:
+            report = rebuild_vector_store(
+                runtime.settings,
+                runtime.embedder,
+                engine,
+                progress=on_progress,
+                batch_size=batch_size,
+            )
+        else:
+            report = store.index_from_db(engine, progress=on_progress, batch_size=batch_size)
     console.print(report_table(report))
 
 

@@ -7,7 +7,12 @@ opens a client or loads a model at import time.
 from memory.vectors.chunking import chunk_text
 from memory.vectors.client import make_chroma_client
 from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback
-from memory.vectors.store import COLLECTION_NAME, VectorStore, open_vector_store
+from memory.vectors.store import (
+    COLLECTION_NAME,
+    VectorStore,
+    open_vector_store,
+    rebuild_vector_store,
+)
 from memory.vectors.types import KINDS, IndexReport, Kind, PrototypeMatch, SearchHit
 
 __all__ = [
@@ -23,4 +28,5 @@ __all__ = [
     "chunk_text",
     "make_chroma_client",
     "open_vector_store",
+    "rebuild_vector_store",
 ]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from keel.errors import KeelError
 from keel.settings import Settings
+from memory.failures import Target, translate
 
 
 def make_chroma_client(settings: Settings) -> Any:
@@ -39,17 +42,58 @@ def make_chroma_client(settings: Settings) -> Any:
             raise KeelError(
                 f"cannot reach the Chroma server at {settings.chroma_url}: {exc}"
             ) from exc
-    settings.chroma_path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    from chromadb.errors import ChromaError
+
+    from memory.vectors.integrity import check_folder
+
+    path = settings.chroma_path
+    with chroma_errors(str(path)):
+        path.mkdir(parents=True, exist_ok=True)
+        # Damaged HNSW files are not always noticed by Chroma itself (see .integrity).
+        check_folder(path)
+        try:
+            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except ChromaError:
+            # Chroma caches the half-started client of this folder; drop it so a repair
+            # (`keel index --rebuild`) in this process starts afresh.
+            forget_client(path)
+            raise
+
+
+def forget_client(path: Path) -> None:
+    """Stop and forget Chroma's cached embedded client for ``path``, if it has one."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    if system is not None:
+        with contextlib.suppress(Exception):  # a half-started system may not stop cleanly
+            system.stop()
+
+
+def vectors_target(location: str) -> Target:
+    """The store a Chroma error is about: an embedded folder (a path) or a server URL."""
+    if "://" in location:
+        return Target(kind="vectors", where=location)
+    return Target(kind="vectors", where=location, path=Path(location))
 
 
 @contextmanager
 def chroma_errors(location: str) -> Iterator[None]:
-    """Turn Chroma and connection failures into one clear :class:`KeelError`."""
+    """Turn Chroma, disk and connection failures into one clear :class:`KeelError`.
+
+    Damage, a full disk and a lock held elsewhere become the matching
+    :class:`keel.errors.StoreError` (see :mod:`memory.failures`).
+    """
     import httpx
     from chromadb.errors import ChromaError
 
     try:
         yield
-    except (ChromaError, httpx.HTTPError, ConnectionError) as exc:
+    except (ChromaError, httpx.HTTPError, ConnectionError, OSError) as exc:
+        known = translate(exc, vectors_target(location))
+        if known is not None:
+            raise known from exc
+        if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+            raise KeelError(f"cannot use the vector store at {location}: {exc}") from exc
         raise KeelError(f"the vector store at {location} failed: {exc}") from exc

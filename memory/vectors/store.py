@@ -34,12 +34,13 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from keel.errors import KeelError
+from keel.errors import KeelError, StoreDamaged
 from keel.settings import Settings
 from memory.embeddings import Embedder
 from memory.index_state import delete_state
-from memory.vectors.client import chroma_errors, make_chroma_client
+from memory.vectors.client import chroma_errors, forget_client, make_chroma_client
 from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
+from memory.vectors.integrity import empty_folder
 from memory.vectors.lock import IndexLock
 from memory.vectors.snapshot import ChunkSnapshot
 from memory.vectors.types import (
@@ -71,6 +72,50 @@ def open_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
     # Embedded Chroma is not safe across processes: one writer, and readers that look.
     lock = None if settings.chroma_url else IndexLock(settings.chroma_path)
     return VectorStore(make_chroma_client(settings), embedder, location=location, lock=lock)
+
+
+def rebuild_vector_store(
+    settings: Settings,
+    embedder: Embedder,
+    engine: Engine,
+    *,
+    progress: ProgressCallback | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> IndexReport:
+    """Re-create the index from the database, repairing a damaged embedded folder.
+
+    The collection is dropped and every record embedded again. An embedded folder that
+    Chroma cannot open or use (a damaged ``chroma.sqlite3`` or HNSW segment) is emptied
+    first, under the writer lock, so no reader or second writer sees it half-deleted.
+    """
+    if settings.chroma_url:
+        store = open_vector_store(settings, embedder)
+        return store.index_from_db(engine, progress=progress, batch_size=batch_size, rebuild=True)
+    path = settings.chroma_path
+    lock = IndexLock(path)
+    with lock.writing():
+        try:
+            return _rebuild_locked(settings, embedder, engine, lock, progress, batch_size)
+        except StoreDamaged:
+            # Dropping the collection was not enough (or not possible): start from an
+            # empty folder. The database holds every record the index is made from.
+            forget_client(path)
+            empty_folder(path)
+            return _rebuild_locked(settings, embedder, engine, lock, progress, batch_size)
+
+
+def _rebuild_locked(
+    settings: Settings,
+    embedder: Embedder,
+    engine: Engine,
+    lock: IndexLock,
+    progress: ProgressCallback | None,
+    batch_size: int,
+) -> IndexReport:
+    location = str(settings.chroma_path)
+    store = VectorStore(make_chroma_client(settings), embedder, location=location, lock=lock)
+    with chroma_errors(location):
+        return store._index_from_db(engine, progress, batch_size, rebuild=True)
 
 
 P = ParamSpec("P")
@@ -469,4 +514,4 @@ class VectorStore:
         return matches
 
 
-__all__ = ["COLLECTION_NAME", "VectorStore", "open_vector_store"]
+__all__ = ["COLLECTION_NAME", "VectorStore", "open_vector_store", "rebuild_vector_store"]
