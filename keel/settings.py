@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         default=None, description="Chroma server URL (http://host:port); default embedded."
     )
+    # How long a SQLite write waits for another process's lock before failing with a
+    # message naming the holder (keel.db and the checkpoint file).
+    db_busy_timeout_s: float = Field(default=30.0, ge=0.0)
     # LLM: any OpenAI-compatible endpoint; the offline model when neither is set.
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "KEEL_OPENAI_API_KEY")
