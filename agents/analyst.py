@@ -29,6 +29,7 @@ from agents.repair import invoke_structured
 from agents.schemas import Briefing, Change, Hypothesis
 from graphs.state import ReviewState
 from keel.errors import KeelError
+from keel.redact import redact_secrets
 from memory.models import Account
 from tools.account_tools import CORE_TOOLS, AccountReader, AccountScope
 
@@ -91,8 +92,10 @@ def make_analyst(
                 briefing, facts=facts, account=account, as_of=as_of, label=deps.model_label
             )
         except KeelError as exc:
-            log.warning("analyst failed for account %s: %s", state["account_id"], exc)
-            return {"briefing": None, "errors": [{"step": STEP, "error": str(exc)}]}
+            # Redacted again here: step errors are logged, stored in checkpoints and printed.
+            error = redact_secrets(str(exc))
+            log.warning("analyst failed for account %s: %s", state["account_id"], error)
+            return {"briefing": None, "errors": [{"step": STEP, "error": error}]}
         return {
             "briefing": grounded.model_dump(mode="json"),
             "facts": facts,

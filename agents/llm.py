@@ -32,7 +32,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from langchain_core.utils.function_calling import convert_to_openai_function
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -46,6 +46,7 @@ from agents.budget import RunBudget
 from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.repair import attach_parser, repair_tool_calls, schema_tool_name
 from keel.errors import KeelError
+from keel.redact import redact_secrets
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -212,17 +213,29 @@ class ResilientChatOpenAI(ChatOpenAI):
         reason = retry_reason(exc)
         if reason is not None:
             return LLMCallFailed(
-                f"The model {self.label} did not answer after {attempts} attempt(s): {reason}. "
-                "Check that the endpoint is up, or raise KEEL_LLM_MAX_RETRIES / "
-                "KEEL_LLM_TIMEOUT_S."
+                self._redact(
+                    f"The model {self.label} did not answer after {attempts} attempt(s): "
+                    f"{reason}. Check that the endpoint is up, or raise KEEL_LLM_MAX_RETRIES / "
+                    "KEEL_LLM_TIMEOUT_S."
+                )
             )
         if isinstance(exc, openai.APIStatusError):
             hint = " Check OPENAI_API_KEY." if exc.status_code in (401, 403) else ""
+            # A 401 body often echoes the key it rejected: the message lands in review state,
+            # checkpoints and the CLI, so it is redacted here, at the source.
             return LLMCallFailed(
-                f"The model {self.label} refused the request (HTTP {exc.status_code}): "
-                f"{exc.message}.{hint}"
+                self._redact(
+                    f"The model {self.label} refused the request (HTTP {exc.status_code}): "
+                    f"{exc.message}.{hint}"
+                )
             )
         return exc
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the configured API key or anything shaped like a secret."""
+        key = self.openai_api_key
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else None
+        return redact_secrets(text, extra=[secret])
 
     # --- budget -----------------------------------------------------------------------------
 

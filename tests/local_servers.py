@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import ssl
 import threading
 import warnings
 from collections import deque
@@ -164,6 +165,159 @@ class WebhookSink:
             return len(self.requests)
 
     def __enter__(self) -> WebhookSink:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class AuthAttempt:
+    """One AUTH the server received: who, and whether the session was encrypted then."""
+
+    login: str
+    over_tls: bool
+
+
+class _RejectingRecorder(_MailRecorder):
+    """Answers every DATA with a fixed reply (e.g. a 5xx that echoes what it was sent)."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.reply
+
+
+class TlsSmtpSink:
+    """An SMTP server with AUTH that records each login and whether TLS was on at the time.
+
+    ``starttls_context`` offers STARTTLS (and then AUTH only after it, as real relays do);
+    ``implicit_tls_context`` speaks TLS from the first byte (SMTPS). With neither, it is a
+    plain server that still accepts AUTH, to show a client refusing to use it.
+    ``data_reply`` replaces the 250 answer to DATA (a 5xx echoing a secret, say).
+    """
+
+    def __init__(
+        self,
+        *,
+        user: str,
+        password: str,
+        starttls_context: ssl.SSLContext | None = None,
+        implicit_tls_context: ssl.SSLContext | None = None,
+        data_reply: str | None = None,
+    ) -> None:
+        self._recorder = _RejectingRecorder(data_reply) if data_reply else _MailRecorder()
+        self.auth_attempts: list[AuthAttempt] = []
+        sink = self
+
+        def authenticator(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            login = data.login.decode() if isinstance(data, LoginPassword) else "?"
+            # After STARTTLS the server's transport is the TLS one; with SMTPS it always is.
+            over_tls = server.transport.get_extra_info("ssl_object") is not None
+            with sink._recorder.lock:
+                sink.auth_attempts.append(AuthAttempt(login, over_tls))
+            ok = (
+                isinstance(data, LoginPassword)
+                and login == user
+                and data.password.decode() == password
+            )
+            return AuthResult(success=ok, handled=False)
+
+        self._controller = _EphemeralController(
+            self._recorder,
+            hostname=LOOPBACK,
+            port=0,
+            authenticator=authenticator,
+            auth_required=True,
+            # STARTTLS servers insist on TLS before AUTH; aiosmtpd cannot tell that an
+            # implicit-TLS session is encrypted, so there (and on the plain server) the
+            # recorded ``over_tls`` is what the tests check.
+            auth_require_tls=starttls_context is not None,
+            tls_context=starttls_context,
+            ssl_context=implicit_tls_context,
+        )
+        self.host = LOOPBACK
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        with self._recorder.lock:
+            return list(self._recorder.received)
+
+    @property
+    def count(self) -> int:
+        return len(self.received)
+
+    def __enter__(self) -> TlsSmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._controller.stop()
+
+
+class FailingWebhookSink:
+    """An HTTP server that answers every POST with one status and body, and counts them.
+
+    Stands in for a relay whose error page echoes the request, token and all.
+    """
+
+    def __init__(self, *, status: int, body: str) -> None:
+        self.requests: list[ReceivedRequest] = []
+        self._lock = threading.Lock()
+        answer = body.encode()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with sink._lock:
+                    sink.requests.append(
+                        ReceivedRequest(self.path, dict(self.headers.items()), json.loads(raw))
+                    )
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}{path}"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def __enter__(self) -> FailingWebhookSink:
         self._thread.start()
         return self
 
