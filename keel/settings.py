@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool | None = Field(
         default=None,
         description=(
-            "Upgrade the SMTP connection with STARTTLS. Unset: on whenever smtp_user is set "
+            "Upgrade the SMTP connection with STARTTLS. Unset (or empty, or 'auto'): on "
+            "whenever smtp_user is set "
             "(required then: a server without STARTTLS is refused), off otherwise. true: "
             "always, and required. false: never; credentials then need "
             "smtp_allow_plaintext_auth. Ignored when smtp_ssl is true (already encrypted)."
@@ -76,6 +77,14 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     link_allowlist: list[str] = Field(default_factory=lambda: ["https://help.keel.example"])
     policy_path: Path | None = Field(default=None, description="Policy YAML; default bundled.")
+
+    @field_validator("smtp_starttls", mode="before")
+    @classmethod
+    def _starttls_auto(cls, value: object) -> object:
+        # KEEL_SMTP_STARTTLS= (as in .env.example) or =auto means "decide from credentials".
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -216,6 +216,9 @@ def test_settings_read_the_new_smtp_options(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.smtp_ssl and settings.smtp_allow_plaintext_auth
     assert settings.smtp_ca_file == Path("/etc/relay-ca.pem")
     assert settings.smtp_starttls is False
+    for auto in ("", "auto"):
+        monkeypatch.setenv("KEEL_SMTP_STARTTLS", auto)
+        assert Settings().smtp_starttls is None
 
 
 # ------------------------------------------------------------- redaction at the source
