@@ -48,6 +48,8 @@ class SmtpAdapter:
     SMTP itself does not deduplicate, but a resend after a crash carries the same id, so
     mail stores, clients and any relay that dedupes on Message-ID can drop the copy.
 
+    ``smtp_factory`` replaces how the plain connection is opened (tests, custom clients).
+
     Every error message passes through :func:`keel.redact.redact_secrets` with the
     password as an extra secret: servers echo what they were sent.
     """
@@ -106,11 +108,14 @@ class SmtpAdapter:
         client.ehlo()
         if not client.has_extn("starttls"):
             if mode == "required":
-                why = "because SMTP credentials are set" if self.user else "by KEEL_SMTP_STARTTLS"
+                explicit = self.starttls is not None
+                why = "by KEEL_SMTP_STARTTLS=true" if explicit else "as SMTP credentials are set"
+                # Auto mode only: the allow flag turns a required STARTTLS into "if offered".
+                escape = "" if explicit else " (KEEL_SMTP_ALLOW_PLAINTEXT_AUTH=true sends anyway)"
                 raise self._error(
                     f"{self._where} does not offer STARTTLS, which is required {why}; "
                     "nothing was sent. Use a server or port that offers STARTTLS, or "
-                    "KEEL_SMTP_SSL=true for implicit TLS",
+                    f"KEEL_SMTP_SSL=true for implicit TLS{escape}",
                     retryable=False,
                 )
             return False
