@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from keel.errors import KeelError, Problem, ValidationFailed
 from memory.importers import analytics
+from memory.importers.clashes import check_feature_ids
 from memory.importers.columns import ENTITIES, KNOWN_NON_ENTITIES, entity_for_stem, normalise_header
 from memory.importers.readers import ReadError, list_files, read_table, split_suffix
 from memory.importers.report import FileRead, ImportReport
@@ -70,6 +71,8 @@ def import_path(
     with engine.connect() as conn:
         known_accounts = set(external_ids(conn, Account.__table__))  # type: ignore[attr-defined]
         known_contacts = _contact_keys(conn)
+        if "features" in tables:
+            check_feature_ids(conn, tables["features"], log)
     check_references(tables, known_accounts=known_accounts, known_contacts=known_contacts, log=log)
     _raise_if_problems(log, root)
     for table in tables.values():
@@ -89,7 +92,8 @@ def import_path(
         try:
             with engine.begin() as conn:
                 write_all(conn, tables, derived, report, notify)
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:
+            # A safety net: validation should have caught it, but never a traceback.
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise KeelError(
                 f"the database rejected the import ({reason}); nothing was written"

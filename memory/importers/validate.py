@@ -164,16 +164,18 @@ def validate_table(raw: RawTable, entity: Entity, log: ProblemLog) -> TypedTable
         col = entity.column(name)
         cells = raw.frame[header].astype(str)
         clear = cells.isin(CLEAR_TOKENS)
-        if clear.any():
+        clear_mask = clear.to_numpy()
+        if clear_mask.any():
             refused = _clearing_refused(entity, col)
             if refused:
-                log.add_rows(raw.label, raw.rows, header, cells, clear.to_numpy(), refused)
+                log.add_rows(raw.label, raw.rows, header, cells, clear_mask, refused)
             else:
-                cleared[name] = clear.to_numpy()
+                cleared[name] = clear_mask
             cells = cells.where(~clear, "")
         values, checks = parse_column(col, cells, _max_length(entity, col))
         for bad, reason in checks:
-            log.add_rows(raw.label, raw.rows, header, cells, bad, reason)
+            # A refused clear token is reported once, not again as an empty required cell.
+            log.add_rows(raw.label, raw.rows, header, cells, bad & ~clear_mask, reason)
         parsed[name] = values
     frame = pd.DataFrame(parsed, index=raw.frame.index)
     table = TypedTable(entity, raw.label, frame, raw.rows, headers, cleared)
