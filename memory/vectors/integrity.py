@@ -29,6 +29,9 @@ _HEADER = struct.Struct("<I QQQQQQ iI QQQ d Q")
 _HEADER_FILE: Final = "header.bin"
 _DATA_FILE: Final = "data_level0.bin"
 _LENGTH_FILE: Final = "length.bin"
+_LINKS_FILE: Final = "link_lists.bin"
+# Level-0 elements whose links are checked on open (reading each costs one seek).
+_SAMPLED_ELEMENTS: Final = 256
 _LABEL_BYTES: Final = 8
 _FIX: Final = "run `keel index --rebuild` to re-create the index from the database"
 
@@ -106,6 +109,46 @@ def _segment_problem(segment: Path, dim: int | None) -> tuple[Path, str] | None:
             return path, "the file is missing"
         if path.stat().st_size not in sizes:
             return path, f"{path.stat().st_size} bytes do not match the HNSW header"
+    return _links_problem(segment, count, size_per_element, max_m0, max_m)
+
+
+def _links_problem(
+    segment: Path, count: int, size_per_element: int, max_m0: int, max_m: int
+) -> tuple[Path, str] | None:
+    """Garbage inside the graph files, which Chroma does not check before following it
+    (measured: random bytes in ``data_level0.bin`` under a valid header kill the process).
+
+    Level 0 is sampled (up to :data:`_SAMPLED_ELEMENTS` elements, evenly spread): each
+    element's neighbour count must fit ``maxM0`` and its neighbours must exist. The upper
+    levels (``link_lists.bin``: each element's size, then its lists) are walked whole:
+    every size must be whole levels and they must add up to the file.
+    """
+    data = segment / _DATA_FILE
+    step = max(1, count // _SAMPLED_ELEMENTS)
+    with data.open("rb") as handle:
+        for element in range(0, count, step):
+            handle.seek(element * size_per_element)
+            head = handle.read(4 + 4 * max_m0)
+            links = int.from_bytes(head[:2], "little")
+            if links > max_m0:
+                return data, f"element {element} claims {links} neighbours (at most {max_m0})"
+            neighbours = struct.unpack_from(f"<{links}I", head, 4)
+            if any(n >= count for n in neighbours):
+                return data, f"element {element} links to an element that does not exist"
+    # link_lists.bin: per element, its upper levels' link-list size (uint32), then them.
+    links_path = segment / _LINKS_FILE
+    raw = links_path.read_bytes() if links_path.exists() else b""
+    per_level = 4 + 4 * max_m
+    offset = 0
+    for element in range(count):
+        if offset + 4 > len(raw):
+            return links_path, f"it ends before element {element}'s links"
+        size = int.from_bytes(raw[offset : offset + 4], "little")
+        if size % per_level:
+            return links_path, f"element {element}'s link-list size is not whole HNSW levels"
+        offset += 4 + size
+    if count and offset != len(raw):
+        return links_path, f"{len(raw)} bytes, but its link lists account for {offset}"
     return None
 
 
