@@ -23,7 +23,7 @@ from sqlalchemy import Integer, and_, case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from memory.importers.upsert import dialect_insert
-from memory.models import FeatureAdoption, ProductEventDaily, RenewalOutcome, UsageDaily
+from memory.models import FeatureAdoption, ProductEventDaily, Renewal, RenewalOutcome, UsageDaily
 
 # A period that starts within this many days after another ends continues it (exports
 # with inclusive end dates leave a one-day gap between consecutive periods).
@@ -185,7 +185,7 @@ def _renewals(
             outcome, decided, arr_after = RenewalOutcome.PENDING, None, None
         rows.append(
             {
-                "external_id": f"{DERIVED_RENEWAL_PREFIX}{account}:{boundary.isoformat()}",
+                "external_id": derived_renewal_id(account, boundary),
                 "account_ext": account,
                 "renewal_date": boundary,
                 "outcome": outcome.value,
@@ -351,3 +351,17 @@ def derived_feature_id(account_external_id: str, feature: str) -> str:
         return text
     digest = hashlib.sha1(f"{account_external_id}\0{feature}".encode()).hexdigest()
     return f"{DERIVED_FEATURE_PREFIX}{digest}"
+
+
+def derived_renewal_id(account_external_id: str, boundary: dt.date) -> str:
+    """A stable external id for a renewal derived from billing (at most 128 characters).
+
+    A long account id is hashed, as for features: PostgreSQL refuses a longer id where
+    SQLite would keep it, and an import must mean the same on both.
+    """
+    text = f"{DERIVED_RENEWAL_PREFIX}{account_external_id}:{boundary.isoformat()}"
+    limit = Renewal.__table__.c.external_id.type.length  # type: ignore[attr-defined]
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha1(f"{account_external_id}\0{boundary.isoformat()}".encode()).hexdigest()
+    return f"{DERIVED_RENEWAL_PREFIX}{digest}"

@@ -20,11 +20,13 @@ from memory.importers.values import (
     BAD_TEXT_CHARS,
     CLEAR_TOKEN,
     CLEAR_TOKENS,
+    FLOAT_LIMIT,
     INT_MAX,
     INT_MIN,
     NULL_TOKENS,
     TEXT_NULL_TOKENS,
     bad_text_reason,
+    float_range_reason,
     int_range_reason,
     not_a_number_reason,
     shown,
@@ -262,7 +264,9 @@ def _parse_number(
         valid = nonempty & whole & fits
     else:
         checks.append((nonempty & ~finite, lambda v: not_a_number_reason(v, whole=False)))
-        valid = nonempty & finite
+        fits = np.abs(np.where(finite, raw, 0.0)) <= FLOAT_LIMIT
+        checks.append((nonempty & finite & ~fits, float_range_reason))
+        valid = nonempty & finite & fits
     if col.minimum is not None:
         lo = col.minimum
         below = valid & (np.where(valid, raw, lo) < lo)

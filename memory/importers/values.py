@@ -42,6 +42,9 @@ CLEAR_TOKENS = frozenset({CLEAR_TOKEN, "(CLEAR)", "(Clear)"})
 # but an import must mean the same on both.
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
+# Money and other amounts: far above any real contract, far below where sums (12 x MRR,
+# a book's ARR) would overflow to infinity.
+FLOAT_LIMIT = 1e15
 
 # C0 control characters other than tab, line feed and carriage return, DEL, and lone
 # UTF-16 surrogates (JSON can spell them; no database can store them). PostgreSQL refuses
@@ -97,6 +100,11 @@ def int_range_reason(value: str) -> str:
     """Why a whole number beyond what Keel's integer columns hold is refused."""
     bound = f"at least {INT_MIN:,}" if value.strip().startswith("-") else f"at most {INT_MAX:,}"
     return f"{shown(value)} is out of range: whole numbers here are {bound}"
+
+
+def float_range_reason(value: str) -> str:
+    """Why a finite number too large to be an amount is refused."""
+    return f"{shown(value)} is out of range: numbers here are at most {FLOAT_LIMIT:,.0f} in size"
 
 
 def _as_float(text: str) -> float | None:

@@ -93,6 +93,13 @@ REFUSED = [
     ),
     pytest.param(
         "accounts.csv",
+        "id,arr\nA1,1e300\n",
+        "accounts.csv, row 2, field 'arr': '1e300' is out of range: numbers here are at most "
+        "1,000,000,000,000,000 in size",
+        id="arr-1e300",
+    ),
+    pytest.param(
+        "accounts.csv",
         "id,arr\nA1,inf\n",
         "accounts.csv, row 2, field 'arr': 'inf' is not a finite number",
         id="arr-inf",
@@ -192,6 +199,24 @@ def test_a_refused_row_keeps_the_whole_import_out(store: Engine, tmp_path: Path)
         "at most 2,147,483,647"
     ]
     assert (account(store, "A1").name, account(store, "A1").seats_purchased) == ("Acme", 40)
+
+
+def test_longest_account_id_derives_ids_that_fit_on_both(store: Engine, tmp_path: Path) -> None:
+    # "sub:<id>:<day>" and "<id>:<feature>:<day>" would pass 128 characters: hashed instead.
+    long_id = "A" * 128
+    folder = write_folder(
+        tmp_path / "in",
+        {
+            "accounts.csv": f"id\n{long_id}\n",
+            "subscriptions.csv": "account_id,start_date,end_date,mrr\n"
+            f"{long_id},2024-01-01,2024-02-01,10\n{long_id},2024-02-01,2024-03-01,10\n",
+            "features.csv": f"account_id,feature,day\n{long_id},export,2024-01-10\n",
+        },
+    )
+    import_path(store, folder)
+    import_path(store, folder)  # the same ids again: updates, not duplicates
+    counts = row_counts(store)
+    assert (counts["renewal"], counts["feature_adoption"]) == (2, 1)
 
 
 # --- "not given" never overwrites; (clear) does --------------------------------------------
