@@ -94,3 +94,27 @@ def unterminated_quote_row(lines: Iterable[str]) -> tuple[int, int] | None:
 
 def _newlines(fields: list[str]) -> int:
     return sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in fields)
+
+
+def misquoted_row(lines: Iterable[str]) -> tuple[int, int, int] | None:
+    """Where a quoted cell closes and more text follows: ``(row, line opened, line closed)``.
+
+    pandas reads ``A1,"Acme`` ... ``A3,"Gamma"`` silently as one cell spanning three rows,
+    so the rows in between disappear. Python's strict ``csv`` refuses text after a closing
+    quote, which is how such a stray quote shows. Only worth running when some cell spans
+    lines (it costs a second pass over the file).
+
+    Args:
+        lines: The file's text, line by line with line endings (an open text file).
+    """
+    reader = csv.reader(lines, strict=True)
+    row, previous_end = 0, 0
+    try:
+        for _record in reader:
+            row += 1
+            previous_end = reader.line_num
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            return None  # a legitimately huge cell: nothing to say about its quotes
+        return row + 1, previous_end + 1, reader.line_num
+    return None

@@ -140,7 +140,37 @@ def _read_csv(path: Path) -> RawTable:
         rows = rows[nonblank]
     if len(header) != len(frame.columns):
         header = ()  # a header spanning lines: the frame's names are the best we have
+    if _has_line_breaks(frame):
+        _check_quotes(path)
     return RawTable(path.name, frame, rows, header_row=1, header=header, hint=hint)
+
+
+def _has_line_breaks(frame: pd.DataFrame) -> bool:
+    # One search per column over its joined cells: cheap for millions of rows.
+    return any(
+        "\n" in joined or "\r" in joined
+        for joined in ("".join(frame[c].to_numpy()) for c in frame.columns)
+    )
+
+
+def _check_quotes(path: Path) -> None:
+    """Refuse a quoted cell that swallowed rows: it closes, and more text follows."""
+    with _open_text(path) as handle:
+        where = csvshape.misquoted_row(handle)
+    if where is None:
+        return
+    row, opened, closed = where
+    on_line = "" if opened == row else f" (line {opened})"
+    raise ReadError(
+        Problem(
+            path.name,
+            row,
+            None,
+            f"not a well-formed CSV: a quote opened in this row{on_line} closes on line "
+            f"{closed} with more text after it, so the rows between would be read as one "
+            'cell; close the quote where the cell ends (a quote inside a cell is written "")',
+        )
+    )
 
 
 def _parser_problem(path: Path, exc: pd.errors.ParserError, hint: str) -> Problem:

@@ -347,6 +347,14 @@ SHAPES = [
     ),
     pytest.param(
         "accounts.csv",
+        'id,name\nA1,Acme\nA2,"Beta\nA3,Gamma\nA4,"Delta"\nA5,Eps\n',
+        "accounts.csv, row 3: not a well-formed CSV: a quote opened in this row closes on "
+        "line 5 with more text after it, so the rows between would be read as one cell; "
+        'close the quote where the cell ends (a quote inside a cell is written "")',
+        id="stray-quote-swallowing-rows",
+    ),
+    pytest.param(
+        "accounts.csv",
         "id,name,arr,ARR\nA1,Acme,1,2\n",
         "accounts.csv, row 1, field 'ARR': the header has both 'arr' and 'ARR' (columns 3 and "
         "4), which both mean arr; keep one of them",
@@ -381,6 +389,14 @@ def test_file_shape_messages(
     engine: Engine, tmp_path: Path, name: str, body: str, expected: str
 ) -> None:
     assert refused(engine, write_folder(tmp_path / "in", {name: body})) == [expected]
+
+
+def test_quoted_cells_may_span_lines(engine: Engine, tmp_path: Path) -> None:
+    body = 'id,name,industry\nA1,"Acme\nGmbH","Soft, ""ware"""\nA2,Beta,\n'
+    import_path(engine, write_folder(tmp_path / "in", {"accounts.csv": body}))
+    acme = account(engine, "A1")
+    assert (acme.name, acme.industry) == ("Acme\nGmbH", 'Soft, "ware"')
+    assert account(engine, "A2").name == "Beta"
 
 
 # --- feature ids ---------------------------------------------------------------------------
