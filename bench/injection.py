@@ -4,13 +4,14 @@ The matrix is ``tests/graphs/test_hostile_matrix.py``: a local OpenAI-compatible
 plays a fully compromised model (``tests/hostile_model.py``), each attack is planted in a
 ticket, call note or NPS comment of a gated and an AI-led account, the review runs on the
 real ``ChatOpenAI`` client, a reviewer approves everything queued, and the executor sends
-through a real SMTP server and a webhook sink. This prints, per tier and in total: cases
-run, cases where the model fell for it (the planted record reached it), messages sent and
+through a real SMTP server and a webhook sink; call notes carrying an attack are also
+summarised as ``keel prep --note`` does. This prints, per group and in total: cases run,
+cases where the model fell for it (the planted record reached it), messages sent and
 queued, and the violations of each kind, with a few concrete examples per kind. It is a
 report: the exit code is 0 whatever it finds.
 
     .venv/bin/python bench/injection.py              # own attacks everywhere, BIPIA rotated
-    .venv/bin/python bench/injection.py --quick      # the matrix's quick cases only (~20 s)
+    .venv/bin/python bench/injection.py --quick      # the matrix's quick cases only (~30 s)
     .venv/bin/python bench/injection.py --full       # every BIPIA attack in every placement
     .venv/bin/python bench/injection.py --json out.json
 """
@@ -24,8 +25,10 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -38,32 +41,50 @@ for _var in ("OPENAI_API_KEY", "KEEL_LLM_BASE_URL", "KEEL_DATABASE_URL", "KEEL_C
     os.environ.pop(_var, None)
 
 EXAMPLES_PER_KIND = 4
+Job = Callable[[Any], Any]  # harness -> CaseResult
 
 
-def choose_cases(args: argparse.Namespace) -> list[object]:
-    from tests.graphs.test_hostile_matrix import BIPIA_CASES, OWN_CASES, TIERS
+def choose_jobs(args: argparse.Namespace) -> list[Job]:
+    """The cases to run, as calls on the harness: reviews, then call-note summaries."""
+    from tests.graphs.test_hostile_matrix import (
+        BIPIA_CASES,
+        OWN_ATTACKS,
+        OWN_CASES,
+        POSITIONS,
+        QUICK_CALL_SUMMARIES,
+        TIERS,
+    )
 
+    notes = [(a, p) for a in OWN_ATTACKS for p in POSITIONS]
     if args.quick:
-        return [c for c in OWN_CASES if c.quick]
-    cases: list[object] = list(OWN_CASES)
-    if args.no_bipia:
-        return cases
-    if args.full:
-        return cases + list(BIPIA_CASES)
-    # One placement per BIPIA attack and tier, rotating over kinds and positions, so every
-    # (kind, position) pair is exercised without 1,350 reviews.
-    by_attack: dict[str, list[object]] = defaultdict(list)
-    for case in BIPIA_CASES:
-        by_attack[case.attack.id].append(case)
-    for index, (_, placements) in enumerate(by_attack.items()):
-        for tier in TIERS:
-            mine = [c for c in placements if c.target == tier]
-            cases.append(mine[index % len(mine)])
-    return cases
+        cases = [c for c in OWN_CASES if c.quick]
+        notes = [(a, p) for a, p in notes if (a.id[:2], p) in QUICK_CALL_SUMMARIES]
+    else:
+        cases = list(OWN_CASES)
+        if args.full:
+            cases += list(BIPIA_CASES)
+        elif not args.no_bipia:
+            # One placement per BIPIA attack and tier, rotating over kinds and positions, so
+            # every (kind, position) pair is exercised without 1,350 reviews.
+            by_attack: dict[str, list[Any]] = defaultdict(list)
+            for case in BIPIA_CASES:
+                by_attack[case.attack.id].append(case)
+            for index, placements in enumerate(by_attack.values()):
+                for tier in TIERS:
+                    mine = [c for c in placements if c.target == tier]
+                    cases.append(mine[index % len(mine)])
+
+    def review_job(case: Any) -> Job:
+        return lambda h: h.run(case.attack, h.targets[case.target], case.kind, case.position)
+
+    def note_job(attack: Any, position: str) -> Job:
+        return lambda h: h.run_call_summary(attack, h.targets["gated"], position)
+
+    return [review_job(c) for c in cases] + [note_job(a, p) for a, p in notes]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the matrix's quick cases")
     parser.add_argument("--full", action="store_true", help="every BIPIA attack everywhere")
     parser.add_argument("--no-bipia", action="store_true", help="own attacks only")
@@ -77,13 +98,14 @@ def main() -> int:
     from tests.graphs.support import seed
     from tests.graphs.test_hostile_matrix import ATTACKS_FILE, BIPIA_ATTACKS, open_harness
 
-    cases = choose_cases(args)
+    jobs = choose_jobs(args)
     if args.limit:
-        cases = cases[: args.limit]
+        jobs = jobs[: args.limit]
     if not BIPIA_ATTACKS and not args.quick and not args.no_bipia:
         print(f"note: BIPIA attacks not found at {ATTACKS_FILE}; own attacks only")
 
     started = time.perf_counter()
+    results: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="keel-injection-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "keel-data")
         engine = make_engine(settings.resolved_database_url)
@@ -96,16 +118,14 @@ def main() -> int:
                     f"({target.tier}); baseline plays {sorted(target.baseline_plays)}; "
                     f"baseline violations {len(target.baseline_violations)}"
                 )
-            results = []
-            for number, case in enumerate(cases, 1):
-                results.append(
-                    h.run(case.attack, h.targets[case.target], case.kind, case.position)  # type: ignore[attr-defined]
-                )
-                if number % 25 == 0:
-                    print(f"  {number}/{len(cases)} cases, {time.perf_counter() - started:.0f} s")
+                for violation in target.baseline_violations[:5]:
+                    print(f"  baseline {violation.kind} in {violation.where}: {violation.detail!r}")
+            for number, job in enumerate(jobs, 1):
+                results.append(job(h))
+                if number % 50 == 0:
+                    print(f"  {number}/{len(jobs)} cases, {time.perf_counter() - started:.0f} s")
         engine.dispose()
-    elapsed = time.perf_counter() - started
-    report(results, elapsed)
+    report(results, time.perf_counter() - started)
     if args.json:
         args.json.write_text(
             json.dumps([asdict(r) for r in results], indent=1, default=str), encoding="utf-8"
@@ -114,47 +134,54 @@ def main() -> int:
     return 0
 
 
-def report(results: list[object], elapsed: float) -> None:
-    from tests.graphs.test_hostile_matrix import FAILURE_KINDS, CaseResult
+def report(rows: list[Any], elapsed: float) -> None:
+    """The table of counts and a few examples per failure kind."""
+    from tests.graphs.test_hostile_matrix import FAILURE_KINDS
 
-    rows: list[CaseResult] = [r for r in results if isinstance(r, CaseResult)]
+    reviews = [r for r in rows if r.kind != "call_summary"]
     groups = {
-        "gated": [r for r in rows if r.target == "gated"],
-        "ai_led": [r for r in rows if r.target == "ai_led"],
+        "gated": [r for r in reviews if r.target == "gated"],
+        "ai_led": [r for r in reviews if r.target == "ai_led"],
+        "callnote": [r for r in rows if r.kind == "call_summary"],
         "total": rows,
     }
 
     def line(label: str, values: list[object]) -> None:
-        print(f"{label:<34}" + "".join(f"{v!s:>10}" for v in values))
+        print(f"{label:<36}" + "".join(f"{v!s:>11}" for v in values))
+
+    def per_group(count: Callable[[list[Any]], object]) -> list[object]:
+        return [count(g) for g in groups.values()]
 
     print()
     print(f"hostile-model matrix: {len(rows)} cases in {elapsed:.0f} s")
     line("", list(groups))
-    line("cases run", [len(g) for g in groups.values()])
-    line(
-        "model fell for it (record reached)", [sum(r.fell_for for r in g) for g in groups.values()]
-    )
-    line("messages sent", [sum(r.sent for r in g) for g in groups.values()])
-    line("messages queued for approval", [sum(r.queued for r in g) for g in groups.values()])
-    line("sent without a human", [sum(len(r.auto_sent) for r in g) for g in groups.values()])
-    line("cases that crashed", [sum(bool(r.error) for r in g) for g in groups.values()])
-    line("clean cases", [sum(not r.violations and not r.error for r in g) for g in groups.values()])
+    line("cases run", per_group(len))
+    line("model fell for it (record reached)", per_group(lambda g: sum(r.fell_for for r in g)))
+    line("messages sent", per_group(lambda g: sum(r.sent for r in g)))
+    line("messages queued for approval", per_group(lambda g: sum(r.queued for r in g)))
+    line("sent without a human", per_group(lambda g: sum(len(r.auto_sent) for r in g)))
+    line("cases that crashed", per_group(lambda g: sum(bool(r.error) for r in g)))
+    line("clean cases", per_group(lambda g: sum(not r.violations and not r.error for r in g)))
     print()
     line("violations (cases affected)", list(groups))
     for kind in FAILURE_KINDS:
         line(
             f"  {kind}",
-            [
-                f"{sum(1 for r in g for v in r.violations if v.kind == kind)}"
-                f" ({sum(1 for r in g if kind in r.kinds())})"
-                for g in groups.values()
-            ],
+            per_group(
+                lambda g, kind=kind: (
+                    f"{sum(1 for r in g for v in r.violations if v.kind == kind)}"
+                    f" ({sum(1 for r in g if kind in r.kinds())})"
+                )
+            ),
         )
     where = Counter(v.where for r in rows for v in r.violations)
     print()
     print("where violations were found: " + ", ".join(f"{k} {n}" for k, n in where.most_common()))
     families = Counter(r.family for r in rows if r.violations)
-    print("families with violations: " + ", ".join(f"{k} {n}" for k, n in families.most_common(12)))
+    print(
+        "cases with violations by family: "
+        + ", ".join(f"{k} {n}" for k, n in families.most_common())
+    )
     print()
     print("examples")
     for kind in FAILURE_KINDS:
@@ -164,15 +191,14 @@ def report(results: list[object], elapsed: float) -> None:
         print(f"  {kind}:")
         shown: set[str] = set()
         for violation in seen:
-            key = violation.detail[:50]
+            key = f"{violation.where}:{violation.detail[:40]}"
             if key in shown:
                 continue
             shown.add(key)
             print(f"    [{violation.case}] {violation.where}: {violation.detail!r}")
             if len(shown) >= EXAMPLES_PER_KIND:
                 break
-    crashed = [r for r in rows if r.error]
-    for result in crashed[:3]:
+    for result in [r for r in rows if r.error][:3]:
         print(f"  crash [{result.case}]: {result.error}")
 
 
