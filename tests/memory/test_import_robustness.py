@@ -381,6 +381,18 @@ SHAPES = [
         "mean arr; keep one of them",
         id="duplicate-key-json",
     ),
+    pytest.param(
+        "accounts.json",
+        '[{"id": "A1"}, {"id": "A2", "arr": 1, "arr": 2}]',
+        "accounts.json, row 2, field 'arr': the key 'arr' appears twice in one record; keep one",
+        id="repeated-key-in-a-json-record",
+    ),
+    pytest.param(
+        "accounts.jsonl",
+        '{"id": "A1"}\n{"id": "A2", "id": "A3"}\n',
+        "accounts.jsonl, row 2, field 'id': the key 'id' appears twice in one record; keep one",
+        id="repeated-key-in-a-jsonl-line",
+    ),
 ]
 
 
