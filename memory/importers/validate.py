@@ -188,8 +188,10 @@ def validate_table(raw: RawTable, entity: Entity, log: ProblemLog) -> TypedTable
 
 def _clearing_refused(entity: Entity, col: Column) -> Callable[[str], str] | None:
     """Why the clear token is refused in this column, or ``None`` when it may be cleared."""
-    if col.required or col.name in entity.key or col.name == "external_id":
+    if col.required:
         return lambda _v: f"{CLEAR_TOKEN} cannot clear {col.name}: the field is required"
+    if col.name in entity.key or col.name == "external_id":
+        return lambda _v: f"{CLEAR_TOKEN} cannot clear {col.name}: it identifies the row"
     if entity.table is None:
         return lambda _v: (
             f"{CLEAR_TOKEN} has nothing to clear: {entity.name} are not stored; "

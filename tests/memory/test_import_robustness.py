@@ -286,11 +286,13 @@ def test_clear_token_is_refused_for_required_fields(engine: Engine, tmp_path: Pa
             "I1,A1,2024-01-01,2024-02-01,(clear)\n(clear),A1,2024-01-01,2024-02-01,5\n",
             "subscriptions.csv": "account_id,start_date,end_date,mrr,quantity\n"
             "A1,2024-01-01,2024-02-01,10,(clear)\n",
+            "features.csv": "id,account_id,feature,day\n(clear),A1,export,2024-01-10\n",
         },
     )
     assert refused(engine, folder) == [
         "invoices.csv, row 3, field 'id': (clear) cannot clear external_id: the field is required",
         "invoices.csv, row 2, field 'amount': (clear) cannot clear amount: the field is required",
+        "features.csv, row 2, field 'id': (clear) cannot clear external_id: it identifies the row",
         "subscriptions.csv, row 2, field 'quantity': (clear) has nothing to clear: "
         "subscriptions are not stored; leave the cell empty",
     ]
