@@ -290,9 +290,9 @@ def test_clear_token_is_refused_for_required_fields(engine: Engine, tmp_path: Pa
         },
     )
     assert refused(engine, folder) == [
+        "features.csv, row 2, field 'id': (clear) cannot clear external_id: it identifies the row",
         "invoices.csv, row 3, field 'id': (clear) cannot clear external_id: the field is required",
         "invoices.csv, row 2, field 'amount': (clear) cannot clear amount: the field is required",
-        "features.csv, row 2, field 'id': (clear) cannot clear external_id: it identifies the row",
         "subscriptions.csv, row 2, field 'quantity': (clear) has nothing to clear: "
         "subscriptions are not stored; leave the cell empty",
     ]
