@@ -63,11 +63,15 @@ def keel(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 
 
 def assert_one_message(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    """Exit 2, no traceback, and the message says each of ``needles``."""
+    """Exit 2, no traceback, and one line of error saying each of ``needles``.
+
+    (A progress bar may come before it on stderr.)
+    """
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    message = " ".join(result.stderr.split())
-    assert message.startswith("error:"), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    message = lines[0]
     for needle in needles:
         assert needle in message, (needle, message)
     return message
