@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem
-from memory.importers import csvshape, jsondepth
+from memory.importers import csvshape, jsontext
 
 # Longest first, so ``x.csv.gz`` is not taken for ``x.csv`` + ``.gz``.
 SUFFIXES: tuple[str, ...] = (".csv.gz", ".jsonl.gz", ".json.gz", ".csv", ".jsonl", ".json")
@@ -241,79 +241,13 @@ def _parse_json(label: str, text: str, line: int | None) -> Any:
     """Parse one JSON text (a whole file, or one JSONL line numbered ``line``).
 
     Raises:
-        ReadError: The text is not JSON, nests too deeply, or holds a number too long to
-            read; the row is the JSONL line, or the record of a JSON array.
+        ReadError: See ``jsontext.parse``; the row is the JSONL line, or the record of a
+            JSON array when it is known.
     """
-    deep = jsondepth.too_deep(text)
-    if deep is not None:
-        raise ReadError(Problem(label, line or deep.record, None, deep.reason()))
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except _RepeatedKey as exc:
-        # Rare: parse again, marking objects instead of failing, to find the record.
-        document = json.loads(text, object_pairs_hook=_marked_keys)
-        row = line or _marked_record(document)
-        raise ReadError(
-            Problem(
-                label, row, exc.key, f"the key '{exc.key}' appears twice in one record; keep one"
-            )
-        ) from exc
-    except json.JSONDecodeError as exc:
-        where = "" if line is not None else f" at line {exc.lineno}, column {exc.colno}"
-        raise ReadError(Problem(label, line, None, f"not valid JSON: {exc.msg}{where}")) from exc
-    except ValueError as exc:
-        # Python refuses integers of more than 4,300 digits (int_max_str_digits).
-        raise ReadError(
-            Problem(label, line, None, "not valid JSON here: a number is too long to read")
-        ) from exc
-    except RecursionError as exc:  # pragma: no cover - too_deep stops this first
-        raise ReadError(Problem(label, line, None, "nested too deeply to read")) from exc
-
-
-class _RepeatedKey(Exception):
-    """A JSON object names a key twice (``json`` would keep the last one silently)."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(key)
-
-
-class _Marked(dict[str, Any]):
-    """An object that named ``repeated`` twice (used only to find the record)."""
-
-    repeated = ""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        raise _RepeatedKey(_first_repeat(pairs))
-    return record
-
-
-def _marked_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    record = _Marked(pairs)
-    if len(record) != len(pairs):
-        record.repeated = _first_repeat(pairs)
-    return record
-
-
-def _first_repeat(pairs: list[tuple[str, Any]]) -> str:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            return key
-        seen.add(key)
-    return ""
-
-
-def _marked_record(document: Any) -> int | None:
-    """The 1-based index of the first record (of an array) that repeated a key."""
-    if isinstance(document, list):
-        for index, record in enumerate(document, start=1):
-            if isinstance(record, _Marked) and record.repeated:
-                return index
-    return None
+        return jsontext.parse(text, jsonl_line=line is not None)
+    except jsontext.Refused as exc:
+        raise ReadError(Problem(label, line or exc.record, exc.field, exc.reason)) from exc
 
 
 def _records_of(label: str, document: Any) -> list[Any]:
