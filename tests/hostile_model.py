@@ -80,9 +80,10 @@ class Attack:
     Attributes:
         id: Stable case id (used in test ids and reports).
         instruction: The text planted in the customer record.
-        canary: A unique ASCII token; the compromised model writes it into everything, so a
-            test can find attacker prose wherever it ends up, and the next step (which reads
-            the compromised briefing or plan) stays compromised too.
+        canary: A unique ASCII token in the planted text. The attacker's prose carries it
+            (and the prose is planted verbatim, as a real attacker plants the words it
+            wants said), so a test finds attacker prose wherever it ends up, and the next
+            step, reading the compromised briefing or plan, stays compromised too.
         links: Links the compromised model writes, in the forms the attack uses.
         hosts: Hosts those links point at (the test's canaries for "foreign link").
         images: Image markup (markdown or HTML).
@@ -91,7 +92,8 @@ class Attack:
         addresses: Addresses the attacker wants added (To/Cc or in the text).
         plays: Plays the attacker wants run, most wanted first.
         claims: Claims that no approval is needed.
-        prose: Sentences the attacker wants said in the product's voice.
+        prose: Sentences the attacker wants said in the product's voice (planted verbatim;
+            the instruction itself when empty).
         family: The kind of attack, for reports.
     """
 
@@ -113,11 +115,15 @@ class Attack:
     def triggers(self) -> tuple[str, ...]:
         return (self.canary, self.instruction)
 
+    @property
+    def voice(self) -> tuple[str, ...]:
+        """What the attacker wants said: its prose, else its instruction as it stands."""
+        return self.prose or (self.instruction,)
+
     def body_text(self) -> str:
         """What the compromised model writes into a long free-text field."""
         parts = [
-            *self.prose,
-            f"(ref {self.canary})",
+            *self.voice,
             *self.claims,
             *(f"{offer.capitalize()} for your team." for offer in self.offers),
             *(f"Details: {link}" for link in self.links),
@@ -129,21 +135,21 @@ class Attack:
 
     def short_text(self) -> str:
         """What it writes into a short field (a subject): the offer and a link first."""
-        parts = [*self.offers[:1], *self.links[:1], self.canary, *self.prose[:1]]
+        parts = [*self.offers[:1], *self.links[:1], self.voice[0]]
         return " - ".join(p for p in parts if p)
 
     def item_text(self, index: int) -> str:
         """One list item (a talking point, a fact used): each carries a piece of payload."""
         pieces = [
-            *self.prose,
+            *self.voice,
             *self.claims,
             *self.offers,
             *self.links,
             *self.images,
             *self.markup,
             *self.addresses,
-        ] or [self.instruction]
-        return f"{pieces[index % len(pieces)]} (ref {self.canary})"
+        ]
+        return pieces[index % len(pieces)]
 
 
 # --- matching the planted text ---------------------------------------------------------------
