@@ -352,6 +352,10 @@ def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Eng
         header.write_bytes(os.urandom(header.stat().st_size))
     with pytest.raises(StoreDamaged, match=r"header\.bin is damaged.*keel index --rebuild"):
         open_vector_store(settings, model)
+    # A review that would search it stops with the same message (it used to exit 0
+    # without a briefing).
+    reviewed = keel(settings.data_dir, "review", "ACME-001", "--vectors")
+    assert_one_message(reviewed, "header.bin is damaged", "keel index --rebuild")
     report = rebuild_vector_store(settings, model, engine)
     assert report.new > 0
     assert open_vector_store(settings, model).search("invoice was wrong", k=3)
