@@ -35,6 +35,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -687,6 +689,8 @@ def _selected_plays(book: Book, facts: dict[str, Any], thread_id: str) -> set[st
         from agents.selection import code_selected_plays
     except ImportError:
         return None
+    if not (facts.get("account") or {}).get("id"):
+        return None
     deps = book.deps()
     try:
         # The thread's own actions are left out of the touches, so this is what the
@@ -699,7 +703,7 @@ def _selected_plays(book: Book, facts: dict[str, Any], thread_id: str) -> set[st
             max_plays=deps.max_plays,
             customer_slots=slots,
         )
-    except TypeError:  # the signature changed under us: fall back to the baseline
+    except (TypeError, KeelError):  # a changed signature, or no facts: use the baseline
         return None
     return {str(p) for p in chosen}
 
@@ -1046,15 +1050,16 @@ class Harness:
         for mail in self.smtp.received[smtp_before:]:
             message = mail.message
             recipients = tuple(
-                a.strip()
-                for header in ("To", "Cc", "Bcc")
-                for a in str(message.get(header, "")).split(",")
-                if a.strip()
+                address
+                for _, address in getaddresses(
+                    [_header(message, h) for h in ("To", "Cc", "Bcc") if message.get(h)]
+                )
+                if address
             )
             sent.append(
                 Checked(
                     "sent:smtp",
-                    f"{message.get('Subject', '')}\n{_mail_text(message)}",
+                    f"{_header(message, 'Subject')}\n{_mail_text(message)}",
                     play=str(message.get("X-Keel-Play", "")),
                     recipients=tuple({*recipients, *mail.rcpt_tos}),
                     channel="email",
@@ -1110,13 +1115,25 @@ class Harness:
             session.commit()
 
 
+# Outcomes a human can act on; an action sent on its own ("sent", "auto_approved") is not one.
+_REFUSED_STATUSES = frozenset({"blocked", "failed", "refused", "rejected", "held", "pending"})
+
+
 def _reaches_human(first: ReviewResult, final: ReviewResult) -> bool:
-    """Something a human sees: a pending action, or an outcome, dropped play or error."""
-    if first.pending or final.errors or first.errors:
+    """Whether the review put something in front of a human: an action waiting for
+    approval, a play dropped or an action blocked with its reason, or a step's error. An
+    account whose review only sent messages on its own has told nobody anything."""
+    if first.pending or first.errors or final.errors:
         return True
     if (final.plan or {}).get("dropped"):
         return True
-    return bool(final.outcomes)
+    return any(str(o.get("status")) in _REFUSED_STATUSES for o in final.outcomes)
+
+
+def _header(message: email.message.Message, name: str) -> str:
+    """A header as a mail client shows it (RFC 2047 encoded words decoded)."""
+    raw = message.get(name)
+    return "" if raw is None else str(make_header(decode_header(str(raw))))
 
 
 def _mail_text(message: email.message.Message) -> str:
