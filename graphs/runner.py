@@ -271,6 +271,13 @@ def decide_action(
     pending = next(
         (p for p in pending_approvals(graph, action.thread_id) if p.action_id == action_id), None
     )
+    # --- store failures (issue 24): a thread whose checkpoint is gone cannot be resumed;
+    # decide from the action row alone. See graphs/orphans.py.
+    from graphs.orphans import decide_orphan, thread_is_gone
+
+    if pending is None and thread_is_gone(graph, action.thread_id):
+        return decide_orphan(engine, action, decision).review
+    # --- end of the issue 24 hook
     if pending is None:
         return _resume_unfinished(graph, engine, action, decision)
     # Recorded before resuming: a concurrent second decision fails here and resumes nothing.

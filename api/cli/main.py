@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from keel.errors import KeelError
 
@@ -41,5 +43,34 @@ def main() -> None:
     try:
         app()
     except KeelError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _fail(exc)
+    except Exception as exc:
+        # A store's own exception that no factory translated (a lock, a full disk, a
+        # damaged file, a server down): one message too. Anything else is a bug and keeps
+        # its traceback.
+        known = _store_failure(exc)
+        if known is None:
+            raise
+        _fail(known)
+
+
+def _fail(exc: KeelError) -> NoReturn:
+    # soft_wrap: one line however long, for logs and scripts; escape: paths and command
+    # lines are not markup.
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+    )
+    sys.exit(2)
+
+
+def _store_failure(exc: Exception) -> KeelError | None:
+    from memory.failures import is_store_exception, translate_any
+
+    if not is_store_exception(exc):
+        return None
+    from keel.settings import Settings
+
+    settings = Settings()
+    return translate_any(
+        exc, data_dir=settings.data_dir, database_url=settings.resolved_database_url
+    )
