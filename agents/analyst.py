@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -24,14 +25,16 @@ from langchain_core.tools import BaseTool
 
 from agents.context import ReviewDeps
 from agents.facts import build_facts, known_evidence_ids, tool_outputs
+from agents.plays import HypothesisKind
 from agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
 from agents.repair import invoke_structured
 from agents.schemas import Briefing, Change, Hypothesis
+from agents.voice import in_keel_voice, sources_from_hits
 from graphs.state import ReviewState
 from keel.errors import KeelError
 from keel.redact import redact_secrets
 from memory.models import Account
-from tools.account_tools import CORE_TOOLS, AccountReader, AccountScope
+from tools.account_tools import CORE_TOOLS, TOOL_EVIDENCE, AccountReader, AccountScope
 
 log = logging.getLogger(__name__)
 # The tool loop keeps no checkpoints of its own: the review checkpoints after this node.
@@ -89,7 +92,12 @@ def make_analyst(
             )
             briefing = invoke_structured(model, [*messages, ask], Briefing)
             grounded = ground_briefing(
-                briefing, facts=facts, account=account, as_of=as_of, label=deps.model_label
+                briefing,
+                facts=facts,
+                account=account,
+                as_of=as_of,
+                label=deps.model_label,
+                sources=sources_from_hits((results.get(TOOL_EVIDENCE) or {}).get("hits") or []),
             )
         except KeelError as exc:
             # Redacted again here: step errors are logged, stored in checkpoints and printed.
@@ -124,8 +132,13 @@ def ground_briefing(
     account: Account,
     as_of: dt.date,
     label: str,
+    sources: Sequence[tuple[str, str]] = (),
 ) -> Briefing:
     """The briefing with code-owned fields set and uncited or invented evidence removed.
+
+    Its text is the model's, in Keel's voice only where it does not repeat customer text:
+    quotations of ``sources`` (the customer text the model read) are marked, and no link,
+    image or markup stays live (:func:`agents.voice.in_keel_voice`).
 
     Raises:
         KeelError: nothing usable is left (no summary).
@@ -135,29 +148,56 @@ def ground_briefing(
     def keep(ids: list[str]) -> list[str]:
         return [i for i in ids if i in known]
 
+    def voice(text: str) -> str:
+        return in_keel_voice(text, sources)
+
+    # Ids and categories are labels a reviewer reads as Keel's: code's own, or plain ones.
+    code_ids = {str(h.get("id")) for h in facts.get("hypotheses") or [] if h.get("id")}
+
     def hypotheses(items: list[Hypothesis], kind: str) -> list[Hypothesis]:
-        kept = []
+        kept: list[Hypothesis] = []
         for item in items:
             ids = keep(item.evidence_ids)
             if ids:
-                kept.append(item.model_copy(update={"evidence_ids": ids, "kind": kind}))
+                update = {
+                    "id": _hypothesis_id(item.id, kind, len(kept), code_ids),
+                    "kind": kind,
+                    "category": item.category if item.category in _CATEGORIES else "other",
+                    "statement": voice(item.statement),
+                    "evidence_ids": ids,
+                }
+                kept.append(item.model_copy(update=update))
             else:
                 log.info("dropped hypothesis %s: it cites no evidence the tools returned", item.id)
         return kept
 
     changes = [
-        c.model_copy(update={"evidence_ids": keep(c.evidence_ids)}) for c in briefing.changes
+        c.model_copy(
+            update={"evidence_ids": keep(c.evidence_ids), "description": voice(c.description)}
+        )
+        for c in briefing.changes
     ]
     return Briefing(
         account_id=account.id or 0,
         account_name=account.name,
         as_of=as_of,
-        summary=briefing.summary,
+        summary=voice(briefing.summary),
         changes=[c for c in changes if isinstance(c, Change)],
         risk_hypotheses=hypotheses(briefing.risk_hypotheses, "risk"),
         expansion_hypotheses=hypotheses(briefing.expansion_hypotheses, "expansion"),
         produced_by=label,
     )
+
+
+_CATEGORIES: Final = frozenset(str(k) for k in HypothesisKind)
+_SAFE_ID: Final = re.compile(r"[a-z0-9_:.-]{1,64}")
+
+
+def _hypothesis_id(raw: str, kind: str, index: int, code_ids: set[str]) -> str:
+    """The model's hypothesis id when it is code's or a plain label; a numbered one else."""
+    if raw in code_ids or _SAFE_ID.fullmatch(raw):
+        return raw
+    return f"{kind}:{index + 1}"
 
 
 def _account(deps: ReviewDeps, account_id: int) -> Account:

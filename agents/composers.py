@@ -50,11 +50,8 @@ from agents.schemas import (
     Plan,
     PlannedPlay,
 )
+from agents.selection import MIN_PLAY_CONFIDENCE, select_plays
 
-SAVE_PLAN_CONFIDENCE: Final = 0.75
-# Hypotheses below this confidence are mentioned in the briefing but get no play.
-MIN_PLAY_CONFIDENCE: Final = 0.45
-ESCALATION_CONFIDENCE: Final = 0.6
 HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
 _AS_OF = re.compile(r"\bas of (\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
 
@@ -291,37 +288,16 @@ _RATIONALES: Final = (
 
 def compose_plan(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
     planning = _block(messages, "planning", "Plan")
-    allowed = {p["id"]: p for p in planning.get("allowed_plays") or []}
-    max_plays = int(planning.get("max_plays") or 3)
-    hypotheses = sorted(
-        (
-            h
-            for h in planning.get("hypotheses") or []
-            if float(h.get("confidence") or 0) >= MIN_PLAY_CONFIDENCE
-        ),
-        key=lambda h: (-float(h.get("confidence") or 0), str(h.get("id"))),
-    )
-    key = str(planning.get("account_id"))
+    allowed = [str(p["id"]) for p in planning.get("allowed_plays") or []]
     slots = planning.get("customer_slots")
-    chosen: list[PlannedPlay] = []
-    for hypothesis in hypotheses:
-        if len(chosen) >= max_plays:
-            break
-        customer = sum(1 for p in chosen if PLAY_LIBRARY[p.play].customer_facing)
-        full = slots is not None and customer >= int(slots)
-        play_id = _best_play(hypothesis, allowed, {p.play for p in chosen}, internal_only=full)
-        if play_id is not None:
-            chosen.append(_planned(play_id, hypothesis, key))
-    risks = [h for h in hypotheses if h.get("kind") == "risk"]
-    escalate = "internal_escalation"
-    if (
-        len(chosen) < max_plays
-        and escalate in allowed
-        and escalate not in {p.play for p in chosen}
-        and risks
-        and float(risks[0].get("confidence") or 0) >= ESCALATION_CONFIDENCE
-    ):
-        chosen.append(_planned(escalate, risks[0], key))
+    key = str(planning.get("account_id"))
+    selected = select_plays(
+        planning.get("hypotheses") or [],
+        allowed,
+        max_plays=int(planning.get("max_plays") or 3),
+        customer_slots=None if slots is None else int(slots),
+    )
+    chosen = [_planned(s.play, s.hypothesis, key) for s in selected]
     note = ""
     if not chosen:
         note = (
@@ -329,36 +305,6 @@ def compose_plan(messages: list[BaseMessage], schema: type[Any]) -> dict[str, An
             "nothing calls for outreach now."
         )
     return {"plays": [p.model_dump(mode="json") for p in chosen], "note": note}
-
-
-def _best_play(
-    hypothesis: Mapping[str, Any],
-    allowed: Mapping[str, Mapping[str, Any]],
-    taken: set[str],
-    *,
-    internal_only: bool = False,
-) -> str | None:
-    """The most specific allowed play answering the hypothesis; a save plan when risk is high."""
-    category = str(hypothesis.get("category") or "")
-    answering = [
-        p
-        for p in allowed.values()
-        if category in (p.get("answers") or [])
-        and p["id"] not in taken
-        and (not internal_only or not PLAY_LIBRARY[p["id"]].customer_facing)
-    ]
-    if not answering:
-        return None
-    high_risk = (
-        hypothesis.get("kind") == "risk"
-        and float(hypothesis.get("confidence") or 0) >= SAVE_PLAN_CONFIDENCE
-    )
-    if high_risk and any(p["id"] == "save_plan" for p in answering):
-        return "save_plan"
-    customer = [p for p in answering if p.get("kind") != "internal"] or answering
-    order = list(PLAY_LIBRARY)
-    customer.sort(key=lambda p: (len(p.get("answers") or []), order.index(p["id"])))
-    return str(customer[0]["id"])
 
 
 def _planned(play_id: str, hypothesis: Mapping[str, Any], key: str) -> PlannedPlay:

@@ -2,24 +2,29 @@
 
 The model writes the words (``DraftContent``); code decides everything else: the recipient
 (the contact the planner chose, looked up in the account's contacts), the channel, the
-producing model's label. Before the draft leaves this node, links not on the allow-list and
-e-mail addresses that are not the recipient's are removed from the text, and cited evidence
-ids not among the facts are dropped. A reviewer's feedback makes a revision; feedback
-remembered in the store for this account and play shapes every draft.
+producing model's label. Before the draft leaves this node, the outbound content policy
+(:mod:`agents.content_gate`) judges subject and body as they would be sent: a link not on
+the allow-list, HTML or markdown, an offer the play has not been approved to make, or an
+address other than the recipient's sends the draft back to the model once with the
+reasons; what it still gets wrong is removed, and the reasons go to the human who must
+then approve it. Cited evidence ids not among the facts are dropped. A reviewer's feedback
+makes a revision; feedback remembered in the store for this account and play shapes every
+draft.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from agents.content_gate import customer_sources, draft_problems, reasons, scrub
 from agents.context import ReviewDeps
 from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from agents.feedback import (
@@ -31,44 +36,31 @@ from agents.feedback import (
 )
 from agents.plays import PLAY_LIBRARY, Play
 from agents.prompts import (
+    CONTENT_REFUSAL_REQUEST,
     CUSTOMER_AUDIENCE_RULE,
     DRAFT_REVISION_REQUEST,
     DRAFTER_REQUEST,
     DRAFTER_SYSTEM,
     INTERNAL_AUDIENCE_RULE,
+    NO_APPROVED_OFFERS,
     NO_GUIDANCE,
 )
 from agents.repair import invoke_structured
 from agents.schemas import Briefing, Draft, DraftContent
 from graphs.state import ActionOutcome, ActionState
 from keel.errors import KeelError
-from tools.outbound.guards import extract_links, link_allowed
+from tools.outbound.content import ContentProblem, neutralise
+from tools.outbound.quotes import mark_quotes
 
 log = logging.getLogger(__name__)
 
 STEP: Final = "drafter"
-REMOVED_LINK: Final = "[link removed]"
-REMOVED_ADDRESS: Final = "[address removed]"
-REMOVED_OFFER: Final = "[offer removed: no fact supports it]"
-# Commercial offers a draft may only make when a fact states them.
-_OFFER = re.compile(
-    r"\b(discount|\d+\s?% off|coupon|promo(?:tion(?:al)?)? code|voucher|rebate|refund|"
-    r"free (?:month|months|upgrade|seats?|licen[cs]es?)|credit note|service credits?)\b",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 KIND_NAMES: Final = {
     "email": "email",
     "exec_brief": "executive brief (sent by email)",
     "internal_note": "internal escalation note for the CS team",
     "slack": "Slack message to the owner CSM",
 }
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Bare domains ("cform.com") that extract_links does not see as URLs.
-_BARE_DOMAIN = re.compile(
-    r"(?<![@\w./-])(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|xyz|info|biz|app|dev|ai|ly|me|ru|cn)\b(?:/[^\s)\]]*)?",
-    re.IGNORECASE,
-)
 
 Node = Callable[[ActionState, Runtime[Any]], dict[str, Any]]
 
@@ -90,6 +82,7 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
         hints = style_hints(notes, account_id=int(account.get("id") or 0))
         if feedback:
             hints = merge_hints(hints, feedback_hints(feedback[-1]))
+        approved_offers = deps.policy.offers_for(play.id)
         try:
             recipient = _recipient(item, facts)
             messages = drafter_messages(
@@ -104,8 +97,58 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 previous=state.get("previous_draft"),
                 feedback=feedback[-1] if feedback else None,
                 revision=revision,
+                approved_offers=approved_offers,
             )
             content = invoke_structured(model, messages, DraftContent)
+            draft = assemble_draft(
+                content,
+                play=play,
+                item=item,
+                facts=facts,
+                recipient=recipient,
+                allowlist=deps.link_allowlist,
+                label=deps.model_label,
+                revision=revision,
+            )
+            problems = _problems(draft, deps.link_allowlist, approved_offers, facts)
+            if problems:
+                # Once back to the model with the reasons; what it still gets wrong is
+                # removed and a human reads why.
+                retry = [
+                    *messages,
+                    AIMessage(content.model_dump_json()),
+                    HumanMessage(
+                        CONTENT_REFUSAL_REQUEST.format(
+                            reasons="\n".join(f"- {r}" for r in reasons(problems))
+                        )
+                    ),
+                ]
+                try:
+                    content = invoke_structured(model, retry, DraftContent)
+                except KeelError as exc:
+                    # The first draft, with what was refused removed, still goes to a human.
+                    log.warning("redraft failed for %s: %s", play.id, exc)
+                else:
+                    draft = assemble_draft(
+                        content,
+                        play=play,
+                        item=item,
+                        facts=facts,
+                        recipient=recipient,
+                        allowlist=deps.link_allowlist,
+                        label=deps.model_label,
+                        revision=revision,
+                    )
+                    problems = _problems(draft, deps.link_allowlist, approved_offers, facts)
+            if problems:
+                draft = draft.model_copy(
+                    update={
+                        "subject": " ".join(scrub(draft.subject, problems).split()) or play.title,
+                        "body": scrub(draft.body, problems),
+                        "content_problems": reasons(problems),
+                    }
+                )
+            draft = _mark_customer_text(draft, deps, facts)
         except KeelError as exc:
             log.warning("drafter failed for %s on account %s: %s", play.id, account.get("id"), exc)
             return {
@@ -113,16 +156,6 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 "errors": [{"step": STEP, "error": str(exc), "play": play.id}],
                 "outcomes": [ActionOutcome(play=play.id, status="failed", detail=str(exc))],
             }
-        draft = assemble_draft(
-            content,
-            play=play,
-            item=item,
-            facts=facts,
-            recipient=recipient,
-            allowlist=deps.link_allowlist,
-            label=deps.model_label,
-            revision=revision,
-        )
         return {"draft": draft.model_dump(mode="json"), "revision": revision}
 
     return drafter
@@ -157,6 +190,7 @@ def drafter_messages(
     previous: dict[str, Any] | None,
     feedback: str | None,
     revision: int,
+    approved_offers: Sequence[str] = (),
 ) -> list[BaseMessage]:
     """The drafter's prompt: rules, the facts it may use, and (for a revision) the feedback."""
     account = facts.get("account") or {}
@@ -207,6 +241,7 @@ def drafter_messages(
             "fact_lines": lines,
             "hints": hints.as_facts(),
             "allowed_links": list(allowlist),
+            "approved_offers": list(approved_offers),
             "previous": {"subject": previous.get("subject"), "body": previous.get("body")}
             if previous and feedback
             else None,
@@ -218,6 +253,7 @@ def drafter_messages(
         play_title=play.title,
         play_description=play.description,
         allowed_links=", ".join(allowlist) or "(none)",
+        approved_offers="; ".join(f'"{o}"' for o in approved_offers) or NO_APPROVED_OFFERS,
         audience=INTERNAL_AUDIENCE_RULE if kind in INTERNAL_DRAFT_KINDS else CUSTOMER_AUDIENCE_RULE,
     )
     messages: list[BaseMessage] = [
@@ -248,25 +284,19 @@ def assemble_draft(
     label: str,
     revision: int,
 ) -> Draft:
-    """The draft record: model words, sanitised, around code-owned recipient and labels."""
+    """The draft record: the model's words around code-owned recipient and labels.
+
+    ``allowlist`` is kept for callers; links are judged by the content policy afterwards.
+    """
     account = facts.get("account") or {}
     kind = str(item.get("draft_kind") or play.draft_kind)
     lines = lines_for_draft(facts.get("fact_lines") or [], kind)
     # Evidence a customer's draft may cite is what it was given: an internal id is dropped.
     known = {line["id"] for line in lines}
-    allowed_addresses = (
-        {recipient["email"].lower()} if recipient and recipient.get("email") else set()
-    )
-    # The owner CSM may sign with their own address.
-    if "@" in str(account.get("owner_csm") or ""):
-        allowed_addresses.add(str(account["owner_csm"]).lower())
-    offers_in_facts = any(_OFFER.search(line["text"]) for line in lines)
-    body = sanitise_text(content.body, allowlist=allowlist, addresses=allowed_addresses)
-    if not offers_in_facts:
-        body = remove_offers(body)
-    subject = " ".join(
-        sanitise_text(content.subject, allowlist=allowlist, addresses=allowed_addresses).split()
-    )
+    # The words are the model's, unchanged: the content policy (:func:`_problems`) judges
+    # them as they would be sent, and the node removes what it refuses.
+    body = content.body
+    subject = " ".join(content.subject.split())
     return Draft(
         kind=kind,
         play=play.id,
@@ -284,30 +314,44 @@ def assemble_draft(
     )
 
 
-def sanitise_text(text: str, *, allowlist: Sequence[str], addresses: set[str]) -> str:
-    """Remove links not on the allow-list and addresses other than the recipient's."""
-    for url in extract_links(text):
-        if not link_allowed(url, allowlist):
-            text = text.replace(url, REMOVED_LINK)
-    text = _EMAIL.sub(
-        lambda m: m.group(0) if m.group(0).lower() in addresses else REMOVED_ADDRESS, text
+def _mark_customer_text(draft: Draft, deps: ReviewDeps, facts: dict[str, Any]) -> Draft:
+    """The draft with every run of customer text it repeats shown as a marked quotation.
+
+    The model's words must not carry a customer's (or an attacker's) words as Keel's own: a
+    quotation stays, marked and inert, and the policy check sends the draft to a human.
+    """
+    as_of = dt.date.fromisoformat(str(facts.get("as_of") or dt.date.today().isoformat())[:10])
+    sources = customer_sources(deps.engine, draft.account_id, as_of)
+    if not sources:
+        return draft
+    customer = draft.kind not in INTERNAL_DRAFT_KINDS
+
+    def label(source_id: str) -> str:
+        # A customer reads their own words back without Keel's internal record ids.
+        return "customer text, as you wrote it" if customer else f"customer text, {source_id}"
+
+    def mark(text: str) -> str:
+        return mark_quotes(text, sources, neutralise=neutralise, label=label)
+
+    return draft.model_copy(update={"subject": mark(draft.subject), "body": mark(draft.body)})
+
+
+def _problems(
+    draft: Draft, allowlist: Sequence[str], approved_offers: Sequence[str], facts: dict[str, Any]
+) -> list[ContentProblem]:
+    """The content policy's findings on the draft as it would be sent."""
+    account = facts.get("account") or {}
+    addresses = {draft.recipient_address}
+    # The owner CSM may sign with their own address.
+    if "@" in str(account.get("owner_csm") or ""):
+        addresses.add(str(account["owner_csm"]))
+    return draft_problems(
+        subject=draft.subject,
+        body=draft.body,
+        allowlist=allowlist,
+        approved_offers=approved_offers,
+        addresses=addresses,
     )
-
-    def bare(match: re.Match[str]) -> str:
-        token = match.group(0)
-        return token if link_allowed("https://" + token, allowlist) else REMOVED_LINK
-
-    return _BARE_DOMAIN.sub(bare, text)
-
-
-def remove_offers(text: str) -> str:
-    """Drop sentences that make a commercial offer (no fact supports one)."""
-    lines = []
-    for line in text.split("\n"):
-        sentences = _SENTENCE_END.split(line)
-        kept = [REMOVED_OFFER if _OFFER.search(s) else s for s in sentences]
-        lines.append(" ".join(kept))
-    return "\n".join(lines)
 
 
 def _recipient(item: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any] | None:

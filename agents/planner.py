@@ -30,6 +30,7 @@ from agents.policy import PolicyDecision
 from agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
 from agents.repair import invoke_structured
 from agents.schemas import Briefing, Plan, PlannedPlay
+from agents.selection import code_selected_plays
 from graphs.state import ReviewState
 from keel.errors import KeelError
 from memory.actions import list_actions, recent_touches
@@ -77,6 +78,15 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             contacts=facts.get("contacts") or [],
             customer_slots=slots,
             max_plays=deps.max_plays,
+        )
+        mark_code_selected(
+            items,
+            code_selected_plays(
+                facts,
+                [d.play_id for d in allowed],
+                max_plays=deps.max_plays,
+                customer_slots=slots,
+            ),
         )
         return {
             "plan": {
@@ -262,6 +272,19 @@ def enforce_plan(
             }
         )
     return items, dropped
+
+
+def mark_code_selected(items: list[dict[str, Any]], selected: set[str]) -> None:
+    """Mark each planned item with whether the signals alone select its play.
+
+    A play only the model chose may still be drafted and proposed, but never sent without
+    a human: ``needs_approval`` becomes True whatever the tier allows.
+    """
+    for item in items:
+        chosen_by_code = item["play"] in selected
+        item["code_selected"] = chosen_by_code
+        if not chosen_by_code:
+            item["needs_approval"] = True
 
 
 def _refusal(

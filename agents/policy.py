@@ -156,6 +156,12 @@ class Policy(_Strict):
     never_touch: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     leave_alone_top_health_quartile: bool = True
     allowed_for_top_quartile: list[PlayId] = Field(default_factory=list)
+    # The only commercial offers (discounts, credits, waivers, SLA or legal terms) a play's
+    # message may carry, in words a reviewer signed off; none by default. Checked by code
+    # on the draft and again before sending, whatever the model wrote.
+    approved_offers: dict[PlayId, list[Annotated[str, Field(min_length=1)]]] = Field(
+        default_factory=dict
+    )
 
     _source: str = PrivateAttr(default="<memory>")
     _digest: str = PrivateAttr(default="")
@@ -169,6 +175,10 @@ class Policy(_Strict):
     def digest(self) -> str:
         """sha256 of the policy file's bytes: which policy revision decided."""
         return self._digest
+
+    def offers_for(self, play_id: str) -> list[str]:
+        """The offers ``play_id``'s messages may make (usually none)."""
+        return list(self.approved_offers.get(play_id, []))
 
     # ------------------------------------------------------------------ evaluation
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -23,6 +23,7 @@ from agents.prompts import (
 )
 from agents.repair import invoke_structured
 from agents.schemas import Briefing, CallSummary, MeetingPrep
+from agents.voice import in_keel_voice, quoted_in
 from tools.account_tools import wrap_customer_text
 
 MAX_NOTE_CHARS = 20_000
@@ -35,8 +36,13 @@ def write_meeting_prep(
     facts: Mapping[str, Any],
     as_of: dt.date,
     label: str,
+    sources: Sequence[tuple[str, str]] = (),
 ) -> MeetingPrep:
-    """The one-page brief and three talking points for a meeting with the account."""
+    """The one-page brief and three talking points for a meeting with the account.
+
+    ``sources``: customer texts of the account, so what the model copies from them is
+    shown as a marked quotation; the briefing's own quotations always count.
+    """
     contacts = facts.get("contacts") or []
     account = facts.get("account") or {}
     block = {
@@ -71,9 +77,23 @@ def write_meeting_prep(
         MeetingPrep,
     )
     known = known_evidence_ids(facts)
+    # The brief is the model's: customer text in it (the briefing's quotations, or any
+    # given source) is marked, and nothing in it stays live (links, images, markup).
+    quoted = [*sources, *quoted_in(_briefing_texts(briefing))]
     return prep.model_copy(
-        update={"evidence_ids": [i for i in prep.evidence_ids if i in known], "produced_by": label}
+        update={
+            "title": in_keel_voice(prep.title, quoted),
+            "brief": in_keel_voice(prep.brief, quoted),
+            "talking_points": [in_keel_voice(t, quoted) for t in prep.talking_points],
+            "evidence_ids": [i for i in prep.evidence_ids if i in known],
+            "produced_by": label,
+        }
     )
+
+
+def _briefing_texts(briefing: Briefing) -> list[str]:
+    texts = [briefing.summary, *(c.description for c in briefing.changes)]
+    return texts + [h.statement for h in briefing.hypotheses]
 
 
 def summarise_call(
@@ -109,4 +129,20 @@ def summarise_call(
         ],
         CallSummary,
     )
-    return summary.model_copy(update={"produced_by": label})
+    # What the model copied from the note is shown as a marked quotation of it, inert.
+    sources = [(source, note[:MAX_NOTE_CHARS])]
+    return summary.model_copy(
+        update={
+            "summary": in_keel_voice(summary.summary, sources),
+            "action_items": [
+                item.model_copy(
+                    update={
+                        "owner": in_keel_voice(item.owner, sources),
+                        "task": in_keel_voice(item.task, sources),
+                    }
+                )
+                for item in summary.action_items
+            ],
+            "produced_by": label,
+        }
+    )

@@ -86,8 +86,10 @@ Rules:
   evidence ids you relied on in evidence_ids and list the facts in facts_used.
 - Address the recipient by name; Keel fills in the recipient address and sends nothing
   without the policy's approval.
-- Links: only these may appear: {allowed_links}. No other URL, no attachments.
-- No discounts, credits, prices or commitments unless a fact states them.
+- Plain text only: no HTML, no markdown links or images. Links: only these may appear:
+  {allowed_links}. No other URL, no attachments.
+- No discounts, credits, refunds, waivers, prices, SLA or legal commitments, except these
+  approved offers, word for word: {approved_offers}.
 - Plain, warm, specific; under 180 words for an email, under 300 for a brief.
 - {audience}
 
@@ -130,6 +132,15 @@ Reviewer feedback:
 {feedback}"""
 
 NO_GUIDANCE: Final = "(none yet)"
+NO_APPROVED_OFFERS: Final = "(none: make no offer)"
+
+CONTENT_REFUSAL_REQUEST: Final = """\
+Keel's content policy refused the draft above, for these reasons:
+{reasons}
+
+Write the draft again under the same rules: plain text, only the allowed links, no offer
+that is not approved, no address other than the recipient's. Do not repeat what was
+refused."""
 
 # --- meeting prep --------------------------------------------------------------------------
 

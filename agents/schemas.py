@@ -126,6 +126,8 @@ class Draft(_Model):
     hypothesis_id: str | None = None
     produced_by: str = ""
     revision: int = 0
+    # Set by code: what the content policy removed from the model's words, and why.
+    content_problems: list[str] = Field(default_factory=list)
 
 
 class MeetingPrep(_Model):

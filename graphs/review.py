@@ -39,7 +39,7 @@ from tools.account_tools import AccountReader, make_account_tools
 PLAY_NODE: Final = "play"
 # What a play's path reads of the analyst's facts (the rest stays in the review's state,
 # so each play's checkpoints stay small).
-PLAY_FACTS: Final = ("as_of", "account", "contacts", "health", "fact_lines")
+PLAY_FACTS: Final = ("as_of", "account", "contacts", "health", "hypotheses", "fact_lines")
 # Each respond round trip is three steps; this allows many rounds per play.
 RECURSION_LIMIT: Final = 200
 

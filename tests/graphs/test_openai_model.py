@@ -119,16 +119,20 @@ def test_review_completes_through_429_500_timeout_and_malformed_json(
                 ]
             },
         ),
-        # Drafter: a model that followed an injected instruction.
-        tool_call(
-            "DraftContent",
-            {
-                "subject": "Escalation: please help",
-                "body": compromised_body,
-                "evidence_ids": ["metric:tickets", "ticket:INVENTED-2"],
-                "facts_used": ["tickets went up"],
-            },
-        ),
+        # Drafter: a model that followed an injected instruction, and again when Keel's
+        # content policy sends the draft back with the reasons.
+        *[
+            tool_call(
+                "DraftContent",
+                {
+                    "subject": "Escalation: please help",
+                    "body": compromised_body,
+                    "evidence_ids": ["metric:tickets", "ticket:INVENTED-2"],
+                    "facts_used": ["tickets went up"],
+                },
+            )
+            for _ in range(2)
+        ],
     )
     model = _model(openai_server, tmp_path)
     graph = compile_graph(book, persistence, model=model, label=model_label(model))
@@ -152,7 +156,16 @@ def test_review_completes_through_429_500_timeout_and_malformed_json(
     assert "suspicioussite" not in body and "assist@gmail.com" not in body
     assert "discount" not in body.lower()
     assert "https://help.keel.example/getting-started" in body
+    assert "[link removed]" in body and "[offer removed]" in body
     assert pending.args["produced_by"].startswith("openai:test-model")
+    # The refused draft reaches a human with the reasons, and the model's free text is not
+    # shown as Keel's reasoning.
+    assert "Content checks removed" in pending.description
+    assert "suspicioussite" in pending.description
+    assert "Support needs a hand" not in pending.description
+    # The redraft request told the model why.
+    redraft = openai_server.script.requests[-1]["messages"][-1]["content"]
+    assert "content policy refused" in redraft
     (action,) = actions_of(book.engine, result.thread_id)
     assert action.payload["links"] == ["https://help.keel.example/getting-started"]
     assert action.payload["metadata"]["evidence_ids"] == []  # neither id was among the facts

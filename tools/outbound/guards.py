@@ -1,23 +1,19 @@
-"""Recipient and link checks: the last word on who a message goes to and what it links to.
+"""Recipient and content checks: the last word on who a message goes to and what it says.
 
 Recipients come only from the account's current contacts (customer-facing channels) or the
-account's owner CSM (internal channels); links only from an allow-list. Whatever a draft or
-a reviewer's edit says, these checks run on the exact payload about to be sent.
+account's owner CSM (internal channels); links only from an allow-list; no markup; no offer
+the play is not approved to make (:mod:`tools.outbound.content` parses the text). Whatever
+a draft or a reviewer's edit says, these checks run on the exact payload about to be sent.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from keel.errors import KeelError
 from memory.actions import is_customer_facing
-
-# http(s) URLs and bare www. hosts; trailing punctuation is the sentence's, not the URL's.
-_URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
-_TRAILING = ".,;:!?'\""
+from tools.outbound.content import check_content, find_urls, url_allowed
 
 
 class ContactRecord(Protocol):
@@ -93,39 +89,15 @@ def recipient_problems(
 
 
 def extract_links(text: str) -> list[str]:
-    """Every URL-looking token in ``text``, in order, without trailing punctuation."""
-    return [m.group(0).rstrip(_TRAILING) for m in _URL_RE.finditer(text)]
+    """Every URL-like token in ``text``, in order, as written (any scheme, protocol-relative,
+    bare hosts on any public suffix, IP literals, fullwidth and punycode forms)."""
+    return [found.raw for found in find_urls(text)]
 
 
 def link_allowed(url: str, allowlist: Iterable[str]) -> bool:
-    """Whether ``url`` is under one of the allow-listed prefixes.
-
-    Compared as parsed URLs, not strings: scheme and host must be equal (so
-    ``help.example.com.evil.net`` and ``help.example.com@evil.net`` fail) and the path must
-    continue the prefix's path at a ``/`` boundary.
-    """
-    if url.lower().startswith("www."):
-        url = "https://" + url
-    try:
-        target = urlsplit(url)
-        host = target.hostname
-        port = target.port
-    except ValueError:
-        return False
-    if target.scheme not in ("http", "https") or not host or target.username or target.password:
-        return False
-    for entry in allowlist:
-        try:
-            prefix = urlsplit(entry)
-            prefix_port = prefix.port
-        except ValueError:
-            continue
-        if prefix.scheme != target.scheme or prefix.hostname != host or prefix_port != port:
-            continue
-        base = prefix.path.rstrip("/")
-        if not base or target.path == base or target.path.startswith(base + "/"):
-            return True
-    return False
+    """Whether ``url`` matches an allow-list entry as an origin plus path prefix, with no
+    userinfo, no encoded path tricks and no redirect-style parameters."""
+    return url_allowed(url, list(allowlist))
 
 
 def link_problems(
@@ -138,3 +110,30 @@ def link_problems(
     seen.update(dict.fromkeys(declared))
     bad = [url for url in seen if not link_allowed(url, allowlist)]
     return [f"link not on the allow-list: {url}" for url in bad]
+
+
+def content_problems(
+    *,
+    subject: str,
+    body: str,
+    declared_links: Iterable[str],
+    allowlist: Sequence[str],
+    approved_offers: Sequence[str],
+    addresses: Iterable[str],
+) -> list[str]:
+    """Everything in a message that may not go out, as reasons (empty when it may).
+
+    The content policy (:func:`tools.outbound.content.check_content`: links, markup,
+    offers not approved for the play, addresses other than ``addresses``) over subject and
+    body, and every declared link checked against the allow-list.
+    """
+    found = check_content(
+        subject=subject,
+        body=body,
+        allowlist=allowlist,
+        approved_offers=approved_offers,
+        allowed_addresses={_norm(a) for a in addresses if a},
+    )
+    reasons = [p.reason for p in found]
+    reasons += link_problems(texts=(), declared=declared_links, allowlist=allowlist)
+    return list(dict.fromkeys(reasons))

@@ -1,0 +1,101 @@
+"""Find where a text written by a model repeats customer-written text.
+
+A model that read a ticket, a call note or an NPS comment can copy its words into a
+briefing, a rationale or a draft: after an injection, those words are the attacker's. Code
+cannot tell a good quotation from a planted instruction, so it never lets one pass as
+Keel's own voice: a span that repeats customer text is shown only as a marked quotation
+(:func:`mark_quotes`), and a draft that quotes customer text never goes out without a
+human.
+
+A quotation is a run of at least ``min_words`` consecutive words (case and punctuation
+ignored) that also occurs in one of the sources. Short phrases ("the SSO login") are
+ordinary vocabulary, not quotations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+MIN_QUOTE_WORDS: Final = 8
+# Letters and digits, Unicode-aware; an apostrophe inside a word stays in it.
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A span of the text, ``text[start:end]``, that repeats the source ``source_id``."""
+
+    start: int
+    end: int
+    source_id: str
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(0).casefold(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def find_quotes(
+    text: str, sources: Iterable[tuple[str, str]], *, min_words: int = MIN_QUOTE_WORDS
+) -> list[Quote]:
+    """Maximal spans of ``text`` that repeat ``min_words`` or more words of a source.
+
+    Args:
+        text: What a model wrote.
+        sources: ``(source_id, customer_text)`` pairs.
+        min_words: The shortest run of shared words that counts as a quotation.
+
+    Returns:
+        Non-overlapping quotes in text order (overlapping runs are merged; the merged span
+        keeps the first source's id).
+    """
+    grams: dict[tuple[str, ...], str] = {}
+    for source_id, source in sources:
+        words = [w for w, _, _ in _words(source or "")]
+        for i in range(len(words) - min_words + 1):
+            grams.setdefault(tuple(words[i : i + min_words]), source_id)
+    if not grams:
+        return []
+    tokens = _words(text)
+    spans: list[Quote] = []
+    for i in range(len(tokens) - min_words + 1):
+        found = grams.get(tuple(w for w, _, _ in tokens[i : i + min_words]))
+        if found is None:
+            continue
+        start, end = tokens[i][1], tokens[i + min_words - 1][2]
+        if spans and start <= spans[-1].end:
+            last = spans[-1]
+            spans[-1] = Quote(last.start, max(last.end, end), last.source_id)
+        else:
+            spans.append(Quote(start, end, found))
+    return spans
+
+
+def mark_quotes(
+    text: str,
+    sources: Iterable[tuple[str, str]],
+    *,
+    neutralise: Callable[[str], str],
+    label: Callable[[str], str] = lambda source_id: f"customer text, {source_id}",
+    min_words: int = MIN_QUOTE_WORDS,
+) -> str:
+    """``text`` with every quotation of customer text marked and made inert.
+
+    Each quoted span becomes ``“<span, neutralised>” [<label>]``: a reader sees where
+    Keel's words end and the customer's begin, and no link, image or markup in the quote
+    stays live.
+    """
+    quotes = find_quotes(text, sources, min_words=min_words)
+    if not quotes:
+        return text
+    out: list[str] = []
+    cursor = 0
+    for quote in quotes:
+        out.append(text[cursor : quote.start])
+        inner = neutralise(text[quote.start : quote.end]).replace("“", '"').replace("”", '"')
+        out.append(f"“{inner}” [{label(quote.source_id)}]")
+        cursor = quote.end
+    out.append(text[cursor:])
+    return "".join(out)
