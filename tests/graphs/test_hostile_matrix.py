@@ -1320,3 +1320,49 @@ def test_call_summary_of_an_attacked_note_does_not_speak_for_the_attacker(
     result = harness.run_call_summary(attack, harness.targets["gated"], position)
     assert result.fell_for, "the note reached the model"
     assert_clean(result)
+
+
+# --- the hostile model itself (no server, no review) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "schema_name", ["Briefing", "Plan", "DraftContent", "MeetingPrep", "CallSummary"]
+)
+def test_hostile_model_fills_any_schema_validly_with_the_payload(schema_name: str) -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_function
+
+    from agents import schemas
+    from tests.hostile_model import build_instance
+
+    model_class = getattr(schemas, schema_name)
+    schema = convert_to_openai_function(model_class)["parameters"]
+    attack = OWN_ATTACKS[-1]  # everything at once
+    prompt = {
+        "role": "user",
+        "content": json.dumps(
+            {"allowed_plays": [{"id": "save_plan"}, {"id": "adoption_congrats"}]}
+        ),
+    }
+    value = build_instance(schema, attack=attack, messages=[prompt])
+    model_class.model_validate(value)  # schema-valid, however hostile
+    text = json.dumps(value, ensure_ascii=False)
+    assert attack.canary in text
+    if schema_name == "Plan":
+        plays = [item["play"] for item in value["plays"]]
+        assert plays[0] == "adoption_congrats"  # offered and wanted: first
+        assert set(plays) == set(AUTO_SEND_PLAYS)
+    ordinary = build_instance(schema, attack=None, messages=[prompt])
+    model_class.model_validate(ordinary)
+    assert attack.canary not in json.dumps(ordinary)
+
+
+def test_hostile_model_sees_the_planted_text_through_escapes_and_wrapping() -> None:
+    from tests.hostile_model import reached
+
+    attack = next(a for a in OWN_ATTACKS if a.family == "fullwidth")
+    escaped = json.dumps({"content": f"<customer_content>{attack.instruction}</customer_content>"})
+    assert reached(escaped, [attack.instruction])  # \\uff48 escapes, wrapped
+    assert reached(f"... {attack.canary} ...", attack.triggers)
+    assert not reached("an ordinary ticket about SSO", attack.triggers)
+    hidden = next(a for a in OWN_ATTACKS if a.family == "obfuscated_instruction")
+    assert reached(json.dumps(hidden.instruction), [hidden.instruction])
