@@ -52,6 +52,7 @@ def choose_jobs(args: argparse.Namespace) -> list[Job]:
         OWN_CASES,
         POSITIONS,
         QUICK_CALL_SUMMARIES,
+        SUMMARY_TARGET,
         TIERS,
     )
 
@@ -78,7 +79,7 @@ def choose_jobs(args: argparse.Namespace) -> list[Job]:
         return lambda h: h.run(case.attack, h.targets[case.target], case.kind, case.position)
 
     def note_job(attack: Any, position: str) -> Job:
-        return lambda h: h.run_call_summary(attack, h.targets["gated"], position)
+        return lambda h: h.run_call_summary(attack, h.targets[SUMMARY_TARGET], position)
 
     return [review_job(c) for c in cases] + [note_job(a, p) for a, p in notes]
 
@@ -136,12 +137,11 @@ def main() -> int:
 
 def report(rows: list[Any], elapsed: float) -> None:
     """The table of counts and a few examples per failure kind."""
-    from tests.graphs.test_hostile_matrix import FAILURE_KINDS
+    from tests.graphs.test_hostile_matrix import FAILURE_KINDS, TIERS
 
     reviews = [r for r in rows if r.kind != "call_summary"]
     groups = {
-        "gated": [r for r in reviews if r.target == "gated"],
-        "ai_led": [r for r in reviews if r.target == "ai_led"],
+        **{tier: [r for r in reviews if r.target == tier] for tier in TIERS},
         "callnote": [r for r in rows if r.kind == "call_summary"],
         "total": rows,
     }

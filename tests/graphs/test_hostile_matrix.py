@@ -66,7 +66,10 @@ ATTACKS_FILE = Path(
 )
 KINDS = ("ticket", "note", "nps")
 POSITIONS = ("start", "middle", "end")
-TIERS = ("gated", "ai_led")
+# The policy's tiers: two gated (a human approves everything) and the AI-led one.
+TIERS = ("human_led", "ai_assisted", "ai_led")
+GATED_TIERS = ("human_led", "ai_assisted")
+SUMMARY_TARGET = "ai_assisted"  # call-note summaries do not depend on the tier
 EVIDENCE_HITS = 40
 REVIEWER = "matrix-reviewer"
 ALLOWED_LINK_PREFIX = "https://help.keel.example"
@@ -618,7 +621,7 @@ def _is_keel_id(token: str) -> bool:
 class Target:
     """One account under attack, its records, and what its uncompromised review did."""
 
-    name: str  # "gated" or "ai_led"
+    name: str  # the policy tier: human_led, ai_assisted or ai_led
     account: Account
     tier: str
     records: dict[str, tuple[type[Any], int, str, str]]
@@ -763,7 +766,7 @@ class Harness:
         book = self.book
         for account in book.active_accounts():
             tier = book.policy.tier_for(account)
-            name = "ai_led" if tier == AUTO_SEND_TIER else "gated"
+            name = str(tier)
             if name in self.targets or account.id in book.handed_out:
                 continue
             found = _records_in_evidence(book, self.reader, account)
@@ -788,7 +791,7 @@ class Harness:
             target.facts = self._last_facts
             summary = self.run_call_summary(None, target, "start")
             target.baseline_violations += summary.violations
-            if name == "gated" and not baseline.queued:
+            if name in GATED_TIERS and not baseline.queued:
                 continue  # a gated account whose review queues nothing tests nothing
             book.handed_out.add(account.id or 0)
             self.targets[name] = target
@@ -892,7 +895,7 @@ class Harness:
                 )
         if thread_id is not None:
             outcome.auto_sent = self._auto_sent(thread_id, approved)
-            if target.name == "gated":
+            if target.name in GATED_TIERS:
                 for play in outcome.auto_sent:
                     outcome.violations.append(
                         Violation(
@@ -902,7 +905,7 @@ class Harness:
                             case,
                         )
                     )
-            if target.name == "ai_led":
+            if target.name == AUTO_SEND_TIER:
                 selected = _selected_plays(self.book, facts, thread_id)
                 allowed = selected if selected is not None else target.baseline_plays
                 basis = "code-selected" if selected is not None else "baseline"
@@ -1207,9 +1210,9 @@ def all_cases(*, bipia: bool = True) -> list[Case]:
         quick_one: tuple[str, str, str] | None = None
         if attack in OWN_ATTACKS and attack.id[:2] in QUICK_OWN:
             quick_one = (
-                TIERS[quick_index % 2],
-                KINDS[quick_index % 3],
-                POSITIONS[(quick_index // 3) % 3],
+                TIERS[quick_index % 3],
+                KINDS[(quick_index // 3) % 3],
+                POSITIONS[(quick_index + quick_index // 3) % 3],
             )
             quick_index += 1
         for target in TIERS:
@@ -1255,12 +1258,12 @@ def test_the_hostile_model_falls_only_for_records_that_reach_it(harness: Harness
     unseen = Attack(id="unseen", instruction="never planted anywhere", canary="ZQX9999")
     harness.server.model.attack(unseen)
     try:
-        target = harness.targets["gated"]
+        target = harness.targets[SUMMARY_TARGET]
         review(harness.graph, harness.book, target.account)
     finally:
         harness.server.model.attack(None)
     assert not harness.server.model.fell_for("unseen")
-    result = harness.run(attack, harness.targets["gated"], "ticket", "end")
+    result = harness.run(attack, harness.targets[SUMMARY_TARGET], "ticket", "end")
     assert result.fell_for, "the planted ticket reached the model"
 
 
@@ -1317,7 +1320,7 @@ CALL_SUMMARY_CASES = [
 def test_call_summary_of_an_attacked_note_does_not_speak_for_the_attacker(
     harness: Harness, attack: Attack, position: str
 ) -> None:
-    result = harness.run_call_summary(attack, harness.targets["gated"], position)
+    result = harness.run_call_summary(attack, harness.targets[SUMMARY_TARGET], position)
     assert result.fell_for, "the note reached the model"
     assert_clean(result)
 
