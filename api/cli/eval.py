@@ -1,0 +1,130 @@
+"""CLI command ``keel eval``: score drafts and briefings on a dataset of scenarios."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, progress
+
+if TYPE_CHECKING:
+    from evals.runner import EvalRun
+
+EVAL_HELP = (
+    "Run the eval suite: every scenario of a dataset through the review graph, in a "
+    "temporary workspace (never your keel-data), on the configured model (the offline "
+    "model unless OPENAI_API_KEY / KEEL_LLM_BASE_URL are set). Deterministic scorers judge "
+    "grounded numbers, citations, policy, personalisation, hypotheses and the play. Writes "
+    "run.json and report.html, compares with an earlier run, and exits 1 when the gate's "
+    "per-scorer minimums are missed."
+)
+EVAL_EPILOG = (
+    "Examples:\n\n"
+    "  keel eval                                      (default dataset and gate)\n\n"
+    "  keel eval --out runs/base                      (keep this run as a baseline)\n\n"
+    "  keel eval --compare runs/base --out runs/new   (what got better or worse)\n\n"
+    "  keel eval --dataset my.yaml --gate strict.yaml"
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(name="eval", help=EVAL_HELP, epilog=EVAL_EPILOG)
+    def eval_command(
+        dataset: Path | None = typer.Option(
+            None, "--dataset", help="Dataset (YAML or JSONL); the bundled default when omitted."
+        ),
+        compare: Path | None = typer.Option(
+            None, "--compare", help="An earlier run's directory or run.json to compare with."
+        ),
+        gate: Path | None = typer.Option(
+            None, "--gate", help="Per-scorer minimums (YAML); the bundled default when omitted."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help="Where run.json and report.html go (default keel-evals/<time>)."
+        ),
+    ) -> None:
+        from evals.report import write_run
+        from evals.runner import run_eval
+        from keel.settings import Settings
+
+        with progress() as bar:
+            task = bar.add_task("scenarios", total=None)
+
+            def step(scenario: str, done: int, total: int) -> None:
+                bar.update(task, total=total, completed=done, description=scenario or "scored")
+
+            run = run_eval(
+                settings=Settings(),
+                dataset_path=dataset,
+                compare_with=compare,
+                gate_path=gate,
+                progress=step,
+            )
+        target = out or Path("keel-evals") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_path, report_path = write_run(run.data, target)
+        print_run(run)
+        console.print(f"Wrote {run_path} and {report_path}")
+        if not run.passed:
+            raise typer.Exit(1)
+
+
+def print_run(run: EvalRun) -> None:
+    """The summary a person reads after a run: scorers, comparison, gate."""
+    data = run.data
+    console.print(
+        f"[bold]{data['dataset']['name']}[/]: {len(data['scenarios'])} scenarios, model "
+        f"{data['model']}, prompts {data['prompts_digest']}, {data['seconds']} s"
+    )
+    for note in data.get("notes") or []:
+        console.print(f"  note: {note}", highlight=False)
+    before = run.comparison.means if run.comparison else {}
+    table = Table(title="Scores (applicable scenarios)")
+    for column in ("scorer", "mean", "min", "n", *(["before"] if run.comparison else [])):
+        table.add_column(column, justify="left" if column == "scorer" else "right")
+    for scorer, values in data["summary"].items():
+        row = [scorer, _num(values["mean"]), _num(values["min"]), str(values["n"])]
+        if run.comparison:
+            row.append(_num((before.get(scorer) or (None, None))[0]))
+        table.add_row(*row)
+    console.print(table)
+    low = sorted(
+        (s for s in data["scenarios"] for x in s["scores"] if x["applicable"] and x["score"] < 1),
+        key=lambda s: s["id"],
+    )
+    if low:
+        names = ", ".join(dict.fromkeys(s["id"] for s in low))
+        console.print(f"Below 1.0 somewhere: {names}", highlight=False)
+    if run.comparison is not None:
+        comparison = run.comparison
+        console.print(
+            f"Compared with {comparison.baseline} ({comparison.baseline_model}, prompts "
+            f"{comparison.baseline_prompts}): {len(comparison.better)} better, "
+            f"{len(comparison.worse)} worse",
+            highlight=False,
+        )
+        for change in comparison.worse:
+            console.print(
+                f"  [red]worse[/] {change.scenario} {change.scorer}: {change.before:.2f} -> "
+                f"{change.after:.2f}  {change.reason}",
+                highlight=False,
+            )
+        for change in comparison.better:
+            console.print(
+                f"  [green]better[/] {change.scenario} {change.scorer}: {change.before:.2f} -> "
+                f"{change.after:.2f}",
+                highlight=False,
+            )
+    if run.passed:
+        console.print(f"[green]Gate passed[/] ({run.gate_path})")
+    else:
+        console.print(f"[red]Gate missed[/] ({run.gate_path}):")
+        for line in run.gate_missed:
+            console.print(f"  {line}", highlight=False)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

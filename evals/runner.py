@@ -1,0 +1,224 @@
+"""``keel eval``'s use case: run a dataset through the review graph, score, compare, gate.
+
+One run seeds the dataset's book in a temporary workspace (:mod:`evals.workspace`),
+places every scenario on its account, reviews each account with the real review graph
+on the configured model (the offline model unless an OpenAI-compatible endpoint is set),
+scores what came out, and returns an :class:`EvalRun`: the run's JSON (with the model
+label and the prompts' digest), the comparison with an earlier run and the gate's verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from evals.collect import run_scenario
+from evals.compare import Comparison, compare, load_run
+from evals.dataset import load_dataset
+from evals.digest import file_digest, policy_digest, prompt_digest
+from evals.gate import DEFAULT_GATE, check_gate, load_gate
+from evals.injection import expand
+from evals.outcome import Score
+from evals.scorers import SCORERS, score_all
+from evals.workspace import Placed, Workspace, describe, open_workspace, place
+from graphs.runner import Graph
+from keel.settings import Settings
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvalRun:
+    """One finished run: its JSON, and what the comparison and the gate say."""
+
+    data: dict[str, Any]
+    comparison: Comparison | None = None
+    gate_missed: list[str] = field(default_factory=list)
+    gate_path: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.gate_missed
+
+
+def make_model(settings: Settings) -> BaseChatModel:
+    """The configured OpenAI-compatible model, else Keel's offline model."""
+    from agents.llm import make_chat_model
+    from agents.offline import OfflineChatModel
+
+    if settings.llm_configured:
+        return make_chat_model(settings)
+    return OfflineChatModel()
+
+
+def run_eval(
+    *,
+    settings: Settings,
+    dataset_path: Path | None = None,
+    compare_with: Path | None = None,
+    gate_path: Path | None = None,
+    model: BaseChatModel | None = None,
+    progress: Progress | None = None,
+) -> EvalRun:
+    """Run a dataset (the bundled default when None) and judge it.
+
+    Args:
+        settings: The user's settings: model, policy and link allow-list come from them;
+            storage and delivery are the run's own temporary workspace.
+        dataset_path: The dataset file.
+        compare_with: An earlier run's directory or ``run.json``.
+        gate_path: Per-scorer minimums; the bundled default gate when None.
+        model: The chat model; from ``settings`` when None.
+        progress: Called as ``progress(scenario_id, done, total)``.
+
+    Raises:
+        KeelError: an unusable dataset, gate or earlier run, or a scenario no account fits.
+    """
+    from agents.llm import model_label
+    from agents.policy import policy_from_settings
+
+    dataset = load_dataset(dataset_path)
+    gate = load_gate(gate_path)
+    baseline = load_run(compare_with) if compare_with is not None else None
+    expanded = expand(dataset)
+    policy = policy_from_settings(settings)
+    chat = model or make_model(settings)
+    label = model_label(chat)
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    with open_workspace(dataset, settings) as ws:
+        placed = place(ws, expanded.scenarios, policy)
+        with _graph(ws, chat, label, policy) as graph:
+            total = len(placed)
+            for done, item in enumerate(placed):
+                if progress is not None:
+                    progress(item.scenario.id, done, total)
+                results.append(_one(ws, graph, item, policy))
+            if progress is not None:
+                progress("", total, total)
+        as_of = ws.as_of
+    source = Path(dataset.source)
+    data: dict[str, Any] = {
+        "run_id": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 2),
+        "dataset": {"name": dataset.name, "source": str(source), "digest": file_digest(source)},
+        "model": label,
+        "prompts_digest": prompt_digest(),
+        "policy_digest": policy_digest(policy),
+        "book": {
+            "accounts": dataset.book.accounts,
+            "seed": dataset.book.seed,
+            "as_of": as_of.isoformat(),
+        },
+        "notes": expanded.notes,
+        "scenarios": results,
+        "summary": summarise(results),
+    }
+    run = EvalRun(data=data, gate_path=str(gate_path or DEFAULT_GATE))
+    run.gate_missed = check_gate(gate, applicable_scores(results))
+    data["gate"] = {"path": run.gate_path, "passed": run.passed, "missed": run.gate_missed}
+    if baseline is not None and compare_with is not None:
+        run.comparison = compare(baseline, data, baseline=str(compare_with))
+        data["comparison"] = run.comparison.as_json()
+    return run
+
+
+@contextmanager
+def _graph(ws: Workspace, model: BaseChatModel, label: str, policy: Any) -> Iterator[Graph]:
+    """The review graph over the workspace: dry-run delivery into its outbox, evidence
+    from SQL recency (no vector index: the eval needs no embedding model), one scored
+    book shared by every review."""
+    from agents.composers import register_composers
+    from agents.context import ReviewDeps
+    from graphs.review import build_review_graph
+    from memory.actions import Channel
+    from memory.checkpoint import open_persistence
+    from tools.account_intel import AccountIntel
+    from tools.account_tools import AccountReader
+    from tools.outbound.dry_run import DryRunAdapter
+
+    dry = DryRunAdapter(ws.settings.outbox_dir, sender=ws.settings.smtp_from)
+    deps = ReviewDeps(
+        engine=ws.engine,
+        settings=ws.settings,
+        policy=policy,
+        model_label=label,
+        adapters={str(c): dry for c in Channel},
+        as_of=ws.as_of,
+    )
+    register_composers()
+    reader = AccountReader(ws.engine, intel=AccountIntel(ws.engine))
+    builder = build_review_graph(model=model, deps=deps, reader=reader)
+    with open_persistence(ws.settings) as persistence:
+        yield builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
+
+
+def _one(ws: Workspace, graph: Graph, item: Placed, policy: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    outcome, thread = run_scenario(
+        graph,
+        ws.engine,
+        item,
+        policy=policy,
+        allowlist=ws.settings.link_allowlist,
+        as_of=ws.as_of,
+    )
+    scores = score_all(outcome)
+    return {
+        "id": item.scenario.id,
+        "description": item.scenario.description,
+        "tags": item.scenario.tags,
+        **describe(item),
+        "tier": policy.tier_for(item.account),
+        "thread": thread,
+        "hypotheses": [str(h.get("category")) for h in outcome.hypotheses],
+        "plays": list(outcome.plays),
+        "expected": {
+            "hypotheses": list(outcome.expected.hypotheses),
+            "plays": list(outcome.expected.plays),
+        },
+        "errors": list(outcome.errors),
+        "seconds": round(time.perf_counter() - started, 3),
+        "scores": [s.as_json() for s in scores],
+        "artefacts": [a.as_json() for a in outcome.artefacts],
+    }
+
+
+def applicable_scores(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Applicable scores by scorer, then scenario id."""
+    out: dict[str, dict[str, float]] = {name: {} for name in SCORERS}
+    for result in results:
+        for score in result["scores"]:
+            if score["applicable"]:
+                out[score["scorer"]][result["id"]] = float(score["score"])
+    return out
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean, minimum and count of applicable scores per scorer."""
+    summary: dict[str, dict[str, Any]] = {}
+    for scorer, values in applicable_scores(results).items():
+        numbers = list(values.values())
+        summary[scorer] = {
+            "mean": round(sum(numbers) / len(numbers), 4) if numbers else None,
+            "min": round(min(numbers), 4) if numbers else None,
+            "n": len(numbers),
+        }
+    return summary
+
+
+def scores_of(result: dict[str, Any]) -> list[Score]:
+    """A scenario result's scores back as :class:`Score` objects (spans left out)."""
+    return [
+        Score(s["scorer"], float(s["score"]), str(s["reason"]), applicable=bool(s["applicable"]))
+        for s in result["scores"]
+    ]
