@@ -58,6 +58,10 @@ _ALMOST_FULL_BYTES: Final = 1 << 20
 # rollback-journal mode a writer holds the RESERVED byte of the database file.
 _WAL_WRITE_LOCK_BYTE: Final = 120
 _RESERVED_BYTE: Final = 0x40000001
+# psycopg / psycopg_pool exception types that mean "cannot connect or lost the server".
+_POSTGRES_CONNECTION_ERRORS: Final = frozenset(
+    {"OperationalError", "InterfaceError", "PoolTimeout"}
+)
 # A holder's command line is cut to this length in messages.
 _COMMAND_CHARS: Final = 160
 
@@ -342,10 +346,11 @@ def _postgres_cause(text: str) -> str | None:
         return "the server refused the login (password authentication failed)"
     if "no password supplied" in lowered:
         return "the server asks for a password and none was given"
-    if "does not exist" in lowered and "database" in lowered:
-        return "the database does not exist on that server"
-    if "role" in lowered and "does not exist" in lowered:
-        return "the user does not exist on that server"
+    if lowered.startswith("connection") and "does not exist" in lowered:
+        if 'database "' in lowered:
+            return "the database does not exist on that server"
+        if 'role "' in lowered:
+            return "the user does not exist on that server"
     if "timeout" in lowered or "timed out" in lowered:
         return "the connection timed out"
     if "no route to host" in lowered or "network is unreachable" in lowered:
@@ -357,7 +362,12 @@ def _postgres_cause(text: str) -> str | None:
 
 def translate_postgres(exc: BaseException, target: Target, url: str) -> StoreError | None:
     """A PostgreSQL connection failure (psycopg, its pool, or SQLAlchemy) as a store error."""
-    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    driver = getattr(exc, "orig", None) or exc
+    # Only failures to connect or stay connected: a query's own error (a missing column, a
+    # constraint) is a bug or a conflict and keeps its traceback.
+    if type(driver).__name__ not in _POSTGRES_CONNECTION_ERRORS:
+        return None
+    text = " ".join(str(driver).split())
     cause = _postgres_cause(text)
     if cause is None and type(exc).__name__ == "PoolTimeout":
         cause = "no connection could be opened in time"
