@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from agents.policy import Policy
     from keel.settings import Settings
     from memory.vectors import VectorStore
+    from tools.outbound.executor import ExecutionOptions
 
 DEFAULT_MAX_PLAYS = 3
 
@@ -34,6 +35,8 @@ class ReviewDeps:
         adapters: Outbound adapters by channel, used by the executor node only.
         as_of: Review date; today when None.
         max_plays: At most this many plays per account.
+        execution: Lease, retry policy and step hooks for the executor node; the
+            executor's defaults when None.
     """
 
     engine: Engine
@@ -44,6 +47,7 @@ class ReviewDeps:
     adapters: Mapping[str, Any] = field(default_factory=dict)
     as_of: dt.date | None = None
     max_plays: int = DEFAULT_MAX_PLAYS
+    execution: ExecutionOptions | None = None
 
     def review_date(self) -> dt.date:
         return self.as_of or dt.date.today()

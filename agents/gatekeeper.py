@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Final, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -46,15 +43,11 @@ from memory.actions import (
     recent_touches,
 )
 from memory.models import Account, Contact
-from tools.outbound.executor import execute_action
+from tools.outbound.executor import DEFAULT_OPTIONS, execute_action
 from tools.outbound.guards import extract_links
 
 log = logging.getLogger(__name__)
 
-# Test hook: when set to a file path, the executor node writes the action id there and
-# waits before sending, so a test can kill the process between approval and send.
-HOLD_BEFORE_SEND_ENV: Final = "KEEL_TEST_HOLD_BEFORE_SEND"
-HOLD_SECONDS: Final = 120.0
 # Caps look back this far for earlier touches (the policy decides which days count).
 TOUCH_LOOKBACK_DAYS: Final = 60
 
@@ -200,7 +193,8 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
     def execute(state: ActionState, config: RunnableConfig) -> dict[str, Any]:
         action_id = state.get("action_id")
         assert action_id, "execute runs only after an approved action"
-        _hold_if_asked(action_id)
+        # One try now, so a healthy transport sends at once. Whatever happens, the play
+        # ends here: a transient failure is retried by the delivery loop, not the thread.
         result = execute_action(
             deps.engine,
             action_id=action_id,
@@ -208,6 +202,7 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
             policy=deps.policy,
             link_allowlist=deps.link_allowlist,
             worker_id=thread_id_of(config),
+            options=deps.execution or DEFAULT_OPTIONS,
         )
         execution = asdict(result)
         execution["reasons"] = list(result.reasons)
@@ -231,7 +226,8 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
                 channel=action.channel,
                 recipient_contact_id=action.recipient_contact_id,
                 reasons=list(execution.get("reasons") or action.policy_reasons),
-                detail=str(decision.get("message") or execution.get("outcome") or ""),
+                detail=_delivery_detail(action)
+                or str(decision.get("message") or execution.get("outcome") or ""),
             )
         return {"outcomes": [outcome]}
 
@@ -269,12 +265,39 @@ def describe_action(action: ProposedAction, state: ActionState) -> str:
 
 
 def _status(action: ProposedAction, execution: dict[str, Any]) -> str:
-    if action.status in (ActionStatus.SENT, ActionStatus.REJECTED, ActionStatus.FAILED):
-        return str(action.status)
-    outcome = execution.get("outcome")
-    if outcome == "busy":
-        return "sending"
+    """The play's outcome, read from the row (the truth), not from this node's attempt.
+
+    A send that is not finished is never reported as finished or failed: ``delivering``
+    (a worker holds it) or ``will retry`` (a transient failure; the delivery loop retries).
+    """
+    if action.status == ActionStatus.SENDING:
+        return "delivering" if action.claim_token else "will retry"
     return str(action.status)
+
+
+def _delivery_detail(action: ProposedAction) -> str:
+    """One line on a send that did not finish, and what to do about it ("" otherwise)."""
+    when = f"{action.lease_expires_at:%H:%M:%S} UTC" if action.lease_expires_at else "later"
+    show = f"`keel approvals show {action.id}`"
+    if action.status == ActionStatus.SENDING and action.claim_token:
+        return (
+            f"being delivered by {action.claimed_by}; "
+            f"if it does not finish, it is retried after {when}"
+        )
+    if action.status == ActionStatus.SENDING:
+        return (
+            f"delivery failed ({action.last_error}): will retry at {when}; "
+            f"run `keel outbox run` or see {show}"
+        )
+    if action.status == ActionStatus.FAILED:
+        return f"not sent: {action.last_error}; see {show}, then `keel approvals retry {action.id}`"
+    if action.status in (
+        ActionStatus.APPROVED,
+        ActionStatus.EDITED,
+        ActionStatus.AUTO_APPROVED,
+    ):
+        return "approved, not sent yet: `keel outbox run` delivers it"
+    return ""
 
 
 def _note(
@@ -313,12 +336,3 @@ def _fail(state: ActionState, step: str, error: str) -> dict[str, Any]:
         "errors": [{"step": step, "error": error, "play": play}],
         "outcomes": [ActionOutcome(play=play, status="failed", detail=error)],
     }
-
-
-def _hold_if_asked(action_id: str) -> None:
-    marker = os.environ.get(HOLD_BEFORE_SEND_ENV)
-    if not marker:
-        return
-    Path(marker).write_text(action_id, encoding="utf-8")
-    log.warning("holding before sending action %s (%s is set)", action_id, HOLD_BEFORE_SEND_ENV)
-    time.sleep(HOLD_SECONDS)

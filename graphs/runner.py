@@ -6,12 +6,18 @@ the approvals table *before* the thread is resumed: of two reviewers deciding on
 once, exactly one is recorded and resumes the thread, the other gets ``ConflictError``
 (HTTP 409) and resumes nothing. The approval node recognises the recorded decision when it
 runs again and does not record it twice.
+
+A decision's result says truthfully where the action's delivery stands
+(:class:`DecisionResult`): sent, being delivered by another worker, failed and waiting
+for a retry, failed for good. Delivery itself is the delivery loop's job
+(:mod:`tools.outbound.delivery`); the review's execute node only tries once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -39,8 +45,18 @@ from graphs.approval import (
 from graphs.review import RECURSION_LIMIT, build_review_graph
 from graphs.state import ActionOutcome, StepError
 from keel.errors import ConflictError, KeelError
-from memory.actions import ActionStatus, ProposedAction, get_action, list_decisions
+from memory.actions import (
+    EXECUTABLE_STATUSES,
+    ActionStatus,
+    DecisionKind,
+    ProposedAction,
+    as_utc,
+    get_action,
+    list_decisions,
+)
 from memory.checkpoint import GRAPH_DURABILITY, Persistence, open_persistence
+from tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
+from tools.outbound.executor import DEFAULT_OPTIONS, ExecutionOptions, ExecutionResult
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
@@ -92,6 +108,38 @@ class ReviewResult:
     def finished(self) -> bool:
         return not self.pending
 
+    @property
+    def failures(self) -> list[str]:
+        """Steps that failed and plays whose send failed or waits for a retry, one line each."""
+        found = []
+        for error in self.errors:
+            where = f" ({error['play']})" if error.get("play") else ""
+            found.append(f"{error['step']}{where}: {error['error']}")
+        for outcome in self.outcomes:
+            if outcome.get("status") in ("failed", "will retry"):
+                found.append(f"{outcome['play']}: {outcome.get('detail') or outcome['status']}")
+        return found
+
+
+@dataclass(frozen=True)
+class DecisionResult(ReviewResult):
+    """A reviewer's decision and where the action stands after it.
+
+    ``recorded`` is False when the call repeated a decision already recorded (a resume
+    after a crash); ``ok`` is False when the decision did not get the action where it was
+    meant to go (not sent yet, being retried, failed): callers exit non-zero on it;
+    ``message`` says so in one line, with what to do next.
+    """
+
+    action_id: str = ""
+    decision: str = ""
+    user: str = ""
+    recorded: bool = True
+    status: str = ""
+    delivery: ExecutionResult | None = None
+    ok: bool = True
+    message: str = ""
+
 
 @dataclass
 class ReviewSession:
@@ -130,6 +178,7 @@ def open_review_session(
     adapters: Mapping[str, Any] | None = None,
     as_of: dt.date | None = None,
     checkpoint_url: str | None = None,
+    execution: ExecutionOptions | None = None,
 ) -> Iterator[ReviewSession]:
     """Build everything a review needs from a runtime (the composition root).
 
@@ -140,6 +189,7 @@ def open_review_session(
         adapters: Outbound adapters; from settings when None.
         as_of: Review date; the latest data date when None.
         checkpoint_url: Where checkpoints live; from settings when None.
+        execution: The executor's lease, retries and step hooks; its defaults when None.
     """
     from agents.llm import model_label
     from agents.policy import policy_from_settings
@@ -162,11 +212,24 @@ def open_review_session(
         if adapters is not None
         else adapters_from_settings(settings, engine),
         as_of=as_of or latest_data_date(engine),
+        execution=execution,
     )
     with ExitStack() as stack:
         persistence = stack.enter_context(open_persistence(settings, url=checkpoint_url))
         graph = compile_review_graph(model=model, deps=deps, persistence=persistence)
         yield ReviewSession(graph=graph, deps=deps, persistence=persistence)
+
+
+def delivery_deps(deps: ReviewDeps, *, worker_id: str = "outbox") -> DeliveryDeps:
+    """The delivery loop's dependencies, from a review's."""
+    return DeliveryDeps(
+        engine=deps.engine,
+        adapters=deps.adapters,
+        policy=deps.policy,
+        link_allowlist=deps.link_allowlist,
+        options=deps.execution or DEFAULT_OPTIONS,
+        worker_id=worker_id,
+    )
 
 
 def review_model(runtime: Runtime, *, use_vectors: bool) -> BaseChatModel:
@@ -252,14 +315,34 @@ def decide_action(
     user: str,
     message: str | None = None,
     edited_args: Mapping[str, Any] | None = None,
-) -> ReviewResult:
-    """Record a reviewer's decision on one action, then resume its thread.
+    delivery: DeliveryDeps | None = None,
+    settle_s: float = 0.0,
+) -> DecisionResult:
+    """Record a reviewer's decision on one action, resume its thread, say where it stands.
+
+    The same reviewer repeating the same decision (after a crash, or to ask again) records
+    nothing new: an unfinished thread is finished and, with ``delivery``, an approved
+    action not yet sent is tried once more.
+
+    Args:
+        graph: The compiled review graph.
+        engine: The Keel database.
+        action_id: The action decided.
+        kind: approve, edit, respond or reject.
+        user: Who decides.
+        message: Feedback (respond) or reason (reject).
+        edited_args: The edited fields (edit).
+        delivery: Used to try again an approved action a repeated decision finds unsent.
+        settle_s: When another worker is sending the action, wait up to this long for it
+            to finish before reporting "being delivered".
 
     Raises:
         ValidationFailed: the decision is malformed (nothing recorded).
-        ConflictError: the action was already decided by someone else (nothing resumed).
+        ConflictError: the action was already decided otherwise or by someone else
+            (nothing resumed).
         KeelError: the action's review is not waiting for it.
     """
+    started = as_utc()
     with Session(engine) as session:
         action = get_action(session, action_id=action_id)
         session.expunge(action)
@@ -272,14 +355,24 @@ def decide_action(
         (p for p in pending_approvals(graph, action.thread_id) if p.action_id == action_id), None
     )
     # --- store failures (issue 24): a thread whose checkpoint is gone cannot be resumed;
-    # decide from the action row alone. See graphs/orphans.py.
+    # decide (and deliver) from the action row alone. See graphs/orphans.py.
     from graphs.orphans import decide_orphan, thread_is_gone
 
     if pending is None and thread_is_gone(graph, action.thread_id):
-        return decide_orphan(engine, action, decision).review
+        orphan = decide_orphan(engine, action, decision, delivery)
+        return _decision_result(
+            engine,
+            orphan.review,
+            action_id,
+            decision,
+            orphan.recorded,
+            orphan.attempt,
+            settle_s,
+            started,
+        )
     # --- end of the issue 24 hook
     if pending is None:
-        return _resume_unfinished(graph, engine, action, decision)
+        return _resume_unfinished(graph, engine, action, decision, delivery, settle_s, started)
     # Recorded before resuming: a concurrent second decision fails here and resumes nothing.
     record_decision(engine, action, decision)
     with _thread_lock(action.thread_id):
@@ -288,25 +381,109 @@ def decide_action(
             thread_config(action.thread_id, user=user),
             durability=GRAPH_DURABILITY,
         )
-    return review_result(graph, action.thread_id)
+    review = review_result(graph, action.thread_id)
+    # A decision found already recorded (the interrupt outlived a crash) is a replay.
+    recorded = action.status == ActionStatus.PENDING
+    return _decision_result(engine, review, action_id, decision, recorded, None, settle_s, started)
 
 
 def _resume_unfinished(
-    graph: Graph, engine: Any, action: ProposedAction, decision: ReviewDecision
-) -> ReviewResult:
-    """The action is not waiting: it was decided already. If this reviewer made the same
-    decision and its thread has unfinished work (a crash before the send), finish it."""
+    graph: Graph,
+    engine: Any,
+    action: ProposedAction,
+    decision: ReviewDecision,
+    delivery: DeliveryDeps | None,
+    settle_s: float,
+    started: dt.datetime,
+) -> DecisionResult:
+    """The action is not waiting: it was decided already. The same reviewer's same decision
+    finishes what a crash left (the thread, the send); anything else is a conflict."""
     with Session(engine) as session:
         current = get_action(session, action_id=action.id)
-        trail = list_decisions(session, action_id=action.id)
+        trail = [
+            d
+            for d in list_decisions(session, action_id=action.id)
+            if d.decision != DecisionKind.RETRY
+        ]
         status = current.status
     last = trail[-1] if trail else None
-    same = last is not None and last.decision == decision.type and last.user == decision.user
-    unfinished = bool(graph.get_state(thread_config(action.thread_id)).next)
-    if same and unfinished and status != ActionStatus.SENT:
-        return continue_review(graph, action.thread_id)
-    if last is not None:
-        raise ConflictError(
-            f"action {action.id} is already {status} by {last.user} ({last.decision})"
+    if last is None:
+        raise KeelError(
+            f"action {action.id} is {status} and its review is not waiting for a decision"
         )
-    raise KeelError(f"action {action.id} is {status} and its review is not waiting for a decision")
+    same = last.decision == decision.type and last.user == decision.user
+    if not same:
+        raise ConflictError(
+            f"action {action.id} is already {status}: {last.decision} by {last.user} "
+            f"at {last.at:%Y-%m-%d %H:%M:%S} UTC; a second decision is refused"
+        )
+    if graph.get_state(thread_config(action.thread_id)).next:
+        review = continue_review(graph, action.thread_id)
+    else:
+        review = review_result(graph, action.thread_id)
+    attempt = None
+    if delivery is not None and decision.type in ("approve", "edit"):
+        with Session(engine) as session:
+            now_status = get_action(session, action_id=action.id).status
+        if now_status in EXECUTABLE_STATUSES or now_status == ActionStatus.SENDING:
+            attempt = deliver_action(delivery, action.id)
+    return _decision_result(engine, review, action.id, decision, False, attempt, settle_s, started)
+
+
+def _decision_result(
+    engine: Any,
+    review: ReviewResult,
+    action_id: str,
+    decision: ReviewDecision,
+    recorded: bool,
+    attempt: ExecutionResult | None,
+    settle_s: float,
+    started: dt.datetime,
+) -> DecisionResult:
+    row = _settled(engine, action_id, settle_s)
+    ok, text = True, ""
+    if decision.type == "reject":
+        text = f"rejected by {decision.user}; nothing is sent"
+    elif decision.type == "respond":
+        text = f"feedback from {decision.user} recorded; the revised draft waits for approval"
+    else:
+        verb = "approved" if decision.type == "approve" else "edited and approved"
+        state = describe_delivery(row)
+        ok = state.ok
+        sent_earlier = row.sent_at is not None and as_utc(row.sent_at) < started
+        if not recorded and row.status == ActionStatus.SENT and sent_earlier:
+            text = f"already {verb} by {decision.user} and {state.text}; nothing new was sent"
+        elif recorded:
+            text = f"{verb} by {decision.user}; {state.text}"
+        else:
+            text = f"already {verb} by {decision.user}; {state.text}"
+    return DecisionResult(
+        thread_id=review.thread_id,
+        account_id=review.account_id,
+        briefing=review.briefing,
+        plan=review.plan,
+        outcomes=review.outcomes,
+        errors=review.errors,
+        pending=review.pending,
+        action_id=action_id,
+        decision=decision.type,
+        user=decision.user,
+        recorded=recorded,
+        status=str(row.status),
+        delivery=attempt,
+        ok=ok,
+        message=text,
+    )
+
+
+def _settled(engine: Any, action_id: str, settle_s: float) -> ProposedAction:
+    """The action's row; while another worker holds it, wait up to ``settle_s`` for it."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        with Session(engine) as session:
+            row = get_action(session, action_id=action_id)
+            session.expunge(row)
+        held = row.status == ActionStatus.SENDING and row.claim_token is not None
+        if not held or time.monotonic() >= deadline:
+            return row
+        time.sleep(0.2)

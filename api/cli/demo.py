@@ -67,10 +67,12 @@ def demo_command(
 ) -> None:
     from api.cli.index import report_table
     from api.cli.intel import print_priorities
+    from api.cli.outbox import execution_options, print_report
     from api.cli.review import print_action
     from api.cli.seed import print_book_summary, seed_with_progress
-    from graphs.runner import new_thread_id, open_review_session, start_review
+    from graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
     from tools.account_tools import resolve_account
+    from tools.outbound.delivery import deliver_due
     from tools.priorities import compute_priorities
 
     runtime = make_runtime()
@@ -97,7 +99,9 @@ def demo_command(
     if reviews:
         console.rule(f"[bold]4. The top {reviews} accounts reviewed")
         targets = [item.external_id for item in priorities.risks[:reviews]]
-        with open_review_session(runtime, use_vectors=True) as session:
+        with open_review_session(
+            runtime, use_vectors=True, execution=execution_options()
+        ) as session:
             for external_id in targets:
                 account = resolve_account(runtime.engine, external_id)
                 console.print(
@@ -112,6 +116,8 @@ def demo_command(
                 for error in result.errors:
                     console.print(f"[red]  {error['step']} failed:[/] {error['error']}")
                 pending.extend(p.action_id for p in result.pending)
+            # Finish what was approved (auto-approved plays whose first try failed).
+            print_report(deliver_due(delivery_deps(session.deps, worker_id="keel demo")))
 
     console.rule("[bold]Today's priority list")
     print_priorities(priorities)

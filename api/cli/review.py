@@ -4,6 +4,10 @@
 planner's plays, a draft per play) and stops where the policy wants a human; ``keel
 approvals`` lists what waits and answers it (approve, edit, respond, reject), resuming the
 paused review through the checkpointer, so the approved action is sent exactly once.
+
+Exit status: 0 when the command did what it says; 1 when a review step failed or an
+approved action is not sent (yet) -- the last line says which and what to do; 2 when the
+command was refused (a second decision, a bad argument).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from api.cli.common import console, make_runtime
+from api.cli.outbox import execution_options, print_report
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
@@ -44,8 +49,11 @@ PREP_HELP = (
 )
 APPROVALS_HELP = (
     "The approval queue: list, show, approve, edit, respond (feedback: the drafter revises "
-    "and asks again) or reject (with a reason). Decisions are recorded with your name "
-    "(--user, default $USER); a second decision on the same action is refused.\n\n"
+    "and asks again) or reject (with a reason); retry sends a failed action again. "
+    "Decisions are recorded with your name (--user, default $USER); a second decision on the "
+    "same action is refused (exit 2). Approving records the decision and tries to send at "
+    "once; if the send does not finish, the command exits 1 and says why, and "
+    "`keel outbox run` delivers it later.\n\n"
     "Examples:\n\n"
     "  keel approvals list\n"
     "  keel approvals show 3f2a...\n"
@@ -53,7 +61,10 @@ APPROVALS_HELP = (
     "  keel approvals edit 3f2a... --subject 'Quick check-in' --file body.txt\n"
     "  keel approvals respond 3f2a... --message 'Shorter, and mention the QBR on Friday'\n"
     "  keel approvals reject 3f2a... --reason 'Already discussed on the phone'\n"
+    "  keel approvals retry 3f2a...\n"
 )
+# How long an approval waits for another process that is sending the same action.
+SETTLE_SECONDS = 10.0
 
 UserOption = Annotated[
     str | None,
@@ -100,13 +111,16 @@ def review_command(
     as_of: AsOfOption = None,
     vectors: VectorsOption = None,
 ) -> None:
-    from graphs.runner import new_thread_id, open_review_session, start_review
+    from graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
     from tools.account_tools import resolve_account
+    from tools.outbound.delivery import deliver_due
 
     runtime = make_runtime()
     found = resolve_account(runtime.engine, account)
     day = as_of.date() if as_of else None
-    with open_review_session(runtime, use_vectors=vectors, as_of=day) as session:
+    with open_review_session(
+        runtime, use_vectors=vectors, as_of=day, execution=execution_options()
+    ) as session:
         console.print(
             f"[dim]Reviewing {found.name} ({found.external_id}) as of "
             f"{session.deps.review_date()} with {session.deps.model_label}...[/]"
@@ -117,7 +131,15 @@ def review_command(
             thread_id=new_thread_id(found.external_id),
             as_of=session.deps.review_date(),
         )
+        report = deliver_due(delivery_deps(session.deps, worker_id="keel review"))
     print_review(runtime, result)
+    print_report(report, quiet_when_idle=True)
+    if result.failures:
+        console.print(
+            "[bold red]review finished with failures:[/] " + "; ".join(result.failures),
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def print_review(runtime: Runtime, result: ReviewResult) -> None:
@@ -178,8 +200,9 @@ def print_review(runtime: Runtime, result: ReviewResult) -> None:
 def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> None:
     from sqlmodel import Session
 
-    from memory.actions import get_action, list_decisions
+    from memory.actions import get_action, list_attempts, list_decisions
     from memory.models import Account, Contact
+    from tools.outbound.delivery import describe_delivery
 
     with Session(runtime.engine) as session:
         action = get_action(session, action_id=action_id)
@@ -190,6 +213,7 @@ def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> 
             else None
         )
         trail = list_decisions(session, action_id=action_id)
+        attempts = list_attempts(session, action_id=action_id)
     payload: dict[str, Any] = action.payload
     to = ", ".join(payload.get("to") or []) or (account.owner_csm if account else "") or "(team)"
     who = f"{contact.name} <{to}>" if contact else to
@@ -209,6 +233,14 @@ def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> 
         message = f": {decision.message}" if decision.message else ""
         footer.append(
             f"{decision.at:%Y-%m-%d %H:%M} {decision.decision} by {decision.user}{message}"
+        )
+    if trail and action.status not in ("pending", "rejected", "responded", "superseded"):
+        footer.append(f"Delivery: {describe_delivery(action).text}")
+    for n, attempt in enumerate(attempts, start=1):
+        error = f": {attempt.error}" if attempt.error else ""
+        footer.append(
+            f"  attempt {n} {attempt.started_at:%Y-%m-%d %H:%M:%S} by {attempt.worker} via "
+            f"{attempt.transport or '-'}: {attempt.outcome or 'in progress'}{error}"
         )
     title = "Waiting for approval" if waiting else "Proposed action"
     console.print(
@@ -321,11 +353,13 @@ def _decide(
     message: str | None = None,
     edited: dict[str, Any] | None = None,
 ) -> None:
-    from graphs.runner import decide_action, open_review_session
+    from graphs.runner import decide_action, delivery_deps, open_review_session
+    from tools.outbound.delivery import deliver_due
 
     runtime = make_runtime()
     reviewer = default_user(user)
-    with open_review_session(runtime) as session:
+    with open_review_session(runtime, execution=execution_options()) as session:
+        delivery = delivery_deps(session.deps, worker_id=f"keel approvals ({reviewer})")
         result = decide_action(
             session.graph,
             runtime.engine,
@@ -334,15 +368,36 @@ def _decide(
             user=reviewer,
             message=message,
             edited_args=edited,
+            delivery=delivery,
+            settle_s=SETTLE_SECONDS,
         )
-    console.print(f"[green]{kind} recorded for {action_id} by {reviewer}.[/]")
+        rest = deliver_due(delivery)
+    if result.recorded:
+        console.print(f"[green]{kind} recorded for {action_id} by {reviewer}.[/]")
+    else:
+        console.print(f"{kind} by {reviewer} was recorded earlier; nothing new recorded.")
     print_review(runtime, result)
+    print_report(rest, quiet_when_idle=True)
+    if not result.ok:
+        console.print(f"[bold red]{action_id}: {result.message}[/]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[bold]{action_id}: {result.message}[/]", highlight=False)
+
+
+# What the default list shows: everything that is not finished -- waiting for a decision,
+# failed (needs a human: `keel approvals retry`), approved but not sent yet.
+OPEN_STATUSES = ("pending", "failed", "approved", "edited", "auto_approved", "sending")
 
 
 def approvals_list(
     status: Annotated[
-        str, typer.Option("--status", help="pending, sent, rejected, all ...")
-    ] = "pending",
+        str,
+        typer.Option(
+            "--status",
+            help="open (default: pending, failed, and approved but not sent yet), "
+            "pending, failed, sent, rejected, all ...",
+        ),
+    ] = "open",
     account: Annotated[
         str | None, typer.Option("--account", help="Only this account.", show_default=False)
     ] = None,
@@ -353,12 +408,15 @@ def approvals_list(
     from memory.actions import ActionStatus, list_actions
     from memory.models import Account
     from tools.account_tools import resolve_account
+    from tools.outbound.delivery import describe_delivery
 
     runtime = make_runtime()
     wanted: str | list[str] | None = None if status == "all" else status
-    if wanted is not None and wanted not in {s.value for s in ActionStatus}:
+    if status == "open":
+        wanted = list(OPEN_STATUSES)
+    elif wanted is not None and wanted not in {s.value for s in ActionStatus}:
         known = ", ".join(s.value for s in ActionStatus)
-        raise KeelError(f"--status must be 'all' or one of: {known}")
+        raise KeelError(f"--status must be 'open', 'all' or one of: {known}")
     account_id = resolve_account(runtime.engine, account).id if account else None
     with Session(runtime.engine) as session:
         rows = list_actions(session, status=wanted, account_id=account_id, limit=limit)
@@ -371,7 +429,15 @@ def approvals_list(
     table.add_column("id", no_wrap=True, min_width=32)
     for column in ("account", "play", "channel", "to", "subject", "status", "created"):
         table.add_column(column)
+    attention = []
     for row in rows:
+        state = row.status
+        if row.status == "failed":
+            attention.append(row)
+            state = "[red]failed[/]"
+        elif row.status == "sending":
+            attention.append(row)
+            state = "[yellow]delivering[/]" if row.claim_token else "[yellow]will retry[/]"
         table.add_row(
             row.id,
             names.get(row.account_id, str(row.account_id)),
@@ -379,10 +445,15 @@ def approvals_list(
             row.channel,
             ", ".join(row.payload.get("to") or []) or "(internal)",
             str(row.payload.get("subject", ""))[:60],
-            row.status,
+            state,
             f"{row.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
+    if attention:
+        # Why each one is not delivered, in full: the reason is what the reader acts on.
+        console.print(f"[bold red]Needs attention: {len(attention)} not delivered[/]")
+        for row in attention:
+            console.print(f"{row.id}: {describe_delivery(row).text}", soft_wrap=True)
 
 
 def approvals_show(action_id: Annotated[str, typer.Argument(help="The action id.")]) -> None:
@@ -447,12 +518,42 @@ def approvals_reject(
     _decide(action_id, "reject", user=user, message=reason)
 
 
+def approvals_retry(
+    action_id: Annotated[str, typer.Argument(help="The failed action's id.")],
+    user: UserOption = None,
+    reason: Annotated[
+        str | None, typer.Option("--message", "-m", help="Why (audited).", show_default=False)
+    ] = None,
+) -> None:
+    from sqlmodel import Session
+
+    from memory.actions import get_action
+    from tools.outbound.delivery import describe_delivery, open_delivery, retry_failed
+
+    runtime = make_runtime()
+    reviewer = default_user(user)
+    deps = open_delivery(
+        runtime, options=execution_options(), worker_id=f"keel approvals retry ({reviewer})"
+    )
+    retry_failed(deps, action_id=action_id, user=reviewer, message=reason)
+    with Session(runtime.engine) as session:
+        row = get_action(session, action_id=action_id)
+        state = describe_delivery(row)
+    console.print(f"[green]retry recorded for {action_id} by {reviewer}.[/]")
+    if not state.ok:
+        console.print(f"[bold red]{action_id}: {state.text}[/]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[bold]{action_id}: {state.text}[/]", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("review", help=REVIEW_HELP)(review_command)
     app.command("prep", help=PREP_HELP)(prep_command)
     approvals = typer.Typer(help=APPROVALS_HELP, no_args_is_help=True)
-    approvals.command("list", help="List actions (pending by default).")(approvals_list)
+    approvals.command(
+        "list", help="List actions not finished: pending, failed, approved but not sent."
+    )(approvals_list)
     approvals.command("show", help="Show one action: draft, evidence, policy, decisions.")(
         approvals_show
     )
@@ -464,4 +565,7 @@ def register(app: typer.Typer) -> None:
         approvals_respond
     )
     approvals.command("reject", help="Reject with a reason: nothing is sent.")(approvals_reject)
+    approvals.command("retry", help="Send a failed action again (audited; re-checked).")(
+        approvals_retry
+    )
     app.add_typer(approvals, name="approvals")

@@ -21,12 +21,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agents.policy import Policy
-from memory.actions import ProposedAction, as_utc
+from memory.actions import ActionStatus, ProposedAction, as_utc, reopen_failed
 from tools.outbound.base import OutboundAdapter
 from tools.outbound.executor import (
     DEFAULT_OPTIONS,
@@ -35,6 +36,9 @@ from tools.outbound.executor import (
     due_condition,
     execute_action,
 )
+
+if TYPE_CHECKING:
+    from keel.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,24 @@ class DeliveryDeps:
     link_allowlist: Sequence[str]
     options: ExecutionOptions = DEFAULT_OPTIONS
     worker_id: str = "outbox"
+
+
+def open_delivery(
+    runtime: Runtime, *, options: ExecutionOptions | None = None, worker_id: str = "outbox"
+) -> DeliveryDeps:
+    """Delivery dependencies from a runtime: adapters and policy from its settings."""
+    from agents.policy import policy_from_settings
+    from tools.outbound.factory import adapters_from_settings
+
+    settings = runtime.settings
+    return DeliveryDeps(
+        engine=runtime.engine,
+        adapters=adapters_from_settings(settings, runtime.engine),
+        policy=policy_from_settings(settings),
+        link_allowlist=list(settings.link_allowlist),
+        options=options or DEFAULT_OPTIONS,
+        worker_id=worker_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +201,72 @@ def deliver_due(
     return report
 
 
+@dataclass(frozen=True)
+class DeliveryState:
+    """Where an action's delivery stands, in one line, and whether that is a success.
+
+    ``done`` is True when nothing more will happen: sent, rejected, ... ``ok`` is False
+    when a human should know (not sent yet, being retried, failed).
+    """
+
+    ok: bool
+    done: bool
+    text: str
+
+
+_NOT_CLAIMED = (ActionStatus.APPROVED, ActionStatus.EDITED, ActionStatus.AUTO_APPROVED)
+
+
+def describe_delivery(action: ProposedAction) -> DeliveryState:
+    """The delivery state of ``action``, read from its row, with what to do next."""
+    show = f"see `keel approvals show {action.id}`"
+    when = f"{action.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC" if action.lease_expires_at else ""
+    if action.status == ActionStatus.SENT:
+        at = f" at {action.sent_at:%Y-%m-%d %H:%M:%S} UTC" if action.sent_at else ""
+        return DeliveryState(True, True, f"sent{at}")
+    if action.status == ActionStatus.SENDING and action.claim_token:
+        return DeliveryState(
+            False,
+            False,
+            f"being delivered by {action.claimed_by} (lease until {when}); {show}",
+        )
+    if action.status == ActionStatus.SENDING:
+        return DeliveryState(
+            False,
+            False,
+            f"delivery failed ({action.last_error}): will retry at {when} "
+            f"(attempt {action.attempts} so far); run `keel outbox run` or {show}",
+        )
+    if action.status == ActionStatus.FAILED:
+        return DeliveryState(
+            False,
+            True,
+            f"not sent: {action.last_error}; {show}, then `keel approvals retry {action.id}` "
+            "sends it again",
+        )
+    if action.status in _NOT_CLAIMED:
+        return DeliveryState(False, False, "not sent yet: `keel outbox run` delivers it")
+    return DeliveryState(True, True, str(action.status))
+
+
+def retry_failed(
+    deps: DeliveryDeps,
+    *,
+    action_id: str,
+    user: str,
+    message: str | None = None,
+    now: dt.datetime | None = None,
+) -> ExecutionResult:
+    """A named user sends a ``failed`` action again: audited, attempts reset, tried now.
+
+    Raises:
+        ConflictError: the action is not ``failed``.
+        ActionNotFound: no such action.
+    """
+    reopen_failed(deps.engine, action_id=action_id, user=user, message=message, now=now)
+    return deliver_action(deps, action_id, now=now)
+
+
 def deliver_forever(
     deps: DeliveryDeps,
     *,
@@ -186,8 +274,11 @@ def deliver_forever(
     should_stop: Callable[[], bool] = lambda: False,
     on_report: Callable[[DeliveryReport], None] = lambda _report: None,
     sleep: Callable[[float], None] = time.sleep,
+    sleep_first: bool = False,
 ) -> None:
     """Run :func:`deliver_due` every ``interval_s`` seconds until ``should_stop()``."""
+    if sleep_first:
+        sleep(interval_s)
     while not should_stop():
         on_report(deliver_due(deps))
         if should_stop():

@@ -59,6 +59,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agents.policy import Policy
+from keel.redact import redact_secrets
 from memory.actions import (
     EXECUTABLE_STATUSES,
     ActionDecision,
@@ -594,7 +595,7 @@ def _finish_failed(
     *,
     outcome: Outcome,
 ) -> ExecutionResult:
-    message = "; ".join(problems)
+    message = redact_secrets("; ".join(problems))
     moment = as_utc()
     with Session(engine) as session:
         session.exec(
@@ -642,6 +643,8 @@ def _release_after_error(
     moment: dt.datetime,
 ) -> ExecutionResult:
     """A transport error: schedule the next try (backoff), or fail the row for good."""
+    # Servers echo what they were sent; nothing secret-shaped reaches the row or a user.
+    error = redact_secrets(error)
     spent = action.attempts >= retry.max_attempts
     final = not retryable or spent
     if retryable and spent:

@@ -1,0 +1,69 @@
+"""Run the real ``keel`` CLI with an execution hook that stops at one durable step.
+
+Test-only: crash tests start this module as a subprocess, wait for the marker file, and
+SIGKILL the process there. Production code never looks for it; the hook goes in through
+:func:`api.cli.outbox.set_execution_options`, as any embedding application's would::
+
+    python -m tests.crash_launcher --hold-at sent --marker /tmp/m --lease 2 -- \\
+        approvals approve ID --user ivy
+
+``--hold-at`` is an :class:`tools.outbound.executor.ExecutionStep` (``claimed``,
+``attempt_recorded``, ``sent``, ``recorded``) or ``none`` (no hold: a test that kills at
+a random moment). ``--lease`` shortens the claim's lease, so a recovery need not wait
+the default five minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tools.outbound.executor import ExecutionOptions, ExecutionStep, RetryPolicy
+
+HOLD_SECONDS = 600.0
+
+
+def make_hold(step: str, marker: Path, seconds: float = HOLD_SECONDS):  # type: ignore[no-untyped-def]
+    """A hook that, at ``step``, writes the action id to ``marker`` and sleeps."""
+
+    def hook(reached: ExecutionStep, action_id: str) -> None:
+        if reached != step:
+            return
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(f"{action_id}\n{reached}\n", encoding="utf-8")
+        tmp.replace(marker)  # the test never reads a half-written marker
+        time.sleep(seconds)
+
+    return hook
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="crash_launcher")
+    parser.add_argument("--hold-at", default="none")
+    parser.add_argument("--marker", type=Path)
+    parser.add_argument("--lease", type=int, default=300)
+    parser.add_argument("--first-wait", type=float, default=30.0)
+    parser.add_argument("keel", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    keel_args = [a for a in args.keel if a != "--"]
+
+    from api.cli import main as keel_main
+    from api.cli.outbox import set_execution_options
+
+    hooks = None
+    if args.hold_at != "none":
+        hooks = make_hold(ExecutionStep(args.hold_at), args.marker)
+    options = ExecutionOptions(
+        lease_seconds=args.lease,
+        retry=RetryPolicy(first_wait_s=args.first_wait),
+        **({"hooks": hooks} if hooks else {}),
+    )
+    set_execution_options(options)
+    sys.argv = ["keel", *keel_args]
+    keel_main()
+
+
+if __name__ == "__main__":
+    main()
