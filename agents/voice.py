@@ -13,9 +13,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from tools.outbound.content import neutralise
+from tools.outbound.content import find_offers, neutralise
 from tools.outbound.quotes import mark_quotes
 
+UNVERIFIED_OFFER: Final = "model text, an offer Keel has not approved"
+# Any marked span: a customer quotation or an unverified offer.
+_ANY_MARK: Final = re.compile(r"“[^“”]*”\s*\[(?:customer text|model text)[^\]]*\]")
 # A quotation as :func:`tools.outbound.quotes.mark_quotes` writes it.
 _MARKED: Final = re.compile(r"“([^“”]*)”\s*\[customer text,?\s*([^\]]*)\]")
 
@@ -37,7 +40,19 @@ def in_keel_voice(text: str, sources: Sequence[tuple[str, str]]) -> str:
     """``text`` with quotations of ``sources`` marked and everything made inert."""
     if not text:
         return text
-    return neutralise(mark_quotes(text, sources, neutralise=neutralise))
+    return neutralise(mark_offers(mark_quotes(text, sources, neutralise=neutralise)))
+
+
+def mark_offers(text: str) -> str:
+    """Offers in a model's analysis marked as unverified: Keel's briefings recommend plays,
+    they never make commercial promises, so a discount or refund there is the model's (or
+    an attacker's) word, not Keel's. Offers inside quotations stay as quoted."""
+    quoted = [(m.start(), m.end()) for m in _ANY_MARK.finditer(text)]
+    offers = [o for o in find_offers(text) if not any(a <= o.start < b for a, b in quoted)]
+    for offer in sorted(offers, key=lambda o: -o.start):
+        span = text[offer.start : offer.end]
+        text = f"{text[: offer.start]}“{span}” [{UNVERIFIED_OFFER}]{text[offer.end :]}"
+    return text
 
 
 def sources_from_hits(hits: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:

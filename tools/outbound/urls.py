@@ -204,10 +204,10 @@ def ascii_host(host: str) -> str:
     if host.isascii():
         return host
     try:
-        import idna
+        import idna  # IDNA 2008 with UTS 46 mapping, as browsers do; httpx depends on it
 
         return str(idna.encode(host, uts46=True, transitional=False).decode("ascii"))
-    except Exception:
+    except Exception:  # not installed, or a label IDNA 2008 refuses: go label by label
         pass
     labels = []
     for label in host.split("."):
@@ -248,8 +248,8 @@ def _ipv4(host: str) -> str | None:
 
 
 def _ends_in_number(host: str) -> bool:
-    labels = host.rstrip(".").split(".") if host.rstrip(".") else [""]
-    last = labels[-1]
+    """Whether a browser would parse ``host`` as IPv4 (its last label is a number)."""
+    last = host.rstrip(".").rsplit(".", 1)[-1]
     if last.isascii() and last.isdigit():
         return True
     return last[:2].lower() == "0x" and all(c in "0123456789abcdef" for c in last[2:].lower())
