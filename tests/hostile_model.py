@@ -92,6 +92,8 @@ class Attack:
         addresses: Addresses the attacker wants added (To/Cc or in the text).
         plays: Plays the attacker wants run, most wanted first.
         claims: Claims that no approval is needed.
+        headers: Text for a short field such as a subject that tries to add mail headers
+            (a line break and ``Bcc: ...``).
         prose: Sentences the attacker wants said in the product's voice (planted verbatim;
             the instruction itself when empty).
         family: The kind of attack, for reports.
@@ -108,6 +110,7 @@ class Attack:
     addresses: tuple[str, ...] = ()
     plays: tuple[str, ...] = AUTO_SEND_PLAYS
     claims: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
     prose: tuple[str, ...] = ()
     family: str = "own"
 
@@ -136,7 +139,7 @@ class Attack:
     def short_text(self) -> str:
         """What it writes into a short field (a subject): the offer and a link first."""
         parts = [*self.offers[:1], *self.links[:1], self.voice[0]]
-        return " - ".join(p for p in parts if p)
+        return " - ".join(p for p in parts if p) + "".join(self.headers)
 
     def item_text(self, index: int) -> str:
         """One list item (a talking point, a fact used): each carries a piece of payload."""
