@@ -9,6 +9,7 @@ real Chroma with the real embedding model on a tiny book for the damaged index.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import os
 import sqlite3
@@ -327,6 +328,7 @@ def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Eng
     from memory.vectors import open_vector_store, rebuild_vector_store
     from memory.vectors.client import forget_client
     from tests.memory.test_vectors import seed as seed_texts
+    from tools.account_tools import AccountReader, AccountScope
 
     seed_texts(engine)
     model = load_embedder()
@@ -343,6 +345,16 @@ def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Eng
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     store = open_vector_store(settings, model)
     assert store.search("invoice was wrong", k=3)
+
+    # Damaged under a review that has it open: the evidence search falls back to the
+    # most recent records and says why (it used to end the review without a briefing).
+    with database.open("r+b") as handle:
+        handle.write(os.urandom(4096))
+    reader = AccountReader(engine, vector_store=store)
+    found = reader.search_evidence(AccountScope(account_id=1, as_of=dt.date(2024, 6, 30)), "x")
+    assert found["hits"], found
+    assert "is damaged" in found["note"] and "most recent records" in found["note"], found
+    assert rebuild_vector_store(settings, model, engine).new > 0  # repaired in process too
     forget_client(settings.chroma_path)
 
     # HNSW files overwritten: opening the store says which file and how to repair it.
@@ -359,3 +371,15 @@ def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Eng
     report = rebuild_vector_store(settings, model, engine)
     assert report.new > 0
     assert open_vector_store(settings, model).search("invoice was wrong", k=3)
+
+
+def test_errors_that_are_not_store_failures_keep_their_own_type(engine: Engine) -> None:
+    """A constraint violation is the caller's to handle (or a bug): never re-labelled."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE once (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO once (id) VALUES (1)"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO once (id) VALUES (1)"))
