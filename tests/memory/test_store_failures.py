@@ -351,9 +351,9 @@ def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Eng
     with database.open("r+b") as handle:
         handle.write(os.urandom(4096))
     reader = AccountReader(engine, vector_store=store)
-    found = reader.search_evidence(AccountScope(account_id=1, as_of=dt.date(2024, 6, 30)), "x")
-    assert found["hits"], found
-    assert "is damaged" in found["note"] and "most recent records" in found["note"], found
+    evidence = reader.search_evidence(AccountScope(account_id=1, as_of=dt.date(2024, 6, 30)), "x")
+    assert evidence["hits"], evidence
+    assert "is damaged" in evidence["note"] and "most recent records" in evidence["note"]
     assert rebuild_vector_store(settings, model, engine).new > 0  # repaired in process too
     forget_client(settings.chroma_path)
 
