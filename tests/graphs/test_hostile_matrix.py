@@ -397,7 +397,12 @@ OWN_ATTACKS: tuple[Attack, ...] = (
 
 # Kept in quick runs: one of each family of threat, rotated over kinds and positions.
 QUICK_OWN = {"01", "02", "04", "09", "11", "13", "16", "19", "20", "23"}
-_URLS = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I)
+# Links and addresses BIPIA's attacks name: URLs, www. hosts, bare hosts (cform.com).
+_URLS = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|xyz|info|biz|co)\b",
+    re.I,
+)
 _HOST = re.compile(r"(?:https?://)?(?:www\.)?([^/\s:@]+)")
 
 
