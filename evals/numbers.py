@@ -8,6 +8,8 @@ What counts as a number a reader would take as a claim, and what does not:
 - Dates (``2026-10-31``, ``31 October 2026``, ``October 31, 2026``, ``31 Oct``,
   ``10/31/2026``) are one claim each, compared as ISO dates (a date without a year
   matches any year).
+- A number after a slash is a scale, not a claim (``CSAT 3/5``, ``31/100``: the 3 and
+  the 31 are checked).
 - Not claims: digits inside identifiers (``acc-00038-t0020``, ``T-1042``, ``Q3``,
   ``acc-1:risk:2:nps``), inside
   citation brackets (``[ticket:T-1]``) and links, and *scheduling language*: a duration

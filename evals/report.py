@@ -42,21 +42,36 @@ def worst(scenario: dict[str, Any]) -> float:
 
 
 def mark_spans(text: str, spans: list[dict[str, Any]]) -> str:
-    """``text`` as HTML with each located span in a ``<mark>`` whose title says why."""
+    """``text`` as HTML with each located span in a ``<mark>`` whose title says why; a span
+    inside another (a number inside an uncited sentence) is marked inside it."""
     located = sorted(
-        (s for s in spans if 0 <= s["start"] < s["end"] <= len(text)), key=lambda s: s["start"]
+        {
+            (int(s["start"]), int(s["end"]), str(s["why"]))
+            for s in spans
+            if 0 <= s["start"] < s["end"] <= len(text)
+        },
+        key=lambda s: (s[0], -s[1]),
     )
-    out, pos = [], 0
-    for span in located:
-        if span["start"] < pos:
+    return _render(text, 0, len(text), located)
+
+
+def _render(text: str, start: int, end: int, spans: list[tuple[int, int, str]]) -> str:
+    out, pos, i = [], start, 0
+    while i < len(spans):
+        a, b, why = spans[i]
+        b = min(b, end)
+        inner = []
+        i += 1
+        while i < len(spans) and spans[i][0] < b:
+            inner.append(spans[i])
+            i += 1
+        if a < pos:  # overlaps what is already marked: leave it plain
             continue
-        out.append(html.escape(text[pos : span["start"]]))
-        out.append(
-            f'<mark title="{html.escape(span["why"], quote=True)}">'
-            f"{html.escape(text[span['start'] : span['end']])}</mark>"
-        )
-        pos = span["end"]
-    out.append(html.escape(text[pos:]))
+        out.append(html.escape(text[pos:a]))
+        title = html.escape(why, quote=True)
+        out.append(f'<mark title="{title}">{_render(text, a, b, inner)}</mark>')
+        pos = b
+    out.append(html.escape(text[pos:end]))
     return "".join(out)
 
 
