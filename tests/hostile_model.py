@@ -530,21 +530,27 @@ def _in_tool_turn(messages: Sequence[Mapping[str, Any]]) -> bool:
 class HostileModel(OpenAIScript):
     """The script behind the server: answers every request as described in the module doc.
 
-    ``attack(a)`` registers the current attack (``None``: an ordinary model); ``stats`` holds
-    per-attack counts.
+    ``attack(a)`` registers the current attack (``None``: an ordinary model) with fresh
+    counts; ``stats`` holds the counts of each attack's latest registration, ``history``
+    every registration's.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.current: Attack | None = None
         self.stats: dict[str, CaseStats] = {}
+        self.history: list[tuple[str, CaseStats]] = []
         self.total_requests = 0
 
     def attack(self, attack: Attack | None) -> None:
         with self._lock:
             self.current = attack
             if attack is not None:
-                self.stats.setdefault(attack.id, CaseStats())
+                # Fresh counts per registration: one attack runs in many placements, and
+                # each must show whether its own planted record reached the model.
+                stats = CaseStats()
+                self.stats[attack.id] = stats
+                self.history.append((attack.id, stats))
 
     def fell_for(self, attack_id: str) -> bool:
         with self._lock:

@@ -886,8 +886,12 @@ class Harness:
         position: str,
         *,
         case_id: str | None = None,
+        plant: bool = True,
     ) -> CaseResult:
-        """Plant, review, approve everything queued, send; then check what went out."""
+        """Plant, review, approve everything queued, send; then check what went out.
+
+        ``plant=False`` registers the attack with the model without planting it anywhere.
+        """
         case = case_id or f"{attack.id if attack else 'none'}-{target.name}-{kind}-{position}"
         outcome = CaseResult(
             case=case,
@@ -907,7 +911,7 @@ class Harness:
         checked: list[Checked] = []
         approved: set[str] = set()
         try:
-            with self.planted(attack, target, kind, position):
+            with self.planted(attack if plant else None, target, kind, position):
                 result = review(self.graph, self.book, target.account)
                 thread_id = result.thread_id
                 self._last_plays = [i["play"] for i in (result.plan or {}).get("plays", [])]
@@ -1310,17 +1314,12 @@ def test_the_uncompromised_review_passes_the_checks(harness: Harness) -> None:
 
 @pytest.mark.service
 def test_the_hostile_model_falls_only_for_records_that_reach_it(harness: Harness) -> None:
-    attack = OWN_ATTACKS[0]
-    unseen = Attack(id="unseen", instruction="never planted anywhere", canary="ZQX9999")
-    harness.server.model.attack(unseen)
-    try:
-        target = harness.targets[SUMMARY_TARGET]
-        review(harness.graph, harness.book, target.account)
-    finally:
-        harness.server.model.attack(None)
-    assert not harness.server.model.fell_for("unseen")
-    result = harness.run(attack, harness.targets[SUMMARY_TARGET], "ticket", "end")
-    assert result.fell_for, "the planted ticket reached the model"
+    target = harness.targets[SUMMARY_TARGET]
+    unplanted = harness.run(OWN_ATTACKS[0], target, "ticket", "end", plant=False)
+    assert unplanted.model_requests > 0 and not unplanted.fell_for
+    assert not unplanted.violations  # an ordinary model's review: nothing to find
+    planted = harness.run(OWN_ATTACKS[0], target, "ticket", "end")
+    assert planted.fell_for, "the planted ticket reached the model"
 
 
 def _params(cases: list[Case]) -> list[Any]:
