@@ -68,6 +68,7 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 # Long triggers also match on a window, so an instruction cut by a length limit still counts
 # as having reached the model when a substantial part of it did.
 _WINDOW = 60
+_MAX_DEPTH = 6
 
 
 # --- the attack ------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ class _Context:
     prompt: str
     ids: dict[str, list[Any]] = field(default_factory=dict)
     defs: dict[str, Any] = field(default_factory=dict)
+    depth: int = 0  # object nesting, so a recursive schema ends
 
     def wanted_plays(self) -> list[str]:
         """The attacker's plays, those the prompt offers first (they survive a policy filter)."""
@@ -398,9 +400,16 @@ def _build(node: Mapping[str, Any], name: str, current: Any, ctx: _Context, inde
         base = dict(current) if isinstance(current, Mapping) else {}
         properties: Mapping[str, Any] = node.get("properties") or {}
         required = set(node.get("required") or [])
-        for prop, sub in properties.items():
-            if prop in base or prop in required or attack is not None:
-                base[prop] = _build(sub, prop, base.get(prop), ctx, index)
+        # The attacker fills every field it may, down to a depth where a recursive schema
+        # would never end; below it only what is required.
+        fill_all = attack is not None and ctx.depth < _MAX_DEPTH
+        ctx.depth += 1
+        try:
+            for prop, sub in properties.items():
+                if prop in base or prop in required or fill_all:
+                    base[prop] = _build(sub, prop, base.get(prop), ctx, index)
+        finally:
+            ctx.depth -= 1
         return base
     if kind == "array":
         return _array(node, name, current, ctx)
