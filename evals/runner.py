@@ -30,6 +30,7 @@ from evals.outcome import Score
 from evals.scorers import SCORERS, score_all
 from evals.workspace import Placed, Workspace, describe, open_workspace, place
 from graphs.runner import Graph
+from keel.errors import KeelError
 from keel.settings import Settings
 
 Progress = Callable[[str, int, int], None]
@@ -92,23 +93,29 @@ def run_eval(
     policy = policy_from_settings(settings)
     chat = model or make_model(settings)
     label = model_label(chat)
+    # A configured endpoint gets a fresh call and token budget per scenario: the run's
+    # budget (KEEL_LLM_MAX_CALLS) is sized for one review, not for a whole dataset.
+    fresh_model = model is None and settings.llm_configured
+    started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     with open_workspace(dataset, settings) as ws:
         placed = place(ws, expanded.scenarios, policy)
-        with _graph(ws, chat, label, policy) as graph:
+        with _reviews(ws, label, policy) as compile_graph:
+            shared = None if fresh_model else compile_graph(chat)
             total = len(placed)
             for done, item in enumerate(placed):
                 if progress is not None:
                     progress(item.scenario.id, done, total)
+                graph = shared or compile_graph(make_model(settings))
                 results.append(_one(ws, graph, item, policy))
             if progress is not None:
                 progress("", total, total)
         as_of = ws.as_of
     source = Path(dataset.source)
     data: dict[str, Any] = {
-        "run_id": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "run_id": started_at.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 2),
         "dataset": {"name": dataset.name, "source": str(source), "digest": file_digest(source)},
         "model": label,
@@ -133,10 +140,10 @@ def run_eval(
 
 
 @contextmanager
-def _graph(ws: Workspace, model: BaseChatModel, label: str, policy: Any) -> Iterator[Graph]:
-    """The review graph over the workspace: dry-run delivery into its outbox, evidence
-    from SQL recency (no vector index: the eval needs no embedding model), one scored
-    book shared by every review."""
+def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseChatModel], Graph]]:
+    """Compiles the review graph over the workspace for a model: dry-run delivery into its
+    outbox, evidence from SQL recency (no vector index: the eval needs no embedding
+    model), one scored book and one checkpointer shared by every review."""
     from agents.composers import register_composers
     from agents.context import ReviewDeps
     from graphs.review import build_review_graph
@@ -157,28 +164,51 @@ def _graph(ws: Workspace, model: BaseChatModel, label: str, policy: Any) -> Iter
     )
     register_composers()
     reader = AccountReader(ws.engine, intel=AccountIntel(ws.engine))
-    builder = build_review_graph(model=model, deps=deps, reader=reader)
     with open_persistence(ws.settings) as persistence:
-        yield builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
+
+        def compile_graph(model: BaseChatModel) -> Graph:
+            builder = build_review_graph(model=model, deps=deps, reader=reader)
+            return builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
+
+        yield compile_graph
 
 
 def _one(ws: Workspace, graph: Graph, item: Placed, policy: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    outcome, thread = run_scenario(
-        graph,
-        ws.engine,
-        item,
-        policy=policy,
-        allowlist=ws.settings.link_allowlist,
-        as_of=ws.as_of,
-    )
-    scores = score_all(outcome)
-    return {
+    head = {
         "id": item.scenario.id,
         "description": item.scenario.description,
         "tags": item.scenario.tags,
         **describe(item),
         "tier": policy.tier_for(item.account),
+    }
+    try:
+        outcome, thread = run_scenario(
+            graph,
+            ws.engine,
+            item,
+            policy=policy,
+            allowlist=ws.settings.link_allowlist,
+            as_of=ws.as_of,
+        )
+    except KeelError as exc:
+        # A review that stops (a spent budget, an endpoint down) scores nothing: it fails
+        # every scorer rather than vanish from the means.
+        failed = [Score(name, 0.0, f"the review failed: {exc}") for name in SCORERS]
+        return {
+            **head,
+            "thread": "",
+            "hypotheses": [],
+            "plays": [],
+            "expected": {},
+            "errors": [str(exc)],
+            "seconds": round(time.perf_counter() - started, 3),
+            "scores": [s.as_json() for s in failed],
+            "artefacts": [],
+        }
+    scores = score_all(outcome)
+    return {
+        **head,
         "thread": thread,
         "hypotheses": [str(h.get("category")) for h in outcome.hypotheses],
         "plays": list(outcome.plays),
@@ -214,11 +244,3 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "n": len(numbers),
         }
     return summary
-
-
-def scores_of(result: dict[str, Any]) -> list[Score]:
-    """A scenario result's scores back as :class:`Score` objects (spans left out)."""
-    return [
-        Score(s["scorer"], float(s["score"]), str(s["reason"]), applicable=bool(s["applicable"]))
-        for s in result["scores"]
-    ]

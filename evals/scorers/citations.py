@@ -109,7 +109,9 @@ def score_citations(outcome: Outcome) -> Score:
                 total += 1
                 checked.add(ident)
                 problem = _problem(outcome, artefact, ident, known)
-                if problem is None and not supports(sentence.text, support, strict=is_draft):
+                if problem is None and not _support_text(outcome, artefact, ident).strip():
+                    problem = f"nothing Keel recorded under {ident} can support this sentence"
+                elif problem is None and not supports(sentence.text, support, strict=is_draft):
                     problem = f"what {ident} records does not say this sentence"
                 if problem is None:
                     good += 1

@@ -29,7 +29,7 @@ NAME = "policy"
 INTERNAL_LANGUAGE: Final = re.compile(
     r"\bhealth[- ]scores?\b|\bchurn[- ]risk\b|\bchurn probability\b"
     r"|\brisk[- ](?:factors?|scores?)\b|\bpercentiles?\b"
-    r"|\b(?:the|our|keel's|a|scoring|risk|health|churn|predictive|prediction"
+    r"|\b(?:the|our|keel's|scoring|risk|health|churn|predictive|prediction"
     r"|ml|machine[- ]learning)\s+model\b|\bmodel\s+(?:says|predicts|flags|scores|puts)\b",
     re.IGNORECASE,
 )
