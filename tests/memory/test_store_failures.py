@@ -231,6 +231,11 @@ def test_without_the_checkpoint_db_pending_actions_can_be_rejected_and_approved(
     assert_one_message(again, pending[2])  # a second decision is refused, not resent
     assert set(outbox_files(book.settings)) - before == sent
 
+    # A redraft needs the review's state: refused, saying what can be done instead.
+    redraft = keel(book.settings.data_dir, "approvals", "respond", pending[0], "-m", "shorter")
+    assert_one_message(redraft, "cannot be redrafted", "Approve, edit or reject it instead")
+    assert status_of(book.engine, pending[0]) == ActionStatus.PENDING
+
 
 # ----------------------------------------------------------------------- full disk
 
