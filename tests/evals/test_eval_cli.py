@@ -126,3 +126,29 @@ def test_a_bad_dataset_is_one_clear_message(cli: CliRunner, tmp_path: Path) -> N
 
     assert isinstance(result.exception, DatasetError)
     assert "row 4, field 'expect.plays'" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_a_review_that_stops_fails_its_scenario_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals import runner
+    from keel.errors import BudgetExceeded
+    from keel.settings import Settings
+
+    real = runner.run_scenario
+
+    def stops_on_one(graph: Any, engine: Any, placed: Any, **kwargs: Any) -> Any:
+        if placed.scenario.id == "healthy-renewal":
+            raise BudgetExceeded("the run's budget of 200 model calls is spent")
+        return real(graph, engine, placed, **kwargs)
+
+    monkeypatch.setattr(runner, "run_scenario", stops_on_one)
+    run = runner.run_eval(settings=Settings(data_dir=tmp_path / "d"), dataset_path=MINI)
+    by_id = {s["id"]: s for s in run.data["scenarios"]}
+    stopped = by_id["healthy-renewal"]
+    assert stopped["errors"] == ["the run's budget of 200 model calls is spent"]
+    assert {s["score"] for s in stopped["scores"]} == {0.0}
+    assert all(s["applicable"] for s in stopped["scores"])
+    assert by_id["champion-left"]["artefacts"] and not by_id["champion-left"]["errors"]
+    assert not run.passed
