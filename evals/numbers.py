@@ -7,7 +7,9 @@ What counts as a number a reader would take as a claim, and what does not:
   ignored, ``k``/``m`` multiplied out; an ordinal is its number.
 - Dates (``2026-10-31``, ``31 October 2026``, ``October 31, 2026``, ``31 Oct``,
   ``10/31/2026``) are one claim each, compared as ISO dates (a date without a year
-  matches any year).
+  matches any year); ``October 2026`` is grounded by a known date in that month, a bare
+  year by a known date in that year. ``30 percent`` is ``30%``; ``48K`` is ``48k``.
+- Numbers written as words ("two tickets") are not read: a known limit.
 - A number after a slash is a scale, not a claim (``CSAT 3/5``, ``31/100``: the 3 and
   the 31 are checked).
 - Not claims: digits inside identifiers (``acc-00038-t0020``, ``T-1042``, ``Q3``,
@@ -64,11 +66,13 @@ _DATE_PATTERNS: Final = (
         rf"(?<![\w])({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?(?![\w])", re.I
     ),
     re.compile(r"(?<![\w/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\w/])"),
+    re.compile(rf"(?<![\w])({_MONTH})\.?,? (\d{{4}})(?![\w])", re.I),
 )
 # Digits glued to letters or joined to them by a hyphen are an identifier, not a number.
 _NUMBER = re.compile(
     r"(?<![\w.])(?<!\w-)(?<!\w/)(?:[$€£]\s?)?[-+−]?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
-    r"(?:\s?(k|m|bn|million|billion)\b)?(%|st\b|nd\b|rd\b|th\b)?(?![\w-]*[a-zA-Z]\d)"
+    r"(?:\s?((?i:k|m|bn|million|billion))\b)?(%|\s?(?i:percent|per cent)\b|st\b|nd\b|rd\b|th\b)?"
+    r"(?![\w-]*[a-zA-Z]\d)"
 )
 _IDENTIFIER = re.compile(
     r"[\w-]+(?::[\w.@-]+)+|[A-Za-z][\w]*-\d[\w-]*|[A-Za-z]+\d[\w-]*|\d+[A-Za-z]+[\w-]*\d"
@@ -96,6 +100,7 @@ class Found:
     decimals: int = 0
     date: dt.date | None = None  # dates with a year
     month_day: tuple[int, int] | None = None  # dates, with or without a year
+    year_month: tuple[int, int] | None = None  # "October 2026"
 
 
 def _masked(text: str) -> str:
@@ -132,8 +137,15 @@ def find_dates(text: str) -> list[Found]:
                 full, md = _date(
                     m.group(3), _MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2))
                 )
-            else:
+            elif index == 3:
                 full, md = _date(m.group(3), int(m.group(1)), int(m.group(2)))
+            else:
+                month = _MONTHS[m.group(1).lower().rstrip(".")]
+                taken.append((m.start(), m.end()))
+                found.append(
+                    Found(m.group(0), m.start(), m.end(), year_month=(int(m.group(2)), month))
+                )
+                continue
             if md is None:
                 continue
             taken.append((m.start(), m.end()))
@@ -163,7 +175,7 @@ def find_numbers(text: str) -> list[Found]:
                 m.start(),
                 m.start() + len(text[m.start() : m.end()].rstrip()),
                 value=value,
-                percent=m.group(4) == "%",
+                percent=(m.group(4) or "").strip().lower() in ("%", "percent", "per cent"),
                 decimals=decimals,
             )
         )
@@ -195,14 +207,27 @@ class Known:
                     month_days.add(found.month_day)
         return cls(frozenset(values), frozenset(dates), frozenset(month_days))
 
+    @property
+    def years(self) -> set[int]:
+        return {d.year for d in self.dates}
+
+    @property
+    def year_months(self) -> set[tuple[int, int]]:
+        return {(d.year, d.month) for d in self.dates}
+
 
 def grounded(found: Found, known: Known) -> bool:
     """Whether ``found`` is among the known numbers and dates (see the module docstring)."""
+    if found.year_month is not None:
+        return found.year_month in known.year_months
     if found.month_day is not None:
         if found.date is not None:
             return found.date in known.dates
         return found.month_day in known.month_days
     if found.value is None:
+        return True
+    # A bare year ("in 2026") is grounded by any known date in it.
+    if not found.percent and found.decimals == 0 and int(found.value) in known.years:
         return True
     # (value, decimals it was written with): a percentage is also its fraction, two
     # decimals finer.

@@ -54,6 +54,10 @@ def test_an_invented_date_and_amount_are_not_grounded() -> None:
         "renewal on Jan 15",
         "ARR $48,000",
         "ARR 48k",
+        "ARR 48K",
+        "a 30 percent drop",
+        "renewal in January 2027",
+        "renewal in 2027",
     ],
 )
 def test_formats_are_normalised_before_comparing(written: str) -> None:
@@ -61,6 +65,13 @@ def test_formats_are_normalised_before_comparing(written: str) -> None:
     given = ("Renewal on 2027-01-15 (76 days away), ARR 48,000.",)
     score = score_grounded(outcome(draft(body, given_texts=given)))
     assert score.score == 1.0, score.reason
+
+
+@pytest.mark.parametrize("written", ["31%", "renewal in February 2027", "renewal in 2028", "49K"])
+def test_near_misses_are_not_grounded(written: str) -> None:
+    body = GOOD_BODY.replace("Would a", f"Context: {written}. Would a")
+    given = ("Renewal on 2027-01-15 (76 days away), ARR 48,000.",)
+    assert score_grounded(outcome(draft(body, given_texts=given))).score < 1.0
 
 
 def test_identifiers_citations_and_scheduling_are_not_claims() -> None:
