@@ -45,12 +45,16 @@ def make_chroma_client(settings: Settings) -> Any:
     from chromadb.errors import ChromaError
 
     from memory.vectors.integrity import check_folder
+    from memory.vectors.lock import IndexLock
 
     path = settings.chroma_path
     with chroma_errors(str(path)):
         path.mkdir(parents=True, exist_ok=True)
         # Damaged HNSW files are not always noticed by Chroma itself (see .integrity).
-        check_folder(path)
+        # While a `keel index` writes, its files may be half-written: that is not damage,
+        # and the reader's lock check says the index is busy instead.
+        if IndexLock(path).writer() is None:
+            check_folder(path)
         try:
             return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         except ChromaError:

@@ -40,7 +40,7 @@ from memory.embeddings import Embedder
 from memory.index_state import delete_state
 from memory.vectors.client import chroma_errors, forget_client, make_chroma_client
 from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
-from memory.vectors.integrity import empty_folder
+from memory.vectors.integrity import check_folder, empty_folder
 from memory.vectors.lock import IndexLock
 from memory.vectors.snapshot import ChunkSnapshot
 from memory.vectors.types import (
@@ -113,6 +113,9 @@ def _rebuild_locked(
     batch_size: int,
 ) -> IndexReport:
     location = str(settings.chroma_path)
+    # We hold the writer lock, so opening skips the check: run it here, before Chroma
+    # reads files that could crash it.
+    check_folder(settings.chroma_path)
     store = VectorStore(make_chroma_client(settings), embedder, location=location, lock=lock)
     with chroma_errors(location):
         return store._index_from_db(engine, progress, batch_size, rebuild=True)
