@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -14,6 +14,7 @@ from api.cli.common import console, progress
 if TYPE_CHECKING:
     from evals.runner import EvalRun
 
+LOWEST_SHOWN = 6
 EVAL_HELP = (
     "Run the eval suite: every scenario of a dataset through the review graph, in a "
     "temporary workspace (never your keel-data), on the configured model (the offline "
@@ -91,13 +92,11 @@ def print_run(run: EvalRun) -> None:
             row.append(_num((before.get(scorer) or (None, None))[0]))
         table.add_row(*row)
     console.print(table)
-    low = sorted(
-        (s for s in data["scenarios"] for x in s["scores"] if x["applicable"] and x["score"] < 1),
-        key=lambda s: s["id"],
-    )
-    if low:
-        names = ", ".join(dict.fromkeys(s["id"] for s in low))
-        console.print(f"Below 1.0 somewhere: {names}", highlight=False)
+    lowest = sorted(w for w in map(_worst, data["scenarios"]) if w is not None and w[0] < 1)
+    shown = [f"{ident} ({scorer} {score:.2f})" for score, ident, scorer in lowest]
+    if shown:
+        more = f", and {len(shown) - LOWEST_SHOWN} more" if len(shown) > LOWEST_SHOWN else ""
+        console.print(f"Lowest: {', '.join(shown[:LOWEST_SHOWN])}{more}", highlight=False)
     if run.comparison is not None:
         comparison = run.comparison
         console.print(
@@ -124,6 +123,15 @@ def print_run(run: EvalRun) -> None:
         console.print(f"[red]Gate missed[/] ({run.gate_path}):")
         for line in run.gate_missed:
             console.print(f"  {line}", highlight=False)
+
+
+def _worst(scenario: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(lowest applicable score, scenario id, its scorer), or None when nothing applies."""
+    applicable = [x for x in scenario["scores"] if x["applicable"]]
+    if not applicable:
+        return None
+    low = min(applicable, key=lambda x: x["score"])
+    return float(low["score"]), str(scenario["id"]), str(low["scorer"])
 
 
 def _num(value: float | None) -> str:
