@@ -74,6 +74,8 @@ class InvoiceStatus(StrEnum):
     OPEN = "open"
     LATE = "late"
     FAILED = "failed"
+    # Voided, cancelled or refunded: not owed, so never late (tools.signals.billing).
+    VOID = "void"
 
 
 class RenewalOutcome(StrEnum):

@@ -47,6 +47,12 @@ class Kind(StrEnum):
     ENUM = "enum"
     ACCOUNT = "account ref"
     CONTACT = "contact ref"
+    TERMS = "payment terms"
+
+
+# The payment terms an invoice without an issue date is taken to have (net 30: the most
+# common B2B terms).
+DEFAULT_PAYMENT_TERMS_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class Column:
         minimum: Smallest allowed number.
         maximum: Largest allowed number.
         doc: What it means, for the docs.
+        stored: Whether it fills a database column; ``False`` for columns only read to
+            derive another (an invoice's payment terms give its issue date).
     """
 
     name: str
@@ -76,6 +84,7 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     doc: str = ""
+    stored: bool = True
 
     @property
     def db_column(self) -> str:
@@ -393,6 +402,32 @@ NOTES = Entity(
     doc="Call and meeting notes.",
 )
 
+# Billing tools' invoice states, as exported by Stripe, Chargebee, Recurly, Zuora or an
+# accounting package, mapped onto Keel's five.
+INVOICE_STATUS_SYNONYMS = {
+    "succeeded": "paid",
+    "settled": "paid",
+    "unpaid": "open",
+    "pending": "open",
+    "posted": "open",
+    "issued": "open",
+    "sent": "open",
+    "payment_due": "open",
+    "partially_paid": "open",
+    "overdue": "late",
+    "past_due": "late",
+    "not_paid": "late",
+    "uncollectible": "failed",
+    "payment_failed": "failed",
+    "declined": "failed",
+    "written_off": "failed",
+    "voided": "void",
+    "cancelled": "void",
+    "canceled": "void",
+    "refunded": "void",
+    "credited": "void",
+}
+
 INVOICES = Entity(
     "invoices",
     Invoice,
@@ -403,30 +438,37 @@ INVOICES = Entity(
         Column(
             "issued_on",
             Kind.DATE,
-            required=True,
             aliases=("issue_date", "invoice_date", "date", "created"),
+            doc="Defaults to the due date less the payment terms.",
         ),
         Column("due_on", Kind.DATE, required=True, aliases=("due_date", "due")),
+        Column(
+            "payment_terms",
+            Kind.TERMS,
+            aliases=("terms", "net_terms", "net_term_days", "days_until_due"),
+            stored=False,
+            doc=f"Only to default the issue date; default {DEFAULT_PAYMENT_TERMS_DAYS} days.",
+        ),
         Column(
             "amount",
             Kind.FLOAT,
             required=True,
-            aliases=("total", "amount_due"),
+            aliases=("total", "amount_due", "invoice_amount"),
             minimum=_NON_NEGATIVE,
         ),
         Column(
             "status",
             Kind.ENUM,
+            aliases=("invoice_status", "payment_status"),
             enum=InvoiceStatus,
-            synonyms={
-                "overdue": "late",
-                "past_due": "late",
-                "unpaid": "open",
-                "uncollectible": "failed",
-            },
-            doc="Default open.",
+            synonyms=INVOICE_STATUS_SYNONYMS,
+            doc="Default open; read with the payment date (see below).",
         ),
-        Column("paid_on", Kind.DATE, aliases=("paid_at", "paid_date")),
+        Column(
+            "paid_on",
+            Kind.DATE,
+            aliases=("paid_at", "paid_date", "payment_date", "date_paid"),
+        ),
     ),
     key=("external_id",),
     doc="Invoices (a billing export).",
@@ -437,7 +479,12 @@ NPS = Entity(
     NpsResponse,
     ("nps", "nps_responses", "nps_response", "survey_responses"),
     (
-        _external_id("response_id"),
+        Column(
+            "external_id",
+            aliases=("id", "response_id"),
+            doc="Your system's id; re-importing the same id updates the row. Defaults to "
+            "`nps:<account>:<day>` (see below).",
+        ),
         _account_ref(),
         Column(
             "contact_id",

@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic_core import PydanticUndefined
 from sqlmodel import SQLModel
 
+from memory.importers import derived
 from memory.importers.columns import Kind
 from memory.importers.validate import TypedTable
 
@@ -70,6 +71,8 @@ def db_frame(
     given: dict[str, pd.Series] = {}
     for name in table.provided:
         col = entity.column(name)
+        if not col.stored:
+            continue
         values = table.frame[name]
         if col.kind == Kind.ACCOUNT:
             values = values.map(account_ids).astype("Int64")
@@ -99,6 +102,16 @@ def db_frame(
             frame["external_id"] = frame["external_id"].where(
                 ~is_missing(frame["external_id"]), generated
             )
+    elif entity.name == "invoices":
+        # New rows only: the default is not "given", so a stored issue date is kept.
+        frame["issued_on"] = derived.default_issue_dates(table.frame)
+    elif entity.name == "nps":
+        generated = derived.nps_ids(table.frame)
+        frame["external_id"] = (
+            frame["external_id"].where(~is_missing(frame["external_id"]), generated)
+            if "external_id" in provided
+            else generated
+        )
     if entity.name == "accounts":
         frame["name"] = _default_from(frame, "name", frame["external_id"])
     elif entity.name == "contacts":

@@ -15,6 +15,7 @@ import pandas as pd
 
 from keel.errors import Problem
 from memory.importers.columns import Column, Entity, Kind, normalise_header
+from memory.importers.derived import parse_terms, terms_reason
 from memory.importers.readers import RawTable
 from memory.importers.values import (
     BAD_TEXT_CHARS,
@@ -29,6 +30,7 @@ from memory.importers.values import (
     float_range_reason,
     int_range_reason,
     not_a_number_reason,
+    plain_numbers,
     shown,
 )
 
@@ -233,6 +235,9 @@ def parse_column(
         values = _parse_datetime(cells, empty)
         bad = (~empty & values.isna()).to_numpy()
         checks.append((bad, lambda v: f"{shown(v)} is not a valid date-time; {DATETIME_HINT}"))
+    elif col.kind == Kind.TERMS:
+        values, bad = parse_terms(cells, empty)
+        checks.append((bad, terms_reason))
     elif col.kind == Kind.BOOL:
         lowered = cells.str.lower()
         yes, no = lowered.isin(TRUE_TOKENS), lowered.isin(FALSE_TOKENS)
@@ -251,7 +256,9 @@ def parse_column(
 def _parse_number(
     col: Column, cells: pd.Series, empty: pd.Series
 ) -> tuple[pd.Series, list[tuple[np.ndarray, Callable[[str], str]]]]:
-    numbers = pd.to_numeric(cells.where(~empty, None), errors="coerce").astype("float64")
+    numbers = pd.to_numeric(plain_numbers(cells).where(~empty, None), errors="coerce").astype(
+        "float64"
+    )
     raw = numbers.to_numpy()
     finite = np.isfinite(raw)
     nonempty = ~empty.to_numpy()

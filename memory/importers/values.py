@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import re
 
+import pandas as pd
+
 from memory.importers.csvshape import DECIMAL_COMMA, DECIMAL_COMMA_HINT
 
 # Spellings of "not given" in typed (non-text) columns: exports write missing numbers and
@@ -45,6 +47,14 @@ INT_MAX = 2**31 - 1
 # Money and other amounts: far above any real contract, far below where sums (12 x MRR,
 # a book's ARR) would overflow to infinity.
 FLOAT_LIMIT = 1e15
+
+# Amounts as billing and spreadsheet exports write them: a currency symbol before or after
+# the number ("$120,000", "120 €") and commas between groups of three digits
+# ("120,000.50"). A comma followed by anything but groups of three is a decimal comma,
+# refused with a hint (see csvshape.DECIMAL_COMMA).
+_CURRENCY = re.compile(r"^([-+]?)\s*[$€£¥]\s*(?=\d)|(?<=\d)\s*[$€£¥]$")
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
+_AMOUNT_MARKS = re.compile(r"[,$€£¥]")
 
 # C0 control characters other than tab, line feed and carriage return, DEL, and lone
 # UTF-16 surrogates (JSON can spell them; no database can store them). PostgreSQL refuses
@@ -112,3 +122,24 @@ def _as_float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def plain_numbers(cells: pd.Series) -> pd.Series:
+    """``cells`` with currency symbols and thousands separators taken out of amounts.
+
+    A column that also holds a decimal comma (``2,5``, ``1.234,50``) keeps its commas:
+    there ``1,500`` may mean 1.5, so it is refused with the decimal-comma hint rather than
+    read as 1500. Only cells holding a comma or a currency symbol are looked at, so
+    millions of plain numbers stay cheap.
+    """
+    marked = cells.str.contains(_AMOUNT_MARKS, regex=True)
+    if not marked.any():
+        return cells
+    part = cells[marked].str.replace(_CURRENCY, r"\1", regex=True)
+    grouped = part.str.match(_THOUSANDS)
+    decimal_commas = part.str.match(DECIMAL_COMMA) & ~grouped
+    if not decimal_commas.any():
+        part = part.where(~grouped, part.str.replace(",", "", regex=False))
+    out = cells.copy()
+    out[marked] = part
+    return out
