@@ -126,3 +126,29 @@ def test_bipia_attacks_become_scenarios_planted_in_each_carrier() -> None:
     assert [bool(s.records.tickets) for s in attacks] == [True, False, False]
     assert attacks[1].records.notes and attacks[2].records.nps
     assert "capital of Brazil" in attacks[0].records.tickets[0].body
+
+
+def test_a_scenario_no_account_fits_is_one_clear_message(tmp_path: Path) -> None:
+    from evals.runner import run_eval
+    from keel.errors import KeelError
+    from keel.settings import Settings
+
+    path = _write(
+        tmp_path,
+        "none.yaml",
+        "version: 1\nname: none\nbook: {accounts: 5, seed: 3}\nscenarios:\n"
+        "  - id: nobody\n    select: {external_id: acc-99999}\n",
+    )
+    with pytest.raises(KeelError, match="eval scenario 'nobody': no account of the eval book"):
+        run_eval(settings=Settings(data_dir=tmp_path / "d"), dataset_path=path)
+    wrong_tier = _write(
+        tmp_path,
+        "tier.yaml",
+        "version: 1\nname: tier\nbook: {accounts: 5, seed: 3}\nscenarios:\n"
+        "  - id: big\n    select: {segment: smb}\n"
+        "    records: {account: {arr: 900000, segment: enterprise}}\n"
+        "    expect: {tier: ai_led}\n",
+    )
+    with pytest.raises(KeelError, match=r"'big': account acc-\d+ is in the human_led tier"):
+        run_eval(settings=Settings(data_dir=tmp_path / "d"), dataset_path=wrong_tier)
+    assert not (tmp_path / "d").exists()
