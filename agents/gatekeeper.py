@@ -27,7 +27,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from sqlmodel import Session
 
+from agents.content_gate import (
+    CONTENT_PREFIX,
+    auto_send_blockers,
+    customer_sources,
+    draft_problems,
+    quoted_sources,
+    scrub,
+)
+from agents.content_gate import reasons as content_reasons
 from agents.context import ReviewDeps
+from agents.describe import describe_action
 from agents.feedback import FeedbackNote, remember
 from agents.schemas import Draft
 from graphs.approval import request_approval
@@ -133,6 +143,10 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
                 recent_actions=touches,
                 today=today,
             )
+            if decision.allowed:
+                payload, reasons, needs_approval = _checked_payload(
+                    deps, state, draft, account, decision.reasons, decision.needs_approval, today
+                )
             if not decision.allowed:
                 outcome = ActionOutcome(
                     play=draft.play,
@@ -149,11 +163,11 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
                 account_id=account.id or 0,
                 play_id=draft.play,
                 draft_kind=draft.kind,
-                payload=action_payload(draft),
-                needs_approval=decision.needs_approval,
+                payload=payload,
+                needs_approval=needs_approval,
                 recipient_contact_id=draft.recipient_contact_id,
                 produced_by_model=draft.produced_by,
-                policy_reasons=decision.reasons,
+                policy_reasons=reasons,
                 health_percentile=percentile,
                 parent_action_id=state.get("parent_action_id"),
             )
@@ -168,9 +182,14 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
             session.expunge(action)
         if action.status == ActionStatus.AUTO_APPROVED:
             return {"decision": {"type": "auto", "user": "policy"}}
-        decision, decided = request_approval(
-            deps.engine, action, description=describe_action(action, state)
+        draft = state.get("draft") or {}
+        description = describe_action(
+            action,
+            state["item"],
+            state.get("facts") or {},
+            content_notes=list(draft.get("content_problems") or []),
         )
+        decision, decided = request_approval(deps.engine, action, description=description)
         update: dict[str, Any] = {
             "decision": {"type": decision.type, "user": decision.user, "message": decision.message}
         }
@@ -247,23 +266,6 @@ def route_after_approval(state: ActionState) -> AfterApproval:
     return "log"
 
 
-def describe_action(action: ProposedAction, state: ActionState) -> str:
-    """What the reviewer reads next to the draft: why, what it rests on, which rules fired."""
-    item = state["item"]
-    lines = [
-        f"Play: {action.play_id} (revision {action.revision}).",
-        f"Why: {item.get('rationale', '')}",
-    ]
-    if item.get("hypothesis_id"):
-        lines.append(f"Answers hypothesis: {item['hypothesis_id']}")
-    evidence = action.payload.get("metadata", {}).get("evidence_ids") or []
-    if evidence:
-        lines.append("Evidence: " + ", ".join(evidence))
-    lines.append("Policy: " + "; ".join(action.policy_reasons))
-    lines.append(f"Drafted by: {action.produced_by_model or 'unknown model'}")
-    return "\n".join(lines)
-
-
 def _status(action: ProposedAction, execution: dict[str, Any]) -> str:
     """The play's outcome, read from the row (the truth), not from this node's attempt.
 
@@ -322,6 +324,47 @@ def _note(
         body_before=str(before.get("body", "")),
         body_after=str(after.payload.get("body", "")),
     )
+
+
+def _checked_payload(
+    deps: ReviewDeps,
+    state: ActionState,
+    draft: Draft,
+    account: Account,
+    policy_reasons: list[str],
+    policy_needs_approval: bool,
+    today: dt.date,
+) -> tuple[dict[str, Any], list[str], bool]:
+    """The payload to queue, the reasons shown with it, and whether a human must approve.
+
+    The content policy runs again on the exact payload (the drafter ran it on the model's
+    words; a node re-run or a later change must not let anything slip): what it refuses
+    is removed and a human must approve. A play goes out without a human only if the
+    policy allows it, the signals alone selected it, its content passed and it does not
+    repeat customer text.
+    """
+    payload = action_payload(draft)
+    addresses = {*payload["to"]}
+    if "@" in account.owner_csm:
+        addresses.add(account.owner_csm)
+    problems = draft_problems(
+        subject=str(payload["subject"]),
+        body=str(payload["body"]),
+        allowlist=deps.link_allowlist,
+        approved_offers=deps.policy.offers_for(draft.play),
+        addresses=addresses,
+    )
+    if problems:
+        payload["subject"] = " ".join(scrub(str(payload["subject"]), problems).split())
+        payload["body"] = scrub(str(payload["body"]), problems)
+        payload["links"] = list(dict.fromkeys(extract_links(str(payload["body"]))))
+    found = [*draft.content_problems, *content_reasons(problems)]
+    sources = customer_sources(deps.engine, account.id or 0, today)
+    quoted = quoted_sources([str(payload["subject"]), str(payload["body"])], sources)
+    blockers = auto_send_blockers(state["item"], problems=found, quoted=quoted)
+    content = [f"{CONTENT_PREFIX}{r}" for r in dict.fromkeys(found)]
+    reasons = [*policy_reasons, *content, *blockers]
+    return payload, reasons, policy_needs_approval or bool(blockers)
 
 
 def _as_of(state: ActionState, deps: ReviewDeps) -> dt.date:

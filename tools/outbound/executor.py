@@ -78,7 +78,7 @@ from memory.actions import (
 )
 from memory.models import Account, Contact
 from tools.outbound.base import OutboundAdapter, OutboundError, SendReceipt
-from tools.outbound.guards import link_problems, recipient_problems
+from tools.outbound.guards import content_problems, recipient_problems
 from tools.outbound.render import render_message
 
 log = logging.getLogger(__name__)
@@ -440,10 +440,16 @@ def _recheck(
         owner_csm=account.owner_csm,
         contacts=contacts,
     )
-    problems += link_problems(
-        texts=[str(payload.get("subject", "")), str(payload.get("body", ""))],
-        declared=list(payload.get("links", [])),
+    # The outbound content policy on the exact payload (links, markup, offers the play is
+    # not approved to make, addresses): a reviewer's edit is held to it as well.
+    addresses = [*to, *cc, *([account.owner_csm] if "@" in account.owner_csm else [])]
+    problems += content_problems(
+        subject=str(payload.get("subject", "")),
+        body=str(payload.get("body", "")),
+        declared_links=list(payload.get("links", [])),
         allowlist=link_allowlist,
+        approved_offers=policy.offers_for(action.play_id),
+        addresses=addresses,
     )
     problems += _policy_problems(session, action, account, contacts, policy, to, moment)
     return problems
