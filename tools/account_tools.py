@@ -32,13 +32,13 @@ from memory.models import (
     CallNote,
     Contact,
     Invoice,
-    InvoiceStatus,
     NpsResponse,
     Renewal,
     Ticket,
 )
 from memory.vectors.lock import IndexBusy
 from tools import account_intel
+from tools.signals.billing import status_as_of
 
 if TYPE_CHECKING:
     from memory.vectors import VectorStore
@@ -368,12 +368,9 @@ def _left_by(contact: Contact, as_of: dt.date) -> bool:
 
 
 def _invoice_status(invoice: Invoice, as_of: dt.date) -> str:
-    """The status as it was on ``as_of`` (a later payment is not known yet)."""
-    if invoice.paid_on is not None and invoice.paid_on <= as_of:
-        return str(InvoiceStatus.PAID)
-    if invoice.status == InvoiceStatus.FAILED:
-        return str(InvoiceStatus.FAILED)
-    return str(InvoiceStatus.LATE) if invoice.due_on < as_of else str(InvoiceStatus.OPEN)
+    """The status as it was on ``as_of`` (a later payment is not known yet; one marked
+    paid without a date was paid on time; a void invoice is not owed)."""
+    return status_as_of(str(invoice.status), invoice.due_on, invoice.paid_on, as_of)
 
 
 def _ticket_record(ticket: Ticket, as_of: dt.date) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from tools.health.service import (
     text_prototype_version,
 )
 from tools.risk_language import TEXT_UNAVAILABLE
+from tools.signals.billing import days_late, is_unpaid, payment_problems
 from tools.signals.book import Book, latest_data_date, load_book
 from tools.signals.catalog import EVENT_PREFIX
 from tools.signals.constants import RECENT_DAYS
@@ -400,18 +401,18 @@ def _risk_hypothesis(
             )
         claim = "NPS is low or falling" + (f": {metrics[0].text}" if metrics else "")
     elif key == "billing":
-        inv = ev.invoices
-        problem = inv[
-            inv["due"].notna()
-            & (inv["due"] < ev.today)
-            & (inv["paid"].isna() | (inv["paid"] > inv["due"]))
-            & (inv["due"] > ev.today - 365)
-        ]
+        # One rule for what is late (tools.signals.billing): void invoices are not owed,
+        # and one marked paid without a date was paid on time.
+        problem = payment_problems(ev.invoices)
+        problem = problem[(problem["due"] < ev.today) & (problem["due"] > ev.today - 365)]
         for rec in _records(problem.sort_values("due", ascending=False).head(MAX_RECORDS)):
             due = int(rec["due"])
-            paid = rec["paid"]
-            unpaid = pd.isna(paid) or int(paid) > ev.today
-            state = "unpaid" if unpaid else f"paid {int(paid) - due} days late"
+            settled = float(rec["settled"])
+            state = (
+                "unpaid"
+                if is_unpaid(settled, ev.today)
+                else f"paid {days_late(due, settled, ev.today)} days late"
+            )
             records.append(
                 EvidenceRecord(
                     kind="invoice",

@@ -85,7 +85,9 @@ def test_issue_date_given_wins_and_a_stored_one_is_kept(store: Engine, tmp_path:
         tmp_path / "a",
         {
             "accounts.csv": ACCOUNTS,
-            "invoices.csv": "id,account_id,issued_on,due_on,amount\nI1,A1,2024-03-01,2024-03-31,100\n",
+            "invoices.csv": (
+                "id,account_id,issued_on,due_on,amount\nI1,A1,2024-03-01,2024-03-31,100\n"
+            ),
         },
     )
     import_path(store, first)

@@ -8,7 +8,9 @@ Point-in-time rules (no leakage):
 - contacts are present from ``added_on`` and gone from ``left_on`` (a departure with no
   date cannot be placed in time and is ignored);
 - an invoice is a payment problem once its due date has passed unpaid or it was paid
-  after it (both known on the due date); it is overdue while unpaid as of the date;
+  after it (both known on the due date); it is overdue while unpaid as of the date; a
+  void invoice is never one, and one marked paid without a date was paid on time
+  (:mod:`tools.signals.billing`);
 - a renewal's outcome counts only once ``decided_on`` <= as_of; its date is the contract's;
 - accounts that did not exist yet (created after as_of) are marked ``exists = False``;
 - the account's contract fields (outcome ceiling) describe the current term and are used
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tools.signals import constants as C
+from tools.signals.billing import payment_problems
 from tools.signals.book import Book
 from tools.signals.catalog import (
     EVENT_PREFIX,
@@ -193,8 +196,7 @@ def build_indexes(book: Book) -> _Indexes:
     )
     tickets["csat_n"] = tickets["csat"].notna().astype(float)
     tickets["csat_v"] = tickets["csat"].astype(float).fillna(0.0)
-    inv = book.invoices
-    problem = inv[inv["due"].notna() & (inv["paid"].isna() | (inv["paid"] > inv["due"]))]
+    problem = payment_problems(book.invoices)
     ren = book.renewals
     decided = ren[ren["decided"].notna() & (ren["outcome"].astype(str) != "pending")]
     risk: dict[str, WindowIndex] = {}
@@ -228,7 +230,7 @@ def build_indexes(book: Book) -> _Indexes:
         ),
         nps=_idx(book.nps, "day", {"score": book.nps["score"].astype(float)}),
         invoice_problem_due=_idx(problem, "due"),
-        invoice_problem_paid=_idx(problem, "paid"),
+        invoice_problem_paid=_idx(problem, "settled"),
         renewal_dates=_idx(ren, "renewal"),
         renewals_decided=_idx(
             decided,
