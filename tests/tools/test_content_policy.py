@@ -133,6 +133,12 @@ URL_ALLOWED: list[tuple[str, list[str], bool]] = [
     ("https://help.keel.example@evil.com/", ALLOWLIST, False),
     ("https://user@help.keel.example/", ALLOWLIST, False),
     ("https://help.keel.example/redirect?to=https://attacker.example/x", ALLOWLIST, False),
+    # A host in the path forwards the reader elsewhere; file names and versions do not.
+    ("https://help.keel.example/go/attacker.example/w", ALLOWLIST, False),
+    ("https://help.keel.example/out/10.0.0.1/x", ALLOWLIST, False),
+    ("https://help.keel.example/docs/readme.md", ALLOWLIST, True),
+    ("https://help.keel.example/v2.3/guide", ALLOWLIST, True),
+    ("https://help.keel.example/files/report.pdf", ALLOWLIST, True),
     ("https://help.keel.example/x?returnTo=/account", ALLOWLIST, False),
     ("https://help.keel.example/x?redirect_uri=a", ALLOWLIST, False),
     ("https://help.keel.example/x?r=1", ALLOWLIST, False),

@@ -283,6 +283,20 @@ def _has_public_suffix(host: str) -> bool:
     return _psl().publicsuffix(host) is not None
 
 
+def _names_a_host(segment: str) -> bool:
+    """Whether a path segment reads as a host (``attacker.example``, ``10.0.0.1``): a path
+    like ``/go/attacker.example/x`` forwards the reader elsewhere. File names whose suffix
+    is mostly a file extension (``readme.md``) are not hosts."""
+    labels = [label for label in segment.strip().lower().split(".")]
+    if len(labels) < 2 or not all(labels) or labels[-1] in FILE_LIKE_SUFFIXES:
+        return False
+    if all(label.isdigit() for label in labels) and len(labels) == 4:
+        return True
+    if not all(re.fullmatch(r"[a-z0-9-]+|xn--[a-z0-9-]+", label) for label in labels):
+        return False
+    return _is_public_host(labels)
+
+
 def _is_public_host(labels: Sequence[str]) -> bool:
     tld = ascii_host(labels[-1])
     if tld in SPECIAL_USE_SUFFIXES:
@@ -673,6 +687,9 @@ def url_problem(url: ParsedUrl, allowlist: Sequence[str]) -> str | None:
     segments = url.path.replace("\\", "/").split("/")
     if _PATH_TRICK.search(url.path) or "." in segments or ".." in segments:
         return "has '..', an encoded slash or dot, a backslash or '//' in its path"
+    for segment in segments:
+        if _names_a_host(_decoded(segment)):
+            return f"names another host in its path ({segment}), as a redirect does"
     for name, value in _parameters(url.query or ""):
         key = re.sub(r"[-_.\[\]\s]", "", _decoded(name).lower())
         if key in REDIRECT_PARAMETERS or any(part in key for part in _REDIRECT_PARTS):
