@@ -4,11 +4,14 @@
 ::
 
     version: 1
+    max_failed_scenarios: 0              # reviews where a step failed (default 0)
     minimums:
       grounded: {mean: 1.0, each: 1.0}   # mean over scenarios, and every scenario
       citations: {mean: 0.9}
 
-Only applicable scores count (a scenario without drafts says nothing about the policy).
+Only applicable scores count (a scenario without drafts says nothing about the policy);
+a review whose analyst, planner or drafter failed is a failure of its own, whatever its
+scores.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = 1
+    max_failed_scenarios: int = Field(default=0, ge=0)
     minimums: dict[str, Minimum] = Field(default_factory=dict)
 
     @field_validator("minimums")
@@ -68,14 +72,24 @@ def load_gate(path: Path | None = None) -> Gate:
         raise GateError(f"{path}: {where or 'gate'}: {first.get('msg')}") from exc
 
 
-def check_gate(gate: Gate, scores: dict[str, dict[str, float]]) -> list[str]:
+def check_gate(
+    gate: Gate,
+    scores: dict[str, dict[str, float]],
+    failed: dict[str, list[str]] | None = None,
+) -> list[str]:
     """What the run misses, one line each; empty when it passes.
 
     Args:
         gate: The minimums.
         scores: Applicable scores by scorer, then by scenario id.
+        failed: The errors of each scenario whose review failed a step.
     """
     missed = []
+    failed = failed or {}
+    if len(failed) > gate.max_failed_scenarios:
+        shown = "; ".join(f"{k}: {v[0]}" for k, v in list(failed.items())[:3])
+        most = gate.max_failed_scenarios
+        missed.append(f"{len(failed)} scenario(s) failed a step (at most {most}): {shown}")
     for scorer, minimum in gate.minimums.items():
         values = scores.get(scorer) or {}
         if not values:

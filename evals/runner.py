@@ -131,7 +131,8 @@ def run_eval(
         "summary": summarise(results),
     }
     run = EvalRun(data=data, gate_path=str(gate_path or DEFAULT_GATE))
-    run.gate_missed = check_gate(gate, applicable_scores(results))
+    failed = {r["id"]: r["errors"] for r in results if r["errors"]}
+    run.gate_missed = check_gate(gate, applicable_scores(results), failed)
     data["gate"] = {"path": run.gate_path, "passed": run.passed, "missed": run.gate_missed}
     if baseline is not None and compare_with is not None:
         run.comparison = compare(baseline, data, baseline=str(compare_with))

@@ -97,6 +97,11 @@ def print_run(run: EvalRun) -> None:
     if shown:
         more = f", and {len(shown) - LOWEST_SHOWN} more" if len(shown) > LOWEST_SHOWN else ""
         console.print(f"Lowest: {', '.join(shown[:LOWEST_SHOWN])}{more}", highlight=False)
+    failed = [s for s in data["scenarios"] if s["errors"]]
+    for scenario in failed[:LOWEST_SHOWN]:
+        console.print(
+            f"[red]failed[/] {scenario['id']}: {'; '.join(scenario['errors'])}", highlight=False
+        )
     if run.comparison is not None:
         comparison = run.comparison
         console.print(

@@ -60,6 +60,10 @@ def test_the_gate_checks_means_and_each_scenario_over_applicable_scores() -> Non
     assert "grounded: mean 0.950 is below the minimum 1.000" in missed
     assert "grounded: 1 scenario(s) below 1.00: b (0.90)" in missed
     assert any(line.startswith("policy: mean 0.500") for line in missed)
+    failed = {"b": ["analyst: account 2 is not active"]}
+    assert check_gate(gate, applicable_scores(good), failed) == [
+        "1 scenario(s) failed a step (at most 0): b: analyst: account 2 is not active"
+    ]
 
 
 def test_compare_names_what_got_better_and_worse() -> None:
