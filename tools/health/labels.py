@@ -57,9 +57,80 @@ def next_event_day(book: Book, account_ids: IntArray, as_of: IntArray) -> FloatA
 
 
 def churned_by(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
-    """Whether a churn was known on or before ``as_of``."""
+    """Whether the account was churned on ``as_of``: a churn known by then, and no return.
+
+    An account that churned and came back (billed again after the churned contract
+    ended: a win-back, or a gap of a few days between billing periods) is active again
+    from its return; the churn stays in its history (a label for earlier cuts). See
+    :func:`churn_spans`.
+    """
+    starts, ends = churn_spans(book)
+    # Day numbers are positive: (-1, as_of] is all of an account's history, and no other's.
     never = np.full(len(account_ids), -1, dtype=np.int64)
-    return outcome_index(book, ("churned",)).count(account_ids, never, as_of) > 0
+    return np.asarray(
+        starts.count(account_ids, never, as_of) > ends.count(account_ids, never, as_of)
+    )
+
+
+def churn_spans(book: Book) -> tuple[WindowIndex, WindowIndex]:
+    """When each churn began (known) and ended (the account's return), by account.
+
+    A churn is in force from the day it became known until the first sign, dated after
+    the churned contract's end (its renewal date), that the account is a customer again:
+    an invoice issued (not void), a contract start (``Account.contract_start``: the start
+    of the current run of billing periods), or a later renewal decided with an outcome
+    other than churn (dated when decided). Each sign is dated when it happened, so as of
+    an earlier date the account is still churned. Cached on the book.
+    """
+    cached = book.cache.get("churn_spans")
+    if isinstance(cached, tuple):
+        return cached
+    churns = outcome_events(book, ("churned",))
+    acc = churns["account_id"].to_numpy(np.int64)
+    known = churns["day"].to_numpy(np.int64)
+    back = _return_days(book, churns)
+    # A return before the churn was even known leaves an empty span (never churned).
+    ends = np.maximum(back, known)  # NaN (no return) stays NaN
+    came_back = ~np.isnan(ends)
+    spans = (WindowIndex(acc, known), WindowIndex(acc[came_back], ends[came_back]))
+    book.cache["churn_spans"] = spans
+    return spans
+
+
+def _return_days(book: Book, churns: pd.DataFrame) -> FloatArray:
+    """Per churn, the first day the account was a customer again (NaN: never, so far)."""
+    if churns.empty:
+        return np.zeros(0, dtype=np.float64)
+    inv = book.invoices
+    owed = inv[inv["status"].astype(str).str.lower() != "void"]
+    accounts = book.accounts
+    ren = book.renewals
+    kept = ren[ren["decided"].notna() & ~ren["outcome"].astype(str).isin(("churned", "pending"))]
+    # (account, day of the sign, day it must come after the churned contract's end by).
+    signs = pd.concat(
+        [
+            pd.DataFrame(
+                {"account_id": owed["account_id"], "day": owed["issued"], "ref": owed["issued"]}
+            ),
+            pd.DataFrame(
+                {
+                    "account_id": accounts["account_id"],
+                    "day": accounts["contract_start"],
+                    "ref": accounts["contract_start"],
+                }
+            ),
+            pd.DataFrame(
+                {"account_id": kept["account_id"], "day": kept["decided"], "ref": kept["renewal"]}
+            ),
+        ],
+        ignore_index=True,
+    ).dropna()
+    events = churns[["account_id", "renewal", "day"]].reset_index(names="event")
+    events["end"] = events["renewal"].fillna(events["day"])
+    pairs = events.merge(signs, on="account_id", how="inner", suffixes=("", "_sign"))
+    after = pairs[pairs["ref"] > pairs["end"]]
+    first = after.groupby("event")["day_sign"].min()
+    return first.reindex(range(len(churns))).to_numpy(dtype=np.float64)
 
 
 def outcome_pending(book: Book, account_ids: IntArray, as_of: IntArray) -> np.ndarray:
