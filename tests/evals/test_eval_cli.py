@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from api.cli.main import _register, app
 
 MINI = Path(__file__).with_name("data") / "mini.yaml"
+GATE = Path(__file__).with_name("data") / "gate.yaml"
 INVENTED = "Teams your size grew usage 37% last quarter."
 
 
@@ -87,12 +88,14 @@ def test_an_invented_number_is_caught_by_compare_and_the_gate(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = tmp_path / "base"
-    code, output = _run(cli, "--dataset", str(MINI), "--out", str(base))
+    code, output = _run(cli, "--dataset", str(MINI), "--gate", str(GATE), "--out", str(base))
     assert code == 0, output
 
     _invent_a_number(monkeypatch)
     new = tmp_path / "new"
-    code, output = _run(cli, "--dataset", str(MINI), "--compare", str(base), "--out", str(new))
+    code, output = _run(
+        cli, "--dataset", str(MINI), "--gate", str(GATE), "--compare", str(base), "--out", str(new)
+    )
 
     assert code == 1, output
     assert "Gate missed" in output
