@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from evals.compare import RUN_FILE
+from keel.errors import KeelError
 
 REPORT_FILE: Final = "report.html"
 _STYLE: Final = """
@@ -26,12 +27,19 @@ margin-top:1.5em}.muted{color:#666}
 
 
 def write_run(data: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``run.json`` and ``report.html`` under ``out_dir``; return both paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``run.json`` and ``report.html`` under ``out_dir``; return both paths.
+
+    Raises:
+        KeelError: the directory cannot be created or written.
+    """
     run_path = out_dir / RUN_FILE
-    run_path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     report_path = out_dir / REPORT_FILE
-    report_path.write_text(render_html(data), encoding="utf-8")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        report_path.write_text(render_html(data), encoding="utf-8")
+    except OSError as exc:
+        raise KeelError(f"{out_dir}: cannot write the eval report ({exc.strerror or exc})") from exc
     return run_path, report_path
 
 

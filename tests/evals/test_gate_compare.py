@@ -87,3 +87,35 @@ def test_an_unreadable_earlier_run_is_one_message(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(KeelError, match="not a Keel eval run"):
         load_run(tmp_path)
+
+
+def test_an_unwritable_report_directory_is_one_message(tmp_path: Path) -> None:
+    from evals.report import write_run
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(KeelError, match="cannot write the eval report"):
+        write_run({"scenarios": []}, blocker / "run")
+
+
+def test_the_report_lists_failures_first_with_spans_marked() -> None:
+    from evals.report import render_html
+
+    text = "Subject: Hi\nUsage grew 37% <b>now</b>."
+    bad = _scenario("b-bad", grounded=0.5)
+    bad["scores"][0]["spans"] = [
+        {"artefact": "draft:x", "text": "37%", "start": 23, "end": 26, "why": "invented"},
+        {"artefact": "draft:x", "text": "", "start": -1, "end": -1, "why": "removed by the gate"},
+    ]
+    bad["artefacts"] = [{"key": "draft:x", "kind": "email", "text": text, "recipients": []}]
+    run = _run(_scenario("a-good", grounded=1.0), bad)
+    run.update(
+        run_id="r1",
+        seconds=1.0,
+        dataset={"name": "d", "source": "d.yaml", "digest": "x"},
+        gate={"passed": False, "missed": ["grounded: mean 0.750"], "path": "g.yaml"},
+    )
+    page = render_html(run)
+    assert page.index("id='b-bad'") < page.index("id='a-good'")
+    assert 'Usage grew <mark title="invented">37%</mark> &lt;b&gt;now&lt;/b&gt;.' in page
+    assert "removed by the gate" in page and "grounded: mean 0.750" in page
