@@ -3,7 +3,8 @@
 For each transport (SMTP via aiosmtpd, webhook via an HTTP sink, dry-run outbox), each
 backend (SQLite; PostgreSQL when ``KEEL_TEST_POSTGRES_URL`` is set) and each durable step
 of a send (claimed, attempt_recorded, sent, recorded), plus ``--random N`` kills at a
-random moment per transport and backend: one approved email, a process SIGKILLed there,
+random moment of the send per transport and backend (each step lingers a quarter second
+so the moment can fall anywhere in it): one approved email, a process SIGKILLed there,
 a recovery pass, then what the receiver and the record hold. Prints the counts:
 
     trials, delivered exactly once, delivered twice with the same key (the documented
@@ -29,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.crash_trials import STEPS, TRANSPORTS, Verdict, crash_trial
+from tests.crash_trials import PACE_S, STEPS, TRANSPORTS, Verdict, crash_trial
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transports", nargs="*", default=list(TRANSPORTS))
     parser.add_argument("--steps", nargs="*", default=list(STEPS))
-    parser.add_argument("--random", type=int, default=3, help="random-time kills per cell")
+    parser.add_argument("--random", type=int, default=4, help="random-time kills per cell")
     parser.add_argument("--seed", type=int, default=24)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,7 +51,9 @@ def main() -> None:
         for backend in backends:
             for transport in args.transports:
                 plan: list[tuple[str | None, float | None]] = [(s, None) for s in args.steps]
-                plan += [(None, rng.uniform(0.3, 4.0)) for _ in range(args.random)]
+                # Each step lingers PACE_S: a kill up to 5 x PACE_S after the claim lands
+                # anywhere from before the attempt to after the record.
+                plan += [(None, rng.uniform(0.0, 5 * PACE_S)) for _ in range(args.random)]
                 for step, after in plan:
                     work = root / f"t{len(verdicts)}"
                     work.mkdir()

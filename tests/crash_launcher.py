@@ -8,9 +8,10 @@ SIGKILL the process there. Production code never looks for it; the hook goes in 
         approvals approve ID --user ivy
 
 ``--hold-at`` is an :class:`tools.outbound.executor.ExecutionStep` (``claimed``,
-``attempt_recorded``, ``sent``, ``recorded``) or ``none`` (no hold: a test that kills at
-a random moment). ``--lease`` shortens the claim's lease, so a recovery need not wait
-the default five minutes.
+``attempt_recorded``, ``sent``, ``recorded``) or ``none``. ``--pace S`` instead writes
+the marker at the claim and sleeps S seconds after every step, so a kill at a random
+moment after the marker lands anywhere in the send. ``--lease`` shortens the claim's
+lease, so a recovery need not wait the default five minutes.
 """
 
 from __future__ import annotations
@@ -20,20 +21,37 @@ import sys
 import time
 from pathlib import Path
 
-from tools.outbound.executor import ExecutionOptions, ExecutionStep, RetryPolicy
+from tools.outbound.executor import (
+    ExecutionHooks,
+    ExecutionOptions,
+    ExecutionStep,
+    RetryPolicy,
+    no_hooks,
+)
 
 HOLD_SECONDS = 600.0
 
 
-def make_hold(step: str, marker: Path, seconds: float = HOLD_SECONDS):  # type: ignore[no-untyped-def]
-    """A hook that, at ``step``, writes the action id to ``marker`` and sleeps."""
+def make_hold(target: str, marker: Path, seconds: float = HOLD_SECONDS) -> ExecutionHooks:
+    """A hook that, at step ``target``, writes the action id to ``marker`` and sleeps."""
 
-    def hook(reached: ExecutionStep, action_id: str) -> None:
-        if reached != step:
+    def hook(step: ExecutionStep, action_id: str) -> None:
+        if step != target:
             return
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(f"{action_id}\n{reached}\n", encoding="utf-8")
+        tmp.write_text(f"{action_id}\n{step}\n", encoding="utf-8")
         tmp.replace(marker)  # the test never reads a half-written marker
+        time.sleep(seconds)
+
+    return hook
+
+
+def make_pace(marker: Path, seconds: float) -> ExecutionHooks:
+    """A hook that marks the claim, then lingers ``seconds`` after every step."""
+
+    def hook(step: ExecutionStep, action_id: str) -> None:
+        if step == ExecutionStep.CLAIMED:
+            marker.write_text(f"{action_id}\n{step}\n", encoding="utf-8")
         time.sleep(seconds)
 
     return hook
@@ -45,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--marker", type=Path)
     parser.add_argument("--lease", type=int, default=300)
     parser.add_argument("--first-wait", type=float, default=30.0)
+    parser.add_argument("--pace", type=float, default=0.0)
     parser.add_argument("keel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     keel_args = [a for a in args.keel if a != "--"]
@@ -52,13 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     from api.cli import main as keel_main
     from api.cli.outbox import set_execution_options
 
-    hooks = None
+    hooks = no_hooks
     if args.hold_at != "none":
         hooks = make_hold(ExecutionStep(args.hold_at), args.marker)
+    elif args.pace:
+        hooks = make_pace(args.marker, args.pace)
     options = ExecutionOptions(
-        lease_seconds=args.lease,
-        retry=RetryPolicy(first_wait_s=args.first_wait),
-        **({"hooks": hooks} if hooks else {}),
+        lease_seconds=args.lease, retry=RetryPolicy(first_wait_s=args.first_wait), hooks=hooks
     )
     set_execution_options(options)
     sys.argv = ["keel", *keel_args]

@@ -48,6 +48,8 @@ STEPS = ("claimed", "attempt_recorded", "sent", "recorded")
 TRANSPORTS = ("smtp", "webhook", "dry_run")
 LEASE_S = 2
 MARKER_TIMEOUT_S = 60.0
+# With a random kill, each step lingers this long, so the send spans about 4 x PACE_S.
+PACE_S = 0.25
 SENDER = "csm@keel.example"
 
 
@@ -206,12 +208,14 @@ def kill_at(
     step: str | None,
     marker: Path,
     after_s: float | None = None,
+    pace_s: float = PACE_S,
 ) -> str:
-    """Start the launcher with ``keel args``; SIGKILL it at ``step`` (or after ``after_s``).
+    """Start the launcher with ``keel args``; SIGKILL it at ``step``, or ``after_s`` seconds
+    after the claim while every step lingers ``pace_s`` (a random point of the send).
 
-    Returns how it ended: ``killed at STEP``, ``killed at T s`` or ``exited N``.
+    Returns how it ended: ``killed at STEP``, ``killed T s after the claim``, ``exited N``.
     """
-    hold = ["--hold-at", step] if step else []
+    hold = ["--hold-at", step] if step else ["--pace", str(pace_s)]
     process = subprocess.Popen(
         [*LAUNCHER, *hold, "--marker", str(marker), "--lease", str(LEASE_S), "--", *args],
         cwd=ROOT,
@@ -219,26 +223,26 @@ def kill_at(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + (after_s if after_s is not None else MARKER_TIMEOUT_S)
-    while True:
-        if step and marker.exists():
-            break
+    deadline = time.monotonic() + MARKER_TIMEOUT_S
+    while not marker.exists():
         if process.poll() is not None:
             output = process.stdout.read().decode() if process.stdout else ""
-            if step:
-                raise AssertionError(f"the process ended before {step}:\n{output[-3000:]}")
-            return f"exited {process.returncode}"
+            raise AssertionError(
+                f"the process ended before {step or 'the claim'}:\n{output[-3000:]}"
+            )
         if time.monotonic() > deadline:
-            if step:
-                process.kill()
-                raise AssertionError(f"the process never reached {step}")
-            break
+            process.kill()
+            raise AssertionError(f"the process never reached {step or 'the claim'}")
         time.sleep(0.02)
+    if after_s is not None:
+        time.sleep(after_s)
+        if process.poll() is not None:
+            return f"exited {process.returncode}"
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     if process.stdout:
         process.stdout.close()
-    return f"killed at {step}" if step else f"killed at {after_s:.2f} s"
+    return f"killed at {step}" if step else f"killed {after_s:.2f} s after the claim"
 
 
 def verdict(

@@ -27,6 +27,7 @@ from graphs.runner import pending_approvals
 from memory.actions import ActionStatus, Intervention, get_action, list_decisions
 from memory.checkpoint import Persistence
 from tests.crash_trials import (
+    PACE_S,
     STEPS,
     TRANSPORTS,
     Database,
@@ -75,7 +76,7 @@ def test_killed_at_each_step_postgres(
 @pytest.mark.service
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_killed_at_a_random_moment(transport: str, tmp_path: Path) -> None:
-    after = random.Random(transport).uniform(0.5, 4.0)
+    after = random.Random(transport).uniform(0.0, 5 * PACE_S)
     verdict = crash_trial(transport, "sqlite", None, tmp_path, after_s=after)
     assert verdict.recovery_exit == 0, verdict.detail
     allowed = {"once", "twice_same_key"} if transport != "dry_run" else {"once"}

@@ -10,8 +10,9 @@ import errno
 import importlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -33,10 +34,15 @@ from memory.actions import (
 )
 from tests.local_servers import SmtpSink, WebhookSink
 from tests.memory.test_actions import NOW, Book, propose, seed_account
-from tools.outbound.base import OutboundAdapter
 from tools.outbound.delivery import DeliveryDeps, deliver_due, describe_delivery, retry_failed
 from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.executor import ExecutionOptions, ExecutionStep, RetryPolicy
+from tools.outbound.executor import (
+    ExecutionHooks,
+    ExecutionOptions,
+    ExecutionStep,
+    RetryPolicy,
+    no_hooks,
+)
 from tools.outbound.smtp import SmtpAdapter
 from tools.outbound.webhook import WebhookAdapter
 
@@ -71,12 +77,12 @@ def approved(engine: Engine, book: Book, **kwargs: object) -> ProposedAction:
 def deps_for(
     engine: Engine,
     policy: Policy,
-    adapters: dict[str, OutboundAdapter],
+    adapters: Mapping[str, Any],
     *,
     retry: RetryPolicy | None = None,
-    hooks: object = None,
+    hooks: ExecutionHooks | None = None,
 ) -> DeliveryDeps:
-    options = ExecutionOptions(retry=retry or RetryPolicy(), **({"hooks": hooks} if hooks else {}))
+    options = ExecutionOptions(retry=retry or RetryPolicy(), hooks=hooks or no_hooks)
     return DeliveryDeps(engine, adapters, policy, ALLOW, options=options, worker_id="test-loop")
 
 
@@ -125,6 +131,34 @@ def test_hooks_are_told_each_durable_step_in_order(
     report = deliver_due(deps_for(engine, policy, {"email": dry}, hooks=hook), now=NOW)
     assert [r.outcome for r in report.results] == ["sent"]
     assert seen == [(s, action.id) for s in ExecutionStep]
+
+
+class _Dies:
+    """Stands in for a process killed mid-send (the claim and the attempt stay behind)."""
+
+    name = "smtp"
+
+    def send(self, message: object, *, idempotency_key: str) -> object:
+        raise RuntimeError("killed")
+
+
+def test_a_send_held_by_a_dead_worker_says_busy_then_is_completed(
+    engine: Engine, book: Book, policy: Policy, tmp_path: Path
+) -> None:
+    action = approved(engine, book)
+    dead = deps_for(engine, policy, {"email": _Dies()})
+    report = deliver_due(dead, now=NOW)
+    assert report.errors and not report.ok
+    held = describe_delivery(row(engine, action.id))
+    assert not held.ok and not held.done and held.text.startswith("being delivered by test-loop")
+    # Within the lease nobody touches it; after it, the open attempt is completed.
+    dry = deps_for(engine, policy, {"email": DryRunAdapter(tmp_path / "outbox", sender=SENDER)})
+    assert deliver_due(dry, now=NOW + dt.timedelta(seconds=60)).results == []
+    (done,) = deliver_due(dry, now=NOW + dt.timedelta(seconds=301)).results
+    assert done.outcome == "sent" and done.completed_in_doubt
+    with Session(engine) as session:
+        outcomes = [a.outcome for a in list_attempts(session, action_id=action.id)]
+    assert outcomes == ["in_doubt", "sent"]
 
 
 @pytest.mark.service
