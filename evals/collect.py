@@ -11,12 +11,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from agents.plays import PLAY_LIBRARY
 from agents.policy import Policy
+from agents.schemas import Briefing
 from evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
 from evals.text import citations
 from evals.workspace import Placed
@@ -43,8 +45,14 @@ def run_scenario(
     policy: Policy,
     allowlist: Iterable[str],
     as_of: Any,
+    prep_model: BaseChatModel | None = None,
+    label: str = "",
 ) -> tuple[Outcome, str]:
-    """Review the scenario's account; return its outcome and the review's thread id."""
+    """Review the scenario's account; return its outcome and the review's thread id.
+
+    With ``prep_model``, the meeting-prep brief for the account (``keel prep``) is written
+    from the review's briefing and facts and scored with the rest.
+    """
     account = placed.account
     thread = new_thread_id(account.external_id)
     result = start_review(graph, account_id=account.id or 0, thread_id=thread, as_of=as_of)
@@ -77,6 +85,8 @@ def run_scenario(
     artefacts: list[Artefact] = []
     if briefing:
         artefacts.append(_briefing_artefact(briefing, facts))
+    if briefing and prep_model is not None and result.briefing is not None:
+        artefacts.append(_prep_artefact(prep_model, result.briefing, facts, label))
     for action in actions:
         artefacts.append(_draft_artefact(action, facts, briefing, plan_items))
     cited = {i for a in artefacts for i in a.cited} | {
@@ -142,6 +152,30 @@ def _briefing_artefact(briefing: Mapping[str, Any], facts: Mapping[str, Any]) ->
         # The analyst read every tool result: any value in them is a fact it was given.
         given_texts=tuple(_flatten(facts)),
         cited=tuple(dict.fromkeys(cited)),
+        status="written",
+    )
+
+
+def _prep_artefact(
+    model: BaseChatModel, briefing: Briefing, facts: Mapping[str, Any], label: str
+) -> Artefact:
+    """The meeting-prep brief, given the briefing and the analyst's facts."""
+    from agents.prep import write_meeting_prep
+
+    prep = write_meeting_prep(
+        model, briefing=briefing, facts=facts, as_of=briefing.as_of, label=label
+    )
+    points = "\n".join(f"- {point}" for point in prep.talking_points)
+    told = [briefing.summary, *(c.description for c in briefing.changes)]
+    told += [h.statement for h in briefing.hypotheses]
+    return Artefact(
+        key="meeting_prep",
+        kind="meeting_prep",
+        text=f"{prep.title}\n{prep.brief}\n\nTalking points:\n{points}",
+        audience=INTERNAL,
+        given=tuple(dict(line) for line in facts.get("fact_lines") or []),
+        given_texts=(*_flatten(facts), *told),
+        cited=tuple(prep.evidence_ids),
         status="written",
     )
 

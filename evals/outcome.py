@@ -59,11 +59,12 @@ class Score:
 
 @dataclass(frozen=True)
 class Artefact:
-    """One thing a reader sees: a draft (``kind`` email, exec_brief, internal_note, slack)
-    or the briefing (``kind`` briefing), with what it was given to write from.
+    """One thing a reader sees: a draft (``kind`` email, exec_brief, internal_note, slack),
+    the briefing (``kind`` briefing) or the meeting-prep brief (``kind`` meeting_prep),
+    with what it was given to write from.
 
     Attributes:
-        key: ``draft:<play>`` or ``briefing``.
+        key: ``draft:<play>``, ``briefing`` or ``meeting_prep``.
         text: What is read, subject and body joined (``Subject: ...`` first line for
             drafts): spans index this.
         audience: ``customer`` or ``internal``.

@@ -107,8 +107,9 @@ def run_eval(
             for done, item in enumerate(placed):
                 if progress is not None:
                     progress(item.scenario.id, done, total)
-                graph = shared or compile_graph(make_model(settings))
-                results.append(_one(ws, graph, item, policy))
+                scenario_model = chat if shared is not None else make_model(settings)
+                graph = shared or compile_graph(scenario_model)
+                results.append(_one(ws, graph, item, policy, scenario_model, label))
             if progress is not None:
                 progress("", total, total)
         as_of = ws.as_of
@@ -174,7 +175,9 @@ def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseC
         yield compile_graph
 
 
-def _one(ws: Workspace, graph: Graph, item: Placed, policy: Any) -> dict[str, Any]:
+def _one(
+    ws: Workspace, graph: Graph, item: Placed, policy: Any, model: BaseChatModel, label: str
+) -> dict[str, Any]:
     started = time.perf_counter()
     head = {
         "id": item.scenario.id,
@@ -191,6 +194,8 @@ def _one(ws: Workspace, graph: Graph, item: Placed, policy: Any) -> dict[str, An
             policy=policy,
             allowlist=ws.settings.link_allowlist,
             as_of=ws.as_of,
+            prep_model=model,
+            label=label,
         )
     except KeelError as exc:
         # A review that stops (a spent budget, an endpoint down) scores nothing: it fails

@@ -12,7 +12,8 @@ For each id an artefact cites (in brackets in its text, or in its declared evide
   citing it and the cited fact line or record share at least two content words (three
   letters or more, not stop words, plurals folded), or at least 30% of the sentence's
   content words, and every number of the sentence is in what it cites (a draft's
-  citation points at the fact that carries its number). The briefing's claims are
+  citation points at the fact that carries its number). The briefing's (and the
+  meeting-prep brief's) claims are
   aggregates over several records ("CSAT 3.3 over 90 days" citing the low-rated
   tickets): one shared content word with what they cite is enough there, and its
   numbers are the grounded scorer's to judge.
@@ -63,7 +64,8 @@ def _support_text(outcome: Outcome, artefact: Artefact, ident: str) -> str:
 
 def _problem(outcome: Outcome, artefact: Artefact, ident: str, known: set[str]) -> str | None:
     if ident not in known:
-        what = "the facts it was given" if artefact.kind != "briefing" else "the tools' results"
+        drafted = artefact.key.startswith("draft:")
+        what = "the facts it was given" if drafted else "the tools' results"
         return f"{ident} is not among {what}"
     if ident.startswith("cohort:"):
         return None if artefact.audience == INTERNAL else f"{ident} is another customer's data"
@@ -79,7 +81,7 @@ def score_citations(outcome: Outcome) -> Score:
     spans: list[Span] = []
     all_known = known_evidence_ids(outcome.facts)
     for artefact in outcome.artefacts:
-        is_draft = artefact.kind != "briefing"
+        is_draft = artefact.key.startswith("draft:")
         known = {line["id"] for line in artefact.given} if is_draft else all_known
         text = without_notices(artefact.text)
         inline = citations(text)

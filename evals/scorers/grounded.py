@@ -3,7 +3,8 @@ is among the facts that artefact was given (normalised: see :mod:`evals.numbers`
 
 A draft is given the fact lines the drafter handed it (for a customer, only what a
 customer may read about), the hypothesis it answers, the planner's rationale and the
-account's own fields; the briefing is given everything the analyst's tools returned.
+account's own fields; the briefing is given everything the analyst's tools returned, and
+the meeting-prep brief that and the briefing.
 Score: the share of numbers found that are grounded (1.0 when there is none to check).
 """
 
