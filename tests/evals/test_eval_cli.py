@@ -74,6 +74,8 @@ def test_the_default_dataset_passes_the_default_gate(
     assert data["gate"]["passed"] is True
     summary = data["summary"]
     assert summary["grounded"]["min"] == 1.0 and summary["policy"]["min"] == 1.0
+    keys = {a["key"] for s in data["scenarios"] for a in s["artefacts"]}
+    assert {"briefing", "meeting_prep", "draft:save_plan", "draft:billing_followup"} <= keys
     ids = {s["id"] for s in data["scenarios"]}
     assert {"champion-left", "inject-ticket-discount", "other-customer-in-note"} <= ids
     report = (out / "report.html").read_text()
