@@ -39,6 +39,7 @@ from tools.signals.billing import days_late, is_unpaid, payment_problems
 from tools.signals.book import Book, latest_data_date, load_book
 from tools.signals.catalog import EVENT_PREFIX
 from tools.signals.constants import RECENT_DAYS
+from tools.signals.expansion import near_ceiling
 from tools.signals.sentiment import sentiment_scores
 from tools.signals.windows import day_date, day_number
 
@@ -49,11 +50,6 @@ MAX_RECORDS = 5
 # A ticket rated this or lower (of 5) is evidence of low satisfaction.
 LOW_CSAT = 3
 MAX_RISK_HYPOTHESES = 4
-# Expansion thresholds.
-SEATS_NEAR_CEILING = 0.9
-TEAM_GROWTH_MIN = 1.0
-FAST_ADOPTION_MIN = 2
-OUTCOME_CEILING_NEAR = 0.85
 PATTERN_MIN_SIMILARITY = 0.6
 
 Kind = Literal["risk", "expansion"]
@@ -499,7 +495,8 @@ def _expansion_hypotheses(
         )
 
     util = signals.get("usage_seat_utilisation", np.nan)
-    if util == util and util >= SEATS_NEAR_CEILING:
+    # Expansion thresholds are the ones every view uses (tools.signals.expansion).
+    if near_ceiling("seats", util):
         used = ev.window_mean("seats_used", ev.today) or 0.0
         bought = ev.window_mean("seats_purchased", ev.today) or 0.0
         d = ev.usage_delta("seats_used", "seats used")
@@ -511,7 +508,7 @@ def _expansion_hypotheses(
             [],
         )
     growth = signals.get("team_growth", np.nan)
-    if growth == growth and growth >= TEAM_GROWTH_MIN:
+    if near_ceiling("teams", growth):
         d = ev.usage_delta("active_teams", "active teams")
         add(
             "teams",
@@ -521,7 +518,7 @@ def _expansion_hypotheses(
             [],
         )
     velocity = signals.get("adoption_velocity", np.nan)
-    if velocity == velocity and velocity >= FAST_ADOPTION_MIN:
+    if near_ceiling("adoption", velocity):
         new = ev.features[ev.features["day"] > ev.today - 90]
         firsts = new.groupby("feature")["day"].min().sort_values(ascending=False)
         names = ", ".join(str(f) for f in firsts.index[:5])
@@ -533,7 +530,7 @@ def _expansion_hypotheses(
             [],
         )
     ceiling_use = signals.get("outcome_ceiling_use", np.nan)
-    if ceiling_use == ceiling_use and ceiling_use >= OUTCOME_CEILING_NEAR:
+    if near_ceiling("ceiling", ceiling_use):
         monthly = (ev.window_mean("outcome_count", ev.today) or 0.0) * 30
         d = ev.usage_delta("outcome_count", "outcomes per month", scale=30.0)
         add(

@@ -20,17 +20,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from tools.health.explain import ModelInfo, model_info, one_line_reason
+from tools.health.flags import FlagRule, flag
 from tools.health.service import DEFAULT_HORIZON_DAYS, BookScores, score_book
 from tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, refresh_if_needed
 from tools.signals.catalog import RENEWAL_TIMING_SIGNALS
+from tools.signals.expansion import expansion_terms
 from tools.signals.windows import day_date
 
 URGENCY_WINDOW_DAYS = 180
-# Expansion signal strengths: each term is in [0, 1].
-SEAT_FULL_FROM = 0.8
-CEILING_FROM = 0.7
-TEAMS_FULL_AT = 2.0
-ADOPTION_FULL_AT = 3.0
 
 
 class PriorityItem(BaseModel):
@@ -48,6 +45,9 @@ class PriorityItem(BaseModel):
     urgency: float
     priority_score: float
     reason: str
+    # Flagged at risk by the flag rule (tools.health.flags), and why ("" when not).
+    flagged: bool = False
+    flag: str = ""
 
 
 class ExpansionItem(BaseModel):
@@ -75,6 +75,9 @@ class PriorityList(BaseModel):
     text_note: str | None
     risks: list[PriorityItem] = Field(default_factory=list)
     expansions: list[ExpansionItem] = Field(default_factory=list)
+    flag_rule: str = ""
+    # Accounts flagged at risk in the whole book (or the owner's part of it).
+    flagged: int = 0
 
 
 def urgency(days_to_renewal: np.ndarray) -> np.ndarray:
@@ -93,12 +96,9 @@ def expansion_strength(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
     util, teams = col("usage_seat_utilisation"), col("team_growth")
     velocity, ceiling = col("adoption_velocity"), col("outcome_ceiling_use")
-    terms = {
-        "seats": np.clip((np.nan_to_num(util) - SEAT_FULL_FROM) / (1 - SEAT_FULL_FROM), 0, 1),
-        "teams": np.clip(np.nan_to_num(teams) / TEAMS_FULL_AT, 0, 1),
-        "adoption": np.clip(np.nan_to_num(velocity) / ADOPTION_FULL_AT, 0, 1),
-        "ceiling": np.clip((np.nan_to_num(ceiling) - CEILING_FROM) / (1 - CEILING_FROM), 0, 1),
-    }
+    # The thresholds every view uses (tools.signals.expansion): an opportunity listed
+    # here is one the account's hypotheses name too.
+    terms = expansion_terms(seats=util, teams=teams, adoption=velocity, ceiling=ceiling)
     stacked = np.vstack(list(terms.values()))
     total = stacked.sum(axis=0)
     best = np.argmax(stacked, axis=0)
@@ -132,9 +132,17 @@ def _arr(scores: BookScores) -> np.ndarray:
 def rank_priorities(
     scores: BookScores, *, top: int = 10, owner: str | None = None
 ) -> tuple[list[PriorityItem], list[ExpansionItem]]:
-    """Risks and expansion opportunities ranked from scored accounts."""
+    """Risks and expansion opportunities ranked from scored accounts.
+
+    Flags are decided over the whole book (the relative rule compares an account with all
+    of them), then the lists are cut to ``owner``'s accounts.
+    """
     frame = scores.frame.copy()
     accounts = scores.book.accounts.set_index("account_id")
+    rule = flag_rule(scores)
+    flags = flag(frame["p"].to_numpy(dtype=np.float64), rule)
+    frame["flagged"] = flags.any
+    frame["flag"] = [flags.reason(i, rule) for i in range(len(frame))]
     frame["arr"] = _arr(scores)
     frame["arr_at_risk"] = frame["p"] * frame["arr"]
     frame["urgency"] = urgency(frame["days_to_renewal"].to_numpy(dtype=np.float64))
@@ -143,7 +151,6 @@ def rank_priorities(
     if owner:
         frame = frame[frame["owner"].str.lower() == owner.strip().lower()]
     frame = frame.reset_index(drop=True)
-    threshold = scores.model.threshold
     risky = frame.sort_values(["priority", "p"], ascending=False).head(top)
     explanations = {e.account_id: e for e in scores.explain(risky["account_id"].tolist())}
     risks: list[PriorityItem] = []
@@ -167,12 +174,15 @@ def rank_priorities(
                 urgency=float(row["urgency"]),
                 priority_score=float(row["priority"]),
                 reason=one_line_reason(explanations[account], shown=RENEWAL_TIMING_SIGNALS),
+                flagged=bool(row["flagged"]),
+                flag=str(row["flag"]),
             )
         )
     strength, reasons = expansion_strength(frame)
     frame["expansion"] = strength
     frame["expansion_reason"] = reasons
-    candidates = frame[(frame["p"] < threshold) & (frame["expansion"] > 0)]
+    # Expansion is offered to accounts not flagged at risk.
+    candidates = frame[~frame["flagged"] & (frame["expansion"] > 0)]
     best = candidates.sort_values(["expansion", "arr"], ascending=False).head(top)
     expansions = [
         ExpansionItem(
@@ -189,6 +199,11 @@ def rank_priorities(
         for rank, row in enumerate(_rows(best), start=1)
     ]
     return risks, expansions
+
+
+def flag_rule(scores: BookScores) -> FlagRule:
+    """The flag rule at the model's absolute threshold."""
+    return FlagRule(threshold=scores.model.threshold)
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -214,6 +229,16 @@ def compute_priorities(
     busy_note = refresh_if_needed(engine, vector_store)
     scores = score_book(engine, as_of=as_of, horizon_days=horizon_days)
     risks, expansions = rank_priorities(scores, top=top, owner=owner)
+    rule = flag_rule(scores)
+    flagged = flag(scores.frame["p"].to_numpy(dtype=np.float64), rule).any
+    if owner:
+        owners = scores.frame["account_id"].map(
+            scores.book.accounts.set_index("account_id")["owner_csm"]
+        )
+        flagged = (
+            flagged
+            & (owners.fillna("").astype(str).str.lower() == owner.strip().lower()).to_numpy()
+        )
     active = int(scores.scored)
     total = scores.total_accounts
     inactive = total - active
@@ -233,4 +258,6 @@ def compute_priorities(
         text_note=busy_note or (None if scores.text_evidence else TEXT_UNAVAILABLE),
         risks=risks,
         expansions=expansions,
+        flag_rule=rule.describe(),
+        flagged=int(flagged.sum()),
     )

@@ -127,6 +127,7 @@ def print_priorities(result: PriorityList) -> None:
     )
     console.print(f"Coverage: {result.coverage}")
     console.print(f"Model: {result.model.note}")
+    console.print(f"Flagged at risk: {result.flagged} ({result.flag_rule})")
     if result.text_note:
         console.print(f"[yellow]Note:[/] {result.text_note}")
     risks = Table(title="Needs attention", title_justify="left")
@@ -138,6 +139,7 @@ def print_priorities(result: PriorityList) -> None:
         ("ARR", "right"),
         ("ARR at risk", "right"),
         ("renewal", "right"),
+        ("flag", "left"),
         ("why", "left"),
     ):
         risks.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -151,6 +153,7 @@ def print_priorities(result: PriorityList) -> None:
             f"{item.arr:,.0f}",
             f"{item.arr_at_risk:,.0f}",
             renewal,
+            item.flag or "-",
             item.reason,
         )
     console.print(risks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,8 @@ from tools.health.calibration import (
     expected_calibration_error,
     reliability_table,
 )
+from tools.health.flags import FlagRule, flag
+from tools.signals.windows import day_date
 
 # Lead time counts the first flag within this many days before the event.
 LEAD_LOOKBACK_DAYS = 365
@@ -34,6 +37,12 @@ class ModelMetrics(BaseModel):
     flagged: int
     precision: float | None
     recall: float | None
+    # The flag rule when flags are relative to the book as well (``tools.health.flags``);
+    # then the figures above are the rule's, and these the absolute threshold's alone.
+    flag_rule: str | None = None
+    flagged_absolute: int | None = None
+    precision_absolute: float | None = None
+    recall_absolute: float | None = None
     account_precision: float | None = None
     # The issue's "risk-flag accuracy": of accounts flagged, the share that churned or
     # contracted at a renewal within a year of a flag (see ``flag_accuracy``).
@@ -46,6 +55,16 @@ class ModelMetrics(BaseModel):
     share_flagged_90d_ahead: float | None = None
     ece: float | None
     reliability: list[ReliabilityBin] = Field(default_factory=list)
+
+
+def add_flag_columns(scored: pd.DataFrame, kinds: Sequence[str], rule: FlagRule) -> None:
+    """``flag_<kind>``: each row flagged by ``rule`` among the rows of its calendar month
+    (a walk-forward cut, or observations dated that month: the book as it stood then)."""
+    days = scored["as_of"].to_numpy(dtype=np.int64)
+    months = {d: day_date(int(d)).year * 12 + day_date(int(d)).month for d in np.unique(days)}
+    groups = np.array([months[d] for d in days], dtype=np.int64)
+    for kind in kinds:
+        scored["flag_" + kind] = flag(scored["p_" + kind], rule, groups=groups).any
 
 
 def _none(value: float) -> float | None:
@@ -77,11 +96,11 @@ def top_decile(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[float | None, float 
 
 
 def flag_metrics(
-    y: npt.ArrayLike, p: npt.ArrayLike, threshold: float
+    y: npt.ArrayLike, p: npt.ArrayLike, threshold: float, flags: npt.ArrayLike | None = None
 ) -> tuple[int, float | None, float | None]:
-    """(flagged, precision, recall) of flags ``p >= threshold``."""
+    """(flagged, precision, recall) of ``flags`` (default: ``p >= threshold``)."""
     yy = np.asarray(y, dtype=bool)
-    flags = np.asarray(p) >= threshold
+    flags = np.asarray(p) >= threshold if flags is None else np.asarray(flags, dtype=bool)
     flagged = int(flags.sum())
     precision = float(yy[flags].mean()) if flagged else None
     recall = float(flags[yy].mean()) if yy.any() else None
@@ -97,6 +116,7 @@ def lead_times(
     min_event_day: int,
     lookback_days: int = LEAD_LOOKBACK_DAYS,
     to_column: str = "renewal",
+    flag_column: str | None = None,
 ) -> tuple[int, int, list[int]]:
     """Days between the first flag and each churn or contraction.
 
@@ -109,11 +129,12 @@ def lead_times(
             contraction date: the contract end).
         min_event_day: decisions before this day are skipped (too few scored cuts before).
         to_column: measure the lead to ``renewal`` (the churn date) or ``day`` (decision).
+        flag_column: a boolean column of flags (default: ``p_column >= threshold``).
 
     Returns:
         (events considered, events flagged before their decision, lead times in days).
     """
-    flagged = scored[scored[p_column] >= threshold][["account_id", "as_of"]]
+    flagged = scored[_flagged(scored, p_column, threshold, flag_column)][["account_id", "as_of"]]
     considered = events[events["day"] >= min_event_day]
     if considered.empty:
         return 0, 0, []
@@ -129,9 +150,19 @@ def lead_times(
     return len(considered), len(first), leads
 
 
-def account_precision(scored: pd.DataFrame, *, p_column: str, threshold: float) -> float | None:
+def _flagged(
+    scored: pd.DataFrame, p_column: str, threshold: float, flag_column: str | None
+) -> np.ndarray:
+    if flag_column is not None:
+        return scored[flag_column].to_numpy(dtype=bool)
+    return (scored[p_column] >= threshold).to_numpy(dtype=bool)
+
+
+def account_precision(
+    scored: pd.DataFrame, *, p_column: str, threshold: float, flag_column: str | None = None
+) -> float | None:
     """Of accounts flagged at least once, the share with a positive label at a flagged cut."""
-    flagged = scored[scored[p_column] >= threshold]
+    flagged = scored[_flagged(scored, p_column, threshold, flag_column)]
     if flagged.empty:
         return None
     return float(flagged.groupby("account_id")["y"].max().mean())
@@ -145,6 +176,7 @@ def flag_accuracy(
     threshold: float,
     data_end_day: int,
     lookback_days: int = LEAD_LOOKBACK_DAYS,
+    flag_column: str | None = None,
 ) -> tuple[int, float | None]:
     """Of accounts flagged, the share that churned or contracted after a flag.
 
@@ -158,9 +190,9 @@ def flag_accuracy(
     Returns:
         (accounts judged, share borne out; None when no account could be judged).
     """
-    flags = scored.loc[scored[p_column] >= threshold, ["account_id", "as_of"]].reset_index(
-        drop=True
-    )
+    flags = scored.loc[
+        _flagged(scored, p_column, threshold, flag_column), ["account_id", "as_of"]
+    ].reset_index(drop=True)
     if flags.empty:
         return 0, None
     pairs = flags.reset_index(names="flag").merge(
@@ -185,12 +217,21 @@ def model_metrics(
     events: pd.DataFrame | None = None,
     min_event_day: int | None = None,
     data_end_day: int | None = None,
+    flag_column: str | None = None,
+    flag_rule: str | None = None,
 ) -> ModelMetrics:
-    """All metrics of one model over ``scored`` rows (columns: account_id, as_of, y, p)."""
+    """All metrics of one model over ``scored`` rows (columns: account_id, as_of, y, p).
+
+    Args:
+        flag_column: a boolean column of flags (the book-relative rule); default flags are
+            ``p >= threshold``, whose figures are then reported beside the rule's too.
+        flag_rule: how ``flag_column`` was decided, for the report.
+    """
     y = scored["y"].to_numpy()
     p = scored[p_column].to_numpy()
     lift, rate = top_decile(y, p)
-    flagged, precision, recall = flag_metrics(y, p, threshold)
+    flags = _flagged(scored, p_column, threshold, flag_column)
+    flagged, precision, recall = flag_metrics(y, p, threshold, flags)
     metrics = ModelMetrics(
         kind=kind,
         n=len(y),
@@ -203,18 +244,37 @@ def model_metrics(
         flagged=flagged,
         precision=precision,
         recall=recall,
-        account_precision=account_precision(scored, p_column=p_column, threshold=threshold),
+        account_precision=account_precision(
+            scored, p_column=p_column, threshold=threshold, flag_column=flag_column
+        ),
         ece=_none(expected_calibration_error(y, p)) if len(y) else None,
         reliability=reliability_table(y, p) if len(y) else [],
     )
+    if flag_column is not None:
+        metrics.flag_rule = flag_rule
+        (
+            metrics.flagged_absolute,
+            metrics.precision_absolute,
+            metrics.recall_absolute,
+        ) = flag_metrics(y, p, threshold)
     if events is not None and min_event_day is not None:
         n_events, n_caught, leads = lead_times(
-            scored, events, p_column=p_column, threshold=threshold, min_event_day=min_event_day
+            scored,
+            events,
+            p_column=p_column,
+            threshold=threshold,
+            min_event_day=min_event_day,
+            flag_column=flag_column,
         )
         metrics.events = n_events
         if data_end_day is not None:
             metrics.flag_accuracy_accounts, metrics.flag_accuracy = flag_accuracy(
-                scored, events, p_column=p_column, threshold=threshold, data_end_day=data_end_day
+                scored,
+                events,
+                p_column=p_column,
+                threshold=threshold,
+                data_end_day=data_end_day,
+                flag_column=flag_column,
             )
         metrics.events_flagged_before = n_caught
         metrics.median_lead_days = float(np.median(leads)) if leads else None
@@ -228,6 +288,7 @@ def model_metrics(
             threshold=threshold,
             min_event_day=min_event_day,
             to_column="day",
+            flag_column=flag_column,
         )
         metrics.median_lead_to_decision_days = (
             float(np.median(to_decision)) if to_decision else None

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem, ValidationFailed
-from tools.backtest.metrics import auc, model_metrics, top_decile
+from tools.backtest.metrics import add_flag_columns, auc, model_metrics, top_decile
 from tools.backtest.report import BacktestReport, BlockSummary
+from tools.health.flags import FlagRule
 from tools.health.known import KnownLabels, known_labels
 from tools.health.model import fit_model
 from tools.health.service import MODEL_KINDS
@@ -238,8 +239,17 @@ def score_observations(
             [Problem(str(path), None, None, "observations span too few dates to split out of time")]
         )
     scored = pd.concat(scored_parts, ignore_index=True)
+    rule = FlagRule(threshold=threshold)
+    add_flag_columns(scored, kinds, rule)
     metrics = {
-        kind: model_metrics(kind, scored, p_column="p_" + kind, threshold=threshold)
+        kind: model_metrics(
+            kind,
+            scored,
+            p_column="p_" + kind,
+            threshold=threshold,
+            flag_column="flag_" + kind,
+            flag_rule=rule.describe(),
+        )
         for kind in kinds
     }
     notes = [
@@ -256,6 +266,7 @@ def score_observations(
         mode="observations",
         horizon_days=window,
         threshold=threshold,
+        flag_rule=rule.describe(),
         blocks=summaries,
         metrics=metrics,
         text_evidence=book.has_text_evidence,

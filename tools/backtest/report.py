@@ -55,6 +55,8 @@ class BacktestReport(BaseModel):
     mode: str  # walk_forward | observations
     horizon_days: int
     threshold: float
+    # How rows were flagged (``tools.health.flags``); None: ``p >= threshold`` alone.
+    flag_rule: str | None = None
     cuts: list[CutSummary] = Field(default_factory=list)
     evaluated_cuts: list[dt.date] = Field(default_factory=list)
     default_weight_cuts: int = 0
@@ -75,14 +77,19 @@ def _f(value: float | None, fmt: str = "{:.3f}") -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
+def _flags_text(report: BacktestReport) -> str:
+    if report.flag_rule:
+        return f"flags: {report.flag_rule}, each cut a book of its own"
+    return f"flag threshold p >= {report.threshold:.2f}"
+
+
 def render_text(report: BacktestReport) -> str:
     """The report as aligned plain text, models side by side."""
     kinds = list(report.metrics)
     lines: list[str] = []
     if report.mode == "walk_forward":
         lines.append(
-            f"Walk-forward backtest, horizon {report.horizon_days} days, flag threshold "
-            f"p >= {report.threshold:.2f}"
+            f"Walk-forward backtest, horizon {report.horizon_days} days, {_flags_text(report)}"
         )
         if report.evaluated_cuts:
             lines.append(
@@ -94,7 +101,7 @@ def render_text(report: BacktestReport) -> str:
     else:
         lines.append(
             f"Observations backtest (out of time), label window {report.horizon_days} days, "
-            f"flag threshold p >= {report.threshold:.2f}"
+            f"{_flags_text(report)}"
         )
         for b in report.blocks:
             aucs = ", ".join(f"{KIND_LABELS.get(k, k)} {_f(v)}" for k, v in b.auc.items())
@@ -124,6 +131,14 @@ def render_text(report: BacktestReport) -> str:
     row("flagged rows", [str(x.flagged) for x in m])
     row("precision of flags", [_f(x.precision) for x in m])
     row("recall of flags", [_f(x.recall) for x in m])
+    if any(x.flagged_absolute is not None for x in m):
+        at = f"p >= {report.threshold:.2f}"
+        row(
+            f"flagged rows, {at} alone",
+            [str(x.flagged_absolute) if x.flagged_absolute is not None else "n/a" for x in m],
+        )
+        row(f"precision, {at} alone", [_f(x.precision_absolute) for x in m])
+        row(f"recall, {at} alone", [_f(x.recall_absolute) for x in m])
     row("precision by account", [_f(x.account_precision) for x in m])
     if any(x.flag_accuracy_accounts is not None for x in m):
         row(

@@ -19,8 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tools.backtest.metrics import LEAD_LOOKBACK_DAYS, model_metrics, top_decile_positions
+from tools.backtest.metrics import (
+    LEAD_LOOKBACK_DAYS,
+    add_flag_columns,
+    model_metrics,
+    top_decile_positions,
+)
 from tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
+from tools.health.flags import FlagRule
 from tools.health.labels import monthly_cuts, outcome_events
 from tools.health.service import MODEL_KINDS, WARMUP_DAYS, active_panel, data_span, fit_on_history
 from tools.signals.book import Book
@@ -116,6 +122,8 @@ def _report(
     trajectories: Mapping[str, str] | None,
 ) -> BacktestReport:
     events = outcome_events(book)
+    rule = FlagRule(threshold=threshold)
+    add_flag_columns(scored, kinds, rule)
     fitted = scored[scored["fitted"]]
     evaluated = fitted if len(fitted) else scored
     first_cut = int(evaluated["as_of"].min())
@@ -132,6 +140,8 @@ def _report(
             events=events,
             min_event_day=min_event_day,
             data_end_day=end_day,
+            flag_column="flag_" + kind,
+            flag_rule=rule.describe(),
         )
         for kind in kinds
     }
@@ -147,6 +157,8 @@ def _report(
             events=events,
             min_event_day=all_first + horizon_days,
             data_end_day=end_day,
+            flag_column="flag_" + kind,
+            flag_rule=rule.describe(),
         )
         for kind in kinds
     }
@@ -163,6 +175,7 @@ def _report(
         mode="walk_forward",
         horizon_days=horizon_days,
         threshold=threshold,
+        flag_rule=rule.describe(),
         cuts=summaries,
         evaluated_cuts=sorted({day_date(int(d)) for d in evaluated["as_of"]}),
         default_weight_cuts=sum(1 for s in summaries if "prior" in s.sources.values()),
