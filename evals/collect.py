@@ -7,7 +7,7 @@ and the records its citations name, so the scorers need no database.
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,7 +44,7 @@ def run_scenario(
     *,
     policy: Policy,
     allowlist: Iterable[str],
-    as_of: Any,
+    as_of: dt.date | None,
     prep_model: BaseChatModel | None = None,
     label: str = "",
 ) -> tuple[Outcome, str]:
@@ -328,8 +328,3 @@ def _record(
         text = cohort_text or (f"{a.name}, ARR {a.arr:,.0f}" if a else "")
         return (text, a.id) if a else None
     return None
-
-
-def payload_json(outcome: Outcome) -> str:
-    """The outcome's artefacts as JSON (for debugging a scorer)."""
-    return json.dumps([a.as_json() for a in outcome.artefacts], indent=2)
