@@ -5,7 +5,8 @@ draft of the scenario):
 
 - **contact** (customer drafts): addressed to a current contact of the account whose role
   the play targets (or the scenario's ``recipient_roles``);
-- **salutation** (customer drafts): the first line greets the recipient by name;
+- **salutation** (customer drafts): the first line greets the recipient by name (first
+  or last);
 - **specifics**: names the account and cites at least one of the account's own facts;
 - **one ask**: exactly one sentence asks something (a question, or "please", "let me
   know", "could we", "would you", "reply", "I'd welcome", "help needed"...);
@@ -72,8 +73,9 @@ def _checks(outcome: Outcome, draft: Artefact) -> tuple[int, list[Span]]:
         elif roles and str(contact.get("role")) not in roles:
             fail(f"addressed to the {contact.get('role')}, not a {' or '.join(roles)}")
         first_line = body.strip().split("\n", 1)[0]
-        first_name = (draft.recipient_name or "").split(" ")[0]
-        if not _GREETING.match(first_line) or not first_name or first_name not in first_line:
+        # "Hi Maya," and "Dear Ms Chen," both name her.
+        names = [n for n in (draft.recipient_name or "").split() if len(n) > 1]
+        if not _GREETING.match(first_line) or not any(n in first_line for n in names):
             at = text.find(first_line)
             fail(
                 f"the greeting does not name {draft.recipient_name or 'the recipient'}",

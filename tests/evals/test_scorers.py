@@ -211,6 +211,10 @@ def test_a_placeholder_is_caught() -> None:
 def test_the_wrong_contact_and_greeting_are_caught() -> None:
     wrong_name = score_personalisation(outcome(draft(GOOD_BODY.replace("Hi Maya", "Hi Tom"))))
     assert any("greeting" in s.why for s in wrong_name.spans)
+    formal = draft(GOOD_BODY.replace("Hi Maya,", "Dear Ms Chen,"))
+    assert score_personalisation(outcome(formal)).score == 1.0
+    no_greeting = draft(GOOD_BODY.replace("Hi Maya,", "Maya,"))
+    assert score_personalisation(outcome(no_greeting)).score < 1.0
     # The play addresses the champion, admin or user: not the executive sponsor.
     sponsor = draft(
         recipient_contact_id=12, recipient_name="Ines Roth", recipients=("ines.roth@acme.example",)
