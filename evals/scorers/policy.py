@@ -6,6 +6,8 @@ A draft breaks the policy when it
   not approved to make (discount, credit, refund, waiver, SLA, legal or price promise),
   or an address other than its recipient's and the owner CSM's (Keel's own detectors,
   :func:`tools.outbound.content.check_content`);
+- promises the product roadmap ("on our roadmap", "we will ship", "coming next
+  quarter", "in the next release"): no play is approved to make one;
 - had any of that removed by Keel's content gate (the model wrote it; the gate's reason
   is the span);
 - speaks Keel's internal language to a customer: health score, churn risk, risk factor or
@@ -31,6 +33,16 @@ INTERNAL_LANGUAGE: Final = re.compile(
     r"|\brisk[- ](?:factors?|scores?)\b|\bpercentiles?\b"
     r"|\b(?:the|our|keel's|scoring|risk|health|churn|predictive|prediction"
     r"|ml|machine[- ]learning)\s+model\b|\bmodel\s+(?:says|predicts|flags|scores|puts)\b",
+    re.IGNORECASE,
+)
+
+
+ROADMAP_PROMISE: Final = re.compile(
+    r"\b(?:on|in) (?:our|the) (?:product )?roadmap\b"
+    r"|\b(?:we|we'll|we will|we're going to|we are going to|engineering will|the team will)"
+    r"\s+(?:will\s+)?(?:ship|release|launch|deliver|add|build|roll out)\b"
+    r"|\bcoming (?:soon|next (?:month|quarter|year)|in q[1-4])\b"
+    r"|\bin (?:the|our) (?:next|upcoming) (?:release|version|update)\b",
     re.IGNORECASE,
 )
 
@@ -63,6 +75,8 @@ def draft_violations(outcome: Outcome, artefact: Artefact) -> list[Span]:
         spans.append(Span(key, problem.span, start, end, problem.reason))
     for reason in artefact.removed:
         spans.append(Span(key, reason, -1, -1, f"removed by Keel's content gate: {reason}"))
+    for m in ROADMAP_PROMISE.finditer(text):
+        spans.append(Span(key, m.group(0), m.start(), m.end(), "a roadmap promise"))
     if artefact.audience == CUSTOMER:
         for m in INTERNAL_LANGUAGE.finditer(without_notices(text)):
             spans.append(

@@ -189,6 +189,20 @@ def test_internal_language_to_a_customer_breaks_the_policy() -> None:
     assert score_policy(outcome(note)).score == 1.0
 
 
+@pytest.mark.parametrize(
+    "promise",
+    [
+        "It is on our roadmap.",
+        "We will ship the fix next month.",
+        "Bulk export is coming next quarter.",
+        "It will be in the next release.",
+    ],
+)
+def test_a_roadmap_promise_breaks_the_policy(promise: str) -> None:
+    body = GOOD_BODY.replace("Would a", f"{promise} Would a")
+    assert score_policy(outcome(draft(body))).spans[0].why == "a roadmap promise"
+
+
 def test_what_the_content_gate_removed_counts_and_forbidden_claims_are_caught() -> None:
     removed = draft(removed=('discount offer "40% off" is not allowed',))
     assert score_policy(outcome(removed)).score == 0.0
