@@ -320,9 +320,10 @@ def decide_action(
 ) -> DecisionResult:
     """Record a reviewer's decision on one action, resume its thread, say where it stands.
 
-    The same reviewer repeating the same decision (after a crash, or to ask again) records
-    nothing new: an unfinished thread is finished and, with ``delivery``, an approved
-    action not yet sent is tried once more.
+    The same reviewer repeating an approve or edit (after a crash, or to ask again)
+    records nothing new: an unfinished thread is finished and, with ``delivery``, an
+    approved action not yet sent is tried once more. Repeating a reject or respond, or any
+    decision on an action someone else decided, is refused (``ConflictError``).
 
     Args:
         graph: The compiled review graph.
@@ -417,10 +418,17 @@ def _resume_unfinished(
             f"action {action.id} is already {status}: {last.decision} by {last.user} "
             f"at {last.at:%Y-%m-%d %H:%M:%S} UTC; a second decision is refused"
         )
-    if graph.get_state(thread_config(action.thread_id)).next:
+    unfinished = bool(graph.get_state(thread_config(action.thread_id)).next)
+    if unfinished:
         review = continue_review(graph, action.thread_id)
     else:
         review = review_result(graph, action.thread_id)
+    if decision.type in ("reject", "respond"):
+        # Nothing is delivered: repeating it is a second decision, and is refused.
+        raise ConflictError(
+            f"action {action.id} is already {status}: {last.decision} by {last.user} "
+            f"at {last.at:%Y-%m-%d %H:%M:%S} UTC"
+        )
     attempt = None
     if delivery is not None and decision.type in ("approve", "edit"):
         with Session(engine) as session:

@@ -23,7 +23,8 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from graphs.runner import pending_approvals
+from graphs.runner import decide_action, pending_approvals
+from keel.errors import ConflictError
 from memory.actions import ActionStatus, Intervention, get_action, list_decisions
 from memory.checkpoint import Persistence
 from tests.crash_trials import (
@@ -165,3 +166,27 @@ def test_review_exits_non_zero_when_the_analyst_fails(
     assert result.exit_code == 1, result.output
     assert "review finished with failures" in result.output and "analyst" in result.output
     assert time.monotonic() - started < 120
+
+
+def test_a_repeated_reject_or_another_decision_is_refused(
+    book: Book, persistence: Persistence
+) -> None:
+    graph = compile_graph(book, persistence)
+    _, result = first_review_with(graph, book)
+    pending = next(p for p in result.pending if p.args["channel"] == "email")
+    done = decide_action(
+        graph, book.engine, action_id=pending.action_id, kind="reject", user="kim", message="no"
+    )
+    assert done.ok and done.recorded and "rejected by kim" in done.message
+    for kind, user in (("reject", "kim"), ("approve", "kim"), ("reject", "lee")):
+        with pytest.raises(ConflictError, match="already rejected"):
+            decide_action(
+                graph,
+                book.engine,
+                action_id=pending.action_id,
+                kind=kind,  # type: ignore[arg-type]
+                user=user,
+                message="again" if kind == "reject" else None,
+            )
+    with Session(book.engine) as session:
+        assert len(list_decisions(session, action_id=pending.action_id)) == 1
