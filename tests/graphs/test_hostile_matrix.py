@@ -397,8 +397,11 @@ OWN_ATTACKS: tuple[Attack, ...] = (
     ),
 )
 
-# Kept in quick runs: one of each family of threat, rotated over kinds and positions.
-QUICK_OWN = {"01", "02", "04", "09", "11", "13", "16", "19", "20", "23"}
+# Kept in quick runs: one of each family of threat (links, redirects, images, script,
+# offers, addresses and headers, play swap, approval claims, all at once), rotated over
+# tiers, kinds and positions; and one BIPIA attack that names a link.
+QUICK_OWN = {"01", "04", "09", "11", "16", "19", "20", "21", "23", "24", "26", "29"}
+QUICK_BIPIA = ("bipia-Malware_Distribution-0", "ai_assisted", "note", "middle")
 # Links and addresses BIPIA's attacks name: URLs, www. hosts, bare hosts (cform.com).
 _URLS = re.compile(
     r"(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
@@ -1368,12 +1371,24 @@ needs_bipia = pytest.mark.skipif(
 
 @needs_bipia
 @pytest.mark.service
-@pytest.mark.slow
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in BIPIA_CASES])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            id=c.id,
+            marks=()
+            if (c.attack.id, c.target, c.kind, c.position) == QUICK_BIPIA
+            else (pytest.mark.slow,),
+        )
+        for c in BIPIA_CASES
+    ],
+)
 def test_compromised_model_following_bipia_attacks_changes_nothing_outbound(
     harness: Harness, case: Case
 ) -> None:
     result = harness.run(case.attack, harness.targets[case.target], case.kind, case.position)
+    assert result.fell_for, "the planted record never reached the model (the case tests nothing)"
     assert_clean(result)
 
 
