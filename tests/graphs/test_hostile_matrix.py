@@ -39,6 +39,7 @@ same harness is run outside pytest by ``bench/injection.py``, which prints the c
 
 from __future__ import annotations
 
+import datetime as dt
 import email.message
 import html
 import json
@@ -816,6 +817,8 @@ class Harness:
         )
         self.model = make_chat_model(settings)
         self.label = model_label(self.model)
+        # What the last review planned and read (find_targets keeps the baseline's).
+        self._last_plays: list[str] = []
         self._last_facts: dict[str, Any] = {}
         hook = WebhookAdapter(url=webhook.url())
         adapters: dict[str, Any] = {
@@ -931,7 +934,7 @@ class Harness:
         self.server.model.attack(attack)
         requests_before = self.server.model.total_requests
         thread_id: str | None = None
-        self._last_plays: list[str] = []
+        self._last_plays = []
         checked: list[Checked] = []
         approved: set[str] = set()
         try:
@@ -1186,8 +1189,6 @@ class Harness:
                 .values(status=ActionStatus.SUPERSEDED)
             )
             if ids:
-                import datetime as dt
-
                 long_ago = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
                 session.exec(
                     update(Intervention)
