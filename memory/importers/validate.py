@@ -256,9 +256,13 @@ def parse_column(
 def _parse_number(
     col: Column, cells: pd.Series, empty: pd.Series
 ) -> tuple[pd.Series, list[tuple[np.ndarray, Callable[[str], str]]]]:
-    numbers = pd.to_numeric(plain_numbers(cells).where(~empty, None), errors="coerce").astype(
-        "float64"
-    )
+    numbers = pd.to_numeric(cells.where(~empty, None), errors="coerce").astype("float64")
+    unread = (numbers.isna() & ~empty).to_numpy()
+    if unread.any():
+        # Amounts written "$120,000" or "120,000.50": only cells plain parsing could not
+        # read are looked at again, so clean columns of millions of counts cost nothing.
+        again = pd.to_numeric(plain_numbers(cells[unread]), errors="coerce")
+        numbers[unread] = again.astype("float64").to_numpy()
     raw = numbers.to_numpy()
     finite = np.isfinite(raw)
     nonempty = ~empty.to_numpy()

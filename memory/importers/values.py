@@ -129,8 +129,8 @@ def plain_numbers(cells: pd.Series) -> pd.Series:
 
     A column that also holds a decimal comma (``2,5``, ``1.234,50``) keeps its commas:
     there ``1,500`` may mean 1.5, so it is refused with the decimal-comma hint rather than
-    read as 1500. Only cells holding a comma or a currency symbol are looked at, so
-    millions of plain numbers stay cheap.
+    read as 1500. The validator passes only the cells a plain parse could not read (every
+    cell with a comma or a currency symbol is among them).
     """
     marked = cells.str.contains(_AMOUNT_MARKS, regex=True)
     if not marked.any():
