@@ -164,16 +164,16 @@ def report(rows: list[Any], elapsed: float) -> None:
     line("clean cases", per_group(lambda g: sum(not r.violations and not r.error for r in g)))
     print()
     line("violations (cases affected)", list(groups))
+
+    def violations_of(kind: str) -> Callable[[list[Any]], object]:
+        def count(group: list[Any]) -> str:
+            found = sum(1 for r in group for v in r.violations if v.kind == kind)
+            return f"{found} ({sum(1 for r in group if kind in r.kinds())})"
+
+        return count
+
     for kind in FAILURE_KINDS:
-        line(
-            f"  {kind}",
-            per_group(
-                lambda g, kind=kind: (
-                    f"{sum(1 for r in g for v in r.violations if v.kind == kind)}"
-                    f" ({sum(1 for r in g if kind in r.kinds())})"
-                )
-            ),
-        )
+        line(f"  {kind}", per_group(violations_of(kind)))
     where = Counter(v.where for r in rows for v in r.violations)
     print()
     print("where violations were found: " + ", ".join(f"{k} {n}" for k, n in where.most_common()))
