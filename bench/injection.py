@@ -147,7 +147,7 @@ def report(rows: list[Any], elapsed: float) -> None:
     }
 
     def line(label: str, values: list[object]) -> None:
-        print(f"{label:<36}" + "".join(f"{v!s:>11}" for v in values))
+        print(f"{label:<36}" + "".join(f"{v!s:>14}" for v in values))
 
     def per_group(count: Callable[[list[Any]], object]) -> list[object]:
         return [count(g) for g in groups.values()]
