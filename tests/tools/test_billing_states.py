@@ -43,8 +43,16 @@ SHAPES: dict[str, tuple[str, str]] = {
 }
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Engine:
+    """The same test on SQLite and (when configured) on PostgreSQL."""
+    engine: Engine = request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+    return engine
+
+
 @pytest.fixture()
-def billed(engine: Engine, tmp_path: Path) -> Engine:
+def billed(store: Engine, tmp_path: Path) -> Engine:
+    engine = store
     folder = tmp_path / "export"
     folder.mkdir()
     accounts = "id,name,arr\n" + "".join(f"{a},{a},420000\n" for a in SHAPES)

@@ -33,8 +33,16 @@ PERIODS = {
 }
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Engine:
+    """The same test on SQLite and (when configured) on PostgreSQL."""
+    engine: Engine = request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+    return engine
+
+
 @pytest.fixture()
-def book(engine: Engine, tmp_path: Path) -> Engine:
+def book(store: Engine, tmp_path: Path) -> Engine:
+    engine = store
     folder = tmp_path / "export"
     folder.mkdir()
     subs = ["account_id,product,start_date,end_date,mrr,quantity"]
