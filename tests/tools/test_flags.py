@@ -27,7 +27,7 @@ def test_top_decile_at_twice_the_base_rate_is_flagged_below_the_threshold() -> N
     # The top ten, except the one at barely the base rate (lift < 2).
     assert np.flatnonzero(flags.relative).tolist() == list(range(9))
     assert flags.lift[0] == pytest.approx(0.20 / base)
-    assert flags.reason(0, FlagRule()) == f"top 10%, {0.20 / base:.1f}x base rate"
+    assert flags.reason(0, FlagRule()) == f"top 10% ({0.20 / base:.1f}x)"
     assert flags.reason(50, FlagRule()) == ""
 
 

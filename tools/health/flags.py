@@ -58,11 +58,12 @@ class Flags:
         return np.asarray(self.absolute | self.relative)
 
     def reason(self, i: int, rule: FlagRule) -> str:
-        """Why row ``i`` is flagged, in a few words ("" when it is not)."""
+        """Why row ``i`` is flagged, in a few words ("" when it is not): ``p >= 0.50``, or
+        ``top 10% (2.8x)`` for the relative rule with the lift over the base rate."""
         if self.absolute[i]:
             return f"p >= {rule.threshold:.2f}"
         if self.relative[i]:
-            return f"top {rule.top_share:.0%}, {self.lift[i]:.1f}x base rate"
+            return f"top {rule.top_share:.0%} ({self.lift[i]:.1f}x)"
         return ""
 
 
