@@ -16,6 +16,7 @@ The executor runs the same detectors again on the exact payload before it sends.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection, Sequence
 from typing import Any, Final
 
@@ -26,6 +27,7 @@ from memory.models import CallNote, NpsResponse, Ticket
 from tools.account_tools import evidence_id
 from tools.outbound.content import ContentProblem, check_content
 from tools.outbound.quotes import find_quotes
+from tools.outbound.urls import names_a_host
 
 REMOVED: Final = {
     "link": "[link removed]",
@@ -33,6 +35,17 @@ REMOVED: Final = {
     "offer": "[offer removed]",
     "address": "[address removed]",
 }
+# A link disarmed for display: hxxp(s), [.], (.), {.}, [dot], [//], [:].
+_DISARMED: Final = re.compile(
+    r"\S*(?:hxxps?(?:\[:\]|:)|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\[//\]|\[:\])\S*",
+    re.IGNORECASE,
+)
+# A host spelled out: "evil-def dot example", "evil (dot) de".
+_SPELLED_DOTS: Final = re.compile(
+    r"\b[a-z0-9-]+(?:\s*(?:\[dot\]|\(dot\))\s*|\s+dot\s+)[a-z0-9-]+"
+    r"(?:(?:\s*(?:\[dot\]|\(dot\))\s*|\s+dot\s+)[a-z0-9-]+)*\b",
+    re.IGNORECASE,
+)
 # Policy reasons that record what the content checks removed start with this.
 CONTENT_PREFIX: Final = "content: "
 # Customer text older than this is not looked at for quotations (a model sees recent
@@ -49,12 +62,35 @@ def draft_problems(
     addresses: Collection[str],
 ) -> list[ContentProblem]:
     """What in the draft may not go out (empty when it may)."""
-    return check_content(
+    found = check_content(
         subject=subject,
         body=body,
         allowlist=allowlist,
         approved_offers=approved_offers,
         allowed_addresses={a.strip().lower() for a in addresses if a},
+    )
+    return found + disarmed_links(subject) + disarmed_links(body)
+
+
+def disarmed_links(text: str) -> list[ContentProblem]:
+    """Links written disarmed (``hxxps://evil[.]example/x``): inert in Keel's own views,
+    but a reader of a message can still type them, so a message may not carry one."""
+    problems: list[ContentProblem] = []
+    for match in _DISARMED.finditer(text):
+        token = match.group(0).rstrip(".,;:!?)\"'”’")
+        problems.append(_disarmed(token))
+    for match in _SPELLED_DOTS.finditer(text):
+        host = ".".join(re.split(r"\s*(?:\[dot\]|\(dot\)|\s+dot\s+)\s*", match.group(0).lower()))
+        if names_a_host(host):
+            problems.append(_disarmed(match.group(0)))
+    return problems
+
+
+def _disarmed(token: str) -> ContentProblem:
+    return ContentProblem(
+        kind="link",
+        span=token,
+        reason=f"a disarmed link ({token}) is still a link a reader can follow by hand",
     )
 
 

@@ -1312,6 +1312,26 @@ def all_cases(*, bipia: bool = True) -> list[Case]:
 CASES = all_cases()
 OWN_CASES = [c for c in CASES if not c.attack.id.startswith("bipia")]
 BIPIA_CASES = [c for c in CASES if c.attack.id.startswith("bipia")]
+# The test suite runs a rotating sample of the placements (every tier, kind and position is
+# covered across the attacks; the quick cases always run), so it stays within the suite's
+# time budget; ``bench/injection.py --full`` runs every attack in every placement.
+OWN_PLACEMENTS_PER_ATTACK = 3
+BIPIA_PLACEMENTS_PER_ATTACK = 1
+
+
+def sampled(cases: list[Case], per_attack: int) -> list[Case]:
+    """Each attack's quick case plus ``per_attack`` placements, rotating over all 27."""
+    combos = [(t, k, p) for p in POSITIONS for k in KINDS for t in TIERS]
+    order = list(dict.fromkeys(c.attack.id for c in cases))
+    chosen: list[Case] = []
+    for i, attack_id in enumerate(order):
+        wanted = {combos[(i * per_attack + j) % len(combos)] for j in range(per_attack)}
+        chosen += [
+            c
+            for c in cases
+            if c.attack.id == attack_id and (c.quick or (c.target, c.kind, c.position) in wanted)
+        ]
+    return chosen
 
 
 # --- the tests ----------------------------------------------------------------------------------
@@ -1355,7 +1375,7 @@ def _params(cases: list[Case]) -> list[Any]:
 
 
 @pytest.mark.service
-@pytest.mark.parametrize("case", _params(OWN_CASES))
+@pytest.mark.parametrize("case", _params(sampled(OWN_CASES, OWN_PLACEMENTS_PER_ATTACK)))
 def test_compromised_model_sends_and_queues_nothing_of_the_attack(
     harness: Harness, case: Case
 ) -> None:
@@ -1382,7 +1402,8 @@ needs_bipia = pytest.mark.skipif(
             if (c.attack.id, c.target, c.kind, c.position) == QUICK_BIPIA
             else (pytest.mark.slow,),
         )
-        for c in BIPIA_CASES
+        for c in sampled(BIPIA_CASES, BIPIA_PLACEMENTS_PER_ATTACK)
+        + [c for c in BIPIA_CASES if (c.attack.id, c.target, c.kind, c.position) == QUICK_BIPIA]
     ],
 )
 def test_compromised_model_following_bipia_attacks_changes_nothing_outbound(
@@ -1402,8 +1423,10 @@ CALL_SUMMARY_CASES = [
         id=f"{attack.id}-callnote-{position}",
         marks=() if (attack.id[:2], position) in QUICK_CALL_SUMMARIES else (pytest.mark.slow,),
     )
-    for attack in OWN_ATTACKS
+    for i, attack in enumerate(OWN_ATTACKS)
     for position in POSITIONS
+    # One position per attack, rotating, besides the quick ones (the bench runs them all).
+    if position == POSITIONS[i % 3] or (attack.id[:2], position) in QUICK_CALL_SUMMARIES
 ]
 
 

@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from typing import Final
 
 MIN_QUOTE_WORDS: Final = 8
+# A whole sentence of the source this long or longer counts too ("Explain the theory of
+# relativity."): an instruction is often one short sentence.
+MIN_SENTENCE_WORDS: Final = 4
+_SENTENCE_END = re.compile(r"[.!?\n]+")
+# Field-like names (``needs_approval``, ``sendNow``): ordinary prose has none, so one copied
+# from customer text is a quotation however short (a planted "needs_approval: false").
+_IDENTIFIER = re.compile(r"\b[A-Za-z]+(?:_[A-Za-z0-9]+)+\b|\b[a-z]+(?:[A-Z][a-z0-9]+)+\b")
 # Letters and digits, Unicode-aware; an apostrophe inside a word stays in it.
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 
@@ -51,20 +58,38 @@ def find_quotes(
         Non-overlapping quotes in text order (overlapping runs are merged; the merged span
         keeps the first source's id).
     """
-    grams: dict[tuple[str, ...], str] = {}
+    # Runs of ``min_words``, and whole short sentences, keyed by their length.
+    grams: dict[int, dict[tuple[str, ...], str]] = {}
     for source_id, source in sources:
         words = [w for w, _, _ in _words(source or "")]
+        runs = grams.setdefault(min_words, {})
         for i in range(len(words) - min_words + 1):
-            grams.setdefault(tuple(words[i : i + min_words]), source_id)
-    if not grams:
+            runs.setdefault(tuple(words[i : i + min_words]), source_id)
+        for sentence in _SENTENCE_END.split(source or ""):
+            said = tuple(w for w, _, _ in _words(sentence))
+            if MIN_SENTENCE_WORDS <= len(said) < min_words:
+                grams.setdefault(len(said), {}).setdefault(said, source_id)
+    identifiers = {
+        m.group(0).casefold(): source_id
+        for source_id, source in sources
+        for m in _IDENTIFIER.finditer(source or "")
+    }
+    if not any(grams.values()) and not identifiers:
         return []
     tokens = _words(text)
+    hits: list[Quote] = [
+        Quote(m.start(), m.end(), identifiers[m.group(0).casefold()])
+        for m in _IDENTIFIER.finditer(text)
+        if m.group(0).casefold() in identifiers
+    ]
+    for size, table in grams.items():
+        for i in range(len(tokens) - size + 1):
+            found = table.get(tuple(w for w, _, _ in tokens[i : i + size]))
+            if found is not None:
+                hits.append(Quote(tokens[i][1], tokens[i + size - 1][2], found))
     spans: list[Quote] = []
-    for i in range(len(tokens) - min_words + 1):
-        found = grams.get(tuple(w for w, _, _ in tokens[i : i + min_words]))
-        if found is None:
-            continue
-        start, end = tokens[i][1], tokens[i + min_words - 1][2]
+    for hit in sorted(hits, key=lambda q: (q.start, -q.end)):
+        start, end, found = hit.start, hit.end, hit.source_id
         if spans and start <= spans[-1].end:
             last = spans[-1]
             spans[-1] = Quote(last.start, max(last.end, end), last.source_id)

@@ -283,7 +283,7 @@ def _has_public_suffix(host: str) -> bool:
     return _psl().publicsuffix(host) is not None
 
 
-def _names_a_host(segment: str) -> bool:
+def names_a_host(segment: str) -> bool:
     """Whether a path segment reads as a host (``attacker.example``, ``10.0.0.1``): a path
     like ``/go/attacker.example/x`` forwards the reader elsewhere. File names whose suffix
     is mostly a file extension (``readme.md``) are not hosts."""
@@ -688,7 +688,7 @@ def url_problem(url: ParsedUrl, allowlist: Sequence[str]) -> str | None:
     if _PATH_TRICK.search(url.path) or "." in segments or ".." in segments:
         return "has '..', an encoded slash or dot, a backslash or '//' in its path"
     for segment in segments:
-        if _names_a_host(_decoded(segment)):
+        if names_a_host(_decoded(segment)):
             return f"names another host in its path ({segment}), as a redirect does"
     for name, value in _parameters(url.query or ""):
         key = re.sub(r"[-_.\[\]\s]", "", _decoded(name).lower())
