@@ -99,18 +99,22 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 revision=revision,
                 approved_offers=approved_offers,
             )
+
+            def assemble(content: DraftContent) -> tuple[Draft, list[ContentProblem]]:
+                draft = assemble_draft(
+                    content,
+                    play=play,
+                    item=item,
+                    facts=facts,
+                    recipient=recipient,
+                    allowlist=deps.link_allowlist,
+                    label=deps.model_label,
+                    revision=revision,
+                )
+                return draft, _problems(draft, deps.link_allowlist, approved_offers, facts)
+
             content = invoke_structured(model, messages, DraftContent)
-            draft = assemble_draft(
-                content,
-                play=play,
-                item=item,
-                facts=facts,
-                recipient=recipient,
-                allowlist=deps.link_allowlist,
-                label=deps.model_label,
-                revision=revision,
-            )
-            problems = _problems(draft, deps.link_allowlist, approved_offers, facts)
+            draft, problems = assemble(content)
             if problems:
                 # Once back to the model with the reasons; what it still gets wrong is
                 # removed and a human reads why.
@@ -129,17 +133,7 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                     # The first draft, with what was refused removed, still goes to a human.
                     log.warning("redraft failed for %s: %s", play.id, exc)
                 else:
-                    draft = assemble_draft(
-                        content,
-                        play=play,
-                        item=item,
-                        facts=facts,
-                        recipient=recipient,
-                        allowlist=deps.link_allowlist,
-                        label=deps.model_label,
-                        revision=revision,
-                    )
-                    problems = _problems(draft, deps.link_allowlist, approved_offers, facts)
+                    draft, problems = assemble(content)
             if problems:
                 draft = draft.model_copy(
                     update={
