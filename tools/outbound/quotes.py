@@ -69,12 +69,17 @@ def find_quotes(
             said = tuple(w for w, _, _ in _words(sentence))
             if MIN_SENTENCE_WORDS <= len(said) < min_words:
                 grams.setdefault(len(said), {}).setdefault(said, source_id)
+    # A short sentence of the text that a source says word for word (an instruction glued
+    # onto the customer's own sentence is found this way round).
+    said_by: dict[str, str] = {}
+    for source_id, source in sources:
+        said_by.setdefault(" " + " ".join(w for w, _, _ in _words(source or "")) + " ", source_id)
     identifiers = {
         m.group(0).casefold(): source_id
         for source_id, source in sources
         for m in _IDENTIFIER.finditer(source or "")
     }
-    if not any(grams.values()) and not identifiers:
+    if not any(grams.values()) and not identifiers and not said_by:
         return []
     tokens = _words(text)
     hits: list[Quote] = [
@@ -87,6 +92,15 @@ def find_quotes(
             found = table.get(tuple(w for w, _, _ in tokens[i : i + size]))
             if found is not None:
                 hits.append(Quote(tokens[i][1], tokens[i + size - 1][2], found))
+    start = 0
+    for cut in [*(m.start() for m in _SENTENCE_END.finditer(text)), len(text)]:
+        words = _words(text[start:cut])
+        if MIN_SENTENCE_WORDS <= len(words) < min_words:
+            needle = " " + " ".join(w for w, _, _ in words) + " "
+            owner = next((sid for hay, sid in said_by.items() if needle in hay), None)
+            if owner is not None:
+                hits.append(Quote(start + words[0][1], start + words[-1][2], owner))
+        start = cut + 1
     spans: list[Quote] = []
     for hit in sorted(hits, key=lambda q: (q.start, -q.end)):
         start, end, found = hit.start, hit.end, hit.source_id
