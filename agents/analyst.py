@@ -23,6 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
+from agents.content_gate import customer_sources
 from agents.context import ReviewDeps
 from agents.facts import build_facts, known_evidence_ids, tool_outputs
 from agents.plays import HypothesisKind
@@ -97,7 +98,12 @@ def make_analyst(
                 account=account,
                 as_of=as_of,
                 label=deps.model_label,
-                sources=sources_from_hits((results.get(TOOL_EVIDENCE) or {}).get("hits") or []),
+                # The customer text the model read (search hits are cut to a length) and
+                # the account's records in full, so a quote of a cut record is found too.
+                sources=[
+                    *sources_from_hits((results.get(TOOL_EVIDENCE) or {}).get("hits") or []),
+                    *customer_sources(deps.engine, account.id or 0, as_of),
+                ],
             )
         except KeelError as exc:
             # Redacted again here: step errors are logged, stored in checkpoints and printed.

@@ -92,15 +92,15 @@ def find_quotes(
             found = table.get(tuple(w for w, _, _ in tokens[i : i + size]))
             if found is not None:
                 hits.append(Quote(tokens[i][1], tokens[i + size - 1][2], found))
-    start = 0
+    begin = 0
     for cut in [*(m.start() for m in _SENTENCE_END.finditer(text)), len(text)]:
-        words = _words(text[start:cut])
-        if MIN_SENTENCE_WORDS <= len(words) < min_words:
-            needle = " " + " ".join(w for w, _, _ in words) + " "
+        sentence = _words(text[begin:cut])
+        if MIN_SENTENCE_WORDS <= len(sentence) < min_words:
+            needle = " " + " ".join(w for w, _, _ in sentence) + " "
             owner = next((sid for hay, sid in said_by.items() if needle in hay), None)
             if owner is not None:
-                hits.append(Quote(start + words[0][1], start + words[-1][2], owner))
-        start = cut + 1
+                hits.append(Quote(begin + sentence[0][1], begin + sentence[-1][2], owner))
+        begin = cut + 1
     spans: list[Quote] = []
     for hit in sorted(hits, key=lambda q: (q.start, -q.end)):
         start, end, found = hit.start, hit.end, hit.source_id
