@@ -126,7 +126,7 @@ def mark_quotes(
     Keel's words end and the customer's begin, and no link, image or markup in the quote
     stays live.
     """
-    quotes = find_quotes(text, sources, min_words=min_words)
+    quotes = _whole_tokens(text, find_quotes(text, sources, min_words=min_words))
     if not quotes:
         return text
     out: list[str] = []
@@ -138,3 +138,21 @@ def mark_quotes(
         cursor = quote.end
     out.append(text[cursor:])
     return "".join(out)
+
+
+def _whole_tokens(text: str, quotes: list[Quote]) -> list[Quote]:
+    """Quotes widened to whitespace on both sides: a quote that ended inside a link
+    (``//evil-js`` of ``//evil-js.example/x``) would leave the rest of it live outside."""
+    widened: list[Quote] = []
+    for quote in quotes:
+        start, end = quote.start, quote.end
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        if widened and start <= widened[-1].end:
+            last = widened[-1]
+            widened[-1] = Quote(last.start, max(last.end, end), last.source_id)
+        else:
+            widened.append(Quote(start, end, quote.source_id))
+    return widened
