@@ -23,6 +23,7 @@ from typing import Any, Final
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from agents.schemas import Draft
 from memory.models import CallNote, NpsResponse, Ticket
 from tools.account_tools import evidence_id
 from tools.outbound.content import ContentProblem, check_content
@@ -92,6 +93,29 @@ def _disarmed(token: str) -> ContentProblem:
         span=token,
         reason=f"a disarmed link ({token}) is still a link a reader can follow by hand",
     )
+
+
+def problems_in(
+    draft: Draft, *, allowlist: Sequence[str], approved_offers: Sequence[str], owner_csm: str
+) -> list[ContentProblem]:
+    """The content policy's findings on a draft as it would be sent (its recipient, and the
+    owner CSM signing with their own address, are the addresses it may carry)."""
+    addresses = {draft.recipient_address}
+    if "@" in owner_csm:
+        addresses.add(owner_csm)
+    return draft_problems(
+        subject=draft.subject,
+        body=draft.body,
+        allowlist=allowlist,
+        approved_offers=approved_offers,
+        addresses=addresses,
+    )
+
+
+def scrubbed(draft: Draft, problems: Sequence[ContentProblem]) -> Draft:
+    """The draft with every span in ``problems`` removed from subject and body."""
+    subject = " ".join(scrub(draft.subject, problems).split())
+    return draft.model_copy(update={"subject": subject, "body": scrub(draft.body, problems)})
 
 
 def scrub(text: str, problems: Sequence[ContentProblem]) -> str:

@@ -24,7 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from agents.content_gate import customer_sources, draft_problems, reasons, scrub
+from agents.content_gate import customer_sources, problems_in, reasons, scrubbed
 from agents.context import ReviewDeps
 from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from agents.feedback import (
@@ -111,7 +111,12 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                     label=deps.model_label,
                     revision=revision,
                 )
-                return draft, _problems(draft, deps.link_allowlist, approved_offers, facts)
+                return draft, problems_in(
+                    draft,
+                    allowlist=deps.link_allowlist,
+                    approved_offers=approved_offers,
+                    owner_csm=str(account.get("owner_csm") or ""),
+                )
 
             content = invoke_structured(model, messages, DraftContent)
             draft, problems = assemble(content)
@@ -135,10 +140,10 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 else:
                     draft, problems = assemble(content)
             if problems:
+                draft = scrubbed(draft, problems)
                 draft = draft.model_copy(
                     update={
-                        "subject": " ".join(scrub(draft.subject, problems).split()) or play.title,
-                        "body": scrub(draft.body, problems),
+                        "subject": draft.subject or play.title,
                         "content_problems": reasons(problems),
                     }
                 )
@@ -328,24 +333,6 @@ def _mark_customer_text(draft: Draft, deps: ReviewDeps, facts: dict[str, Any]) -
         return mark_quotes(text, sources, neutralise=neutralise, label=label)
 
     return draft.model_copy(update={"subject": mark(draft.subject), "body": mark(draft.body)})
-
-
-def _problems(
-    draft: Draft, allowlist: Sequence[str], approved_offers: Sequence[str], facts: dict[str, Any]
-) -> list[ContentProblem]:
-    """The content policy's findings on the draft as it would be sent."""
-    account = facts.get("account") or {}
-    addresses = {draft.recipient_address}
-    # The owner CSM may sign with their own address.
-    if "@" in str(account.get("owner_csm") or ""):
-        addresses.add(str(account["owner_csm"]))
-    return draft_problems(
-        subject=draft.subject,
-        body=draft.body,
-        allowlist=allowlist,
-        approved_offers=approved_offers,
-        addresses=addresses,
-    )
 
 
 def _recipient(item: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any] | None:

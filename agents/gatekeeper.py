@@ -31,9 +31,9 @@ from agents.content_gate import (
     CONTENT_PREFIX,
     auto_send_blockers,
     customer_sources,
-    draft_problems,
+    problems_in,
     quoted_sources,
-    scrub,
+    scrubbed,
 )
 from agents.content_gate import reasons as content_reasons
 from agents.context import ReviewDeps
@@ -343,21 +343,15 @@ def _checked_payload(
     policy allows it, the signals alone selected it, its content passed and it does not
     repeat customer text.
     """
-    payload = action_payload(draft)
-    addresses = {*payload["to"]}
-    if "@" in account.owner_csm:
-        addresses.add(account.owner_csm)
-    problems = draft_problems(
-        subject=str(payload["subject"]),
-        body=str(payload["body"]),
+    problems = problems_in(
+        draft,
         allowlist=deps.link_allowlist,
         approved_offers=deps.policy.offers_for(draft.play),
-        addresses=addresses,
+        owner_csm=account.owner_csm,
     )
     if problems:
-        payload["subject"] = " ".join(scrub(str(payload["subject"]), problems).split())
-        payload["body"] = scrub(str(payload["body"]), problems)
-        payload["links"] = list(dict.fromkeys(extract_links(str(payload["body"]))))
+        draft = scrubbed(draft, problems)
+    payload = action_payload(draft)
     found = [*draft.content_problems, *content_reasons(problems)]
     sources = customer_sources(deps.engine, account.id or 0, today)
     quoted = quoted_sources([str(payload["subject"]), str(payload["body"])], sources)
