@@ -170,11 +170,14 @@ def customer_sources(engine: Engine, account_id: int, as_of: dt.date) -> list[tu
     return sources
 
 
-def quoted_sources(texts: Sequence[str], sources: Sequence[tuple[str, str]]) -> list[str]:
-    """The evidence ids whose customer text any of ``texts`` repeats."""
+def quoted_sources(
+    texts: Sequence[str], sources: Sequence[tuple[str, str]], *, trusted: Sequence[str] = ()
+) -> list[str]:
+    """The evidence ids whose customer text any of ``texts`` repeats (beyond what Keel's
+    own ``trusted`` statements say)."""
     found: dict[str, None] = {}
     for text in texts:
-        for quote in find_quotes(text, sources):
+        for quote in find_quotes(text, sources, trusted=trusted):
             found[quote.source_id] = None
     return list(found)
 

@@ -324,13 +324,15 @@ def _mark_customer_text(draft: Draft, deps: ReviewDeps, facts: dict[str, Any]) -
     if not sources:
         return draft
     customer = draft.kind not in INTERNAL_DRAFT_KINDS
+    # What Keel's own fact lines say is Keel's to say, even where a customer wrote it too.
+    trusted = [str(line.get("text") or "") for line in facts.get("fact_lines") or []]
 
     def label(source_id: str) -> str:
         # A customer reads their own words back without Keel's internal record ids.
         return "customer text, as you wrote it" if customer else f"customer text, {source_id}"
 
     def mark(text: str) -> str:
-        return mark_quotes(text, sources, neutralise=neutralise, label=label)
+        return mark_quotes(text, sources, neutralise=neutralise, label=label, trusted=trusted)
 
     return draft.model_copy(update={"subject": mark(draft.subject), "body": mark(draft.body)})
 

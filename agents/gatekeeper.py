@@ -354,7 +354,11 @@ def _checked_payload(
     payload = action_payload(draft)
     found = [*draft.content_problems, *content_reasons(problems)]
     sources = customer_sources(deps.engine, account.id or 0, today)
-    quoted = quoted_sources([str(payload["subject"]), str(payload["body"])], sources)
+    facts = state.get("facts") or {}
+    trusted = [str(line.get("text") or "") for line in facts.get("fact_lines") or []]
+    quoted = quoted_sources(
+        [str(payload["subject"]), str(payload["body"])], sources, trusted=trusted
+    )
     blockers = auto_send_blockers(state["item"], problems=found, quoted=quoted)
     content = [f"{CONTENT_PREFIX}{r}" for r in dict.fromkeys(found)]
     reasons = [*policy_reasons, *content, *blockers]

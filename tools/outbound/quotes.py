@@ -45,7 +45,11 @@ def _words(text: str) -> list[tuple[str, int, int]]:
 
 
 def find_quotes(
-    text: str, sources: Iterable[tuple[str, str]], *, min_words: int = MIN_QUOTE_WORDS
+    text: str,
+    sources: Iterable[tuple[str, str]],
+    *,
+    min_words: int = MIN_QUOTE_WORDS,
+    trusted: Iterable[str] = (),
 ) -> list[Quote]:
     """Maximal spans of ``text`` that repeat ``min_words`` or more words of a source.
 
@@ -53,6 +57,9 @@ def find_quotes(
         text: What a model wrote.
         sources: ``(source_id, customer_text)`` pairs.
         min_words: The shortest run of shared words that counts as a quotation.
+        trusted: Keel's own statements (fact lines): words they say are not a quotation
+            even where a customer wrote them too (a signature "Helen Ortega, Head of
+            Customer Experience" and the fact that she left).
 
     Returns:
         Non-overlapping quotes in text order (overlapping runs are merged; the merged span
@@ -101,6 +108,9 @@ def find_quotes(
             if owner is not None:
                 hits.append(Quote(begin + sentence[0][1], begin + sentence[-1][2], owner))
         begin = cut + 1
+    known = [" " + " ".join(w for w, _, _ in _words(t)) + " " for t in trusted]
+    if known:
+        hits = [h for h in hits if not _said_in(text[h.start : h.end], known)]
     spans: list[Quote] = []
     for hit in sorted(hits, key=lambda q: (q.start, -q.end)):
         start, end, found = hit.start, hit.end, hit.source_id
@@ -119,6 +129,7 @@ def mark_quotes(
     neutralise: Callable[[str], str],
     label: Callable[[str], str] = lambda source_id: f"customer text, {source_id}",
     min_words: int = MIN_QUOTE_WORDS,
+    trusted: Iterable[str] = (),
 ) -> str:
     """``text`` with every quotation of customer text marked and made inert.
 
@@ -126,7 +137,7 @@ def mark_quotes(
     Keel's words end and the customer's begin, and no link, image or markup in the quote
     stays live.
     """
-    quotes = _whole_tokens(text, find_quotes(text, sources, min_words=min_words))
+    quotes = _whole_tokens(text, find_quotes(text, sources, min_words=min_words, trusted=trusted))
     if not quotes:
         return text
     out: list[str] = []
@@ -138,6 +149,11 @@ def mark_quotes(
         cursor = quote.end
     out.append(text[cursor:])
     return "".join(out)
+
+
+def _said_in(span: str, known: Iterable[str]) -> bool:
+    needle = " " + " ".join(w for w, _, _ in _words(span)) + " "
+    return any(needle in haystack for haystack in known)
 
 
 def _whole_tokens(text: str, quotes: list[Quote]) -> list[Quote]:
