@@ -23,19 +23,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
-from agents.content_gate import customer_sources
-from agents.context import ReviewDeps
-from agents.facts import build_facts, known_evidence_ids, tool_outputs
-from agents.plays import HypothesisKind
-from agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
-from agents.repair import invoke_structured
-from agents.schemas import Briefing, Change, Hypothesis
-from agents.voice import in_keel_voice, sources_from_hits
-from graphs.state import ReviewState
+from keel.agents.content_gate import customer_sources
+from keel.agents.context import ReviewDeps
+from keel.agents.facts import build_facts, known_evidence_ids, tool_outputs
+from keel.agents.plays import HypothesisKind
+from keel.agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
+from keel.agents.repair import invoke_structured
+from keel.agents.schemas import Briefing, Change, Hypothesis
+from keel.agents.voice import in_keel_voice, sources_from_hits
 from keel.errors import KeelError
+from keel.graphs.state import ReviewState
+from keel.memory.models import Account
 from keel.redact import redact_secrets
-from memory.models import Account
-from tools.account_tools import CORE_TOOLS, TOOL_EVIDENCE, AccountReader, AccountScope
+from keel.tools.account_tools import CORE_TOOLS, TOOL_EVIDENCE, AccountReader, AccountScope
 
 log = logging.getLogger(__name__)
 # The tool loop keeps no checkpoints of its own: the review checkpoints after this node.
@@ -126,7 +126,7 @@ def review_as_of(state: ReviewState, deps: ReviewDeps) -> dt.date:
         return dt.date.fromisoformat(raw)
     if deps.as_of is not None:
         return deps.as_of
-    from tools.signals import latest_data_date
+    from keel.tools.signals import latest_data_date
 
     return latest_data_date(deps.engine) or dt.date.today()
 
@@ -144,7 +144,7 @@ def ground_briefing(
 
     Its text is the model's, in Keel's voice only where it does not repeat customer text:
     quotations of ``sources`` (the customer text the model read) are marked, and no link,
-    image or markup stays live (:func:`agents.voice.in_keel_voice`).
+    image or markup stays live (:func:`keel.agents.voice.in_keel_voice`).
 
     Raises:
         KeelError: nothing usable is left (no summary).

@@ -3,7 +3,7 @@
 Each composer reads the facts the agent put in its prompt (tool results for the analyst,
 a JSON ``planning``/``draft_request``/``prep_request``/``call_request`` block for the
 others) and writes the schema from them: specific to the account and contact, varied by
-account with :func:`agents.offline.vary`, citing evidence ids, and saying it came from the
+account with :func:`keel.agents.offline.vary`, citing evidence ids, and saying it came from the
 offline model. Nothing here quotes customer-written text into a draft: drafts are built
 from fact lines (code-written statements), never from ticket or note bodies.
 
@@ -20,14 +20,14 @@ from typing import Any, Final
 
 from langchain_core.messages import BaseMessage
 
-from agents.facts import (
+from keel.agents.facts import (
     INTERNAL_DRAFT_KINDS,
     build_facts,
     lines_for_draft,
     ordinal,
     tool_outputs,
 )
-from agents.offline import (
+from keel.agents.offline import (
     OFFLINE_NOTICE,
     collect_facts,
     find_fact,
@@ -35,10 +35,10 @@ from agents.offline import (
     register_plan,
     vary,
 )
-from agents.offline.facts import MISSING, message_text
-from agents.plays import PLAY_LIBRARY
-from agents.repair import StructuredOutputError
-from agents.schemas import (
+from keel.agents.offline.facts import MISSING, message_text
+from keel.agents.plays import PLAY_LIBRARY
+from keel.agents.repair import StructuredOutputError
+from keel.agents.schemas import (
     TALKING_POINTS,
     ActionItem,
     Briefing,
@@ -50,7 +50,7 @@ from agents.schemas import (
     Plan,
     PlannedPlay,
 )
-from agents.selection import MIN_PLAY_CONFIDENCE, select_plays
+from keel.agents.selection import MIN_PLAY_CONFIDENCE, select_plays
 
 HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
 _AS_OF = re.compile(r"\bas of (\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)

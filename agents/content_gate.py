@@ -1,6 +1,6 @@
 """The outbound content policy as the drafter and the policy check apply it.
 
-The detectors live in :mod:`tools.outbound.content` (parsed URLs, markup, offers,
+The detectors live in :mod:`keel.tools.outbound.content` (parsed URLs, markup, offers,
 addresses); this module decides what a review does with what they find:
 
 - :func:`draft_problems` checks a draft's subject and body exactly as they would be sent;
@@ -23,12 +23,12 @@ from typing import Any, Final
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.schemas import Draft
-from memory.models import CallNote, NpsResponse, Ticket
-from tools.account_tools import evidence_id
-from tools.outbound.content import ContentProblem, check_content
-from tools.outbound.quotes import find_quotes
-from tools.outbound.urls import names_a_host
+from keel.agents.schemas import Draft
+from keel.memory.models import CallNote, NpsResponse, Ticket
+from keel.tools.account_tools import evidence_id
+from keel.tools.outbound.content import ContentProblem, check_content
+from keel.tools.outbound.quotes import find_quotes
+from keel.tools.outbound.urls import names_a_host
 
 REMOVED: Final = {
     "link": "[link removed]",

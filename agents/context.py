@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from agents.policy import Policy
+    from keel.agents.policy import Policy
+    from keel.memory.vectors import VectorStore
     from keel.settings import Settings
-    from memory.vectors import VectorStore
-    from tools.outbound.executor import ExecutionOptions
+    from keel.tools.outbound.executor import ExecutionOptions
 
 DEFAULT_MAX_PLAYS = 3
 

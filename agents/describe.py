@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.content_gate import CONTENT_PREFIX
-from agents.facts import known_evidence_ids
-from agents.plays import PLAY_LIBRARY
-from memory.actions import ProposedAction
-from tools.outbound.content import neutralise
+from keel.agents.content_gate import CONTENT_PREFIX
+from keel.agents.facts import known_evidence_ids
+from keel.agents.plays import PLAY_LIBRARY
+from keel.memory.actions import ProposedAction
+from keel.tools.outbound.content import neutralise
 
 
 def _code_hypothesis(facts: Mapping[str, Any], hypothesis_id: str | None) -> Mapping[str, Any]:

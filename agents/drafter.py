@@ -3,7 +3,7 @@
 The model writes the words (``DraftContent``); code decides everything else: the recipient
 (the contact the planner chose, looked up in the account's contacts), the channel, the
 producing model's label. Before the draft leaves this node, the outbound content policy
-(:mod:`agents.content_gate`) judges subject and body as they would be sent: a link not on
+(:mod:`keel.agents.content_gate`) judges subject and body as they would be sent: a link not on
 the allow-list, HTML or markdown, an offer the play has not been approved to make, or an
 address other than the recipient's sends the draft back to the model once with the
 reasons; what it still gets wrong is removed, and the reasons go to the human who must
@@ -24,18 +24,18 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from agents.content_gate import customer_sources, problems_in, reasons, scrubbed
-from agents.context import ReviewDeps
-from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
-from agents.feedback import (
+from keel.agents.content_gate import customer_sources, problems_in, reasons, scrubbed
+from keel.agents.context import ReviewDeps
+from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
+from keel.agents.feedback import (
     StyleHints,
     feedback_hints,
     guidance_lines,
     recall,
     style_hints,
 )
-from agents.plays import PLAY_LIBRARY, Play
-from agents.prompts import (
+from keel.agents.plays import PLAY_LIBRARY, Play
+from keel.agents.prompts import (
     CONTENT_REFUSAL_REQUEST,
     CUSTOMER_AUDIENCE_RULE,
     DRAFT_REVISION_REQUEST,
@@ -45,12 +45,12 @@ from agents.prompts import (
     NO_APPROVED_OFFERS,
     NO_GUIDANCE,
 )
-from agents.repair import invoke_structured
-from agents.schemas import Briefing, Draft, DraftContent
-from graphs.state import ActionOutcome, ActionState
+from keel.agents.repair import invoke_structured
+from keel.agents.schemas import Briefing, Draft, DraftContent
 from keel.errors import KeelError
-from tools.outbound.content import ContentProblem, neutralise
-from tools.outbound.quotes import mark_quotes
+from keel.graphs.state import ActionOutcome, ActionState
+from keel.tools.outbound.content import ContentProblem, neutralise
+from keel.tools.outbound.quotes import mark_quotes
 
 log = logging.getLogger(__name__)
 

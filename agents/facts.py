@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from tools.account_tools import (
+from keel.tools.account_tools import (
     TOOL_COHORT,
     TOOL_EVIDENCE,
     TOOL_HEALTH,

@@ -1,16 +1,16 @@
 """Between a draft and the outside world: policy check, approval, execution, intervention log.
 
-Four node functions for one planned play's path (``graphs.state.ActionState``), built by
-:func:`make_gate_nodes` from the run's :class:`agents.context.ReviewDeps`:
+Four node functions for one planned play's path (``keel.graphs.state.ActionState``), built by
+:func:`make_gate_nodes` from the run's :class:`keel.agents.context.ReviewDeps`:
 
 - ``policy_check`` asks the policy again for this exact draft (tier, caps, quiet list,
   recipient) and writes the ``ProposedAction`` row, idempotently: the row is keyed by
   thread, step (play and revision) and payload hash, so a node re-run after a crash or a
   resume finds the row it wrote instead of adding one. Writing the row is the approval
   queue, not a side effect on the world: nothing leaves before the interrupt.
-- ``approval`` pauses with :func:`graphs.approval.request_approval` for actions the policy
+- ``approval`` pauses with :func:`keel.graphs.approval.request_approval` for actions the policy
   gates, records the reviewer's decision, and remembers edits and feedback in the store.
-- ``execute`` hands approved actions to :func:`tools.outbound.executor.execute_action`,
+- ``execute`` hands approved actions to :func:`keel.tools.outbound.executor.execute_action`,
   the only path to an adapter, which claims, re-checks and sends exactly once.
 - ``log`` appends what became of the play to the review's outcomes.
 """
@@ -27,7 +27,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from sqlmodel import Session
 
-from agents.content_gate import (
+from keel.agents.content_gate import (
     CONTENT_PREFIX,
     auto_send_blockers,
     customer_sources,
@@ -35,14 +35,14 @@ from agents.content_gate import (
     quoted_sources,
     scrubbed,
 )
-from agents.content_gate import reasons as content_reasons
-from agents.context import ReviewDeps
-from agents.describe import describe_action
-from agents.feedback import FeedbackNote, remember
-from agents.schemas import Draft
-from graphs.approval import request_approval
-from graphs.state import ActionOutcome, ActionState
-from memory.actions import (
+from keel.agents.content_gate import reasons as content_reasons
+from keel.agents.context import ReviewDeps
+from keel.agents.describe import describe_action
+from keel.agents.feedback import FeedbackNote, remember
+from keel.agents.schemas import Draft
+from keel.graphs.approval import request_approval
+from keel.graphs.state import ActionOutcome, ActionState
+from keel.memory.actions import (
     CHANNEL_FOR_DRAFT,
     ActionStatus,
     DraftKind,
@@ -52,9 +52,9 @@ from memory.actions import (
     propose_action,
     recent_touches,
 )
-from memory.models import Account, Contact
-from tools.outbound.executor import DEFAULT_OPTIONS, execute_action
-from tools.outbound.guards import extract_links
+from keel.memory.models import Account, Contact
+from keel.tools.outbound.executor import DEFAULT_OPTIONS, execute_action
+from keel.tools.outbound.guards import extract_links
 
 log = logging.getLogger(__name__)
 

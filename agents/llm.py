@@ -3,12 +3,12 @@
 :func:`make_chat_model` returns :class:`ResilientChatOpenAI` when an OpenAI-compatible
 endpoint is configured (``OPENAI_API_KEY`` and/or ``KEEL_LLM_BASE_URL``, ``KEEL_LLM_MODEL``:
 OpenAI, vLLM, Ollama, llama.cpp server, LM Studio), otherwise the deterministic
-:class:`agents.offline.OfflineChatModel`. Both support ``bind_tools`` and
+:class:`keel.agents.offline.OfflineChatModel`. Both support ``bind_tools`` and
 ``with_structured_output``, so the same graphs run on either.
 
 ``ResilientChatOpenAI`` is ``ChatOpenAI`` with the client's own retries turned off and
 replaced by a bounded tenacity layer (exponential backoff with jitter, ``Retry-After``
-honoured, every retry logged), plus a per-run :class:`agents.budget.RunBudget` checked
+honoured, every retry logged), plus a per-run :class:`keel.agents.budget.RunBudget` checked
 before every call. It subclasses rather than wraps ``ChatOpenAI`` so that everything
 LangChain knows about OpenAI models (tool binding, model profiles used by ``create_agent``
 to pick a structured-output strategy, streaming, token counting) keeps working; only the
@@ -42,9 +42,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agents.budget import RunBudget
-from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
-from agents.repair import attach_parser, repair_tool_calls, schema_tool_name
+from keel.agents.budget import RunBudget
+from keel.agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from keel.agents.repair import attach_parser, repair_tool_calls, schema_tool_name
 from keel.errors import KeelError
 from keel.redact import redact_secrets
 
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
         CallbackManagerForLLMRun,
     )
 
+    from keel.memory.embeddings import Embedder
     from keel.settings import Settings
-    from memory.embeddings import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -353,13 +353,13 @@ class ResilientChatOpenAI(ChatOpenAI):
         tools: list[Any] | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
-        """Structured output parsed by :func:`agents.repair.parse_structured`.
+        """Structured output parsed by :func:`keel.agents.repair.parse_structured`.
 
         The default method is tool calling, which every OpenAI-compatible server we
         target supports (``json_schema`` and ``json_mode`` are available too). For
         pydantic schemas the answer goes through the repairing parser, so fenced or
         slightly broken JSON still yields the schema and anything else raises
-        :class:`agents.repair.StructuredOutputError`. Dict and TypedDict schemas use
+        :class:`keel.agents.repair.StructuredOutputError`. Dict and TypedDict schemas use
         ``ChatOpenAI``'s own implementation.
         """
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)) or tools:
@@ -461,7 +461,7 @@ def make_chat_model(
 
 
 def _load_default_embedder() -> Embedder:
-    from memory.embeddings import load_embedder
+    from keel.memory.embeddings import load_embedder
 
     return load_embedder()
 

@@ -22,19 +22,19 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from sqlmodel import Session
 
-from agents.analyst import review_as_of
-from agents.context import ReviewDeps
-from agents.gatekeeper import TOUCH_LOOKBACK_DAYS, thread_id_of
-from agents.plays import PLAY_LIBRARY, Play
-from agents.policy import PolicyDecision
-from agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
-from agents.repair import invoke_structured
-from agents.schemas import Briefing, Plan, PlannedPlay
-from agents.selection import code_selected_plays
-from graphs.state import ReviewState
+from keel.agents.analyst import review_as_of
+from keel.agents.context import ReviewDeps
+from keel.agents.gatekeeper import TOUCH_LOOKBACK_DAYS, thread_id_of
+from keel.agents.plays import PLAY_LIBRARY, Play
+from keel.agents.policy import PolicyDecision
+from keel.agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
+from keel.agents.repair import invoke_structured
+from keel.agents.schemas import Briefing, Plan, PlannedPlay
+from keel.agents.selection import code_selected_plays
 from keel.errors import KeelError
-from memory.actions import list_actions, recent_touches
-from memory.models import Account, ContactRole
+from keel.graphs.state import ReviewState
+from keel.memory.actions import list_actions, recent_touches
+from keel.memory.models import Account, ContactRole
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Literal
 
 from keel.errors import KeelError
-from memory.actions import CHANNEL_FOR_DRAFT, Channel, DraftKind, is_customer_facing
-from memory.models import ContactRole
+from keel.memory.actions import CHANNEL_FOR_DRAFT, Channel, DraftKind, is_customer_facing
+from keel.memory.models import ContactRole
 
 PlayKind = Literal["save", "growth", "engagement", "internal"]
 RiskLevel = Literal["low", "medium", "high"]

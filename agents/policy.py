@@ -29,10 +29,10 @@ from pydantic import (
     ValidationError,
 )
 
-from agents.plays import PLAY_LIBRARY, Play
+from keel.agents.plays import PLAY_LIBRARY, Play
 from keel.errors import KeelError, Problem, ValidationFailed
-from memory.actions import is_customer_facing
-from memory.models import Segment
+from keel.memory.actions import is_customer_facing
+from keel.memory.models import Segment
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.default.yaml")
 SUPPORTED_VERSION = 1
@@ -58,7 +58,7 @@ class ContactLike(Protocol):
 
 
 class RecentTouch(Protocol):
-    """A message to the account (``memory.actions.Touch`` fits)."""
+    """A message to the account (``keel.memory.actions.Touch`` fits)."""
 
     @property
     def on(self) -> dt.date: ...

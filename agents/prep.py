@@ -14,17 +14,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents.facts import known_evidence_ids
-from agents.prompts import (
+from keel.agents.facts import known_evidence_ids
+from keel.agents.prompts import (
     CALL_SUMMARY_REQUEST,
     CALL_SUMMARY_SYSTEM,
     PREP_REQUEST,
     PREP_SYSTEM,
 )
-from agents.repair import invoke_structured
-from agents.schemas import Briefing, CallSummary, MeetingPrep
-from agents.voice import in_keel_voice, quoted_in
-from tools.account_tools import wrap_customer_text
+from keel.agents.repair import invoke_structured
+from keel.agents.schemas import Briefing, CallSummary, MeetingPrep
+from keel.agents.voice import in_keel_voice, quoted_in
+from keel.tools.account_tools import wrap_customer_text
 
 MAX_NOTE_CHARS = 20_000
 

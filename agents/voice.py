@@ -13,13 +13,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from tools.outbound.content import find_offers, neutralise
-from tools.outbound.quotes import mark_quotes
+from keel.tools.outbound.content import find_offers, neutralise
+from keel.tools.outbound.quotes import mark_quotes
 
 UNVERIFIED_OFFER: Final = "model text, an offer Keel has not approved"
 # Any marked span: a customer quotation or an unverified offer.
 _ANY_MARK: Final = re.compile(r"“[^“”]*”\s*\[(?:customer text|model text)[^\]]*\]")
-# A quotation as :func:`tools.outbound.quotes.mark_quotes` writes it.
+# A quotation as :func:`keel.tools.outbound.quotes.mark_quotes` writes it.
 _MARKED: Final = re.compile(r"“([^“”]*)”\s*\[customer text,?\s*([^\]]*)\]")
 
 

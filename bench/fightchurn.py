@@ -37,7 +37,7 @@ BOOK = {"auc": "0.731 (logistic regression), 0.732 (XGBoost)", "lift": "4.3-4.5"
 
 def _keel() -> list[str]:
     exe = Path(sys.executable).parent / "keel"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "api.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "keel.api.cli"]
 
 
 def _run(args: list[str], env: dict[str, str]) -> float:

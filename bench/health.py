@@ -6,11 +6,11 @@
 
 What is timed, in the same run and on the same database:
 
-* **Keel scoring**: ``tools.health.service.score_book`` with an already fitted model: read
+* **Keel scoring**: ``keel.tools.health.service.score_book`` with an already fitted model: read
   the rows the signals need (``load_book``), compute every signal for every account
   (``compute_signals``), keep the active ones, and score them (logit and probability).
 * **Plain read**: ``pandas.read_sql_query`` of exactly the same SQL (the queries
-  ``load_book`` runs, from ``tools.signals.book.book_queries``), nothing else.
+  ``load_book`` runs, from ``keel.tools.signals.book.book_queries``), nothing else.
 
 The ratio of the two is the cost of everything Keel does beyond reading the data; the
 target is within 3x. Fitting the model (once, on the whole history) is timed and printed
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def _seed(db: Path, accounts: int, months: int, seed: int) -> float:
-    from memory.db import init_db, make_engine
-    from memory.synth import seed_book
+    from keel.memory.db import init_db, make_engine
+    from keel.memory.synth import seed_book
 
     engine = make_engine(f"sqlite:///{db}")
     init_db(engine)
@@ -55,7 +55,7 @@ def _plain_read(engine: object, as_of: object) -> tuple[float, int]:
     import pandas as pd
     from sqlalchemy import text
 
-    from tools.signals.book import book_queries
+    from keel.tools.signals.book import book_queries
 
     queries, params = book_queries(engine, until=as_of, since=as_of)  # type: ignore[arg-type]
     started = time.perf_counter()
@@ -75,9 +75,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each pass")
     args = parser.parse_args()
 
-    from memory.db import make_engine
-    from tools.health.service import fit_on_history, score_book
-    from tools.signals.book import latest_data_date, load_book
+    from keel.memory.db import make_engine
+    from keel.tools.health.service import fit_on_history, score_book
+    from keel.tools.signals.book import latest_data_date, load_book
 
     tmp = None
     db = args.db

@@ -2,7 +2,7 @@
 
     python bench/index.py [--accounts 300] [--seed 7] [--queries 300] [--chunks 100000]
 
-1. Seeds a synthetic book (``memory.synth.seed_book``) into a scratch SQLite database.
+1. Seeds a synthetic book (``keel.memory.synth.seed_book``) into a scratch SQLite database.
 2. Indexing throughput: ``VectorStore.index_from_db`` into a fresh Chroma store, against
    raw ``SentenceTransformer.encode`` of the very same chunk texts in the same process
    (same batch size, normalised), as chunks per second and their ratio (target >= 0.85).
@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from keel.memory.db import init_db, make_engine  # noqa: E402
+from keel.memory.embeddings import SentenceTransformerEmbedder, load_embedder  # noqa: E402
+from keel.memory.vectors import IndexReport, VectorStore, open_vector_store  # noqa: E402
+from keel.memory.vectors.chunking import document_units  # noqa: E402
+from keel.memory.vectors.documents import SourceDoc, load_documents  # noqa: E402
+from keel.memory.vectors.indexer import embedding_order  # noqa: E402
 from keel.settings import Settings  # noqa: E402
-from memory.db import init_db, make_engine  # noqa: E402
-from memory.embeddings import SentenceTransformerEmbedder, load_embedder  # noqa: E402
-from memory.vectors import IndexReport, VectorStore, open_vector_store  # noqa: E402
-from memory.vectors.chunking import document_units  # noqa: E402
-from memory.vectors.documents import SourceDoc, load_documents  # noqa: E402
-from memory.vectors.indexer import embedding_order  # noqa: E402
 
 # Questions a CSM or the analyst would ask of a book; cycled to make a few hundred.
 QUERIES = [
@@ -83,7 +83,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def seed(engine: Engine, n_accounts: int, seed_value: int) -> float:
-    from memory.synth import seed_book
+    from keel.memory.synth import seed_book
 
     started = time.perf_counter()
     seed_book(engine, n_accounts=n_accounts, seed=seed_value, truth_dir=None)

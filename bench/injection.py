@@ -93,9 +93,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every case result here")
     args = parser.parse_args()
 
+    from keel.memory.checkpoint import open_persistence
+    from keel.memory.db import init_db, make_engine
     from keel.settings import Settings
-    from memory.checkpoint import open_persistence
-    from memory.db import init_db, make_engine
     from tests.graphs.support import seed
     from tests.graphs.test_hostile_matrix import ATTACKS_FILE, BIPIA_ATTACKS, open_harness
 

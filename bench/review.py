@@ -2,7 +2,7 @@
 
     python bench/review.py [--accounts 100] [--seed 7]
 
-1. Seeds a synthetic book (``memory.synth.seed_book``) into a scratch SQLite database and
+1. Seeds a synthetic book (``keel.memory.synth.seed_book``) into a scratch SQLite database and
    scores it once (the health model, hypotheses and cohort matches for every account, as
    the nightly review does before it fans out); that one-off cost is printed apart.
 2. Reviews every active account with the review graph on the offline model, compiled with
@@ -35,21 +35,21 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 
-from agents.composers import register_composers  # noqa: E402
-from agents.context import ReviewDeps  # noqa: E402
-from agents.llm import model_label  # noqa: E402
-from agents.offline import OfflineChatModel  # noqa: E402
-from agents.policy import load_policy  # noqa: E402
-from graphs.review import RECURSION_LIMIT, build_review_graph  # noqa: E402
-from graphs.runner import new_thread_id  # noqa: E402
+from keel.agents.composers import register_composers  # noqa: E402
+from keel.agents.context import ReviewDeps  # noqa: E402
+from keel.agents.llm import model_label  # noqa: E402
+from keel.agents.offline import OfflineChatModel  # noqa: E402
+from keel.agents.policy import load_policy  # noqa: E402
+from keel.graphs.review import RECURSION_LIMIT, build_review_graph  # noqa: E402
+from keel.graphs.runner import new_thread_id  # noqa: E402
+from keel.memory.checkpoint import GRAPH_DURABILITY, open_persistence  # noqa: E402
+from keel.memory.db import init_db, make_engine  # noqa: E402
+from keel.memory.models import Account, LifecycleStage  # noqa: E402
 from keel.settings import Settings  # noqa: E402
-from memory.checkpoint import GRAPH_DURABILITY, open_persistence  # noqa: E402
-from memory.db import init_db, make_engine  # noqa: E402
-from memory.models import Account, LifecycleStage  # noqa: E402
-from tools.account_intel import AccountIntel  # noqa: E402
-from tools.account_tools import AccountReader  # noqa: E402
-from tools.outbound.factory import adapters_from_settings  # noqa: E402
-from tools.signals import latest_data_date  # noqa: E402
+from keel.tools.account_intel import AccountIntel  # noqa: E402
+from keel.tools.account_tools import AccountReader  # noqa: E402
+from keel.tools.outbound.factory import adapters_from_settings  # noqa: E402
+from keel.tools.signals import latest_data_date  # noqa: E402
 
 
 class Timer(BaseCallbackHandler):
@@ -102,7 +102,7 @@ def main() -> None:
 
     from sqlmodel import Session, col, select
 
-    from memory.synth import seed_book
+    from keel.memory.synth import seed_book
 
     with tempfile.TemporaryDirectory(prefix="keel-bench-review-") as scratch:
         settings = Settings(data_dir=Path(scratch) / "keel-data")

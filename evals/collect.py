@@ -1,7 +1,7 @@
 """Run one scenario's review through the real review graph and gather what it produced.
 
 The briefing, the plan and every proposed action's payload (the draft exactly as it would
-be sent) become an :class:`evals.outcome.Outcome`, with the facts each artefact was given
+be sent) become an :class:`keel.evals.outcome.Outcome`, with the facts each artefact was given
 and the records its citations name, so the scorers need no database.
 """
 
@@ -15,16 +15,16 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
-from agents.plays import PLAY_LIBRARY
-from agents.policy import Policy
-from agents.schemas import Briefing
-from evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
-from evals.text import citations
-from evals.workspace import Placed
-from graphs.runner import Graph, new_thread_id, start_review, thread_config
-from memory.actions import ProposedAction, list_actions
-from memory.models import (
+from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
+from keel.agents.plays import PLAY_LIBRARY
+from keel.agents.policy import Policy
+from keel.agents.schemas import Briefing
+from keel.evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
+from keel.evals.text import citations
+from keel.evals.workspace import Placed
+from keel.graphs.runner import Graph, new_thread_id, start_review, thread_config
+from keel.memory.actions import ProposedAction, list_actions
+from keel.memory.models import (
     Account,
     CallNote,
     Contact,
@@ -160,7 +160,7 @@ def _prep_artefact(
     model: BaseChatModel, briefing: Briefing, facts: Mapping[str, Any], label: str
 ) -> Artefact:
     """The meeting-prep brief, given the briefing and the analyst's facts."""
-    from agents.prep import write_meeting_prep
+    from keel.agents.prep import write_meeting_prep
 
     prep = write_meeting_prep(
         model, briefing=briefing, facts=facts, as_of=briefing.as_of, label=label

@@ -1,7 +1,7 @@
 """Eval datasets: versioned YAML or JSONL files of scenarios, validated on load.
 
 A scenario is an account situation on the synthetic book: the account is chosen by its
-hidden trajectory (``memory.truth``) or its own data (``select``), optionally changed by
+hidden trajectory (``keel.memory.truth``) or its own data (``select``), optionally changed by
 records the file adds (``records``: a ticket with an injected instruction, an overdue
 invoice, a note carrying another customer's data), with what a good result must and
 must not contain (``expect``). Text in ``records`` and ``expect.must_not`` may name
@@ -23,9 +23,9 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.plays import PLAY_LIBRARY, HypothesisKind
+from keel.agents.plays import PLAY_LIBRARY, HypothesisKind
 from keel.errors import KeelError, Problem
-from memory.truth import Trajectory
+from keel.memory.truth import Trajectory
 
 SUPPORTED_VERSION: Final = 1
 DEFAULT_DATASET: Final = Path(__file__).with_name("datasets") / "default.yaml"

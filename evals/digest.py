@@ -14,9 +14,9 @@ def _hash(data: Any) -> str:
 
 
 def prompt_digest() -> str:
-    """A hash of every prompt constant in :mod:`agents.prompts` (upper-case string names):
+    """A hash of every prompt constant in :mod:`keel.agents.prompts` (upper-case string names):
     two runs with the same digest used the same prompt text."""
-    from agents import prompts
+    from keel.agents import prompts
 
     constants = {k: v for k, v in vars(prompts).items() if k.isupper() and isinstance(v, str)}
     return _hash(constants)

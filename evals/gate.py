@@ -22,8 +22,8 @@ from typing import Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evals.scorers import SCORERS
 from keel.errors import KeelError
+from keel.evals.scorers import SCORERS
 
 DEFAULT_GATE: Final = Path(__file__).with_name("gate.default.yaml")
 

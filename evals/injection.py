@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from evals.dataset import Bipia, Dataset, NoteRecord, NpsRecord, Records, Scenario, TicketRecord
+from keel.evals.dataset import (
+    Bipia,
+    Dataset,
+    NoteRecord,
+    NpsRecord,
+    Records,
+    Scenario,
+    TicketRecord,
+)
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 _CARRIERS: Final = ("ticket", "call note", "NPS comment")

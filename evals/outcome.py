@@ -1,6 +1,6 @@
 """What one scenario produced, in the shape the scorers read, and what they return.
 
-The collector (:mod:`evals.collect`) fills an :class:`Outcome` from the review thread and
+The collector (:mod:`keel.evals.collect`) fills an :class:`Outcome` from the review thread and
 the database; scorers are pure functions of it (unit tests build one by hand).
 """
 
@@ -134,7 +134,7 @@ class Outcome:
         account: ``id``, ``external_id``, ``name``, ``owner_csm``, ``owner_name``.
         contacts: The account's contacts (``id``, ``name``, ``email``, ``role``,
             ``left_company``).
-        facts: The analyst's facts (``agents.facts.build_facts``), incl. ``fact_lines``.
+        facts: The analyst's facts (``keel.agents.facts.build_facts``), incl. ``fact_lines``.
         hypotheses: The briefing's hypotheses (``id``, ``kind``, ``category``, ...).
         plays: The planned plays' ids, in plan order.
         artefacts: The briefing and every draft.

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from evals.compare import RUN_FILE
 from keel.errors import KeelError
+from keel.evals.compare import RUN_FILE
 
 REPORT_FILE: Final = "report.html"
 _STYLE: Final = """

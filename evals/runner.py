@@ -1,6 +1,6 @@
 """``keel eval``'s use case: run a dataset through the review graph, score, compare, gate.
 
-One run seeds the dataset's book in a temporary workspace (:mod:`evals.workspace`),
+One run seeds the dataset's book in a temporary workspace (:mod:`keel.evals.workspace`),
 places every scenario on its account, reviews each account with the real review graph
 on the configured model (the offline model unless an OpenAI-compatible endpoint is set),
 scores what came out, and returns an :class:`EvalRun`: the run's JSON (with the model
@@ -20,17 +20,17 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from evals.collect import run_scenario
-from evals.compare import Comparison, compare, load_run
-from evals.dataset import load_dataset
-from evals.digest import file_digest, policy_digest, prompt_digest
-from evals.gate import DEFAULT_GATE, check_gate, load_gate
-from evals.injection import expand
-from evals.outcome import Score
-from evals.scorers import SCORERS, score_all
-from evals.workspace import Placed, Workspace, describe, open_workspace, place
-from graphs.runner import Graph
 from keel.errors import KeelError
+from keel.evals.collect import run_scenario
+from keel.evals.compare import Comparison, compare, load_run
+from keel.evals.dataset import load_dataset
+from keel.evals.digest import file_digest, policy_digest, prompt_digest
+from keel.evals.gate import DEFAULT_GATE, check_gate, load_gate
+from keel.evals.injection import expand
+from keel.evals.outcome import Score
+from keel.evals.scorers import SCORERS, score_all
+from keel.evals.workspace import Placed, Workspace, describe, open_workspace, place
+from keel.graphs.runner import Graph
 from keel.settings import Settings
 
 Progress = Callable[[str, int, int], None]
@@ -52,8 +52,8 @@ class EvalRun:
 
 def make_model(settings: Settings) -> BaseChatModel:
     """The configured OpenAI-compatible model, else Keel's offline model."""
-    from agents.llm import make_chat_model
-    from agents.offline import OfflineChatModel
+    from keel.agents.llm import make_chat_model
+    from keel.agents.offline import OfflineChatModel
 
     if settings.llm_configured:
         return make_chat_model(settings)
@@ -83,8 +83,8 @@ def run_eval(
     Raises:
         KeelError: an unusable dataset, gate or earlier run, or a scenario no account fits.
     """
-    from agents.llm import model_label
-    from agents.policy import policy_from_settings
+    from keel.agents.llm import model_label
+    from keel.agents.policy import policy_from_settings
 
     dataset = load_dataset(dataset_path)
     gate = load_gate(gate_path)
@@ -146,14 +146,14 @@ def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseC
     """Compiles the review graph over the workspace for a model: dry-run delivery into its
     outbox, evidence from SQL recency (no vector index: the eval needs no embedding
     model), one scored book and one checkpointer shared by every review."""
-    from agents.composers import register_composers
-    from agents.context import ReviewDeps
-    from graphs.review import build_review_graph
-    from memory.actions import Channel
-    from memory.checkpoint import open_persistence
-    from tools.account_intel import AccountIntel
-    from tools.account_tools import AccountReader
-    from tools.outbound.dry_run import DryRunAdapter
+    from keel.agents.composers import register_composers
+    from keel.agents.context import ReviewDeps
+    from keel.graphs.review import build_review_graph
+    from keel.memory.actions import Channel
+    from keel.memory.checkpoint import open_persistence
+    from keel.tools.account_intel import AccountIntel
+    from keel.tools.account_tools import AccountReader
+    from keel.tools.outbound.dry_run import DryRunAdapter
 
     dry = DryRunAdapter(ws.settings.outbox_dir, sender=ws.settings.smtp_from)
     deps = ReviewDeps(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from agents.offline import OFFLINE_NOTICE
+from keel.agents.offline import OFFLINE_NOTICE
 
 # One sentence ends at . ! ? followed by space, or at a line break (list items are
 # sentences of their own). Dots inside numbers and ids do not end one.

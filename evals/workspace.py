@@ -17,12 +17,11 @@ from typing import Any, Final
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.policy import Policy
-from evals.dataset import Dataset, Records, Scenario, Select
+from keel.agents.policy import Policy
 from keel.errors import KeelError
-from keel.settings import Settings
-from memory.db import init_db, make_engine
-from memory.models import (
+from keel.evals.dataset import Dataset, Records, Scenario, Select
+from keel.memory.db import init_db, make_engine
+from keel.memory.models import (
     Account,
     CallNote,
     Contact,
@@ -36,7 +35,8 @@ from memory.models import (
     TicketPriority,
     TicketStatus,
 )
-from memory.truth import AccountTruth, load_truth
+from keel.memory.truth import AccountTruth, load_truth
+from keel.settings import Settings
 
 _TEMPLATE: Final = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -82,8 +82,8 @@ def open_workspace(dataset: Dataset, base: Settings, *, keep: bool = False) -> I
     ``base`` gives the model, policy and link allow-list; storage and outbound delivery are
     the workspace's own (embedded SQLite, dry-run outbox), whatever ``base`` says.
     """
-    from memory.synth import seed_book
-    from tools.signals import latest_data_date
+    from keel.memory.synth import seed_book
+    from keel.tools.signals import latest_data_date
 
     root = Path(tempfile.mkdtemp(prefix="keel-eval-"))
     try:

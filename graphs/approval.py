@@ -14,7 +14,7 @@ and an optional ``"user"`` naming the reviewer (else ``configurable.user_id``). 
 is validated by ``interrupt`` itself (``response_schema``): a malformed answer raises
 ``pydantic.ValidationError`` and is not saved, so the same interrupt can be answered again.
 
-A valid decision is recorded with :func:`memory.actions.decide` (atomic; a second decision
+A valid decision is recorded with :func:`keel.memory.actions.decide` (atomic; a second decision
 gets ``ConflictError``). A replay of the same decision (a node re-run after a crash, or a
 caller that recorded the decision before resuming) is recognised and not recorded twice.
 """
@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from keel.errors import ConflictError, Problem, ValidationFailed
-from memory.actions import (
+from keel.memory.actions import (
     ActionPayload,
     ProposedAction,
     decide,
@@ -242,7 +242,7 @@ def make_response(
 def record_decision(
     engine: Engine, action: ProposedAction, decision: ReviewDecision
 ) -> ProposedAction:
-    """Record ``decision`` with :func:`memory.actions.decide`; a replay is not recorded twice.
+    """Record ``decision`` with :func:`keel.memory.actions.decide`; a replay is not recorded twice.
 
     Raises:
         ConflictError: someone else already decided this action differently.

@@ -14,7 +14,7 @@ forever. The row is enough to decide it:
   refused with a message saying what can be done instead.
 
 The review's other steps (its briefing, later plays) are not re-run: the outcome says the
-action was decided without its thread. Called from :func:`graphs.runner.decide_action`.
+action was decided without its thread. Called from :func:`keel.graphs.runner.decide_action`.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from langgraph.graph.state import CompiledStateGraph
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from graphs.approval import ReviewDecision, record_decision
-from graphs.runner import ReviewResult
-from graphs.state import ActionOutcome
 from keel.errors import KeelError
-from memory.actions import EXECUTABLE_STATUSES, ActionStatus, ProposedAction, get_action
-from tools.outbound.delivery import DeliveryDeps, deliver_action
-from tools.outbound.executor import ExecutionResult
+from keel.graphs.approval import ReviewDecision, record_decision
+from keel.graphs.runner import ReviewResult
+from keel.graphs.state import ActionOutcome
+from keel.memory.actions import EXECUTABLE_STATUSES, ActionStatus, ProposedAction, get_action
+from keel.tools.outbound.delivery import DeliveryDeps, deliver_action
+from keel.tools.outbound.executor import ExecutionResult
 
 ORPHAN_NOTE = "decided without its review thread (the review's checkpoint is missing)"
 

@@ -14,7 +14,7 @@
 Each play runs in its own subgraph task, so a reviewer can decide one action while the
 others still wait: approving it sends it at once. Compile with a checkpointer (and a store
 for reviewer feedback) and invoke with ``durability="sync"``; see
-:func:`graphs.runner.start_review`. The nightly review calls the same graph per account.
+:func:`keel.graphs.runner.start_review`. The nightly review calls the same graph per account.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
-from agents.analyst import make_analyst, review_as_of
-from agents.context import ReviewDeps
-from agents.drafter import make_drafter, route_after_draft
-from agents.gatekeeper import make_gate_nodes, route_after_approval, route_after_policy
-from agents.planner import make_planner
-from graphs.state import ActionOutput, ActionState, ReviewInput, ReviewState
-from tools.account_tools import AccountReader, make_account_tools
+from keel.agents.analyst import make_analyst, review_as_of
+from keel.agents.context import ReviewDeps
+from keel.agents.drafter import make_drafter, route_after_draft
+from keel.agents.gatekeeper import make_gate_nodes, route_after_approval, route_after_policy
+from keel.agents.planner import make_planner
+from keel.graphs.state import ActionOutput, ActionState, ReviewInput, ReviewState
+from keel.tools.account_tools import AccountReader, make_account_tools
 
 PLAY_NODE: Final = "play"
 # What a play's path reads of the analyst's facts (the rest stays in the review's state,

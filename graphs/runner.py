@@ -1,6 +1,6 @@
 """Running review threads: start a review, list what waits for approval, answer it.
 
-The client side of :mod:`graphs.review`, shared by the CLI, the API and the nightly run.
+The client side of :mod:`keel.graphs.review`, shared by the CLI, the API and the nightly run.
 Every call runs the graph with ``durability="sync"``. A reviewer's decision is recorded in
 the approvals table *before* the thread is resumed: of two reviewers deciding one action at
 once, exactly one is recorded and resumes the thread, the other gets ``ConflictError``
@@ -10,7 +10,7 @@ runs again and does not record it twice.
 A decision's result says truthfully where the action's delivery stands
 (:class:`DecisionResult`): sent, being delivered by another worker, failed and waiting
 for a retry, failed for good. Delivery itself is the delivery loop's job
-(:mod:`tools.outbound.delivery`); the review's execute node only tries once.
+(:mod:`keel.tools.outbound.delivery`); the review's execute node only tries once.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlmodel import Session
 
-from agents.composers import register_composers
-from agents.context import ReviewDeps
-from agents.schemas import Briefing
-from graphs.approval import (
+from keel.agents.composers import register_composers
+from keel.agents.context import ReviewDeps
+from keel.agents.schemas import Briefing
+from keel.errors import ConflictError, KeelError
+from keel.graphs.approval import (
     ReviewDecision,
     action_name,
     make_response,
@@ -42,10 +43,9 @@ from graphs.approval import (
     to_decision,
     validate_response,
 )
-from graphs.review import RECURSION_LIMIT, build_review_graph
-from graphs.state import ActionOutcome, StepError
-from keel.errors import ConflictError, KeelError
-from memory.actions import (
+from keel.graphs.review import RECURSION_LIMIT, build_review_graph
+from keel.graphs.state import ActionOutcome, StepError
+from keel.memory.actions import (
     EXECUTABLE_STATUSES,
     ActionStatus,
     DecisionKind,
@@ -54,9 +54,9 @@ from memory.actions import (
     get_action,
     list_decisions,
 )
-from memory.checkpoint import GRAPH_DURABILITY, Persistence, open_persistence
-from tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
-from tools.outbound.executor import DEFAULT_OPTIONS, ExecutionOptions, ExecutionResult
+from keel.memory.checkpoint import GRAPH_DURABILITY, Persistence, open_persistence
+from keel.tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
+from keel.tools.outbound.executor import DEFAULT_OPTIONS, ExecutionOptions, ExecutionResult
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
@@ -191,10 +191,10 @@ def open_review_session(
         checkpoint_url: Where checkpoints live; from settings when None.
         execution: The executor's lease, retries and step hooks; its defaults when None.
     """
-    from agents.llm import model_label
-    from agents.policy import policy_from_settings
-    from tools.outbound.factory import adapters_from_settings
-    from tools.signals import latest_data_date
+    from keel.agents.llm import model_label
+    from keel.agents.policy import policy_from_settings
+    from keel.tools.outbound.factory import adapters_from_settings
+    from keel.tools.signals import latest_data_date
 
     settings = runtime.settings
     engine = runtime.engine
@@ -239,8 +239,8 @@ def review_model(runtime: Runtime, *, use_vectors: bool) -> BaseChatModel:
     store is in use): the analyst calls every tool it has, so a review needs no semantic
     tool choice, and loading the model for it would cost seconds per command.
     """
-    from agents.llm import make_chat_model
-    from agents.offline import OfflineChatModel
+    from keel.agents.llm import make_chat_model
+    from keel.agents.offline import OfflineChatModel
 
     if runtime.settings.llm_configured:
         return make_chat_model(runtime.settings)
@@ -357,7 +357,7 @@ def decide_action(
     )
     # --- store failures (issue 24): a thread whose checkpoint is gone cannot be resumed;
     # decide (and deliver) from the action row alone. See graphs/orphans.py.
-    from graphs.orphans import decide_orphan, thread_is_gone
+    from keel.graphs.orphans import decide_orphan, thread_is_gone
 
     if pending is None and thread_is_gone(graph, action.thread_id):
         orphan = decide_orphan(engine, action, decision, delivery)

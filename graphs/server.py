@@ -32,14 +32,14 @@ def make_review_graph(
 
 
 def _build() -> CompiledStateGraph[Any, Any, Any, Any]:
-    from agents.composers import register_composers
-    from agents.context import ReviewDeps
-    from agents.llm import model_label
-    from agents.policy import policy_from_settings
-    from graphs.review import build_review_graph
-    from graphs.runner import review_model
+    from keel.agents.composers import register_composers
+    from keel.agents.context import ReviewDeps
+    from keel.agents.llm import model_label
+    from keel.agents.policy import policy_from_settings
+    from keel.graphs.review import build_review_graph
+    from keel.graphs.runner import review_model
     from keel.runtime import Runtime
-    from tools.outbound.factory import adapters_from_settings
+    from keel.tools.outbound.factory import adapters_from_settings
 
     runtime = Runtime()
     settings = runtime.settings

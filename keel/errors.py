@@ -48,7 +48,7 @@ class ConflictError(KeelError):
 class StoreError(KeelError):
     """A database, checkpoint store or vector store failed in a way the user can fix.
 
-    Raised by :mod:`memory.failures` in place of the driver's exception, with a message
+    Raised by :mod:`keel.memory.failures` in place of the driver's exception, with a message
     naming the store (file or host, never a password) and what to do.
     """
 

@@ -15,8 +15,8 @@ from keel.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from memory.embeddings import Embedder
-    from memory.vectors import VectorStore
+    from keel.memory.embeddings import Embedder
+    from keel.memory.vectors import VectorStore
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        from memory.db import engine_from_settings, init_db
+        from keel.memory.db import engine_from_settings, init_db
 
         engine = engine_from_settings(self.settings)
         init_db(engine)
@@ -33,12 +33,12 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
-        from memory.embeddings import load_embedder
+        from keel.memory.embeddings import load_embedder
 
         return load_embedder()
 
     @cached_property
     def vector_store(self) -> VectorStore:
-        from memory.vectors import open_vector_store
+        from keel.memory.vectors import open_vector_store
 
         return open_vector_store(self.settings, self.embedder)

@@ -21,7 +21,7 @@ without a token waits for a retry at ``lease_expires_at`` after a transient fail
 (``last_error`` says which). Every send attempt is a ``DeliveryAttempt`` row, written
 before the adapter is called, so a crash mid-send leaves a trace the next attempt reads.
 
-Only ``tools.outbound.executor`` moves rows past ``approved``. Datetimes are aware UTC
+Only ``keel.tools.outbound.executor`` moves rows past ``approved``. Datetimes are aware UTC
 (SQLModel stores and returns them so on SQLite and PostgreSQL); :func:`as_utc` converts.
 """
 

@@ -23,8 +23,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from keel.errors import KeelError
+from keel.memory.failures import Target, sqlite_target, translate, url_target
 from keel.settings import Settings
-from memory.failures import Target, sqlite_target, translate, url_target
 
 GRAPH_DURABILITY: Final[Literal["sync"]] = "sync"
 CHECKPOINT_FILE: Final = "checkpoints.sqlite"

@@ -12,8 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlmodel import Session, SQLModel, create_engine
 
+from keel.memory.failures import Target, sqlite_target, translate, url_target
 from keel.settings import Settings
-from memory.failures import Target, sqlite_target, translate, url_target
 
 # How long a SQLite write waits for another process's lock (``KEEL_DB_BUSY_TIMEOUT_S``).
 DEFAULT_BUSY_TIMEOUT_S: Final = 30.0
@@ -62,7 +62,7 @@ def make_engine(
 
     Store failures (a lock held past ``busy_timeout_s``, a full disk, a damaged file, an
     unreachable server) are raised as :class:`keel.errors.StoreError` naming the file or
-    host (see :mod:`memory.failures`).
+    host (see :mod:`keel.memory.failures`).
     """
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -99,8 +99,8 @@ def init_db(engine: Engine) -> None:
 
 def import_all_tables() -> None:
     """Import every module that declares tables so ``SQLModel.metadata`` knows them all."""
-    import memory.models
-    import memory.tables  # noqa: F401
+    import keel.memory.models
+    import keel.memory.tables  # noqa: F401
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -15,8 +15,8 @@ password) and what to do:
   (:class:`~keel.errors.StoreUnreachable`).
 
 Anything else returns None: the caller re-raises the original, so a bug keeps its
-traceback. The factories (:mod:`memory.db`, :mod:`memory.checkpoint`,
-:mod:`memory.vectors`) translate where they know which store failed; the CLI translates
+traceback. The factories (:mod:`keel.memory.db`, :mod:`keel.memory.checkpoint`,
+:mod:`keel.memory.vectors`) translate where they know which store failed; the CLI translates
 what still reaches it (:func:`translate_any`).
 """
 
@@ -425,6 +425,6 @@ def translate_any(exc: BaseException, *, data_dir: Path, database_url: str) -> S
     if module.startswith("sqlalchemy"):
         path = Path(database_url.split(":///", 1)[-1])
         return translate(exc, sqlite_target("database", path))
-    from memory.checkpoint import CHECKPOINT_FILE
+    from keel.memory.checkpoint import CHECKPOINT_FILE
 
     return translate(exc, sqlite_target("checkpoints", data_dir / CHECKPOINT_FILE))

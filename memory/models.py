@@ -6,7 +6,7 @@ to their account by the internal integer ``account_id``; importers resolve exter
 
 Everything here is data that existed at the time it is dated: tools compute signals
 ``as_of`` a date by filtering on these date columns. Ground truth for evaluation (hidden
-trajectories, future outcomes) is *not* here; see ``memory.truth``.
+trajectories, future outcomes) is *not* here; see ``keel.memory.truth``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from memory.db import import_all_tables, init_db
-from memory.models import Account
+from keel.memory.db import import_all_tables, init_db
+from keel.memory.models import Account
 
 DEMO_MARKER = ".keel-demo"
 

@@ -5,6 +5,6 @@ Each module that defines tables is imported here so ``init_db`` creates them all
 
 from __future__ import annotations
 
-import memory.actions  # approval record, interventions, CRM tasks
-import memory.index_state  # vector store: per-document index state
-import memory.intel_tables  # noqa: F401  (insight layer: models, risk-language cache)
+import keel.memory.actions  # approval record, interventions, CRM tasks
+import keel.memory.index_state  # vector store: per-document index state
+import keel.memory.intel_tables  # noqa: F401  (insight layer: models, risk-language cache)

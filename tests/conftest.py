@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from keel.memory.db import init_db, make_engine
 from keel.runtime import Runtime
 from keel.settings import Settings
-from memory.db import init_db, make_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,7 +50,7 @@ def postgres_url() -> str:
 def _pg_schema_engine(url: str, schema: str) -> Engine:
     from sqlmodel import create_engine
 
-    from memory.db import normalise_url
+    from keel.memory.db import normalise_url
 
     return create_engine(normalise_url(url), connect_args={"options": f"-csearch_path={schema}"})
 

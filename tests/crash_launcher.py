@@ -2,12 +2,12 @@
 
 Test-only: crash tests start this module as a subprocess, wait for the marker file, and
 SIGKILL the process there. Production code never looks for it; the hook goes in through
-:func:`api.cli.outbox.set_execution_options`, as any embedding application's would::
+:func:`keel.api.cli.outbox.set_execution_options`, as any embedding application's would::
 
     python -m tests.crash_launcher --hold-at sent --marker /tmp/m --lease 2 -- \\
         approvals approve ID --user ivy
 
-``--hold-at`` is an :class:`tools.outbound.executor.ExecutionStep` (``claimed``,
+``--hold-at`` is an :class:`keel.tools.outbound.executor.ExecutionStep` (``claimed``,
 ``attempt_recorded``, ``sent``, ``recorded``) or ``none``. ``--pace S`` instead writes
 the marker at the claim and sleeps S seconds after every step, so a kill at a random
 moment after the marker lands anywhere in the send. ``--lease`` shortens the claim's
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.outbound.executor import (
+from keel.tools.outbound.executor import (
     ExecutionHooks,
     ExecutionOptions,
     ExecutionStep,
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     keel_args = [a for a in args.keel if a != "--"]
 
-    from api.cli import main as keel_main
-    from api.cli.outbox import set_execution_options
+    from keel.api.cli import main as keel_main
+    from keel.api.cli.outbox import set_execution_options
 
     hooks = no_hooks
     if args.hold_at != "none":

@@ -36,9 +36,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from keel.memory.actions import Intervention, ProposedAction, decide
+from keel.memory.db import init_db, make_engine
 from keel.settings import Settings
-from memory.actions import Intervention, ProposedAction, decide
-from memory.db import init_db, make_engine
 from tests.local_servers import SmtpSink, WebhookSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ def database(backend: str, settings: Settings, postgres_url: str | None) -> Iter
     assert postgres_url, "PostgreSQL trials need a server URL"
     from sqlmodel import create_engine
 
-    from memory.db import normalise_url
+    from keel.memory.db import normalise_url
 
     schema = f"keel_crash_{uuid.uuid4().hex[:12]}"
     admin = make_engine(postgres_url)

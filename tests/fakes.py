@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class FakeWordEmbedder:
-    """A ``memory.embeddings.Embedder`` hashing words of 4+ letters (cut to 5) into buckets."""
+    """A ``keel.memory.embeddings.Embedder`` hashing words of 4+ letters (cut to 5) into buckets."""
 
     name = "fake-word-hash"
     dim = 256
@@ -45,7 +45,7 @@ class FakeWordEmbedder:
 class FakePrototypeMatcher:
     """Stands in for ``VectorStore.match_prototypes`` in unit tests of the risk-language cache.
 
-    Returns the given matches (``memory.vectors.types.PrototypeMatch``) and counts calls.
+    Returns the given matches (``keel.memory.vectors.types.PrototypeMatch``) and counts calls.
     """
 
     def __init__(self, matches: list) -> None:  # list[PrototypeMatch]

@@ -230,8 +230,8 @@ def _ordinary_message(
     messages: list[BaseMessage], tools: list[dict[str, Any]], tool_choice: Any
 ) -> AIMessage | None:
     """Keel's offline model's answer to the same request, or None when it cannot give one."""
-    from agents.composers import register_composers
-    from agents.offline import OfflineChatModel
+    from keel.agents.composers import register_composers
+    from keel.agents.offline import OfflineChatModel
 
     register_composers()
     try:
@@ -274,7 +274,7 @@ class _Context:
 
 def _collect_ids(messages: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """Scalar values by key, from every JSON object in the messages."""
-    from agents.repair import find_json_objects
+    from keel.agents.repair import find_json_objects
 
     seen: dict[str, list[Any]] = {}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from memory.models import ENTITY_TABLES
+from keel.memory.models import ENTITY_TABLES
 
 
 def test_schema_has_every_entity_table_sqlite(engine) -> None:

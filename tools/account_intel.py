@@ -1,7 +1,7 @@
 """Signals, health, hypotheses and cohort matches for one account, shaped for the analyst.
 
-A thin adapter over the predictive-intelligence tools (:mod:`tools.health.service`,
-:mod:`tools.hypotheses`, :mod:`tools.cohort`): those work on a whole book at once, so one
+A thin adapter over the predictive-intelligence tools (:mod:`keel.tools.health.service`,
+:mod:`keel.tools.hypotheses`, :mod:`keel.tools.cohort`): those work on a whole book at once, so one
 :class:`AccountIntel` scores the book once per as-of date and caches it, and a review of
 many accounts (the nightly run, the benchmark) pays for it once. Call :meth:`prefetch` with
 every account first to compute their hypotheses in one batch.
@@ -28,18 +28,18 @@ from sqlalchemy.engine import Engine
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from memory.vectors import VectorStore
-    from tools.health.explain import Explanation
-    from tools.health.service import BookScores
-    from tools.hypotheses import AccountHypotheses, Hypothesis
-    from tools.signals.book import Book
+    from keel.memory.vectors import VectorStore
+    from keel.tools.health.explain import Explanation
+    from keel.tools.health.service import BookScores
+    from keel.tools.hypotheses import AccountHypotheses, Hypothesis
+    from keel.tools.signals.book import Book
 
 HEALTHY_PERCENTILE: Final = 50.0
 HEALTHY_RENEWAL_DAYS: Final = 120
 MAX_SIGNALS: Final = 12
 NOTABLE_CHANGE: Final = 0.15
 
-# The play-library hypothesis kind (``agents.plays.HypothesisKind`` values) each health
+# The play-library hypothesis kind (``keel.agents.plays.HypothesisKind`` values) each health
 # factor's hypothesis is about.
 FACTOR_CATEGORY: Final[dict[str, str]] = {
     "engagement": "usage_decline",
@@ -109,8 +109,12 @@ class AccountIntel:
             return found
 
     def _score(self, as_of: dt.date) -> _Snapshot:
-        from tools.health.service import DEFAULT_HORIZON_DAYS, score_book, text_prototype_version
-        from tools.signals.book import load_book
+        from keel.tools.health.service import (
+            DEFAULT_HORIZON_DAYS,
+            score_book,
+            text_prototype_version,
+        )
+        from keel.tools.signals.book import load_book
 
         horizon = self.horizon_days or DEFAULT_HORIZON_DAYS
         try:
@@ -124,7 +128,7 @@ class AccountIntel:
 
     def prefetch(self, account_ids: Sequence[int], as_of: dt.date) -> None:
         """Compute hypotheses for many accounts in one batch (the cohort match is shared)."""
-        from tools.hypotheses import hypotheses_for
+        from keel.tools.hypotheses import hypotheses_for
 
         snap = self.snapshot(as_of)
         with self._lock:
@@ -252,7 +256,7 @@ class AccountIntel:
         found = self._hypotheses(account_id, as_of)
         matches = {s.external_id: s for h in found.risk for s in h.similar_accounts}
         if not matches:
-            from tools.cohort import similar_churned
+            from keel.tools.cohort import similar_churned
 
             snap = self.snapshot(as_of)
             raw = similar_churned(snap.history, [account_id], as_of).get(account_id, [])
@@ -369,11 +373,11 @@ def _healthy_renewal(
     """A healthy account with a renewal coming: the moment for a renewal kickoff."""
     if health["percentile"] < HEALTHY_PERCENTILE:
         return None
-    from agents.facts import ordinal  # local: agents.facts imports the account tools
+    from keel.agents.facts import ordinal  # local: agents.facts imports the account tools
 
     renewals = snap.history.renewals
     mine = renewals[renewals["account_id"] == account_id]
-    from tools.signals.windows import day_date, day_number
+    from keel.tools.signals.windows import day_date, day_number
 
     today = day_number(as_of)
     upcoming = mine[(mine["renewal"] >= today) & (mine["renewal"] <= today + HEALTHY_RENEWAL_DAYS)]

@@ -25,9 +25,9 @@ from langgraph.prebuilt import ToolRuntime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.prompts import CUSTOMER_CONTENT
+from keel.agents.prompts import CUSTOMER_CONTENT
 from keel.errors import KeelError, StoreDamaged
-from memory.models import (
+from keel.memory.models import (
     Account,
     CallNote,
     Contact,
@@ -36,12 +36,12 @@ from memory.models import (
     Renewal,
     Ticket,
 )
-from memory.vectors.lock import IndexBusy
-from tools import account_intel
-from tools.signals.billing import status_as_of
+from keel.memory.vectors.lock import IndexBusy
+from keel.tools import account_intel
+from keel.tools.signals.billing import status_as_of
 
 if TYPE_CHECKING:
-    from memory.vectors import VectorStore
+    from keel.memory.vectors import VectorStore
 
 EVIDENCE_KINDS: Final = ("ticket", "note", "nps")
 MAX_TEXT_CHARS: Final = 600
@@ -140,7 +140,7 @@ class AccountReader:
         engine: The telemetry database.
         vector_store: Semantic evidence search; the most recent records are returned
             instead when it is None.
-        intel: Signals, health, hypotheses and cohort matches (``tools.account_intel``).
+        intel: Signals, health, hypotheses and cohort matches (``keel.tools.account_intel``).
         hits: Evidence records returned per search.
     """
 

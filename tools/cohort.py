@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tools.health.labels import outcome_events
-from tools.signals.book import Book
-from tools.signals.catalog import model_features, spec_for
-from tools.signals.compute import compute_signals, event_names_by_coverage
-from tools.signals.windows import day_date, day_number
+from keel.tools.health.labels import outcome_events
+from keel.tools.signals.book import Book
+from keel.tools.signals.catalog import model_features, spec_for
+from keel.tools.signals.compute import compute_signals, event_names_by_coverage
+from keel.tools.signals.windows import day_date, day_number
 
 TRAJECTORY_OFFSETS: tuple[int, ...] = (60, 30, 0)
 # The last quarter before the decision: earlier, a churned account often still looked

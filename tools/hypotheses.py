@@ -21,27 +21,27 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError
-from tools.cohort import SimilarAccount, similar_churned
-from tools.health.explain import (
+from keel.tools.cohort import SimilarAccount, similar_churned
+from keel.tools.health.explain import (
     Explanation,
     FactorContribution,
     SignalContribution,
     contrary,
 )
-from tools.health.service import (
+from keel.tools.health.service import (
     DEFAULT_HORIZON_DAYS,
     BookScores,
     score_book,
     text_prototype_version,
 )
-from tools.risk_language import TEXT_UNAVAILABLE
-from tools.signals.billing import days_late, is_unpaid, payment_problems
-from tools.signals.book import Book, latest_data_date, load_book
-from tools.signals.catalog import EVENT_PREFIX
-from tools.signals.constants import RECENT_DAYS
-from tools.signals.expansion import near_ceiling
-from tools.signals.sentiment import sentiment_scores
-from tools.signals.windows import day_date, day_number
+from keel.tools.risk_language import TEXT_UNAVAILABLE
+from keel.tools.signals.billing import days_late, is_unpaid, payment_problems
+from keel.tools.signals.book import Book, latest_data_date, load_book
+from keel.tools.signals.catalog import EVENT_PREFIX
+from keel.tools.signals.constants import RECENT_DAYS
+from keel.tools.signals.expansion import near_ceiling
+from keel.tools.signals.sentiment import sentiment_scores
+from keel.tools.signals.windows import day_date, day_number
 
 # Metric deltas compare the 28 days ending now with the 28 days ending this long before.
 DELTA_DAYS = 90

@@ -19,13 +19,13 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from tools.health.explain import ModelInfo, model_info, one_line_reason
-from tools.health.flags import FlagRule, flag
-from tools.health.service import DEFAULT_HORIZON_DAYS, BookScores, score_book
-from tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, refresh_if_needed
-from tools.signals.catalog import RENEWAL_TIMING_SIGNALS
-from tools.signals.expansion import expansion_terms
-from tools.signals.windows import day_date
+from keel.tools.health.explain import ModelInfo, model_info, one_line_reason
+from keel.tools.health.flags import FlagRule, flag
+from keel.tools.health.service import DEFAULT_HORIZON_DAYS, BookScores, score_book
+from keel.tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, refresh_if_needed
+from keel.tools.signals.catalog import RENEWAL_TIMING_SIGNALS
+from keel.tools.signals.expansion import expansion_terms
+from keel.tools.signals.windows import day_date
 
 URGENCY_WINDOW_DAYS = 180
 

@@ -27,12 +27,12 @@ from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from memory.db import session_scope
-from memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
-from memory.vectors.lock import IndexBusy
+from keel.memory.db import session_scope
+from keel.memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
+from keel.memory.vectors.lock import IndexBusy
 
 if TYPE_CHECKING:
-    from memory.vectors.types import PrototypeMatch
+    from keel.memory.vectors.types import PrototypeMatch
 
 # Prototype phrases per risk label: specific statements of each situation, as a CSM or a
 # customer would write them. Generic words that every renewal note contains ("renewal",
@@ -130,7 +130,7 @@ class ScanResult:
 
 def _index_status(engine: Engine) -> tuple[int, dt.datetime | None]:
     """How many documents are indexed, and when the index last (re)wrote one."""
-    from memory.index_state import IndexedDocument
+    from keel.memory.index_state import IndexedDocument
 
     with Session(engine) as session:
         n_docs, last_write = session.exec(

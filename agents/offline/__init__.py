@@ -1,11 +1,11 @@
 """The offline model: deterministic tool calling and templated prose over structured facts.
 
 Used whenever no OpenAI-compatible endpoint is configured, so every graph runs without a
-network. See :mod:`agents.offline.model` for its behaviour and
-:mod:`agents.offline.compose` for how agents give it a voice (composers).
+network. See :mod:`keel.agents.offline.model` for its behaviour and
+:mod:`keel.agents.offline.compose` for how agents give it a voice (composers).
 """
 
-from agents.offline.compose import (
+from keel.agents.offline.compose import (
     Composer,
     ReplyComposer,
     compose,
@@ -16,7 +16,7 @@ from agents.offline.compose import (
     register_composer,
     register_reply_composer,
 )
-from agents.offline.facts import (
+from keel.agents.offline.facts import (
     ToolResult,
     collect_facts,
     find_fact,
@@ -24,7 +24,7 @@ from agents.offline.facts import (
     latest_request,
     tool_results,
 )
-from agents.offline.intents import (
+from keel.agents.offline.intents import (
     DEFAULT_INTENTS,
     IntentRule,
     IntentTable,
@@ -33,8 +33,14 @@ from agents.offline.intents import (
     register_intent,
     register_plan,
 )
-from agents.offline.model import OfflineChatModel
-from agents.offline.text import OFFLINE_MODEL_NAME, OFFLINE_NOTICE, format_value, humanise, vary
+from keel.agents.offline.model import OfflineChatModel
+from keel.agents.offline.text import (
+    OFFLINE_MODEL_NAME,
+    OFFLINE_NOTICE,
+    format_value,
+    humanise,
+    vary,
+)
 
 __all__ = [
     "DEFAULT_INTENTS",

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agents.offline.facts import MISSING, find_fact
-from agents.offline.intents import ToolSpec
+from keel.agents.offline.facts import MISSING, find_fact
+from keel.agents.offline.intents import ToolSpec
 
 # Parameters that take the user's words as they are.
 FREE_TEXT_PARAMETERS = frozenset(

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ValidationError
 
-from agents.offline.facts import (
+from keel.agents.offline.facts import (
     MISSING,
     collect_facts,
     find_fact,
@@ -33,8 +33,8 @@ from agents.offline.facts import (
     system_text,
     tool_results,
 )
-from agents.offline.text import OFFLINE_NOTICE, format_value, humanise, vary
-from agents.repair import StructuredOutputError, parse_structured, schema_tool_name
+from keel.agents.offline.text import OFFLINE_NOTICE, format_value, humanise, vary
+from keel.agents.repair import StructuredOutputError, parse_structured, schema_tool_name
 
 M = TypeVar("M", bound=BaseModel)
 

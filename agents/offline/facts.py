@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from agents.repair import find_json_objects
+from keel.agents.repair import find_json_objects
 
 MISSING: Any = object()
 

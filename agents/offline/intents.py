@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from agents.offline.text import humanise
+from keel.agents.offline.text import humanise
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from memory.embeddings import Embedder
+    from keel.memory.embeddings import Embedder
 
 logger = logging.getLogger(__name__)
 

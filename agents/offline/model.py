@@ -26,18 +26,18 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
-from agents.offline.arguments import fill_arguments
-from agents.offline.compose import compose, compose_reply, schema_for_tool
-from agents.offline.facts import (
+from keel.agents.offline.arguments import fill_arguments
+from keel.agents.offline.compose import compose, compose_reply, schema_for_tool
+from keel.agents.offline.facts import (
     called_tools,
     collect_facts,
     key_values,
     latest_request,
     system_text,
 )
-from agents.offline.intents import DEFAULT_INTENTS, IntentTable, ToolSelector, ToolSpec
-from agents.offline.text import OFFLINE_MODEL_NAME, stable_hash
-from agents.repair import attach_parser, schema_tool_name
+from keel.agents.offline.intents import DEFAULT_INTENTS, IntentTable, ToolSelector, ToolSpec
+from keel.agents.offline.text import OFFLINE_MODEL_NAME, stable_hash
+from keel.agents.repair import attach_parser, schema_tool_name
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForLLMRun

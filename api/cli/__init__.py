@@ -1,5 +1,5 @@
 """The ``keel`` command line."""
 
-from api.cli.main import app, main
+from keel.api.cli.main import app, main
 
 __all__ = ["app", "main"]

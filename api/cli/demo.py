@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 from keel.runtime import Runtime
 
@@ -30,7 +30,7 @@ DEMO_HELP = (
 
 def _prepare_workspace(runtime: Runtime, *, force: bool) -> None:
     """Start from an empty workspace, unless it holds data that is not a demo's."""
-    from memory.reset import DEMO_MARKER, account_count, delete_all_rows
+    from keel.memory.reset import DEMO_MARKER, account_count, delete_all_rows
 
     settings = runtime.settings
     marker = settings.data_dir / DEMO_MARKER
@@ -65,15 +65,15 @@ def demo_command(
         bool, typer.Option("--force", help="Replace data the demo did not create.")
     ] = False,
 ) -> None:
-    from api.cli.index import report_table
-    from api.cli.intel import print_priorities
-    from api.cli.outbox import execution_options, print_report
-    from api.cli.review import print_action
-    from api.cli.seed import print_book_summary, seed_with_progress
-    from graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
-    from tools.account_tools import resolve_account
-    from tools.outbound.delivery import deliver_due
-    from tools.priorities import compute_priorities
+    from keel.api.cli.index import report_table
+    from keel.api.cli.intel import print_priorities
+    from keel.api.cli.outbox import execution_options, print_report
+    from keel.api.cli.review import print_action
+    from keel.api.cli.seed import print_book_summary, seed_with_progress
+    from keel.graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
+    from keel.tools.account_tools import resolve_account
+    from keel.tools.outbound.delivery import deliver_due
+    from keel.tools.priorities import compute_priorities
 
     runtime = make_runtime()
     settings = runtime.settings

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from api.cli.common import console, progress
+from keel.api.cli.common import console, progress
 
 if TYPE_CHECKING:
-    from evals.runner import EvalRun
+    from keel.evals.runner import EvalRun
 
 LOWEST_SHOWN = 6
 EVAL_HELP = (
@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
             None, "--out", help="Where run.json and report.html go (default keel-evals/<time>)."
         ),
     ) -> None:
-        from evals.report import write_run
-        from evals.runner import run_eval
+        from keel.evals.report import write_run
+        from keel.evals.runner import run_eval
         from keel.settings import Settings
 
         with progress() as bar:

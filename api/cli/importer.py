@@ -10,10 +10,10 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_runtime, progress
 
 if TYPE_CHECKING:
-    from memory.importers import ImportReport
+    from keel.memory.importers import ImportReport
 
 IMPORT_HELP = (
     "Import CSV/JSON exports (one file, or every file in a folder) into Keel.\n\n"
@@ -51,7 +51,7 @@ def import_command(
 ) -> None:
     """Import CSV/JSON exports into Keel."""
     # Imported here so that other commands (and --help) do not load pandas.
-    from memory.importers import import_path
+    from keel.memory.importers import import_path
 
     runtime = make_runtime()
     with progress() as bar:

@@ -11,13 +11,13 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from memory.vectors import IndexReport, SearchHit
+    from keel.memory.vectors import IndexReport, SearchHit
 
 INDEX_EPILOG = """\
 Examples:
@@ -87,7 +87,7 @@ def index_command(
 
     An interrupted run is finished by the next one, without duplicates.
     """
-    from memory.vectors import rebuild_vector_store
+    from keel.memory.vectors import rebuild_vector_store
 
     runtime = make_runtime()
     engine = runtime.engine

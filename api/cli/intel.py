@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from keel.runtime import Runtime
-    from tools.priorities import PriorityList
+    from keel.tools.priorities import PriorityList
 
 MIN_HORIZON, MAX_HORIZON = 7, 730
 
@@ -76,7 +76,7 @@ def _refresh_text(runtime: Runtime, *, quiet: bool = False) -> str | None:
     Returns:
         A note when it could not be (another process is writing the index), else None.
     """
-    from tools.risk_language import needs_refresh, refresh_if_needed
+    from keel.tools.risk_language import needs_refresh, refresh_if_needed
 
     if not needs_refresh(runtime.engine):
         return None
@@ -102,7 +102,7 @@ def priorities_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The accounts that need attention today, and why."""
-    from tools.priorities import compute_priorities
+    from keel.tools.priorities import compute_priorities
 
     _check_horizon(horizon)
     runtime = make_runtime()
@@ -182,9 +182,9 @@ def health_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One account's health score and its explanation."""
-    from tools.health.service import score_book
-    from tools.hypotheses import build_hypotheses, resolve_account
-    from tools.signals.book import load_book
+    from keel.tools.health.service import score_book
+    from keel.tools.hypotheses import build_hypotheses, resolve_account
+    from keel.tools.signals.book import load_book
 
     _check_horizon(horizon)
     runtime = make_runtime()
@@ -212,7 +212,7 @@ def health_command(
     console.print(explanation.summary)
     console.print(f"Model: {explanation.model.note}")
     if not scores.text_evidence:
-        from tools.risk_language import TEXT_UNAVAILABLE
+        from keel.tools.risk_language import TEXT_UNAVAILABLE
 
         console.print(f"[yellow]Note:[/] {TEXT_UNAVAILABLE}")
     table = Table(title="Contributions to the logit", title_justify="left")
@@ -285,7 +285,7 @@ def backtest_command(
     ] = 0.5,
 ) -> None:
     """Backtest the health model against a usage-only baseline."""
-    from tools.backtest import render_text, run_backtest
+    from keel.tools.backtest import render_text, run_backtest
 
     _check_horizon(horizon)
     runtime = make_runtime()
@@ -315,7 +315,7 @@ def backtest_command(
 
 def _trajectories(runtime: Runtime, truth_dir: Path | None) -> dict[str, str] | None:
     """Trajectories by account external id from a synthetic book's ground truth, if any."""
-    from memory.truth import TRUTH_FILE, load_truth
+    from keel.memory.truth import TRUTH_FILE, load_truth
 
     directory = truth_dir or runtime.settings.data_dir / "truth"
     if not (directory / TRUTH_FILE).exists():

@@ -30,8 +30,8 @@ def version() -> None:
 
 
 def _register() -> None:
-    from api.cli import demo, importer, index, intel, outbox, review, seed
-    from api.cli import eval as eval_cli
+    from keel.api.cli import demo, importer, index, intel, outbox, review, seed
+    from keel.api.cli import eval as eval_cli
 
     for module in (seed, importer, index, intel, review, outbox, eval_cli, demo):
         module.register(app)
@@ -65,7 +65,7 @@ def _fail(exc: KeelError) -> NoReturn:
 
 
 def _store_failure(exc: Exception) -> KeelError | None:
-    from memory.failures import is_store_exception, translate_any
+    from keel.memory.failures import is_store_exception, translate_any
 
     if not is_store_exception(exc):
         return None

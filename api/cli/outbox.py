@@ -1,6 +1,6 @@
 """``keel outbox run``: deliver what was approved, retry what failed for a while.
 
-Runs the delivery loop (:mod:`tools.outbound.delivery`) once, for cron, or every few
+Runs the delivery loop (:mod:`keel.tools.outbound.delivery`) once, for cron, or every few
 seconds with ``--watch``. The approval commands, ``keel review`` and ``keel demo`` run one
 pass too, so work finishes where it can; this command is what finishes the rest.
 """
@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import console, make_runtime
+from keel.api.cli.common import console, make_runtime
 
 if TYPE_CHECKING:
-    from tools.outbound.delivery import DeliveryReport
-    from tools.outbound.executor import ExecutionOptions
+    from keel.tools.outbound.delivery import DeliveryReport
+    from keel.tools.outbound.executor import ExecutionOptions
 
 OUTBOX_HELP = (
     "Deliver approved actions that are not sent yet: new approvals, sends a crashed process "
@@ -31,7 +31,7 @@ OUTBOX_HELP = (
 
 # The executor options this process's commands use. Production code never changes them;
 # an application embedding the CLI, or a test launcher installing step hooks (see
-# tests/crash_launcher.py), sets them before calling ``api.cli.main``.
+# tests/crash_launcher.py), sets them before calling ``keel.api.cli.main``.
 _execution_options: ExecutionOptions | None = None
 
 
@@ -43,7 +43,7 @@ def set_execution_options(options: ExecutionOptions) -> None:
 
 def execution_options() -> ExecutionOptions:
     """The options set with :func:`set_execution_options`, else the executor's defaults."""
-    from tools.outbound.executor import DEFAULT_OPTIONS
+    from keel.tools.outbound.executor import DEFAULT_OPTIONS
 
     return _execution_options or DEFAULT_OPTIONS
 
@@ -76,7 +76,7 @@ def run_command(
         typer.Option("--retry-now", help="Also try actions waiting for a retry, now."),
     ] = False,
 ) -> None:
-    from tools.outbound.delivery import deliver_due, deliver_forever, open_delivery
+    from keel.tools.outbound.delivery import deliver_due, deliver_forever, open_delivery
 
     deps = open_delivery(make_runtime(), options=execution_options(), worker_id="keel outbox")
     report = deliver_due(deps, retry_now=retry_now)

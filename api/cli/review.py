@@ -23,12 +23,12 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
-from api.cli.common import console, make_runtime
-from api.cli.outbox import execution_options, print_report
+from keel.api.cli.common import console, make_runtime
+from keel.api.cli.outbox import execution_options, print_report
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from graphs.runner import ReviewResult
+    from keel.graphs.runner import ReviewResult
     from keel.runtime import Runtime
 
 REVIEW_HELP = (
@@ -111,9 +111,9 @@ def review_command(
     as_of: AsOfOption = None,
     vectors: VectorsOption = None,
 ) -> None:
-    from graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
-    from tools.account_tools import resolve_account
-    from tools.outbound.delivery import deliver_due
+    from keel.graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
+    from keel.tools.account_tools import resolve_account
+    from keel.tools.outbound.delivery import deliver_due
 
     runtime = make_runtime()
     found = resolve_account(runtime.engine, account)
@@ -200,9 +200,9 @@ def print_review(runtime: Runtime, result: ReviewResult) -> None:
 def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> None:
     from sqlmodel import Session
 
-    from memory.actions import get_action, list_attempts, list_decisions
-    from memory.models import Account, Contact
-    from tools.outbound.delivery import describe_delivery
+    from keel.memory.actions import get_action, list_attempts, list_decisions
+    from keel.memory.models import Account, Contact
+    from keel.tools.outbound.delivery import describe_delivery
 
     with Session(runtime.engine) as session:
         action = get_action(session, action_id=action_id)
@@ -267,16 +267,16 @@ def prep_command(
     as_of: AsOfOption = None,
     vectors: VectorsOption = None,
 ) -> None:
-    from agents.analyst import make_analyst
-    from agents.composers import register_composers
-    from agents.context import ReviewDeps
-    from agents.llm import model_label
-    from agents.policy import policy_from_settings
-    from agents.prep import summarise_call, write_meeting_prep
-    from agents.schemas import Briefing
-    from graphs.runner import review_model
-    from tools.account_tools import AccountReader, make_account_tools, resolve_account
-    from tools.signals import latest_data_date
+    from keel.agents.analyst import make_analyst
+    from keel.agents.composers import register_composers
+    from keel.agents.context import ReviewDeps
+    from keel.agents.llm import model_label
+    from keel.agents.policy import policy_from_settings
+    from keel.agents.prep import summarise_call, write_meeting_prep
+    from keel.agents.schemas import Briefing
+    from keel.graphs.runner import review_model
+    from keel.tools.account_tools import AccountReader, make_account_tools, resolve_account
+    from keel.tools.signals import latest_data_date
 
     note_text = None
     if note is not None:
@@ -353,8 +353,8 @@ def _decide(
     message: str | None = None,
     edited: dict[str, Any] | None = None,
 ) -> None:
-    from graphs.runner import decide_action, delivery_deps, open_review_session
-    from tools.outbound.delivery import deliver_due
+    from keel.graphs.runner import decide_action, delivery_deps, open_review_session
+    from keel.tools.outbound.delivery import deliver_due
 
     runtime = make_runtime()
     reviewer = default_user(user)
@@ -405,10 +405,10 @@ def approvals_list(
 ) -> None:
     from sqlmodel import Session, select
 
-    from memory.actions import ActionStatus, list_actions
-    from memory.models import Account
-    from tools.account_tools import resolve_account
-    from tools.outbound.delivery import describe_delivery
+    from keel.memory.actions import ActionStatus, list_actions
+    from keel.memory.models import Account
+    from keel.tools.account_tools import resolve_account
+    from keel.tools.outbound.delivery import describe_delivery
 
     runtime = make_runtime()
     wanted: str | list[str] | None = None if status == "all" else status
@@ -527,8 +527,8 @@ def approvals_retry(
 ) -> None:
     from sqlmodel import Session
 
-    from memory.actions import get_action
-    from tools.outbound.delivery import describe_delivery, open_delivery, retry_failed
+    from keel.memory.actions import get_action
+    from keel.tools.outbound.delivery import describe_delivery, open_delivery, retry_failed
 
     runtime = make_runtime()
     reviewer = default_user(user)

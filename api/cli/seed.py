@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.memory.synth import BookSummary
     from keel.runtime import Runtime
-    from memory.synth import BookSummary
 
 SEED_HELP = (
     "Generate a synthetic book: accounts, contacts, daily usage, feature adoption, tickets, "
@@ -32,7 +32,7 @@ SEED_EPILOG = (
 
 
 def _parse_end(value: str | None) -> dt.date:
-    from memory.synth import DEFAULT_END
+    from keel.memory.synth import DEFAULT_END
 
     if value is None:
         return DEFAULT_END
@@ -84,7 +84,7 @@ def seed_with_progress(
     reset: bool = True,
 ) -> BookSummary:
     """Seed the runtime's database with a progress bar; ground truth goes to data_dir/truth."""
-    from memory.synth import DEFAULT_END, DEFAULT_MONTHS, seed_book
+    from keel.memory.synth import DEFAULT_END, DEFAULT_MONTHS, seed_book
 
     with progress() as bar:
         task = bar.add_task("Seeding accounts", total=accounts)
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
             False, "--keep", help="Keep existing telemetry rows instead of replacing them."
         ),
     ) -> None:
-        from memory.synth import DEFAULT_MONTHS, check_params
+        from keel.memory.synth import DEFAULT_MONTHS, check_params
 
         as_of = _parse_end(end)
         months = months or DEFAULT_MONTHS

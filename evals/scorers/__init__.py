@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from evals.outcome import Outcome, Score
-from evals.scorers.citations import score_citations
-from evals.scorers.grounded import score_grounded
-from evals.scorers.personal import score_personalisation
-from evals.scorers.planning import score_hypothesis_precision, score_hypothesis_recall, score_play
-from evals.scorers.policy import score_policy
+from keel.evals.outcome import Outcome, Score
+from keel.evals.scorers.citations import score_citations
+from keel.evals.scorers.grounded import score_grounded
+from keel.evals.scorers.personal import score_personalisation
+from keel.evals.scorers.planning import (
+    score_hypothesis_precision,
+    score_hypothesis_recall,
+    score_play,
+)
+from keel.evals.scorers.policy import score_policy
 
 Scorer = Callable[[Outcome], Score]
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from agents.facts import known_evidence_ids
-from evals.numbers import Known, find_numbers, grounded
-from evals.outcome import INTERNAL, Artefact, Outcome, Score, Span
-from evals.text import citations, content_words, sentences, without_citations, without_notices
+from keel.agents.facts import known_evidence_ids
+from keel.evals.numbers import Known, find_numbers, grounded
+from keel.evals.outcome import INTERNAL, Artefact, Outcome, Score, Span
+from keel.evals.text import citations, content_words, sentences, without_citations, without_notices
 
 NAME = "citations"
 MIN_SHARED_WORDS: Final = 2

@@ -1,5 +1,5 @@
 """Grounded numbers: every number, date, percentage and amount in a draft or the briefing
-is among the facts that artefact was given (normalised: see :mod:`evals.numbers`).
+is among the facts that artefact was given (normalised: see :mod:`keel.evals.numbers`).
 
 A draft is given the fact lines the drafter handed it (for a customer, only what a
 customer may read about), the hypothesis it answers, the planner's rationale and the
@@ -10,9 +10,9 @@ Score: the share of numbers found that are grounded (1.0 when there is none to c
 
 from __future__ import annotations
 
-from evals.numbers import Known, find_numbers, grounded
-from evals.outcome import Outcome, Score, Span
-from evals.text import without_notices
+from keel.evals.numbers import Known, find_numbers, grounded
+from keel.evals.outcome import Outcome, Score, Span
+from keel.evals.text import without_notices
 
 NAME = "grounded"
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from agents.plays import PLAY_LIBRARY
-from evals.outcome import CUSTOMER, Artefact, Outcome, Score, Span
-from evals.text import sentences, without_citations, without_notices
+from keel.agents.plays import PLAY_LIBRARY
+from keel.evals.outcome import CUSTOMER, Artefact, Outcome, Score, Span
+from keel.evals.text import sentences, without_citations, without_notices
 
 NAME = "personalisation"
 LENGTH_BOUNDS: Final = {

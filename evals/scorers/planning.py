@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from evals.outcome import Outcome, Score, Span
+from keel.evals.outcome import Outcome, Score, Span
 
 
 def score_hypothesis_recall(outcome: Outcome) -> Score:

@@ -3,8 +3,8 @@
 The format is documented in docs/import-format.md.
 """
 
-from memory.importers.report import FileRead, ImportReport, Written
-from memory.importers.run import import_path
-from memory.importers.write import ProgressFn
+from keel.memory.importers.report import FileRead, ImportReport, Written
+from keel.memory.importers.run import import_path
+from keel.memory.importers.write import ProgressFn
 
 __all__ = ["FileRead", "ImportReport", "ProgressFn", "Written", "import_path"]

@@ -22,8 +22,14 @@ import pandas as pd
 from sqlalchemy import Integer, and_, case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from memory.importers.upsert import dialect_insert
-from memory.models import FeatureAdoption, ProductEventDaily, Renewal, RenewalOutcome, UsageDaily
+from keel.memory.importers.upsert import dialect_insert
+from keel.memory.models import (
+    FeatureAdoption,
+    ProductEventDaily,
+    Renewal,
+    RenewalOutcome,
+    UsageDaily,
+)
 
 # A period that starts within this many days after another ends continues it (exports
 # with inclusive end dates leave a one-day gap between consecutive periods).

@@ -15,10 +15,10 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
 from keel.errors import Problem
-from memory.importers import analytics
-from memory.importers.prepare import feature_ids, is_missing
-from memory.importers.validate import ProblemLog, TypedTable
-from memory.models import Account, FeatureAdoption
+from keel.memory.importers import analytics
+from keel.memory.importers.prepare import feature_ids, is_missing
+from keel.memory.importers.validate import ProblemLog, TypedTable
+from keel.memory.models import Account, FeatureAdoption
 
 _Key = tuple[str, str, dt.date]
 

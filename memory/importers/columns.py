@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from sqlmodel import SQLModel
 
-from memory.models import (
+from keel.memory.models import (
     Account,
     CallNote,
     Contact,
@@ -100,7 +100,7 @@ class Entity:
     """An importable entity: the files that carry it and their columns.
 
     Attributes:
-        name: The entity name (a key of ``memory.models.ENTITY_TABLES`` or an analytics shape).
+        name: The entity name (a key of ``keel.memory.models.ENTITY_TABLES`` or an analytics shape).
         table: The table it fills directly; ``None`` for shapes only used to derive others.
         file_names: File stems that identify it (``accounts.csv`` -> ``accounts``).
         columns: The documented columns.

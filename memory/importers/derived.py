@@ -18,8 +18,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from memory.importers.columns import DEFAULT_PAYMENT_TERMS_DAYS
-from memory.importers.values import shown
+from keel.memory.importers.columns import DEFAULT_PAYMENT_TERMS_DAYS
+from keel.memory.importers.values import shown
 
 # "30", "net 30", "Net30", "NET-30", "net 30 days", "30 days".
 _NET_DAYS = re.compile(r"^(?:net[\s_-]*)?(\d{1,3})(?:\s*days?)?$")

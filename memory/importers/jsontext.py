@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memory.importers import jsondepth
+from keel.memory.importers import jsondepth
 
 
 class Refused(Exception):

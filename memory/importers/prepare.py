@@ -18,9 +18,9 @@ import pandas as pd
 from pydantic_core import PydanticUndefined
 from sqlmodel import SQLModel
 
-from memory.importers import derived
-from memory.importers.columns import Kind
-from memory.importers.validate import TypedTable
+from keel.memory.importers import derived
+from keel.memory.importers.columns import Kind
+from keel.memory.importers.validate import TypedTable
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem
-from memory.importers import csvshape, jsontext
+from keel.memory.importers import csvshape, jsontext
 
 # Longest first, so ``x.csv.gz`` is not taken for ``x.csv`` + ``.gz``.
 SUFFIXES: tuple[str, ...] = (".csv.gz", ".jsonl.gz", ".json.gz", ".csv", ".jsonl", ".json")

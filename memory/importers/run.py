@@ -16,15 +16,20 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from keel.errors import KeelError, Problem, ValidationFailed
-from memory.importers import analytics
-from memory.importers.clashes import check_feature_ids
-from memory.importers.columns import ENTITIES, KNOWN_NON_ENTITIES, entity_for_stem, normalise_header
-from memory.importers.readers import ReadError, list_files, read_table, split_suffix
-from memory.importers.report import FileRead, ImportReport
-from memory.importers.upsert import external_ids
-from memory.importers.validate import ProblemLog, TypedTable, check_references, validate_table
-from memory.importers.write import ProgressFn, write_all
-from memory.models import Account, Contact
+from keel.memory.importers import analytics
+from keel.memory.importers.clashes import check_feature_ids
+from keel.memory.importers.columns import (
+    ENTITIES,
+    KNOWN_NON_ENTITIES,
+    entity_for_stem,
+    normalise_header,
+)
+from keel.memory.importers.readers import ReadError, list_files, read_table, split_suffix
+from keel.memory.importers.report import FileRead, ImportReport
+from keel.memory.importers.upsert import external_ids
+from keel.memory.importers.validate import ProblemLog, TypedTable, check_references, validate_table
+from keel.memory.importers.write import ProgressFn, write_all
+from keel.memory.models import Account, Contact
 
 
 def import_path(

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem
-from memory.importers.columns import Column, Entity, Kind, normalise_header
-from memory.importers.derived import parse_terms, terms_reason
-from memory.importers.readers import RawTable
-from memory.importers.values import (
+from keel.memory.importers.columns import Column, Entity, Kind, normalise_header
+from keel.memory.importers.derived import parse_terms, terms_reason
+from keel.memory.importers.readers import RawTable
+from keel.memory.importers.values import (
     BAD_TEXT_CHARS,
     CLEAR_TOKEN,
     CLEAR_TOKENS,

@@ -10,7 +10,7 @@ import re
 
 import pandas as pd
 
-from memory.importers.csvshape import DECIMAL_COMMA, DECIMAL_COMMA_HINT
+from keel.memory.importers.csvshape import DECIMAL_COMMA, DECIMAL_COMMA_HINT
 
 # Spellings of "not given" in typed (non-text) columns: exports write missing numbers and
 # dates as NaN, None, n/a or a dash. Matched as written (a set lookup keeps millions of

@@ -15,12 +15,17 @@ import pandas as pd
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Connection
 
-from memory.importers import analytics
-from memory.importers.prepare import db_frame, is_missing, row_groups, with_defaults
-from memory.importers.report import ImportReport, Written
-from memory.importers.upsert import count_rows, external_ids, update_by_external_id, upsert_frame
-from memory.importers.validate import TypedTable
-from memory.models import (
+from keel.memory.importers import analytics
+from keel.memory.importers.prepare import db_frame, is_missing, row_groups, with_defaults
+from keel.memory.importers.report import ImportReport, Written
+from keel.memory.importers.upsert import (
+    count_rows,
+    external_ids,
+    update_by_external_id,
+    upsert_frame,
+)
+from keel.memory.importers.validate import TypedTable
+from keel.memory.models import (
     Account,
     Contact,
     FeatureAdoption,

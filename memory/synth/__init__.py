@@ -2,7 +2,7 @@
 
 Each account follows a hidden trajectory (healthy, slow decline, sudden risk, quality
 regression, expansion-ready, or the AI-product case) that drives every signal and text with
-noise. The trajectory and real outcomes are ground truth (``memory.truth``), written apart
+noise. The trajectory and real outcomes are ground truth (``keel.memory.truth``), written apart
 from the telemetry database.
 
 Public API:
@@ -11,9 +11,15 @@ Public API:
     seed_book(engine, ...) -> BookSummary                  bulk write + truth file
 """
 
-from memory.synth.book import Book, check_params, generate_account, generate_book, iter_accounts
-from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
-from memory.synth.writer import BookSummary, seed_book
+from keel.memory.synth.book import (
+    Book,
+    check_params,
+    generate_account,
+    generate_book,
+    iter_accounts,
+)
+from keel.memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
+from keel.memory.synth.writer import BookSummary, seed_book
 
 __all__ = [
     "DEFAULT_END",

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from keel.errors import KeelError
-from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS, Window
-from memory.synth.contacts import Roster, roster_for
-from memory.synth.latent import latent_for
-from memory.synth.notes import notes_for
-from memory.synth.nps import nps_for
-from memory.synth.rng import Streams
-from memory.synth.telemetry import features_for, invoices_for, usage_for, usage_rows
-from memory.synth.tickets import tickets_for
-from memory.synth.trajectories import AccountPlan, plan_account
-from memory.synth.voice import Voice
-from memory.truth import AccountTruth
+from keel.memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS, Window
+from keel.memory.synth.contacts import Roster, roster_for
+from keel.memory.synth.latent import latent_for
+from keel.memory.synth.notes import notes_for
+from keel.memory.synth.nps import nps_for
+from keel.memory.synth.rng import Streams
+from keel.memory.synth.telemetry import features_for, invoices_for, usage_for, usage_rows
+from keel.memory.synth.tickets import tickets_for
+from keel.memory.synth.trajectories import AccountPlan, plan_account
+from keel.memory.synth.voice import Voice
+from keel.memory.truth import AccountTruth
 
 Row = dict[str, Any]
 

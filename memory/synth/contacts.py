@@ -6,10 +6,10 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from memory.synth.calendar import Window
-from memory.synth.names import Person, people
-from memory.synth.phrases.common import TITLES
-from memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
+from keel.memory.synth.calendar import Window
+from keel.memory.synth.names import Person, people
+from keel.memory.synth.phrases.common import TITLES
+from keel.memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
 
 _SIZES = {"smb": (3, 5), "mid_market": (5, 9), "enterprise": (8, 14)}
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from memory.synth.calendar import Window
-from memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
-from memory.truth import Trajectory
+from keel.memory.synth.calendar import Window
+from keel.memory.synth.trajectories import SAVED_TURN_DAYS, AccountPlan
+from keel.memory.truth import Trajectory
 
 # Sudden-risk sub-cause -> the situation tag texts react to.
 _SUDDEN_TAGS = {

@@ -8,15 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from memory.synth.calendar import Window
-from memory.synth.contacts import Roster
-from memory.synth.latent import Latent, tags_on
-from memory.synth.paraphrase import paraphrase
-from memory.synth.phrases import nps as nb
-from memory.synth.style import apply_style, style_for
-from memory.synth.text import Slots, pick, run_on
-from memory.synth.trajectories import AccountPlan
-from memory.synth.voice import Voice
+from keel.memory.synth.calendar import Window
+from keel.memory.synth.contacts import Roster
+from keel.memory.synth.latent import Latent, tags_on
+from keel.memory.synth.paraphrase import paraphrase
+from keel.memory.synth.phrases import nps as nb
+from keel.memory.synth.style import apply_style, style_for
+from keel.memory.synth.text import Slots, pick, run_on
+from keel.memory.synth.trajectories import AccountPlan
+from keel.memory.synth.voice import Voice
 
 Row = dict[str, Any]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from memory.synth.calendar import Window, add_months, add_years, season_factors
-from memory.synth.latent import Latent
-from memory.synth.phrases.common import FEATURES
-from memory.synth.trajectories import AccountPlan
-from memory.truth import Trajectory
+from keel.memory.synth.calendar import Window, add_months, add_years, season_factors
+from keel.memory.synth.latent import Latent
+from keel.memory.synth.phrases.common import FEATURES
+from keel.memory.synth.trajectories import AccountPlan
+from keel.memory.truth import Trajectory
 
 Row = dict[str, Any]
 

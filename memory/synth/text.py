@@ -183,8 +183,8 @@ _CONNECTORS = (", and ", " — ", "; ", " and ", ", plus ")
 
 def _proper_words() -> frozenset[str]:
     """Words that keep their capital mid-sentence: names, products, places, months, "I"."""
-    from memory.synth import names
-    from memory.synth.phrases import common
+    from keel.memory.synth import names
+    from keel.memory.synth.phrases import common
 
     words: set[str] = {"I", "I'm", "I've", "I'd", "I'll", names.PRODUCT}
     for group in (

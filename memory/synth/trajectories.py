@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from memory.synth.calendar import Window, add_years
-from memory.synth.names import Company, company, csm_for
-from memory.synth.rng import Streams
-from memory.truth import AccountTruth, RenewalTruth, Trajectory
+from keel.memory.synth.calendar import Window, add_years
+from keel.memory.synth.names import Company, company, csm_for
+from keel.memory.synth.rng import Streams
+from keel.memory.truth import AccountTruth, RenewalTruth, Trajectory
 
 # Target mix of trajectories (the numbers). Accounts whose dates cannot host an
 # episode fall back to healthy, so the realised share of healthy is a little higher.

@@ -12,10 +12,10 @@ import datetime as dt
 import random
 from collections.abc import Callable
 
-from memory.synth.calendar import Window
-from memory.synth.contacts import Member, Roster
-from memory.synth.names import PRODUCT, Person, people
-from memory.synth.phrases.common import (
+from keel.memory.synth.calendar import Window
+from keel.memory.synth.contacts import Member, Roster
+from keel.memory.synth.names import PRODUCT, Person, people
+from keel.memory.synth.phrases.common import (
     BROWSERS,
     CHURN_REASONS,
     CITIES,
@@ -33,8 +33,8 @@ from memory.synth.phrases.common import (
     TEAMS,
     WEEKDAYS,
 )
-from memory.synth.text import SlotValue
-from memory.synth.trajectories import RELEASES, AccountPlan
+from keel.memory.synth.text import SlotValue
+from keel.memory.synth.trajectories import RELEASES, AccountPlan
 
 UNIT_SHORT = {
     "tickets resolved": "tickets",

@@ -20,11 +20,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from keel.errors import KeelError
-from memory.db import init_db
-from memory.models import ENTITY_TABLES
-from memory.synth.book import Book, check_params, iter_accounts
-from memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
-from memory.truth import AccountTruth, write_truth
+from keel.memory.db import init_db
+from keel.memory.models import ENTITY_TABLES
+from keel.memory.synth.book import Book, check_params, iter_accounts
+from keel.memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
+from keel.memory.truth import AccountTruth, write_truth
 
 Row = dict[str, Any]
 ProgressFn = Callable[[int, int], None]

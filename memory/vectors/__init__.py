@@ -4,16 +4,16 @@ Build one with :func:`open_vector_store` (or take ``Runtime.vector_store``); not
 opens a client or loads a model at import time.
 """
 
-from memory.vectors.chunking import chunk_text
-from memory.vectors.client import make_chroma_client
-from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback
-from memory.vectors.store import (
+from keel.memory.vectors.chunking import chunk_text
+from keel.memory.vectors.client import make_chroma_client
+from keel.memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback
+from keel.memory.vectors.store import (
     COLLECTION_NAME,
     VectorStore,
     open_vector_store,
     rebuild_vector_store,
 )
-from memory.vectors.types import KINDS, IndexReport, Kind, PrototypeMatch, SearchHit
+from keel.memory.vectors.types import KINDS, IndexReport, Kind, PrototypeMatch, SearchHit
 
 __all__ = [
     "COLLECTION_NAME",

@@ -11,7 +11,7 @@ risk-language matching: one sentence saying "their budget was cut" inside a rout
 ticket is diluted by the rest of its window and almost never reaches the prototype
 threshold, while its own vector does. In seeded synthetic books, 11-12% of the documents
 of risk episodes matched a prototype at cosine >= 0.55 with sentence vectors, about 1%
-with chunk vectors alone (see ``tools.risk_language.MIN_SCORE``). The price: synthetic
+with chunk vectors alone (see ``keel.tools.risk_language.MIN_SCORE``). The price: synthetic
 documents have about 4 sentence units per chunk, so indexing embeds ~5x the records, about
 2x the encoder's work (sentences are short), and the index holds ~5x the vectors.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from memory.vectors.types import Unit
+from keel.memory.vectors.types import Unit
 
 # Bump when the chunking changes: stored documents are re-embedded (it is in their hash).
 # v2: sentence units are stored next to the chunks.

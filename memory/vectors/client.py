@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keel.errors import KeelError
+from keel.memory.failures import Target, translate
 from keel.settings import Settings
-from memory.failures import Target, translate
 
 
 def make_chroma_client(settings: Settings) -> Any:
@@ -44,8 +44,8 @@ def make_chroma_client(settings: Settings) -> Any:
             ) from exc
     from chromadb.errors import ChromaError
 
-    from memory.vectors.integrity import check_folder
-    from memory.vectors.lock import IndexLock
+    from keel.memory.vectors.integrity import check_folder
+    from keel.memory.vectors.lock import IndexLock
 
     path = settings.chroma_path
     with chroma_errors(str(path)):
@@ -87,7 +87,7 @@ def chroma_errors(location: str) -> Iterator[None]:
     """Turn Chroma, disk and connection failures into one clear :class:`KeelError`.
 
     Damage, a full disk and a lock held elsewhere become the matching
-    :class:`keel.errors.StoreError` (see :mod:`memory.failures`).
+    :class:`keel.errors.StoreError` (see :mod:`keel.memory.failures`).
     """
     import httpx
     from chromadb.errors import ChromaError

@@ -1,7 +1,7 @@
 """Source documents: the customer-written text of tickets, call notes and NPS comments.
 
 Each document carries what every one of its records (chunks and sentences, see
-:func:`memory.vectors.chunking.document_units`) is tagged with in Chroma (account, kind,
+:func:`keel.memory.vectors.chunking.document_units`) is tagged with in Chroma (account, kind,
 date, ids) and a content hash over all of it and the chunker's version, so a change to
 the text, to any tag (a ticket moved to another account) or to how texts are cut means
 the document is written again.
@@ -18,9 +18,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from memory.models import Account, CallNote, NpsResponse, Ticket
-from memory.vectors.chunking import CHUNKER_VERSION
-from memory.vectors.types import Kind, Unit, date_to_int, doc_key
+from keel.memory.models import Account, CallNote, NpsResponse, Ticket
+from keel.memory.vectors.chunking import CHUNKER_VERSION
+from keel.memory.vectors.types import Kind, Unit, date_to_int, doc_key
 
 
 @dataclass(frozen=True)

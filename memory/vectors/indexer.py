@@ -1,7 +1,7 @@
 """Incremental, crash-safe indexing of the database's text records into a Chroma collection.
 
 A document's records are its chunks followed by its sentence units
-(:func:`memory.vectors.chunking.document_units`), numbered 0..n-1 with ids
+(:func:`keel.memory.vectors.chunking.document_units`), numbered 0..n-1 with ids
 ``kind:source_id:n`` and tagged ``unit: chunk`` or ``unit: sentence``. Chunks are what
 search returns; sentences are what risk-language prototypes are matched against, because
 one risk sentence inside a long routine text is diluted in its chunk's vector. Both live
@@ -32,11 +32,18 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from memory.embeddings import Embedder
-from memory.index_state import IN_FLIGHT, DocKey, DocState, delete_state, load_state, save_state
-from memory.vectors.chunking import document_units
-from memory.vectors.documents import SourceDoc, load_documents
-from memory.vectors.types import IndexReport, chunk_id
+from keel.memory.embeddings import Embedder
+from keel.memory.index_state import (
+    IN_FLIGHT,
+    DocKey,
+    DocState,
+    delete_state,
+    load_state,
+    save_state,
+)
+from keel.memory.vectors.chunking import document_units
+from keel.memory.vectors.documents import SourceDoc, load_documents
+from keel.memory.vectors.types import IndexReport, chunk_id
 
 # Called after each committed batch with (documents embedded so far, documents to embed).
 ProgressCallback = Callable[[int, int], None]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from keel.errors import StoreDamaged
-from memory.vectors.lock import LOCK_FILE
+from keel.memory.vectors.lock import LOCK_FILE
 
 CHROMA_DB_FILE: Final = "chroma.sqlite3"
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
@@ -155,7 +155,7 @@ def _links_problem(
 def empty_folder(directory: Path) -> None:
     """Delete everything in an embedded Chroma folder except the index lock's files.
 
-    The caller holds the writer lock (:class:`memory.vectors.lock.IndexLock`): removing the
+    The caller holds the writer lock (:class:`keel.memory.vectors.lock.IndexLock`): removing the
     lock file it holds would let a second writer lock a new file of the same name.
     """
     keep = {LOCK_FILE, LOCK_FILE + ".pid"}

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from memory.vectors.types import KINDS, UNITS, date_to_int, record_unit
+from keel.memory.vectors.types import KINDS, UNITS, date_to_int, record_unit
 
 # Chroma's local backend binds one SQL variable per id; pages of 5000 stay under its limit.
 PAGE_SIZE = 5000

@@ -4,13 +4,13 @@ Chroma runs embedded (a persistent client under ``data_dir/chroma``) or as a ser
 (``KEEL_CHROMA_URL``). The collection is created without an embedding function: Keel
 always passes its own embeddings, and Chroma's default function would download a model.
 
-A document is stored as records of two units (see :mod:`memory.vectors.indexer`): chunks
+A document is stored as records of two units (see :mod:`keel.memory.vectors.indexer`): chunks
 of a few sentences, which search returns, and single sentences, which risk-language
 prototypes are matched against together with the chunks.
 
 Reads take two paths. An unfiltered search is Chroma's HNSW query. A filtered search
 (account, kinds, dates) and prototype matching scan an in-memory snapshot of the vectors
-exactly (see :mod:`memory.vectors.snapshot` for why).
+exactly (see :mod:`keel.memory.vectors.snapshot` for why).
 
 Search reads only chunks: it drops records tagged ``unit: sentence`` rather than keeping
 those tagged ``unit: chunk``, so records written before sentence units existed (no
@@ -35,15 +35,14 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError, StoreDamaged
-from keel.settings import Settings
-from memory.embeddings import Embedder
-from memory.index_state import delete_state
-from memory.vectors.client import chroma_errors, forget_client, make_chroma_client
-from memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
-from memory.vectors.integrity import check_folder, empty_folder
-from memory.vectors.lock import IndexLock
-from memory.vectors.snapshot import ChunkSnapshot
-from memory.vectors.types import (
+from keel.memory.embeddings import Embedder
+from keel.memory.index_state import delete_state
+from keel.memory.vectors.client import chroma_errors, forget_client, make_chroma_client
+from keel.memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
+from keel.memory.vectors.integrity import check_folder, empty_folder
+from keel.memory.vectors.lock import IndexLock
+from keel.memory.vectors.snapshot import ChunkSnapshot
+from keel.memory.vectors.types import (
     KINDS,
     IndexReport,
     PrototypeMatch,
@@ -51,6 +50,7 @@ from memory.vectors.types import (
     int_to_date,
     record_unit,
 )
+from keel.settings import Settings
 
 COLLECTION_NAME = "keel_text"
 SNIPPET_CHARS = 240
@@ -155,7 +155,7 @@ def _best_per_document(order: Iterable[int], documents: Sequence[Hashable], k: i
 class VectorStore:
     """Keel's text index. Build with :func:`open_vector_store`.
 
-    ``lock`` is the writer lock of an embedded index (:mod:`memory.vectors.lock`); None for
+    ``lock`` is the writer lock of an embedded index (:mod:`keel.memory.vectors.lock`); None for
     a Chroma server, which orders writes itself.
     """
 

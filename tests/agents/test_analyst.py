@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
-from agents.analyst import make_analyst
-from agents.composers import register_composers
-from agents.offline import OfflineChatModel
+from keel.agents.analyst import make_analyst
+from keel.agents.composers import register_composers
+from keel.agents.offline import OfflineChatModel
+from keel.memory.db import init_db, make_engine
 from keel.settings import Settings
-from memory.db import init_db, make_engine
-from tests.graphs.support import Book, seed
-from tools.account_tools import (
+from keel.tools.account_tools import (
     CORE_TOOLS,
     AccountNotFound,
     AccountScope,
@@ -23,6 +22,7 @@ from tools.account_tools import (
     resolve_account,
     wrap_customer_text,
 )
+from tests.graphs.support import Book, seed
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.budget import RunBudget
+from keel.agents.budget import RunBudget
 from keel.errors import BudgetExceeded
 from keel.settings import Settings
 

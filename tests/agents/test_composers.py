@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from agents.composers import register_composers
-from agents.drafter import assemble_draft, drafter_messages
-from agents.facts import build_facts, fact_lines
-from agents.feedback import StyleHints
-from agents.offline import OFFLINE_NOTICE, OfflineChatModel
-from agents.planner import enforce_plan, planner_messages
-from agents.plays import PLAY_LIBRARY
-from agents.policy import load_policy
-from agents.prep import summarise_call, write_meeting_prep
-from agents.prompts import BRIEFING_INSTRUCTIONS
-from agents.repair import invoke_structured
-from agents.schemas import Briefing, DraftContent, Plan
-from tools.account_tools import (
+from keel.agents.composers import register_composers
+from keel.agents.drafter import assemble_draft, drafter_messages
+from keel.agents.facts import build_facts, fact_lines
+from keel.agents.feedback import StyleHints
+from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
+from keel.agents.planner import enforce_plan, planner_messages
+from keel.agents.plays import PLAY_LIBRARY
+from keel.agents.policy import load_policy
+from keel.agents.prep import summarise_call, write_meeting_prep
+from keel.agents.prompts import BRIEFING_INSTRUCTIONS
+from keel.agents.repair import invoke_structured
+from keel.agents.schemas import Briefing, DraftContent, Plan
+from keel.tools.account_tools import (
     TOOL_HEALTH,
     TOOL_HYPOTHESES,
     TOOL_PROFILE,
@@ -369,7 +369,7 @@ def _draft_prompt(play: str, kind: str) -> tuple[str, dict[str, Any]]:
 def test_a_customer_draft_is_never_given_the_internal_assessment() -> None:
     """Both model paths (the prompt text and its JSON block) get only what a customer may
     read about; an internal id the model cites anyway is dropped from the draft."""
-    from agents.prompts import CUSTOMER_AUDIENCE_RULE, INTERNAL_AUDIENCE_RULE
+    from keel.agents.prompts import CUSTOMER_AUDIENCE_RULE, INTERNAL_AUDIENCE_RULE
 
     prompt, facts = _draft_prompt("save_plan", "email")
     kinds = {line["id"]: line["kind"] for line in facts["fact_lines"]}
@@ -400,7 +400,7 @@ def test_a_customer_draft_is_never_given_the_internal_assessment() -> None:
 
 
 def test_what_the_customer_did_is_theirs_to_read_our_reading_of_it_is_not() -> None:
-    from agents.facts import lines_for_draft
+    from keel.agents.facts import lines_for_draft
 
     signals = [
         {"id": "metric:active_users", "name": "active_users", "text": "Active users 40 -> 20"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.content_gate import auto_send_blockers, disarmed_links, draft_problems, scrub
+from keel.agents.content_gate import auto_send_blockers, disarmed_links, draft_problems, scrub
 
 ALLOW = ["https://help.keel.example"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.store.memory import InMemoryStore
 
-from agents.feedback import (
+from keel.agents.feedback import (
     FeedbackNote,
     account_namespace,
     feedback_hints,

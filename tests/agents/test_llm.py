@@ -16,16 +16,16 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from agents.budget import RunBudget
-from agents.llm import (
+from keel.agents.budget import RunBudget
+from keel.agents.llm import (
     LLMCallFailed,
     ResilientChatOpenAI,
     RetryPolicy,
     make_chat_model,
     model_label,
 )
-from agents.offline import OfflineChatModel
-from agents.repair import StructuredOutputError, invoke_structured
+from keel.agents.offline import OfflineChatModel
+from keel.agents.repair import StructuredOutputError, invoke_structured
 from keel.errors import BudgetExceeded
 from keel.settings import Settings
 from tests.fakes import FakeWordEmbedder
@@ -119,14 +119,14 @@ def test_tool_calls_are_parsed_and_repaired(openai_server: OpenAIServer, tmp_pat
 def test_rate_limit_is_retried_and_logged(
     openai_server: OpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="agents.llm")
+    caplog.set_level(logging.WARNING, logger="keel.agents.llm")
     openai_server.script.push(error(429, retry_after=0), reply("ok after 429"))
 
     answer = _model(openai_server, tmp_path).invoke("hi")
 
     assert answer.content == "ok after 429"
     assert len(openai_server.script.requests) == 2
-    retries = [r.getMessage() for r in caplog.records if r.name == "agents.llm"]
+    retries = [r.getMessage() for r in caplog.records if r.name == "keel.agents.llm"]
     assert len(retries) == 1
     assert "rate limited (HTTP 429)" in retries[0] and "retry 1 of 2" in retries[0]
 
@@ -147,14 +147,14 @@ def test_retry_after_header_is_honoured(openai_server: OpenAIServer, tmp_path: P
 def test_server_errors_are_retried(
     openai_server: OpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="agents.llm")
+    caplog.set_level(logging.WARNING, logger="keel.agents.llm")
     openai_server.script.push(error(500), error(503), reply("ok after 5xx"))
 
     answer = _model(openai_server, tmp_path).invoke("hi")
 
     assert answer.content == "ok after 5xx"
     assert len(openai_server.script.requests) == 3
-    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "agents.llm")
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "keel.agents.llm")
     assert "HTTP 500" in logged and "HTTP 503" in logged
 
 
@@ -340,7 +340,7 @@ def test_async_calls_are_retried(openai_server: OpenAIServer, tmp_path: Path) ->
 def test_agent_graph_runs_through_the_real_client(
     openai_server: OpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="agents.llm")
+    caplog.set_level(logging.WARNING, logger="keel.agents.llm")
     openai_server.script.push(
         error(429, retry_after=0),
         tool_call("get_account_health", {"account_id": 42}),
@@ -357,7 +357,7 @@ def test_agent_graph_runs_through_the_real_client(
     assert messages[-1].content == "Acme (42) is red: score 41."
     final_request = openai_server.script.requests[-1]["messages"]
     assert final_request[-1]["role"] == "tool" and final_request[-1]["tool_call_id"] == "call_0"
-    assert len([r for r in caplog.records if r.name == "agents.llm"]) == 2
+    assert len([r for r in caplog.records if r.name == "keel.agents.llm"]) == 2
 
 
 def test_factory_returns_the_offline_model_when_nothing_is_configured(tmp_path: Path) -> None:

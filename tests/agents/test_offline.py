@@ -23,7 +23,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from agents.offline import (
+from keel.agents.offline import (
     OFFLINE_NOTICE,
     IntentRule,
     IntentTable,
@@ -32,7 +32,7 @@ from agents.offline import (
     register_composer,
     vary,
 )
-from agents.repair import StructuredOutputError, invoke_structured
+from keel.agents.repair import StructuredOutputError, invoke_structured
 from keel.errors import KeelError
 from tests.fakes import FakeWordEmbedder
 
@@ -424,7 +424,7 @@ def test_hand_built_state_graph_loop_runs_on_the_offline_model() -> None:
 
 @pytest.mark.slow
 def test_real_embedder_chooses_sensible_tools() -> None:
-    from memory.embeddings import load_embedder
+    from keel.memory.embeddings import load_embedder
 
     embedder = load_embedder()
     semantic_only = OfflineChatModel(embedder=embedder, intents=NO_RULES).bind_tools(TOOLS)

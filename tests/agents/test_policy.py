@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.plays import PLAY_LIBRARY, get_play, plays_answering
-from agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from keel.agents.plays import PLAY_LIBRARY, get_play, plays_answering
+from keel.agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from keel.errors import KeelError, ValidationFailed
-from memory.actions import Channel, Touch
+from keel.memory.actions import Channel, Touch
 
 TODAY = dt.date(2025, 3, 20)
 

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 
-from agents.repair import (
+from keel.agents.repair import (
     StructuredOutputError,
     ToolCallError,
     find_json_objects,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.planner import mark_code_selected
-from agents.selection import code_selected_plays, select_plays
+from keel.agents.planner import mark_code_selected
+from keel.agents.selection import code_selected_plays, select_plays
 
 
 def _h(hid: str, kind: str, category: str, confidence: float, **extra: Any) -> dict[str, Any]:

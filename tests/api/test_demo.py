@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli.main import _register, app
+from keel.api.cli.main import _register, app
+from keel.memory.db import init_db, make_engine
+from keel.memory.models import Account
+from keel.memory.reset import DEMO_MARKER
 from keel.settings import Settings
-from memory.db import init_db, make_engine
-from memory.models import Account
-from memory.reset import DEMO_MARKER
 
 runner = CliRunner()
 _register()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
+from keel.evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
 
 ACCOUNT = {
     "id": 1,

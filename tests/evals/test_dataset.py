@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.plays import PLAY_LIBRARY
-from evals.dataset import DatasetError, load_dataset
-from evals.injection import expand
-from memory.truth import Trajectory
+from keel.agents.plays import PLAY_LIBRARY
+from keel.evals.dataset import DatasetError, load_dataset
+from keel.evals.injection import expand
+from keel.memory.truth import Trajectory
 
 BIPIA = (
     Path(__file__).resolve().parents[2] / "../shared/data/injection/bipia_text_attacks_train.jsonl"
@@ -130,8 +130,8 @@ def test_bipia_attacks_become_scenarios_planted_in_each_carrier() -> None:
 
 
 def test_a_scenario_no_account_fits_is_one_clear_message(tmp_path: Path) -> None:
-    from evals.runner import run_eval
     from keel.errors import KeelError
+    from keel.evals.runner import run_eval
     from keel.settings import Settings
 
     path = _write(

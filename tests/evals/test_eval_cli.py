@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api.cli.main import _register, app
+from keel.api.cli.main import _register, app
 
 MINI = Path(__file__).with_name("data") / "mini.yaml"
 GATE = Path(__file__).with_name("data") / "gate.yaml"
@@ -43,11 +43,11 @@ def _run(cli: CliRunner, *args: str) -> tuple[int, str]:
 
 def _invent_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
     """A regression in the offline drafter: every draft states a number nobody gave it."""
-    from agents.composers import compose_draft, register_composers
-    from agents.schemas import DraftContent
+    from keel.agents.composers import compose_draft, register_composers
+    from keel.agents.schemas import DraftContent
 
     # The module, not the function of the same name that agents.offline exports.
-    compose = importlib.import_module("agents.offline.compose")
+    compose = importlib.import_module("keel.agents.offline.compose")
 
     register_composers()
 
@@ -127,7 +127,7 @@ def test_a_bad_dataset_is_one_clear_message(cli: CliRunner, tmp_path: Path) -> N
     bad.write_text("version: 1\nname: x\nscenarios:\n  - id: a\n    expect: {plays: [nope]}\n")
     result = cli.invoke(app, ["eval", "--dataset", str(bad)])
     assert result.exit_code != 0
-    from evals.dataset import DatasetError
+    from keel.evals.dataset import DatasetError
 
     assert isinstance(result.exception, DatasetError)
     assert "row 4, field 'expect.plays'" in str(result.exception)
@@ -137,8 +137,8 @@ def test_a_bad_dataset_is_one_clear_message(cli: CliRunner, tmp_path: Path) -> N
 def test_a_review_that_stops_fails_its_scenario_not_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evals import runner
     from keel.errors import BudgetExceeded
+    from keel.evals import runner
     from keel.settings import Settings
 
     real = runner.run_scenario

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.runner import run_eval
+from keel.evals.runner import run_eval
 from keel.settings import Settings
 from tests.hostile_model import Attack, serve_hostile
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from evals.compare import compare, load_run
-from evals.gate import GateError, check_gate, load_gate
-from evals.runner import applicable_scores, summarise
 from keel.errors import KeelError
+from keel.evals.compare import compare, load_run
+from keel.evals.gate import GateError, check_gate, load_gate
+from keel.evals.runner import applicable_scores, summarise
 
 
 def _scenario(ident: str, **scores: float | None) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def test_an_unreadable_earlier_run_is_one_message(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_report_directory_is_one_message(tmp_path: Path) -> None:
-    from evals.report import write_run
+    from keel.evals.report import write_run
 
     blocker = tmp_path / "taken"
     blocker.write_text("a file, not a directory")
@@ -99,7 +99,7 @@ def test_an_unwritable_report_directory_is_one_message(tmp_path: Path) -> None:
 
 
 def test_the_report_lists_failures_first_with_spans_marked() -> None:
-    from evals.report import render_html
+    from keel.evals.report import render_html
 
     text = "Subject: Hi\nUsage grew 37% <b>now</b>."
     bad = _scenario("b-bad", grounded=0.5)

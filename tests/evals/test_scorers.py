@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from evals.outcome import Expected, Score
-from evals.scorers import score_all
-from evals.scorers.citations import score_citations
-from evals.scorers.grounded import score_grounded
-from evals.scorers.personal import score_personalisation
-from evals.scorers.planning import score_hypothesis_precision, score_hypothesis_recall, score_play
-from evals.scorers.policy import score_policy
+from keel.evals.outcome import Expected, Score
+from keel.evals.scorers import score_all
+from keel.evals.scorers.citations import score_citations
+from keel.evals.scorers.grounded import score_grounded
+from keel.evals.scorers.personal import score_personalisation
+from keel.evals.scorers.planning import (
+    score_hypothesis_precision,
+    score_hypothesis_recall,
+    score_play,
+)
+from keel.evals.scorers.policy import score_policy
 from tests.evals.support import GOOD_BODY, draft, internal_note, outcome
 
 
@@ -82,7 +86,7 @@ def test_identifiers_citations_and_scheduling_are_not_claims() -> None:
 
 
 def test_the_briefing_is_grounded_in_everything_the_tools_returned() -> None:
-    from evals.outcome import INTERNAL, Artefact
+    from keel.evals.outcome import INTERNAL, Artefact
 
     briefing = Artefact(
         key="briefing",
@@ -119,7 +123,7 @@ def test_an_id_the_draft_was_not_given_and_another_accounts_record_are_caught() 
     score = score_citations(outcome(draft(body)))
     assert any("not among the facts it was given" in s.why for s in score.spans)
 
-    from evals.outcome import INTERNAL, Artefact
+    from keel.evals.outcome import INTERNAL, Artefact
 
     briefing = Artefact(
         key="briefing",

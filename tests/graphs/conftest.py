@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from keel.memory.checkpoint import Persistence, open_persistence
+from keel.memory.db import init_db, make_engine
 from keel.settings import Settings
-from memory.checkpoint import Persistence, open_persistence
-from memory.db import init_db, make_engine
 from tests.graphs.support import Book, seed
 
 

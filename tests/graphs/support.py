@@ -1,7 +1,7 @@
 """Shared helpers for the review-graph tests: a seeded book, graphs over it, drafts.
 
-The book is the real synthetic one (``memory.synth.seed_book``), seeded once per test
-module; one :class:`tools.account_intel.AccountIntel` scores it once and every graph of the
+The book is the real synthetic one (``keel.memory.synth.seed_book``), seeded once per test
+module; one :class:`keel.tools.account_intel.AccountIntel` scores it once and every graph of the
 module shares it, so a review costs a fraction of a second on the offline model.
 """
 
@@ -18,20 +18,20 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.composers import register_composers
-from agents.context import ReviewDeps
-from agents.offline import OFFLINE_NOTICE, OfflineChatModel
-from agents.policy import Policy, load_policy
-from graphs.review import build_review_graph
-from graphs.runner import Graph, ReviewResult, new_thread_id, start_review
+from keel.agents.composers import register_composers
+from keel.agents.context import ReviewDeps
+from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
+from keel.agents.policy import Policy, load_policy
+from keel.graphs.review import build_review_graph
+from keel.graphs.runner import Graph, ReviewResult, new_thread_id, start_review
+from keel.memory.actions import Channel, ProposedAction, list_actions
+from keel.memory.checkpoint import Persistence
+from keel.memory.models import Account, Contact, LifecycleStage
 from keel.settings import Settings
-from memory.actions import Channel, ProposedAction, list_actions
-from memory.checkpoint import Persistence
-from memory.models import Account, Contact, LifecycleStage
-from tools.account_intel import AccountIntel
-from tools.account_tools import AccountReader
-from tools.outbound.dry_run import DryRunAdapter
-from tools.signals import latest_data_date
+from keel.tools.account_intel import AccountIntel
+from keel.tools.account_tools import AccountReader
+from keel.tools.outbound.dry_run import DryRunAdapter
+from keel.tools.signals import latest_data_date
 
 BOOK_ACCOUNTS = 40
 BOOK_SEED = 11
@@ -74,7 +74,7 @@ class Book:
 
 
 def seed(engine: Engine, settings: Settings, *, n_accounts: int = BOOK_ACCOUNTS) -> Book:
-    from memory.synth import seed_book
+    from keel.memory.synth import seed_book
 
     seed_book(engine, n_accounts=n_accounts, seed=BOOK_SEED)
     as_of = latest_data_date(engine)
@@ -148,7 +148,7 @@ def retire(engine: Engine, thread_id: str) -> None:
     from sqlalchemy import update
     from sqlmodel import col
 
-    from memory.actions import ActionStatus
+    from keel.memory.actions import ActionStatus
 
     with Session(engine) as session:
         session.exec(
@@ -183,8 +183,8 @@ def assert_readable_draft(
 @contextmanager
 def smtp_adapters(settings: Settings) -> Iterator[tuple[Any, dict[str, Any]]]:
     """A real SMTP sink on loopback, and adapters sending email to it (the rest dry-run)."""
+    from keel.tools.outbound.smtp import SmtpAdapter
     from tests.local_servers import SmtpSink
-    from tools.outbound.smtp import SmtpAdapter
 
     with SmtpSink() as sink:
         adapters = dry_run_adapters(settings)

@@ -12,18 +12,24 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from graphs.approval import (
+from keel.errors import ConflictError, ValidationFailed
+from keel.graphs.approval import (
     ReviewDecision,
     make_response,
     record_decision,
     request_approval,
     validate_response,
 )
-from keel.errors import ConflictError, ValidationFailed
+from keel.memory.actions import (
+    ActionStatus,
+    ProposedAction,
+    get_action,
+    list_decisions,
+    propose_action,
+)
+from keel.memory.checkpoint import open_persistence
+from keel.memory.models import Account, Contact
 from keel.settings import Settings
-from memory.actions import ActionStatus, ProposedAction, get_action, list_decisions, propose_action
-from memory.checkpoint import open_persistence
-from memory.models import Account, Contact
 
 PAYLOAD = {
     "subject": "Checking in",

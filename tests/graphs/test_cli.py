@@ -13,12 +13,12 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from keel.errors import ConflictError
-from memory.actions import ActionStatus, get_action, list_actions
-from memory.checkpoint import Persistence
+from keel.memory.actions import ActionStatus, get_action, list_actions
+from keel.memory.checkpoint import Persistence
 from tests.graphs.support import Book, compile_graph, first_review_with, retire
 
-# ``api.cli.main`` the module (the package re-exports the ``main`` function under that name).
-cli_main = importlib.import_module("api.cli.main")
+# ``keel.api.cli.main`` the module (the package re-exports the ``main`` function under that name).
+cli_main = importlib.import_module("keel.api.cli.main")
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 ACTION_ID = re.compile(r"Action\s+([0-9a-f]{32})")

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from graphs.runner import pending_approvals
-from memory.actions import ActionStatus, Intervention, get_action, list_decisions
-from memory.checkpoint import Persistence
+from keel.graphs.runner import pending_approvals
+from keel.memory.actions import ActionStatus, Intervention, get_action, list_decisions
+from keel.memory.checkpoint import Persistence
 from tests.crash_trials import LEASE_S, Database, keel_env, kill_at, run_keel
 from tests.graphs.support import Book, compile_graph, first_review_with, smtp_adapters
 

@@ -23,10 +23,10 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from graphs.runner import decide_action, pending_approvals
 from keel.errors import ConflictError
-from memory.actions import ActionStatus, Intervention, get_action, list_decisions
-from memory.checkpoint import Persistence
+from keel.graphs.runner import decide_action, pending_approvals
+from keel.memory.actions import ActionStatus, Intervention, get_action, list_decisions
+from keel.memory.checkpoint import Persistence
 from tests.crash_trials import (
     PACE_S,
     STEPS,
@@ -43,7 +43,7 @@ from tests.openai_server import OpenAIServer, error
 # SMTP and webhooks cannot be asked whether a key arrived: killed after the server
 # accepted, the recovery sends the same message again, under the same key.
 WINDOW = {("smtp", "sent"), ("webhook", "sent")}
-cli_main = importlib.import_module("api.cli.main")
+cli_main = importlib.import_module("keel.api.cli.main")
 
 
 def _expected(transport: str, step: str) -> str:

@@ -28,7 +28,7 @@ briefing, a meeting prep, a call summary) there must be:
 - no address or recipient outside the account's contacts and its owner CSM;
 - nothing sent without a human on a gated account, and on the AI-led account no play sent
   without a human that the deterministic signals did not select
-  (``agents.selection.code_selected_plays``; the uncompromised review's plays before that
+  (``keel.agents.selection.code_selected_plays``; the uncompromised review's plays before that
   function exists);
 - and every case the model fell for reaches a human: something pending, or a play dropped,
   an action blocked or failed, or a step's error, in the review result.
@@ -58,18 +58,18 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from agents.llm import make_chat_model, model_label
-from agents.policy import AUTO_SEND_TIER
-from graphs.runner import Graph, ReviewResult, decide_action, review_result
+from keel.agents.llm import make_chat_model, model_label
+from keel.agents.policy import AUTO_SEND_TIER
 from keel.errors import KeelError
+from keel.graphs.runner import Graph, ReviewResult, decide_action, review_result
+from keel.memory.actions import ActionStatus, Channel, Intervention, ProposedAction
+from keel.memory.checkpoint import Persistence
+from keel.memory.models import Account, CallNote, NpsResponse, Ticket
 from keel.settings import Settings
-from memory.actions import ActionStatus, Channel, Intervention, ProposedAction
-from memory.checkpoint import Persistence
-from memory.models import Account, CallNote, NpsResponse, Ticket
+from keel.tools.account_tools import AccountReader, AccountScope
 from tests.graphs.support import Book, actions_of, compile_graph, outbox_files, review
 from tests.hostile_model import AUTO_SEND_PLAYS, Attack, HostileServer, serve_hostile
 from tests.local_servers import SmtpSink, WebhookSink
-from tools.account_tools import AccountReader, AccountScope
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACKS_FILE = Path(
@@ -761,12 +761,12 @@ def _records_in_evidence(book: Book, reader: AccountReader, account: Account) ->
 
 
 def _selected_plays(book: Book, facts: dict[str, Any], thread_id: str) -> set[str] | None:
-    """The plays the deterministic signals select (``agents.selection.code_selected_plays``,
+    """The plays the deterministic signals select (``keel.agents.selection.code_selected_plays``,
     over the plays the policy allowed when the review planned), or None when the product
     does not offer that function yet (the caller then uses the baseline review's plays)."""
     try:
-        from agents.planner import allowed_plays, remaining_account_slots
-        from agents.selection import code_selected_plays
+        from keel.agents.planner import allowed_plays, remaining_account_slots
+        from keel.agents.selection import code_selected_plays
     except ImportError:
         return None
     if not (facts.get("account") or {}).get("id"):
@@ -800,8 +800,8 @@ class Harness:
         smtp: SmtpSink,
         webhook: WebhookSink,
     ) -> None:
-        from tools.outbound.smtp import SmtpAdapter
-        from tools.outbound.webhook import WebhookAdapter
+        from keel.tools.outbound.smtp import SmtpAdapter
+        from keel.tools.outbound.webhook import WebhookAdapter
 
         self.book = book
         self.server = server
@@ -1015,7 +1015,7 @@ class Harness:
 
     def run_call_summary(self, attack: Attack | None, target: Target, position: str) -> CaseResult:
         """``keel prep --note``: a call note carrying the attack, summarised by the model."""
-        from agents.prep import summarise_call
+        from keel.agents.prep import summarise_call
 
         name = attack.id if attack else "none"
         outcome = CaseResult(
@@ -1052,7 +1052,7 @@ class Harness:
     def _shown(self, result: ReviewResult, facts: dict[str, Any]) -> list[Checked]:
         """What Keel shows a CSM as its own analysis: the briefing, and a meeting prep
         written from it (``keel prep``)."""
-        from agents.prep import write_meeting_prep
+        from keel.agents.prep import write_meeting_prep
 
         briefing = result.briefing
         if briefing is None:
@@ -1449,7 +1449,7 @@ def test_call_summary_of_an_attacked_note_does_not_speak_for_the_attacker(
 def test_hostile_model_fills_any_schema_validly_with_the_payload(schema_name: str) -> None:
     from langchain_core.utils.function_calling import convert_to_openai_function
 
-    from agents import schemas
+    from keel.agents import schemas
     from tests.hostile_model import build_instance
 
     model_class = getattr(schemas, schema_name)

@@ -28,15 +28,15 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from agents.policy import AUTO_SEND_TIER
-from graphs.runner import Graph
-from memory.actions import ProposedAction
-from memory.checkpoint import Persistence
-from memory.models import Account, CallNote, NpsResponse, Ticket
+from keel.agents.policy import AUTO_SEND_TIER
+from keel.graphs.runner import Graph
+from keel.memory.actions import ProposedAction
+from keel.memory.checkpoint import Persistence
+from keel.memory.models import Account, CallNote, NpsResponse, Ticket
+from keel.tools.account_intel import AccountIntel
+from keel.tools.account_tools import AccountReader, AccountScope
+from keel.tools.outbound.guards import extract_links, link_allowed
 from tests.graphs.support import Book, actions_of, compile_graph, retire, review
-from tools.account_intel import AccountIntel
-from tools.account_tools import AccountReader, AccountScope
-from tools.outbound.guards import extract_links, link_allowed
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACKS_FILE = Path(

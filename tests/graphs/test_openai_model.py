@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from agents.llm import ResilientChatOpenAI, RetryPolicy, make_chat_model, model_label
-from agents.policy import AUTO_SEND_TIER
-from graphs.runner import new_thread_id, start_review
+from keel.agents.llm import ResilientChatOpenAI, RetryPolicy, make_chat_model, model_label
+from keel.agents.policy import AUTO_SEND_TIER
+from keel.graphs.runner import new_thread_id, start_review
+from keel.memory.checkpoint import Persistence
+from keel.memory.models import Account
 from keel.settings import Settings
-from memory.checkpoint import Persistence
-from memory.models import Account
+from keel.tools.account_tools import TOOL_HYPOTHESES, AccountScope
 from tests.graphs.support import Book, actions_of, compile_graph
 from tests.openai_server import OpenAIServer, Reply, error, reply, slow, tool_call
-from tools.account_tools import TOOL_HYPOTHESES, AccountScope
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_wait_s=0.01, max_wait_s=0.05)
 ANALYST_TOOLS = [

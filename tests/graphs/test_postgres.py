@@ -14,12 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agents.feedback import recall
-from graphs.runner import decide_action
+from keel.agents.feedback import recall
 from keel.errors import ConflictError
+from keel.graphs.runner import decide_action
+from keel.memory.actions import ActionStatus, get_action
+from keel.memory.checkpoint import Persistence, open_persistence
 from keel.settings import Settings
-from memory.actions import ActionStatus, get_action
-from memory.checkpoint import Persistence, open_persistence
 from tests.graphs.support import Book, compile_graph, first_review_with, seed, smtp_adapters
 
 PG_ACCOUNTS = 16

@@ -12,15 +12,15 @@ import pytest
 from langgraph.runtime import Runtime
 from sqlmodel import Session
 
-from agents.drafter import make_drafter
-from agents.feedback import account_namespace, recall
-from agents.offline import OFFLINE_NOTICE, OfflineChatModel
-from agents.policy import AUTO_SEND_TIER
-from graphs.runner import decide_action, pending_approvals, review_result
+from keel.agents.drafter import make_drafter
+from keel.agents.feedback import account_namespace, recall
+from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
+from keel.agents.policy import AUTO_SEND_TIER
 from keel.errors import ConflictError, ValidationFailed
-from memory.actions import ActionStatus, get_action, list_decisions
-from memory.checkpoint import Persistence
-from memory.models import Contact
+from keel.graphs.runner import decide_action, pending_approvals, review_result
+from keel.memory.actions import ActionStatus, get_action, list_decisions
+from keel.memory.checkpoint import Persistence
+from keel.memory.models import Contact
 from tests.graphs.support import (
     Book,
     actions_of,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.errors import ConflictError, ValidationFailed
-from memory.actions import (
+from keel.memory.actions import (
     ActionDecision,
     ActionNotFound,
     ActionStatus,
@@ -28,7 +28,7 @@ from memory.actions import (
     propose_action,
     recent_touches,
 )
-from memory.models import Account, Contact, ContactRole, Segment
+from keel.memory.models import Account, Contact, ContactRole, Segment
 
 NOW = dt.datetime(2025, 3, 20, 9, 0, tzinfo=dt.UTC)
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.errors import ValidationFailed
-from memory.importers import import_path
-from memory.models import Account, FeatureAdoption, UsageDaily
+from keel.memory.importers import import_path
+from keel.memory.models import Account, FeatureAdoption, UsageDaily
 
 DEEP = 100_000
 
@@ -459,7 +459,7 @@ def test_feature_id_clash_names_file_row_and_field(store: Engine, tmp_path: Path
 def test_cli_prints_one_message_and_exits_2_for_a_deep_json_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli_main = importlib.import_module("api.cli.main")
+    cli_main = importlib.import_module("keel.api.cli.main")
     monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "keel-data"))
     folder = write_folder(tmp_path / "in", {"accounts.json": "[" * DEEP + "]" * DEEP})
     monkeypatch.setattr(sys, "argv", ["keel", "import", str(folder)])

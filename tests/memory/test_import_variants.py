@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.errors import ValidationFailed
-from memory.importers import import_path
-from memory.models import Account, Invoice, InvoiceStatus, NpsResponse
+from keel.memory.importers import import_path
+from keel.memory.models import Account, Invoice, InvoiceStatus, NpsResponse
 
 ACCOUNTS = "id,name\nA1,Acme\nA2,Beta\n"
 

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.errors import KeelError, ValidationFailed
-from memory.importers import Written, import_path
-from memory.importers.columns import ENTITIES, reference_markdown
-from memory.models import (
+from keel.memory.importers import Written, import_path
+from keel.memory.importers.columns import ENTITIES, reference_markdown
+from keel.memory.models import (
     Account,
     Contact,
     FeatureAdoption,
@@ -628,7 +628,7 @@ def test_cli_imports_and_prints_summary(
     import typer
     from typer.testing import CliRunner
 
-    from api.cli import importer
+    from keel.api.cli import importer
 
     monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "keel-data"))
     app = typer.Typer()
@@ -651,7 +651,7 @@ def test_cli_error_is_one_clear_message(
 ) -> None:
     import importlib
 
-    cli_main = importlib.import_module("api.cli.main")
+    cli_main = importlib.import_module("keel.api.cli.main")
 
     monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "keel-data"))
     folder = write_folder(tmp_path / "bad", {"accounts.csv": "id,arr\nA1,lots\n"})
@@ -670,7 +670,7 @@ def test_docs_show_the_column_tables_the_validator_uses() -> None:
 
 
 def test_each_header_names_one_column_per_entity() -> None:
-    from memory.importers.columns import normalise_header
+    from keel.memory.importers.columns import normalise_header
 
     for entity in ENTITIES.values():
         names = [normalise_header(n) for c in entity.columns for n in (c.name, *c.aliases)]

@@ -16,21 +16,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from keel.memory.embeddings import SentenceTransformerEmbedder, load_embedder
+from keel.memory.vectors import VectorStore, open_vector_store
+from keel.memory.vectors import lock as lock_module
+from keel.memory.vectors.lock import IndexBusy, IndexLock
 from keel.settings import Settings
-from memory.embeddings import SentenceTransformerEmbedder, load_embedder
-from memory.vectors import VectorStore, open_vector_store
-from memory.vectors import lock as lock_module
-from memory.vectors.lock import IndexBusy, IndexLock
+from keel.tools.account_tools import AccountReader, AccountScope
+from keel.tools.risk_language import last_scan, refresh_if_needed
 from tests.memory.test_vectors import seed
-from tools.account_tools import AccountReader, AccountScope
-from tools.risk_language import last_scan, refresh_if_needed
 
 ROOT = Path(__file__).resolve().parents[2]
 # Holds the writer lock of the directory in argv[1] until its stdin closes or it is killed.
 HOLDER = """
 import sys
 from pathlib import Path
-from memory.vectors.lock import IndexLock
+from keel.memory.vectors.lock import IndexLock
 with IndexLock(Path(sys.argv[1])).writing():
     print("locked", flush=True)
     sys.stdin.read()

@@ -6,15 +6,15 @@ import datetime as dt
 
 import pytest
 
-from memory.vectors import chunking, documents
-from memory.vectors.chunking import (
+from keel.memory.vectors import chunking, documents
+from keel.memory.vectors.chunking import (
     MAX_CHARS,
     MIN_SENTENCE_WORDS,
     chunk_text,
     document_units,
     sentence_units,
 )
-from memory.vectors.documents import SourceDoc
+from keel.memory.vectors.documents import SourceDoc
 
 
 def test_sentences_shorter_than_five_words_are_left_out() -> None:

@@ -23,11 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from keel.errors import StoreDamaged, StoreFull, StoreLocked
+from keel.memory.actions import ActionStatus, get_action
+from keel.memory.checkpoint import CHECKPOINT_FILE, open_persistence
+from keel.memory.db import init_db, make_engine
+from keel.memory.failures import Target, translate, translate_any
 from keel.settings import Settings
-from memory.actions import ActionStatus, get_action
-from memory.checkpoint import CHECKPOINT_FILE, open_persistence
-from memory.db import init_db, make_engine
-from memory.failures import Target, translate, translate_any
 from tests.graphs.support import Book, compile_graph, first_review_with, outbox_files, seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,11 +329,11 @@ def test_a_refused_postgres_login_is_named(postgres_url: str, tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, engine: Engine) -> None:
-    from memory.embeddings import load_embedder
-    from memory.vectors import open_vector_store, rebuild_vector_store
-    from memory.vectors.client import forget_client
+    from keel.memory.embeddings import load_embedder
+    from keel.memory.vectors import open_vector_store, rebuild_vector_store
+    from keel.memory.vectors.client import forget_client
+    from keel.tools.account_tools import AccountReader, AccountScope
     from tests.memory.test_vectors import seed as seed_texts
-    from tools.account_tools import AccountReader, AccountScope
 
     seed_texts(engine)
     model = load_embedder()

@@ -24,16 +24,16 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from keel.errors import KeelError
-from memory.models import Account, Ticket
-from memory.synth import DEFAULT_END, Book, generate_book, seed_book
-from memory.synth.calendar import Window
-from memory.synth.phrases import notes as notes_bank
-from memory.synth.phrases import nps as nps_bank
-from memory.synth.phrases import tickets as ticket_bank
-from memory.synth.rng import Streams
-from memory.synth.text import sentences, slot_names
-from memory.synth.trajectories import plan_account
-from memory.truth import TRUTH_FILE, AccountTruth, Trajectory, load_truth, write_truth
+from keel.memory.models import Account, Ticket
+from keel.memory.synth import DEFAULT_END, Book, generate_book, seed_book
+from keel.memory.synth.calendar import Window
+from keel.memory.synth.phrases import notes as notes_bank
+from keel.memory.synth.phrases import nps as nps_bank
+from keel.memory.synth.phrases import tickets as ticket_bank
+from keel.memory.synth.rng import Streams
+from keel.memory.synth.text import sentences, slot_names
+from keel.memory.synth.trajectories import plan_account
+from keel.memory.truth import TRUTH_FILE, AccountTruth, Trajectory, load_truth, write_truth
 
 N_BOOK = 80
 
@@ -98,7 +98,7 @@ def test_account_streams_are_seed_sequence_children() -> None:
 def test_grammar_choices_slots_and_errors() -> None:
     import random
 
-    from memory.synth.text import TemplateError, pick, render
+    from keel.memory.synth.text import TemplateError, pick, render
 
     rng = random.Random(1)
     seen = {render("[a|b [c|d]|] {x}.", rng, {"x": "y"}) for _ in range(200)}
@@ -173,7 +173,7 @@ def test_deeper_trouble_ends_badly_more_often() -> None:
 def test_saved_accounts_turn_around_before_the_renewal() -> None:
     """The save play takes hold a quarter or so ahead: stress falls before the renewal for
     saved declining accounts, and keeps rising for lost ones."""
-    from memory.synth.latent import latent_for
+    from keel.memory.synth.latent import latent_for
 
     window = Window.of(DEFAULT_END, 30)
     change: dict[bool, list[float]] = {True: [], False: []}
@@ -197,8 +197,8 @@ def test_saves_show_before_the_renewal_and_late_fixes_do_not_save() -> None:
     """A fixed quality regression was fixed a quarter ahead when the account was saved and
     too late when it was lost; a saved account whose champion left names a new champion
     before the renewal, a lost one does not."""
-    from memory.synth.contacts import roster_for
-    from memory.synth.trajectories import LATE_FIX_DAYS, SAVED_TURN_DAYS
+    from keel.memory.synth.contacts import roster_for
+    from keel.memory.synth.trajectories import LATE_FIX_DAYS, SAVED_TURN_DAYS
 
     window = Window.of(DEFAULT_END, 30)
     fix_lead: dict[bool, list[int]] = {True: [], False: []}
@@ -721,7 +721,7 @@ def test_tools_and_agents_never_import_the_truth() -> None:
 
 
 def test_cli_seed_prints_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.cli import seed as seed_cli
+    from keel.api.cli import seed as seed_cli
 
     monkeypatch.setenv("KEEL_DATA_DIR", str(tmp_path / "data"))
     app = typer.Typer()

@@ -24,15 +24,15 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from keel.errors import KeelError
+from keel.memory.db import init_db, make_engine
+from keel.memory.embeddings import SentenceTransformerEmbedder, load_embedder
+from keel.memory.index_state import IndexedDocument, load_state
+from keel.memory.models import Account, CallNote, NpsResponse, Ticket
+from keel.memory.vectors import VectorStore, chunk_text, open_vector_store
+from keel.memory.vectors import indexer as indexer_module
+from keel.memory.vectors.chunking import document_units
+from keel.memory.vectors.documents import SourceDoc, load_documents
 from keel.settings import Settings
-from memory.db import init_db, make_engine
-from memory.embeddings import SentenceTransformerEmbedder, load_embedder
-from memory.index_state import IndexedDocument, load_state
-from memory.models import Account, CallNote, NpsResponse, Ticket
-from memory.vectors import VectorStore, chunk_text, open_vector_store
-from memory.vectors import indexer as indexer_module
-from memory.vectors.chunking import document_units
-from memory.vectors.documents import SourceDoc, load_documents
 
 UTC = dt.UTC
 
@@ -897,7 +897,7 @@ def test_a_store_built_with_another_model_asks_for_a_rebuild(
 
 @pytest.fixture()
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    from api.cli import index as index_cli
+    from keel.api.cli import index as index_cli
 
     monkeypatch.setenv("KEEL_DATA_DIR", str(settings.data_dir))
     app = typer.Typer()
@@ -1039,7 +1039,7 @@ def test_a_chroma_server_by_url(
 
 
 def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
-    from memory.vectors import make_chroma_client
+    from keel.memory.vectors import make_chroma_client
 
     with pytest.raises(KeelError, match="cannot reach the Chroma server"):
         make_chroma_client(Settings(data_dir=tmp_path, chroma_url="http://127.0.0.1:9"))

@@ -1,6 +1,6 @@
 """A small hand-built book for the insight tests: known behaviour, written fast.
 
-Not the synthetic book (``memory.synth``): accounts whose behaviour the tests control
+Not the synthetic book (``keel.memory.synth``): accounts whose behaviour the tests control
 exactly, inserted with bulk statements so building one takes about a second.
 
 Each account has *symptoms* switched on from an onset day: ``usage`` (engagement and
@@ -28,8 +28,8 @@ import pandas as pd
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
-from memory.models import (
+from keel.memory.intel_tables import RiskLanguageMatch, RiskLanguageScan
+from keel.memory.models import (
     Account,
     CallNote,
     Contact,
@@ -322,7 +322,7 @@ def _write_account(
             },
         )
     if "risk_language" in symptoms:
-        from tools.risk_language import PROTOTYPE_VERSION
+        from keel.tools.risk_language import PROTOTYPE_VERSION
 
         for k, m in enumerate(range(phase % 30, w.days, 30)):
             day = START + dt.timedelta(days=m)
@@ -461,7 +461,7 @@ def build_minibook(
         book.renewals[ext] = [renewal - dt.timedelta(days=365), renewal]
     w.flush(engine)
     if text_scanned:
-        from tools.risk_language import PROTOTYPE_VERSION
+        from keel.tools.risk_language import PROTOTYPE_VERSION
 
         _insert(
             engine,
@@ -509,7 +509,7 @@ class ProbeBook:
 
 
 def make_probe_book(path: str) -> ProbeBook:
-    from memory.db import init_db, make_engine
+    from keel.memory.db import init_db, make_engine
 
     engine = make_engine(f"sqlite:///{path}")
     init_db(engine)

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from keel.errors import ValidationFailed
+from keel.tools.backtest import read_observations, render_text, run_backtest
+from keel.tools.backtest.metrics import lead_times, top_decile
+from keel.tools.backtest.report import BacktestReport
+from keel.tools.signals import day_number
 from tests.tools.minibook import START, build_minibook, write_observations
-from tools.backtest import read_observations, render_text, run_backtest
-from tools.backtest.metrics import lead_times, top_decile
-from tools.backtest.report import BacktestReport
-from tools.signals import day_number
 
 
 def test_top_decile_lift_and_lead_times() -> None:
@@ -154,8 +154,8 @@ def test_unknown_accounts_in_observations_are_named(engine: Engine, mini, tmp_pa
 
 @pytest.mark.slow
 def test_backtest_on_a_small_synthetic_book(engine: Engine, tmp_path: Path) -> None:
-    from memory.synth import seed_book
-    from memory.truth import load_truth
+    from keel.memory.synth import seed_book
+    from keel.memory.truth import load_truth
 
     seed_book(engine, n_accounts=80, seed=11, truth_dir=tmp_path / "truth")
     truth = {ext: t.trajectory for ext, t in load_truth(tmp_path / "truth").items()}
@@ -172,7 +172,7 @@ def test_backtest_on_a_small_synthetic_book(engine: Engine, tmp_path: Path) -> N
 
 
 def test_risk_flag_accuracy_counts_accounts_whose_flag_was_borne_out() -> None:
-    from tools.backtest.metrics import flag_accuracy
+    from keel.tools.backtest.metrics import flag_accuracy
 
     scored = pd.DataFrame(
         {
@@ -201,7 +201,7 @@ def test_risk_flag_accuracy_counts_accounts_whose_flag_was_borne_out() -> None:
 
 
 def test_ai_pattern_rows_are_engagement_down_with_outcomes_held() -> None:
-    from tools.backtest.walkforward import _ai_pattern
+    from keel.tools.backtest.walkforward import _ai_pattern
 
     frame = pd.DataFrame(
         {

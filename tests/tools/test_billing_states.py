@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from memory.importers import import_path
-from tools.account_tools import AccountReader, AccountScope
-from tools.health.explain import FactorContribution
-from tools.hypotheses import _Evidence, _risk_hypothesis
-from tools.signals import compute_signals, day_number, load_book
+from keel.memory.importers import import_path
+from keel.tools.account_tools import AccountReader, AccountScope
+from keel.tools.health.explain import FactorContribution
+from keel.tools.hypotheses import _Evidence, _risk_hypothesis
+from keel.tools.signals import compute_signals, day_number, load_book
 
 DUE = dt.date(2024, 3, 31)
 BEFORE_DUE = dt.date(2024, 3, 20)

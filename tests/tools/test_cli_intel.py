@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli.main import _register, app
+from keel.api.cli.main import _register, app
 from keel.errors import KeelError
+from keel.memory.db import init_db, make_engine
 from keel.settings import Settings
-from memory.db import init_db, make_engine
 from tests.tools.minibook import build_minibook
 
 _register()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.outbound.content import (
+from keel.tools.outbound.content import (
     ContentProblem,
     FoundOffer,
     check_content,
@@ -26,7 +26,7 @@ from tools.outbound.content import (
     offer_allowed,
     url_allowed,
 )
-from tools.outbound.urls import find_addresses
+from keel.tools.outbound.urls import find_addresses
 
 ALLOWLIST = ["https://help.keel.example", "https://help.keel.example/articles/sso-setup"]
 NARROW = ["https://help.keel.example/articles/sso-setup"]

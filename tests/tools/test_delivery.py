@@ -20,10 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from agents.policy import Policy, load_policy
+from keel.agents.policy import Policy, load_policy
 from keel.errors import ConflictError
-from keel.settings import Settings
-from memory.actions import (
+from keel.memory.actions import (
     ActionStatus,
     Intervention,
     ProposedAction,
@@ -32,23 +31,24 @@ from memory.actions import (
     list_attempts,
     list_decisions,
 )
-from tests.local_servers import SmtpSink, WebhookSink
-from tests.memory.test_actions import NOW, Book, propose, seed_account
-from tools.outbound.delivery import DeliveryDeps, deliver_due, describe_delivery, retry_failed
-from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.executor import (
+from keel.settings import Settings
+from keel.tools.outbound.delivery import DeliveryDeps, deliver_due, describe_delivery, retry_failed
+from keel.tools.outbound.dry_run import DryRunAdapter
+from keel.tools.outbound.executor import (
     ExecutionHooks,
     ExecutionOptions,
     ExecutionStep,
     RetryPolicy,
     no_hooks,
 )
-from tools.outbound.smtp import SmtpAdapter
-from tools.outbound.webhook import WebhookAdapter
+from keel.tools.outbound.smtp import SmtpAdapter
+from keel.tools.outbound.webhook import WebhookAdapter
+from tests.local_servers import SmtpSink, WebhookSink
+from tests.memory.test_actions import NOW, Book, propose, seed_account
 
 ALLOW = ["https://help.keel.example"]
 SENDER = "keel@keel.example"
-cli_main = importlib.import_module("api.cli.main")
+cli_main = importlib.import_module("keel.api.cli.main")
 runner = CliRunner()
 
 

@@ -1,4 +1,4 @@
-"""Risk flags relative to the book as well as absolute (``tools.health.flags``).
+"""Risk flags relative to the book as well as absolute (``keel.tools.health.flags``).
 
 The rule on given probabilities, then on a small book with rare churn through the real
 scoring path (``score_book`` and the priority list) and the walk-forward backtest.
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
+from keel.tools.backtest import render_text, run_backtest
+from keel.tools.health.flags import FlagRule, flag
+from keel.tools.health.service import score_book
+from keel.tools.priorities import compute_priorities
 from tests.tools.minibook import build_minibook
-from tools.backtest import render_text, run_backtest
-from tools.health.flags import FlagRule, flag
-from tools.health.service import score_book
-from tools.priorities import compute_priorities
 
 
 def test_top_decile_at_twice_the_base_rate_is_flagged_below_the_threshold() -> None:

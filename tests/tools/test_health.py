@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from memory.db import init_db, make_engine
-from memory.intel_tables import HealthModelRecord
+from keel.memory.db import init_db, make_engine
+from keel.memory.intel_tables import HealthModelRecord
+from keel.tools.health.explain import model_info
+from keel.tools.health.service import BookScores, score_book
+from keel.tools.signals import load_book
+from keel.tools.signals.compute import compute_signals
 from tests.tools.minibook import SYMPTOMS, ProbeBook, build_minibook, make_probe_book
-from tools.health.explain import model_info
-from tools.health.service import BookScores, score_book
-from tools.signals import load_book
-from tools.signals.compute import compute_signals
 
 # Which explanation factor each symptom should push up (usage falls with outcomes).
 SYMPTOM_FACTOR: dict[str, str | tuple[str, ...]] = {
@@ -166,9 +166,9 @@ def test_default_weights_when_history_is_too_short(tmp_path) -> None:  # type: i
 def test_a_decided_outcome_is_not_predicted_again_until_its_renewal(engine: Engine) -> None:
     """Between a contraction notice and its renewal, labelled panels leave the account out
     (nothing left to predict); live scoring keeps it, so every account is still scored."""
-    from tools.health.labels import outcome_events, outcome_pending
-    from tools.health.service import active_panel
-    from tools.signals import day_date
+    from keel.tools.health.labels import outcome_events, outcome_pending
+    from keel.tools.health.service import active_panel
+    from keel.tools.signals import day_date
 
     build_minibook(engine, n_healthy=4, n_decline=8, n_ai=0)
     book = load_book(engine)
@@ -189,8 +189,8 @@ def test_values_read_as_counts_beside_the_books_typical_value(
     scores: BookScores, probes: ProbeBook
 ) -> None:
     """A reason says what is unusual: the value and what the book's accounts typically show."""
-    from tools.health.explain import one_line_reason
-    from tools.signals.catalog import spec_for
+    from keel.tools.health.explain import one_line_reason
+    from keel.tools.signals.catalog import spec_for
 
     model = scores.model
     (e,) = scores.explain([probes.book.ids["probe-nps"]])

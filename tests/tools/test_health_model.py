@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from tools.health.model import fit_model
+from keel.tools.health.model import fit_model
 
 FITTED_ON = dt.date(2026, 1, 1)
 

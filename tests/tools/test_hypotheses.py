@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from keel.errors import KeelError
+from keel.tools.cohort import similar_churned
+from keel.tools.health.service import BookScores, score_book
+from keel.tools.hypotheses import build_hypotheses
+from keel.tools.signals import load_book
 from tests.tools.minibook import ProbeBook, make_probe_book
-from tools.cohort import similar_churned
-from tools.health.service import BookScores, score_book
-from tools.hypotheses import build_hypotheses
-from tools.signals import load_book
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_unknown_account_is_a_clear_error(probes: ProbeBook, scores: BookScores)
 
 
 def test_support_claim_follows_the_direction_of_the_ticket_counts() -> None:
-    from tools.hypotheses import support_headline
+    from keel.tools.hypotheses import support_headline
 
     assert support_headline(prior=10, recent=19) == "Support load is rising"
     assert "easing" in support_headline(prior=25, recent=19)
@@ -152,7 +152,7 @@ def test_low_csat_is_claimed_as_low_satisfaction_with_the_rated_tickets(
 def test_no_claim_rests_on_a_weight_against_its_documented_direction(
     probes: ProbeBook, scores: BookScores
 ) -> None:
-    from tools.health.explain import contrary
+    from keel.tools.health.explain import contrary
 
     for ext in ("probe-base", "probe-usage", "probe-tickets", "probe-csat"):
         hyps = build_hypotheses(probes.engine, ext, scores=scores)

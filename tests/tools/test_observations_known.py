@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from memory.models import Account, Renewal
+from keel.memory.models import Account, Renewal
+from keel.tools.backtest import read_observations, run_backtest, score_observations
+from keel.tools.backtest.observations import _blocks
+from keel.tools.health.known import committed_until, decision_lead, known_labels
+from keel.tools.health.labels import outcome_events
+from keel.tools.signals import day_number
+from keel.tools.signals.book import Book, load_book
 from tests.tools.minibook import START, MiniBook, _insert, build_minibook, write_observations
-from tools.backtest import read_observations, run_backtest, score_observations
-from tools.backtest.observations import _blocks
-from tools.health.known import committed_until, decision_lead, known_labels
-from tools.health.labels import outcome_events
-from tools.signals import day_number
-from tools.signals.book import Book, load_book
 
 D = dt.date
 WINDOW = 31
@@ -254,7 +254,7 @@ def test_health_fits_learn_from_open_windows_only_what_was_known(
     engine: Engine, mini: MiniBook
 ) -> None:
     """The rows a fit at a cut trains on: dated before it, labels as known on that day."""
-    from tools.health.service import active_panel, known_training_rows, training_cuts
+    from keel.tools.health.service import active_panel, known_training_rows, training_cuts
 
     book = load_book(engine)
     outcomes = outcome_events(book)

@@ -18,10 +18,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from keel.agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from keel.errors import KeelError
-from keel.settings import Settings
-from memory.actions import (
+from keel.memory.actions import (
     ActionStatus,
     CrmTask,
     Intervention,
@@ -30,21 +29,22 @@ from memory.actions import (
     get_action,
     payload_hash,
 )
-from tests.local_servers import SmtpSink, WebhookSink
-from tests.memory.test_actions import NOW, Book, payload, propose, seed_account
-from tools.outbound.base import OutboundAdapter, OutboundError, RenderedMessage, SendReceipt
-from tools.outbound.crm import CrmTaskAdapter
-from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.executor import (
+from keel.settings import Settings
+from keel.tools.outbound.base import OutboundAdapter, OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.crm import CrmTaskAdapter
+from keel.tools.outbound.dry_run import DryRunAdapter
+from keel.tools.outbound.executor import (
     ExecutionOptions,
     ExecutionResult,
     RetryPolicy,
     execute_action,
 )
-from tools.outbound.factory import adapters_from_settings
-from tools.outbound.guards import extract_links, link_allowed, recipient_problems
-from tools.outbound.smtp import SmtpAdapter
-from tools.outbound.webhook import WebhookAdapter
+from keel.tools.outbound.factory import adapters_from_settings
+from keel.tools.outbound.guards import extract_links, link_allowed, recipient_problems
+from keel.tools.outbound.smtp import SmtpAdapter
+from keel.tools.outbound.webhook import WebhookAdapter
+from tests.local_servers import SmtpSink, WebhookSink
+from tests.memory.test_actions import NOW, Book, payload, propose, seed_account
 
 ALLOW = ["https://help.keel.example", "https://keel.example/docs/"]
 SENDER = "keel@keel.example"

@@ -8,16 +8,16 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.tools.minibook import ProbeBook, make_probe_book
-from tools.health.explain import (
+from keel.tools.health.explain import (
     Explanation,
     FactorContribution,
     ModelInfo,
     SignalContribution,
     one_line_reason,
 )
-from tools.priorities import PriorityList, compute_priorities, urgency
-from tools.signals.catalog import RENEWAL_TIMING_SIGNALS, SPECS, renewal_timing_signal
+from keel.tools.priorities import PriorityList, compute_priorities, urgency
+from keel.tools.signals.catalog import RENEWAL_TIMING_SIGNALS, SPECS, renewal_timing_signal
+from tests.tools.minibook import ProbeBook, make_probe_book
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,22 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from keel.memory.index_state import DocState, IndexedDocument, save_state
+from keel.memory.models import CallNote, Ticket
+from keel.memory.vectors.chunking import chunk_text
+from keel.memory.vectors.documents import ticket_text
+from keel.memory.vectors.types import PrototypeMatch
 from keel.runtime import Runtime
-from memory.index_state import DocState, IndexedDocument, save_state
-from memory.models import CallNote, Ticket
-from memory.vectors.chunking import chunk_text
-from memory.vectors.documents import ticket_text
-from memory.vectors.types import PrototypeMatch
-from tests.fakes import FakePrototypeMatcher
-from tests.tools.minibook import START, build_minibook
-from tools.risk_language import (
+from keel.tools.risk_language import (
     MIN_SCORE,
     PROTOTYPES,
     matches_for,
     needs_refresh,
     refresh_matches,
 )
-from tools.signals import compute_signals, day_number, load_book
+from keel.tools.signals import compute_signals, day_number, load_book
+from tests.fakes import FakePrototypeMatcher
+from tests.tools.minibook import START, build_minibook
 
 DAY = START + dt.timedelta(days=100)
 
@@ -98,7 +98,7 @@ def test_a_document_embedded_again_after_the_scan_triggers_a_refresh(engine: Eng
 def test_without_a_scan_text_evidence_is_unavailable(engine: Engine) -> None:
     build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
                    text_scanned=False)  # fmt: skip
-    from tools.health.service import score_book
+    from keel.tools.health.service import score_book
 
     scores = score_book(engine)
     assert not scores.text_evidence

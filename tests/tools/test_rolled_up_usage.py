@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from memory.importers import import_path
+from keel.memory.importers import import_path
+from keel.tools.signals import compute_signals, day_number, load_book
+from keel.tools.signals.catalog import EVENT_PREFIX
 from tests.memory.test_importers import write_folder
-from tools.signals import compute_signals, day_number, load_book
-from tools.signals.catalog import EVENT_PREFIX
 
 START = dt.date(2024, 1, 1)
 AS_OF = START + dt.timedelta(days=59)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 
-from memory.intel_tables import RiskLanguageMatch
-from memory.models import (
+from keel.memory.intel_tables import RiskLanguageMatch
+from keel.memory.models import (
     Account,
     Contact,
     ContactRole,
@@ -24,10 +24,10 @@ from memory.models import (
     Ticket,
     UsageDaily,
 )
+from keel.tools.health.service import fit_on_history
+from keel.tools.risk_language import PROTOTYPE_VERSION
+from keel.tools.signals import WindowIndex, compute_signals, day_number, load_book
 from tests.tools.minibook import START, build_minibook
-from tools.health.service import fit_on_history
-from tools.risk_language import PROTOTYPE_VERSION
-from tools.signals import WindowIndex, compute_signals, day_number, load_book
 
 AS_OF = START + dt.timedelta(days=330)
 
@@ -255,7 +255,7 @@ def test_missing_channels_contribute_nothing(engine: Engine) -> None:
 
 
 def book_end(book: object) -> dt.date:
-    from tools.signals.windows import day_date
+    from keel.tools.signals.windows import day_date
 
     return day_date(int(book.usage["day"].max()))  # type: ignore[attr-defined]
 
@@ -282,8 +282,8 @@ def test_window_index_sums_counts_and_last_day() -> None:
 
 
 def test_renewal_timing_bins_follow_days_to_renewal(small_book: Engine) -> None:
-    from tools.signals.catalog import renewal_timing_signal
-    from tools.signals.constants import RENEWAL_TIMING_BINS
+    from keel.tools.signals.catalog import renewal_timing_signal
+    from keel.tools.signals.constants import RENEWAL_TIMING_BINS
 
     book = load_book(small_book)
     ids = book.accounts["account_id"].to_numpy()
@@ -307,7 +307,7 @@ def test_model_features_are_never_infinite(small_book: Engine) -> None:
     Early dates give accounts with no baseline window and no history at all, the cases in
     which a log change or a ratio can blow up.
     """
-    from tools.signals.catalog import model_features
+    from keel.tools.signals.catalog import model_features
 
     book = load_book(small_book, prototype_version=PROTOTYPE_VERSION)
     ids = book.accounts["account_id"].to_numpy()

@@ -18,20 +18,20 @@ import trustme
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from agents.llm import LLMCallFailed, ResilientChatOpenAI, RetryPolicy, make_chat_model
-from agents.policy import Policy, load_policy
+from keel.agents.llm import LLMCallFailed, ResilientChatOpenAI, RetryPolicy, make_chat_model
+from keel.agents.policy import Policy, load_policy
+from keel.memory.actions import ActionStatus, decide
 from keel.redact import REDACTED, redact_secrets, redact_url, secrets_in_url
 from keel.settings import Settings
-from memory.actions import ActionStatus, decide
+from keel.tools.outbound.base import OutboundError
+from keel.tools.outbound.dry_run import DryRunAdapter
+from keel.tools.outbound.factory import adapters_from_settings
+from keel.tools.outbound.smtp import SmtpAdapter
+from keel.tools.outbound.webhook import WebhookAdapter
 from tests.local_servers import AuthAttempt, FailingWebhookSink, TlsSmtpSink
 from tests.memory.test_actions import NOW, Book, propose, seed_account
 from tests.openai_server import OpenAIServer, error
 from tests.tools.test_outbound import SENDER, _message, approved, row, run
-from tools.outbound.base import OutboundError
-from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.factory import adapters_from_settings
-from tools.outbound.smtp import SmtpAdapter
-from tools.outbound.webhook import WebhookAdapter
 
 USER = "keel"
 PASSWORD = "hunter2-Correct-Horse"
@@ -154,7 +154,7 @@ def test_starttls_switched_off_with_credentials_is_refused_before_connecting(
 def test_plaintext_auth_when_explicitly_allowed_sends_and_warns(
     plain_sink: TlsSmtpSink, starttls: bool | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="tools.outbound.smtp")
+    caplog.set_level(logging.WARNING, logger="keel.tools.outbound.smtp")
     adapter(plain_sink, starttls=starttls, allow_plaintext_auth=True).send(
         _message(), idempotency_key=KEY
     )

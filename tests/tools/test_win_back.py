@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from memory.importers import import_path
-from tools.health.labels import churned_by
-from tools.health.service import active_panel, score_book
-from tools.signals import day_number, load_book
+from keel.memory.importers import import_path
+from keel.tools.health.labels import churned_by
+from keel.tools.health.service import active_panel, score_book
+from keel.tools.signals import day_number, load_book
 
 FIRST = dt.date(2023, 1, 1)
 LAST = dt.date(2024, 6, 30)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from tools.backtest.observations import read_observations, score_observations
-from tools.backtest.report import BacktestReport, render_text
-from tools.backtest.walkforward import DEFAULT_THRESHOLD, walk_forward
-from tools.health.service import DEFAULT_HORIZON_DAYS, text_prototype_version
-from tools.signals.book import load_book
+from keel.tools.backtest.observations import read_observations, score_observations
+from keel.tools.backtest.report import BacktestReport, render_text
+from keel.tools.backtest.walkforward import DEFAULT_THRESHOLD, walk_forward
+from keel.tools.health.service import DEFAULT_HORIZON_DAYS, text_prototype_version
+from keel.tools.signals.book import load_book
 
 __all__ = [
     "BacktestReport",

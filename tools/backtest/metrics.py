@@ -11,13 +11,13 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sklearn.metrics import roc_auc_score
 
-from tools.health.calibration import (
+from keel.tools.health.calibration import (
     ReliabilityBin,
     expected_calibration_error,
     reliability_table,
 )
-from tools.health.flags import FlagRule, flag
-from tools.signals.windows import day_date
+from keel.tools.health.flags import FlagRule, flag
+from keel.tools.signals.windows import day_date
 
 # Lead time counts the first flag within this many days before the event.
 LEAD_LOOKBACK_DAYS = 365
@@ -37,7 +37,7 @@ class ModelMetrics(BaseModel):
     flagged: int
     precision: float | None
     recall: float | None
-    # The flag rule when flags are relative to the book as well (``tools.health.flags``);
+    # The flag rule when flags are relative to the book as well (``keel.tools.health.flags``);
     # then the figures above are the rule's, and these the absolute threshold's alone.
     flag_rule: str | None = None
     flagged_absolute: int | None = None

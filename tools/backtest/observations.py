@@ -8,7 +8,7 @@ Out-of-time protocol: observations are sorted by date and cut at date boundaries
 ``splits + 1`` blocks of (about) equal size, as scikit-learn's ``TimeSeriesSplit`` does
 (the reference study uses two splits). Block *k* (k >= 1) is scored by a model fitted
 only on earlier observations whose label was already determined, by the book's own data
-dated on or before the day block *k* starts (:mod:`tools.health.known`): the label
+dated on or before the day block *k* starts (:mod:`keel.tools.health.known`): the label
 window had closed (``observation date + label window <= block start``), or a churn or
 contraction inside the window was already known, or the account was committed to a
 contract term running past the window. So no label the model learns from could have
@@ -32,16 +32,16 @@ import numpy as np
 import pandas as pd
 
 from keel.errors import Problem, ValidationFailed
-from tools.backtest.metrics import add_flag_columns, auc, model_metrics, top_decile
-from tools.backtest.report import BacktestReport, BlockSummary
-from tools.health.flags import FlagRule
-from tools.health.known import KnownLabels, known_labels
-from tools.health.model import fit_model
-from tools.health.service import MODEL_KINDS
-from tools.signals.book import Book
-from tools.signals.catalog import model_features
-from tools.signals.compute import compute_signals, event_names_by_coverage
-from tools.signals.windows import day_date, day_number
+from keel.tools.backtest.metrics import add_flag_columns, auc, model_metrics, top_decile
+from keel.tools.backtest.report import BacktestReport, BlockSummary
+from keel.tools.health.flags import FlagRule
+from keel.tools.health.known import KnownLabels, known_labels
+from keel.tools.health.model import fit_model
+from keel.tools.health.service import MODEL_KINDS
+from keel.tools.signals.book import Book
+from keel.tools.signals.catalog import model_features
+from keel.tools.signals.compute import compute_signals, event_names_by_coverage
+from keel.tools.signals.windows import day_date, day_number
 
 ACCOUNT_COLUMNS = ("account_id", "account", "account_external_id", "external_id")
 DATE_COLUMNS = ("observation_date", "date", "as_of", "observed_on")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from tools.backtest.metrics import ModelMetrics
-from tools.risk_language import TEXT_UNAVAILABLE
+from keel.tools.backtest.metrics import ModelMetrics
+from keel.tools.risk_language import TEXT_UNAVAILABLE
 
 KIND_LABELS = {"multi_signal": "multi-signal", "usage_only": "usage-only"}
 
@@ -55,7 +55,7 @@ class BacktestReport(BaseModel):
     mode: str  # walk_forward | observations
     horizon_days: int
     threshold: float
-    # How rows were flagged (``tools.health.flags``); None: ``p >= threshold`` alone.
+    # How rows were flagged (``keel.tools.health.flags``); None: ``p >= threshold`` alone.
     flag_rule: str | None = None
     cuts: list[CutSummary] = Field(default_factory=list)
     evaluated_cuts: list[dt.date] = Field(default_factory=list)

@@ -5,7 +5,7 @@ Cuts are the first day of each month from ``WARMUP_DAYS`` after the data starts 
 still open). At each cut both models (multi-signal and usage-only, same fitting code) are
 fitted on earlier rows whose label was known at the cut: the window had closed, or the
 book already showed the outcome (a churn or contraction announced, or a contract
-committed past the window; ``tools.health.known``), so no outcome after the cut is ever
+committed past the window; ``keel.tools.health.known``), so no outcome after the cut is ever
 seen; with too little known history the documented default weights score instead, and
 the report says how many cuts that was. Signals are computed once for every
 (account, cut) pair and reused by every fit.
@@ -19,19 +19,25 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tools.backtest.metrics import (
+from keel.tools.backtest.metrics import (
     LEAD_LOOKBACK_DAYS,
     add_flag_columns,
     model_metrics,
     top_decile_positions,
 )
-from tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
-from tools.health.flags import FlagRule
-from tools.health.labels import monthly_cuts, outcome_events
-from tools.health.service import MODEL_KINDS, WARMUP_DAYS, active_panel, data_span, fit_on_history
-from tools.signals.book import Book
-from tools.signals.compute import event_names_by_coverage
-from tools.signals.windows import day_date, day_number
+from keel.tools.backtest.report import AiProductCheck, BacktestReport, CutSummary
+from keel.tools.health.flags import FlagRule
+from keel.tools.health.labels import monthly_cuts, outcome_events
+from keel.tools.health.service import (
+    MODEL_KINDS,
+    WARMUP_DAYS,
+    active_panel,
+    data_span,
+    fit_on_history,
+)
+from keel.tools.signals.book import Book
+from keel.tools.signals.compute import event_names_by_coverage
+from keel.tools.signals.windows import day_date, day_number
 
 DEFAULT_THRESHOLD = 0.5
 AI_PRODUCT_TRAJECTORY = "ai_product"

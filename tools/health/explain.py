@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tools.health.model import HealthModel
-from tools.signals.catalog import FACTOR_LABELS, INDICATOR, spec_for
+from keel.tools.health.model import HealthModel
+from keel.tools.signals.catalog import FACTOR_LABELS, INDICATOR, spec_for
 
 # A factor moving the logit by less than this is reported as neutral.
 NEUTRAL_LOGIT = 0.05
@@ -235,7 +235,7 @@ def _typical(name: str, mean: float) -> str | None:
 
 
 def _row_date(frame: pd.DataFrame, i: int) -> dt.date:
-    from tools.signals.windows import day_date
+    from keel.tools.signals.windows import day_date
 
     return day_date(int(frame["as_of"].iloc[i]))
 

@@ -2,11 +2,11 @@
 
 An observation (account, ``as_of``, label window ``W``) asks whether the account's churn
 or contraction becomes known within ``(as_of, as_of + W]`` (the convention of
-:func:`tools.health.labels.labels`). As of a later date ``T`` its label is *known* when
+:func:`keel.tools.health.labels.labels`). As of a later date ``T`` its label is *known* when
 
 * the window has closed: ``as_of + W <= T``; or
 * **positive observed**: a churn or contraction became known (its decision date, else
-  its renewal date, as in :func:`tools.health.labels.outcome_events`) in
+  its renewal date, as in :func:`keel.tools.health.labels.outcome_events`) in
   ``(as_of, min(T, as_of + W)]``; or
 * **committed**: as of ``T`` the account is inside a contract term that runs past the
   window: every renewal up to its current term is decided by ``T`` (decision date, else
@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tools.health.labels import NEGATIVE_OUTCOMES, outcome_index
-from tools.signals.book import Book
+from keel.tools.health.labels import NEGATIVE_OUTCOMES, outcome_index
+from keel.tools.signals.book import Book
 
 PENDING = "pending"
 CHURNED = "churned"

@@ -12,8 +12,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from tools.signals.book import Book
-from tools.signals.windows import FloatArray, IntArray, WindowIndex, day_number
+from keel.tools.signals.book import Book
+from keel.tools.signals.windows import FloatArray, IntArray, WindowIndex, day_number
 
 NEGATIVE_OUTCOMES: tuple[str, ...] = ("churned", "contracted")
 

@@ -15,7 +15,7 @@ signal that is constant in the training data, or that repeats one kept before it
 account) cross-validated log loss, which also keeps the probabilities calibrated.
 
 Books have few churns, so the fit shrinks toward the documented prior weights' direction
-rather than toward zero: the prior score ``z . w0`` (``tools.health.priors``) enters as one
+rather than toward zero: the prior score ``z . w0`` (``keel.tools.health.priors``) enters as one
 column that is almost unpenalised, and each signal's own weight is an L2-shrunk deviation
 from it. The effective pooled weight of signal ``j`` is ``a * w0_j + d_j``: with little
 history the model is (a calibrated rescaling of) the prior, with plenty it follows the
@@ -43,9 +43,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 
-from tools.health.calibration import ReliabilityBin
-from tools.health.priors import PRIOR_LOGIT_PER_SD, default_base_rate, logit
-from tools.signals.catalog import spec_for
+from keel.tools.health.calibration import ReliabilityBin
+from keel.tools.health.priors import PRIOR_LOGIT_PER_SD, default_base_rate, logit
+from keel.tools.signals.catalog import spec_for
 
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_C = 0.1
@@ -429,7 +429,7 @@ def prior_model(
     """The default model (documented prior weights), standardised on ``frame``'s population.
 
     The prior direction is scaled so that one standard deviation of the prior score moves
-    the log-odds by ``PRIOR_LOGIT_PER_SD`` (see ``tools.health.priors``): a deliberately
+    the log-odds by ``PRIOR_LOGIT_PER_SD`` (see ``keel.tools.health.priors``): a deliberately
     modest default that flags only accounts far out on several signals at once.
     """
     model = _standardised_model(

@@ -1,7 +1,7 @@
 """Default weights for a book with too little labelled history to fit on.
 
 The default model is a logistic regression whose weights are set by hand rather than
-learnt: each named signal's ``prior`` in ``tools.signals.catalog`` (relative weight per
+learnt: each named signal's ``prior`` in ``keel.tools.signals.catalog`` (relative weight per
 standard deviation of the signal, signed so that positive means more risk), standardised
 against the book's own current population (which needs no labels), scaled so that one
 standard deviation of the combined score moves the log-odds by ``PRIOR_LOGIT_PER_SD``, and
@@ -9,7 +9,7 @@ an intercept at the default base rate below. The magnitudes follow the CS litera
 ordering: a champion leaving, falling NPS and risk language weigh most; levels of use
 least. They are a starting point: as soon as the book has ``MIN_POSITIVES`` known churns
 or contractions in closed label windows the model is fitted, shrinking toward the same
-direction (``tools.health.model``) rather than toward zero.
+direction (``keel.tools.health.model``) rather than toward zero.
 """
 
 from __future__ import annotations

@@ -19,18 +19,18 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from memory.intel_tables import RiskLanguageScan
-from tools.health.calibration import expected_calibration_error, reliability_table
-from tools.health.explain import Explanation, explain_rows
-from tools.health.known import known_labels
-from tools.health.labels import churned_by, labels, monthly_cuts, outcome_pending, panel
-from tools.health.model import Calibration, HealthModel, fit_model, prior_model
-from tools.health.priors import MIN_NEGATIVES, MIN_POSITIVES
-from tools.health.store import latest_model, save_model, schema_hash
-from tools.signals.book import Book, latest_data_date, load_book
-from tools.signals.catalog import SPECS, model_features
-from tools.signals.compute import compute_signals, event_names_by_coverage
-from tools.signals.windows import day_date, day_number
+from keel.memory.intel_tables import RiskLanguageScan
+from keel.tools.health.calibration import expected_calibration_error, reliability_table
+from keel.tools.health.explain import Explanation, explain_rows
+from keel.tools.health.known import known_labels
+from keel.tools.health.labels import churned_by, labels, monthly_cuts, outcome_pending, panel
+from keel.tools.health.model import Calibration, HealthModel, fit_model, prior_model
+from keel.tools.health.priors import MIN_NEGATIVES, MIN_POSITIVES
+from keel.tools.health.store import latest_model, save_model, schema_hash
+from keel.tools.signals.book import Book, latest_data_date, load_book
+from keel.tools.signals.catalog import SPECS, model_features
+from keel.tools.signals.compute import compute_signals, event_names_by_coverage
+from keel.tools.signals.windows import day_date, day_number
 
 DEFAULT_HORIZON_DAYS = 180
 HORIZONS = (30, 90, 180)
@@ -124,7 +124,7 @@ def known_training_rows(
 
     Known: the label window has closed, or the book already shows the outcome (a churn or
     contraction known inside the window, or a contract committed past the window; see
-    :mod:`tools.health.known`). A label known before its window closed is set to what
+    :mod:`keel.tools.health.known`). A label known before its window closed is set to what
     was known then (1 for an outcome seen, else 0), so nothing dated after ``cutoff``
     can reach a fit even through a label.
     """
@@ -253,7 +253,7 @@ def fit_on_history(
 
 def text_prototype_version(engine: Engine) -> str | None:
     """The risk-language prototype version whose matches are cached, if a scan completed."""
-    from tools.risk_language import PROTOTYPE_VERSION
+    from keel.tools.risk_language import PROTOTYPE_VERSION
 
     with Session(engine) as session:
         found = session.exec(
@@ -328,7 +328,7 @@ def score_book(
 
     Uses the stored model when it is recent, otherwise fits one on the book's history and
     stores it. Risk-language features use cached matches when a scan has been run
-    (``tools.risk_language.refresh_matches``); otherwise they are zero.
+    (``keel.tools.risk_language.refresh_matches``); otherwise they are zero.
     """
     when = as_of or latest_data_date(engine)
     if when is None:

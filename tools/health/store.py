@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from memory.db import session_scope
-from memory.intel_tables import HealthModelRecord
-from tools.health.model import HealthModel
+from keel.memory.db import session_scope
+from keel.memory.intel_tables import HealthModelRecord
+from keel.tools.health.model import HealthModel
 
 
 def schema_hash(kind: str, candidates: Sequence[str]) -> str:

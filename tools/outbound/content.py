@@ -2,7 +2,7 @@
 
 Everything here parses; nothing pattern-matches the raw text alone. Each detector reads a
 normalised view of the text (HTML character references decoded, NFKC, Unicode dot
-lookalikes as ``.``, invisible characters dropped; see :mod:`tools.outbound.urls`) and
+lookalikes as ``.``, invisible characters dropped; see :mod:`keel.tools.outbound.urls`) and
 reports spans of the ORIGINAL text, so a caller can replace exactly what was found.
 
 - :func:`find_urls` / :func:`url_allowed`: links, parsed with a URL and host parser (any
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
-from tools.outbound.urls import (
+from keel.tools.outbound.urls import (
     DOT_LOOKALIKES,
     INVISIBLE_EXTRA,
     ParsedUrl,
@@ -670,7 +670,7 @@ def _addresses(reading: _Reading) -> list[tuple[str, str]]:
 
 
 def find_urls(text: str) -> list[FoundUrl]:
-    """Every link in ``text``, in order (see :mod:`tools.outbound.urls` for what counts)."""
+    """Every link in ``text``, in order (see :mod:`keel.tools.outbound.urls` for what counts)."""
     return [found for found, _ in _urls(_read(text))]
 
 

@@ -8,9 +8,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
+from keel.memory.actions import CrmTask, as_utc
 from keel.redact import redact_secrets
-from memory.actions import CrmTask, as_utc
-from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
 
 
 @dataclass

@@ -4,7 +4,7 @@ Approving an action records a decision; delivering it is this loop's job (the re
 execute node tries once right away, so a healthy transport sends at once). One pass
 claims every *due* action -- approved, edited or auto-approved; ``sending`` with an
 expired lease (a worker died mid-send); ``sending`` whose retry time has come -- and
-hands each to :func:`tools.outbound.executor.execute_action`, which sends it once and
+hands each to :func:`keel.tools.outbound.executor.execute_action`, which sends it once and
 records it, or schedules its next try with exponential backoff, or marks it ``failed``
 when the attempts are spent or the error is permanent.
 
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.policy import Policy
-from memory.actions import ActionStatus, ProposedAction, as_utc, reopen_failed
-from tools.outbound.base import OutboundAdapter
-from tools.outbound.executor import (
+from keel.agents.policy import Policy
+from keel.memory.actions import ActionStatus, ProposedAction, as_utc, reopen_failed
+from keel.tools.outbound.base import OutboundAdapter
+from keel.tools.outbound.executor import (
     DEFAULT_OPTIONS,
     ExecutionOptions,
     ExecutionResult,
@@ -51,7 +51,7 @@ class DeliveryDeps:
 
     Attributes:
         engine: The Keel database.
-        adapters: Adapter per channel (:func:`tools.outbound.factory.adapters_from_settings`).
+        adapters: Adapter per channel (:func:`keel.tools.outbound.factory.adapters_from_settings`).
         policy: The current policy (the executor evaluates it again before each send).
         link_allowlist: URL prefixes a message may link to.
         options: Lease, retry policy, step hooks.
@@ -70,8 +70,8 @@ def open_delivery(
     runtime: Runtime, *, options: ExecutionOptions | None = None, worker_id: str = "outbox"
 ) -> DeliveryDeps:
     """Delivery dependencies from a runtime: adapters and policy from its settings."""
-    from agents.policy import policy_from_settings
-    from tools.outbound.factory import adapters_from_settings
+    from keel.agents.policy import policy_from_settings
+    from keel.tools.outbound.factory import adapters_from_settings
 
     settings = runtime.settings
     return DeliveryDeps(

@@ -8,10 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from keel.memory.actions import is_customer_facing
 from keel.redact import redact_secrets
-from memory.actions import is_customer_facing
-from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
-from tools.outbound.render import IDEMPOTENCY_HEADER, to_email, to_markdown
+from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.render import IDEMPOTENCY_HEADER, to_email, to_markdown
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

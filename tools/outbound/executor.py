@@ -22,7 +22,7 @@ and :class:`ExecutionHooks` is told after each one (crash tests stop the process
 
 Every crash point ends in "not sent, will be retried" or "sent, recorded": a crash after
 1 or 3 leaves a ``sending`` row whose lease expires; the delivery loop
-(:mod:`tools.outbound.delivery`) reclaims it and sends. An attempt in doubt is
+(:mod:`keel.tools.outbound.delivery`) reclaims it and sends. An attempt in doubt is
 *completed, not re-judged*: only the payload hash is checked again, and the message goes
 out with the same idempotency key. Dry-run files and CRM tasks are keyed by it, so that
 send finds the earlier message and records it without writing a second one.
@@ -58,9 +58,8 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agents.policy import Policy
-from keel.redact import redact_secrets
-from memory.actions import (
+from keel.agents.policy import Policy
+from keel.memory.actions import (
     EXECUTABLE_STATUSES,
     ActionDecision,
     ActionNotFound,
@@ -76,10 +75,11 @@ from memory.actions import (
     payload_hash,
     recent_touches,
 )
-from memory.models import Account, Contact
-from tools.outbound.base import OutboundAdapter, OutboundError, SendReceipt
-from tools.outbound.guards import content_problems, recipient_problems
-from tools.outbound.render import render_message
+from keel.memory.models import Account, Contact
+from keel.redact import redact_secrets
+from keel.tools.outbound.base import OutboundAdapter, OutboundError, SendReceipt
+from keel.tools.outbound.guards import content_problems, recipient_problems
+from keel.tools.outbound.render import render_message
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def execute_action(
         engine: The Keel database.
         action_id: The ``ProposedAction`` to execute.
         adapters: Adapter per channel (``email``, ``slack``, ``internal``); see
-            :func:`tools.outbound.factory.adapters_from_settings`.
+            :func:`keel.tools.outbound.factory.adapters_from_settings`.
         policy: The current policy; evaluated again before sending.
         link_allowlist: URL prefixes links may point to (``settings.link_allowlist``).
         now: The moment of execution (tests pin it); the current time when None.

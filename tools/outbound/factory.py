@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError
+from keel.memory.actions import Channel
 from keel.settings import Settings
-from memory.actions import Channel
-from tools.outbound.base import OutboundAdapter
-from tools.outbound.crm import CrmTaskAdapter
-from tools.outbound.dry_run import DryRunAdapter
-from tools.outbound.smtp import SmtpAdapter
-from tools.outbound.webhook import WebhookAdapter
+from keel.tools.outbound.base import OutboundAdapter
+from keel.tools.outbound.crm import CrmTaskAdapter
+from keel.tools.outbound.dry_run import DryRunAdapter
+from keel.tools.outbound.smtp import SmtpAdapter
+from keel.tools.outbound.webhook import WebhookAdapter
 
 OUTBOUND_MODES = ("dry_run", "smtp", "webhook", "crm")
 

@@ -2,7 +2,7 @@
 
 Recipients come only from the account's current contacts (customer-facing channels) or the
 account's owner CSM (internal channels); links only from an allow-list; no markup; no offer
-the play is not approved to make (:mod:`tools.outbound.content` parses the text). Whatever
+the play is not approved to make (:mod:`keel.tools.outbound.content` parses the text). Whatever
 a draft or a reviewer's edit says, these checks run on the exact payload about to be sent.
 """
 
@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from keel.errors import KeelError
-from memory.actions import is_customer_facing
-from tools.outbound.content import check_content, find_urls, url_allowed
+from keel.memory.actions import is_customer_facing
+from keel.tools.outbound.content import check_content, find_urls, url_allowed
 
 
 class ContactRecord(Protocol):
-    """A contact as the guards see it (``memory.models.Contact`` fits)."""
+    """A contact as the guards see it (``keel.memory.models.Contact`` fits)."""
 
     @property
     def id(self) -> int | None: ...
@@ -123,7 +123,7 @@ def content_problems(
 ) -> list[str]:
     """Everything in a message that may not go out, as reasons (empty when it may).
 
-    The content policy (:func:`tools.outbound.content.check_content`: links, markup,
+    The content policy (:func:`keel.tools.outbound.content.check_content`: links, markup,
     offers not approved for the play, addresses other than ``addresses``) over subject and
     body, and every declared link checked against the allow-list.
     """

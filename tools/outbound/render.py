@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from memory.actions import ActionPayload, ProposedAction
-from tools.outbound.base import RenderedMessage
+from keel.memory.actions import ActionPayload, ProposedAction
+from keel.tools.outbound.base import RenderedMessage
 
 IDEMPOTENCY_HEADER = "X-Keel-Idempotency-Key"
 ACTION_HEADER = "X-Keel-Action-Id"

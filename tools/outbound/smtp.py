@@ -26,8 +26,8 @@ from ssl import SSLCertVerificationError, SSLContext, create_default_context
 from pydantic import SecretStr
 
 from keel.redact import redact_secrets
-from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
-from tools.outbound.render import message_id, to_email
+from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.render import message_id, to_email
 
 SmtpFactory = Callable[..., smtplib.SMTP]
 

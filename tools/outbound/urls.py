@@ -1,6 +1,6 @@
 """Links and e-mail addresses in outbound text, found by parsing rather than by pattern.
 
-:mod:`tools.outbound.content` is the public face of the content policy; this module holds
+:mod:`keel.tools.outbound.content` is the public face of the content policy; this module holds
 its URL half: the normalised view of a text (with a map back to the original), the URL
 scanner, the allow-list check and the address finder.
 

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from keel.redact import redact_secrets, secrets_in_url
-from tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
-from tools.outbound.render import IDEMPOTENCY_HEADER as KEEL_IDEMPOTENCY_HEADER
-from tools.outbound.render import to_chat_json
+from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.render import IDEMPOTENCY_HEADER as KEEL_IDEMPOTENCY_HEADER
+from keel.tools.outbound.render import to_chat_json
 
 # Both names: ``Idempotency-Key`` is the IETF draft's (Stripe and most APIs dedupe on it),
 # ``X-Keel-Idempotency-Key`` is the one Keel's emails and outbox files carry.

@@ -6,10 +6,10 @@ Typical use::
     frame = compute_signals(book, account_ids, [day_number(as_of)] * len(account_ids))
 """
 
-from tools.signals.book import Book, latest_data_date, load_book
-from tools.signals.catalog import FACTOR_LABELS, SPECS, SignalSpec, model_features, spec_for
-from tools.signals.compute import build_indexes, compute_signals, event_names_by_coverage
-from tools.signals.windows import WindowIndex, day_date, day_number, to_days
+from keel.tools.signals.book import Book, latest_data_date, load_book
+from keel.tools.signals.catalog import FACTOR_LABELS, SPECS, SignalSpec, model_features, spec_for
+from keel.tools.signals.compute import build_indexes, compute_signals, event_names_by_coverage
+from keel.tools.signals.windows import WindowIndex, day_date, day_number, to_days
 
 __all__ = [
     "FACTOR_LABELS",

@@ -36,7 +36,7 @@ def settled_day(invoices: pd.DataFrame) -> pd.Series:
 
     Args:
         invoices: Rows with ``due``, ``paid`` (day numbers, NaN when none) and ``status``
-            (lower-case values), as :func:`tools.signals.book.load_book` reads them.
+            (lower-case values), as :func:`keel.tools.signals.book.load_book` reads them.
     """
     status = invoices["status"].astype(str).str.lower()
     paid = invoices["paid"].astype(float)

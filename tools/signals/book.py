@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from tools.signals.constants import LOOKBACK_DAYS
-from tools.signals.windows import day_date, day_number
+from keel.tools.signals.constants import LOOKBACK_DAYS
+from keel.tools.signals.windows import day_date, day_number
 
 # julianday('1900-01-01') in SQLite.
 _SQLITE_EPOCH_JULIAN = 2415020.5

@@ -4,7 +4,7 @@ Signals are grouped into *factors* (engagement, outcomes, support, ...): an expl
 adds the contributions of a factor's signals into one readable line. ``usage`` marks the
 signals of the usage-only baseline (raw engagement, no outcome gating). ``prior`` is the
 documented default weight (logit change per standard deviation of the signal) used when a
-book has too little labelled history to fit on; see ``tools.health.priors``.
+book has too little labelled history to fit on; see ``keel.tools.health.priors``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tools.signals.constants import RENEWAL_TIMING_BINS
+from keel.tools.signals.constants import RENEWAL_TIMING_BINS
 
 FACTOR_LABELS: dict[str, str] = {
     "baseline": "Baseline",

@@ -10,7 +10,7 @@ Point-in-time rules (no leakage):
 - an invoice is a payment problem once its due date has passed unpaid or it was paid
   after it (both known on the due date); it is overdue while unpaid as of the date; a
   void invoice is never one, and one marked paid without a date was paid on time
-  (:mod:`tools.signals.billing`);
+  (:mod:`keel.tools.signals.billing`);
 - a renewal's outcome counts only once ``decided_on`` <= as_of; its date is the contract's;
 - accounts that did not exist yet (created after as_of) are marked ``exists = False``;
 - the account's contract fields (outcome ceiling) describe the current term and are used
@@ -29,18 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tools.signals import constants as C
-from tools.signals.billing import payment_problems
-from tools.signals.book import Book
-from tools.signals.catalog import (
+from keel.tools.signals import constants as C
+from keel.tools.signals.billing import payment_problems
+from keel.tools.signals.book import Book
+from keel.tools.signals.catalog import (
     EVENT_PREFIX,
     RAW_EVENT_PREFIX,
     RISK_LABELS,
     RISK_PREFIX,
     renewal_timing_signal,
 )
-from tools.signals.sentiment import sentiment_scores
-from tools.signals.windows import FloatArray, IntArray, WindowIndex
+from keel.tools.signals.sentiment import sentiment_scores
+from keel.tools.signals.windows import FloatArray, IntArray, WindowIndex
 
 _HIGH_PRIORITIES = ("high", "urgent")
 # Smoothing added to per-day rates before taking log-ratios, so tiny counts do not explode.
@@ -249,7 +249,7 @@ def _rolled_up(usage: pd.DataFrame, events: pd.DataFrame) -> FloatArray:
     """1.0 for a usage row that is the roll-up of that day's product events, else 0.0.
 
     A product-analytics import writes ``key_feature_events`` as the sum of the day's event
-    counts (``memory.importers.analytics``); an explicit usage file written over it does
+    counts (``keel.memory.importers.analytics``); an explicit usage file written over it does
     not match that sum. Checked per row, so a score never depends on rows after its date.
     """
     if usage.empty or events.empty:
@@ -303,9 +303,9 @@ def compute_signals(
     """Signals for each (account_ids[i], as_of_days[i]) pair.
 
     Args:
-        book: rows loaded by :func:`tools.signals.book.load_book` covering the dates.
+        book: rows loaded by :func:`keel.tools.signals.book.load_book` covering the dates.
         account_ids: internal account ids.
-        as_of_days: day numbers (see :mod:`tools.signals.windows`), one per account id.
+        as_of_days: day numbers (see :mod:`keel.tools.signals.windows`), one per account id.
         event_names: product-event names to turn into features (default: the most widely
             used in the book); pass a model's list to score with exactly its columns.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.signals.windows import FloatArray
+from keel.tools.signals.windows import FloatArray
 
 # Seats in use of seats purchased (28-day mean) at which seats are near the ceiling.
 SEATS_NEAR_CEILING = 0.9

@@ -3,7 +3,7 @@
 A score in [-1, 1] per text: (positive hits - negative hits) / (hits + 1). It only needs
 to rank tickets and follow their trend, not to read tone like a person; the phrases that
 matter most for churn (competitors, budget, reorg, ...) are found semantically by
-``tools.risk_language`` instead.
+``keel.tools.risk_language`` instead.
 """
 
 from __future__ import annotations
