@@ -24,7 +24,6 @@ from keel.agents.facts import (
     INTERNAL_DRAFT_KINDS,
     build_facts,
     lines_for_draft,
-    ordinal,
     tool_outputs,
 )
 from keel.agents.offline import (
@@ -51,6 +50,7 @@ from keel.agents.schemas import (
     PlannedPlay,
 )
 from keel.agents.selection import MIN_PLAY_CONFIDENCE, select_plays
+from keel.text import ordinal
 
 HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
 _AS_OF = re.compile(r"\bas of (\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+from keel.text import ordinal
 from keel.tools.account_tools import (
     TOOL_COHORT,
     TOOL_EVIDENCE,
@@ -219,13 +220,6 @@ def lines_for_draft(lines: Iterable[Mapping[str, str]], draft_kind: str) -> list
     if draft_kind in INTERNAL_DRAFT_KINDS:
         return [dict(line) for line in lines]
     return [dict(line) for line in lines if line.get("kind") in CUSTOMER_FACT_KINDS]
-
-
-def ordinal(value: float) -> str:
-    """``3`` -> ``3rd``, ``11`` -> ``11th``, ``22`` -> ``22nd``."""
-    n = round(value)
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def _notable(signals: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

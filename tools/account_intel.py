@@ -373,7 +373,7 @@ def _healthy_renewal(
     """A healthy account with a renewal coming: the moment for a renewal kickoff."""
     if health["percentile"] < HEALTHY_PERCENTILE:
         return None
-    from keel.agents.facts import ordinal  # local: agents.facts imports the account tools
+    from keel.text import ordinal
 
     renewals = snap.history.renewals
     mine = renewals[renewals["account_id"] == account_id]
