@@ -25,7 +25,6 @@ from langgraph.prebuilt import ToolRuntime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.prompts import CUSTOMER_CONTENT
 from keel.errors import KeelError, StoreDamaged
 from keel.memory.models import (
     Account,
@@ -63,6 +62,10 @@ TOOL_RENEWAL: Final = "renewal_and_billing"
 # model did not.
 CORE_TOOLS: Final = (TOOL_PROFILE, TOOL_HEALTH, TOOL_HYPOTHESES, TOOL_RENEWAL)
 
+# Customer-written text reaches a model only inside this block (``source`` names its
+# record, e.g. ``ticket T-1``); the prompts' UNTRUSTED_CONTENT_RULE says what it means.
+# Defined here, beside the code that fences the text, so the tools need no prompt module.
+CUSTOMER_CONTENT: Final = '<customer_content source="{source}">\n{text}\n</customer_content>'
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG = re.compile(r"</?\s*customer_content", re.IGNORECASE)
 
