@@ -10,7 +10,7 @@ from typing import Final
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, ExceptionContext
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from keel.memory.failures import Target, sqlite_target, translate, url_target
 from keel.settings import Settings
@@ -92,9 +92,16 @@ def engine_from_settings(settings: Settings) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table Keel owns (idempotent)."""
+    """Bring the database to the newest schema: Alembic's upgrade to head (idempotent).
+
+    A new database is made by the revisions; one made by the old ``create_all`` is adopted
+    at the baseline and upgraded with its rows; one already at head costs one read.
+    Concurrent callers are safe (see :mod:`keel.memory.migrations.runner`).
+    """
+    from keel.memory.migrations.runner import upgrade
+
     import_all_tables()
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)
 
 
 def import_all_tables() -> None:

@@ -1,0 +1,1 @@
+"""Revision files, one per schema change, named ``NNNN_what.py`` (revision id = file stem)."""
