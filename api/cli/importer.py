@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from keel.api.cli.common import console, make_runtime, progress
-
-if TYPE_CHECKING:
-    from keel.memory.importers import ImportReport
+from keel.api.services.importing import ImportRequest, ImportResult, import_data
 
 IMPORT_HELP = (
     "Import CSV/JSON exports (one file, or every file in a folder) into Keel.\n\n"
@@ -50,18 +48,14 @@ def import_command(
     ] = None,
 ) -> None:
     """Import CSV/JSON exports into Keel."""
-    # Imported here so that other commands (and --help) do not load pandas.
-    from keel.memory.importers import import_path
-
+    request = ImportRequest(path=path, dry_run=dry_run, as_of=as_of.date() if as_of else None)
     runtime = make_runtime()
     with progress() as bar:
         tasks: dict[str, TaskID] = {}
-        report = import_path(
-            runtime.engine,
-            path,
+        report = import_data(
+            runtime,
+            request,
             progress=lambda stage, done, total: _advance(bar, tasks, stage, done, total),
-            dry_run=dry_run,
-            as_of=as_of.date() if as_of else None,
         )
     print_report(report)
 
@@ -72,7 +66,7 @@ def _advance(bar: Progress, tasks: dict[str, TaskID], stage: str, done: int, tot
     bar.update(tasks[stage], completed=done, total=total)
 
 
-def print_report(report: ImportReport) -> None:
+def print_report(report: ImportResult) -> None:
     """The files read, the rows written per table, and the files skipped."""
     files = Table(title="Files read", title_justify="left")
     files.add_column("file")

@@ -12,12 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from keel.api.cli.common import console, make_runtime, progress
+from keel.api.services.indexing import IndexRequest, IndexResult, index_documents
+from keel.api.services.search import EvidenceHit, SearchQuery, UnknownAccount, search
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from keel.memory.vectors import IndexReport, SearchHit
+    from keel.memory.vectors import IndexReport
 
 INDEX_EPILOG = """\
 Examples:
@@ -47,7 +47,8 @@ class KindChoice(StrEnum):
     nps = "nps"
 
 
-def report_table(report: IndexReport) -> Table:
+def report_table(report: IndexResult | IndexReport) -> Table:
+    """The counts of one index run (``keel demo`` passes the vector store's own report)."""
     table = Table(title="Vector index", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("count", justify="right")
@@ -87,46 +88,19 @@ def index_command(
 
     An interrupted run is finished by the next one, without duplicates.
     """
-    from keel.memory.vectors import rebuild_vector_store
-
+    request = IndexRequest(rebuild=rebuild, batch_size=batch_size)
     runtime = make_runtime()
-    engine = runtime.engine
-    # A rebuild does not open the index first: it is how a damaged one is repaired.
-    store = None if rebuild else runtime.vector_store
     with progress() as bar:
         task = bar.add_task("embedding", total=None)
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        if store is None:
-            report = rebuild_vector_store(
-                runtime.settings,
-                runtime.embedder,
-                engine,
-                progress=on_progress,
-                batch_size=batch_size,
-            )
-        else:
-            report = store.index_from_db(engine, progress=on_progress, batch_size=batch_size)
+        report = index_documents(runtime, request, progress=on_progress)
     console.print(report_table(report))
 
 
-def _account_id(engine: Engine, external_id: str) -> int:
-    from sqlalchemy import select
-    from sqlmodel import SQLModel
-
-    accounts = SQLModel.metadata.tables["account"]
-    with engine.connect() as conn:
-        found = conn.execute(
-            select(accounts.c.id).where(accounts.c.external_id == external_id)
-        ).scalar_one_or_none()
-    if found is None:
-        raise KeelError(f"--account: no account has the external id '{external_id}'")
-    return int(found)
-
-
-def _print_hits(hits: list[SearchHit]) -> None:
+def _print_hits(hits: list[EvidenceHit]) -> None:
     """One block per record: the ids to cite, then its best passage (printed as plain text)."""
     for rank, hit in enumerate(hits, start=1):
         header = Text()
@@ -165,20 +139,21 @@ def search_command(
 
     Prints each record once (its best-matching passage) with the ids to cite.
     """
-    runtime = make_runtime()
-    account_id = _account_id(runtime.engine, account) if account is not None else None
-    store = runtime.vector_store
-    hits = store.search(
-        query,
-        k=k,
-        account_id=account_id,
-        kinds=[str(choice.value) for choice in kind] if kind else None,
+    request = SearchQuery(
+        text=query,
+        account=account,
+        kinds=tuple(choice.value for choice in kind) if kind else None,
         since=since.date() if since else None,
         until=until.date() if until else None,
+        k=k,
     )
-    if hits:
-        _print_hits(hits)
-    elif store.count() == 0:
+    try:
+        result = search(make_runtime(), request)
+    except UnknownAccount as exc:
+        raise KeelError(f"--account: {exc}") from None
+    if result.hits:
+        _print_hits(result.hits)
+    elif result.index_empty:
         console.print("The index is empty: run `keel index` first.")
     else:
         console.print("No matching records.")

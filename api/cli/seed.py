@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from keel.api.cli.common import console, make_runtime, progress
+from keel.api.services.seeding import BookSummary, SeedRequest, seed_book
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from keel.memory.synth import BookSummary
     from keel.runtime import Runtime
 
 SEED_HELP = (
@@ -84,19 +84,12 @@ def seed_with_progress(
     reset: bool = True,
 ) -> BookSummary:
     """Seed the runtime's database with a progress bar; ground truth goes to data_dir/truth."""
-    from keel.memory.synth import DEFAULT_END, DEFAULT_MONTHS, seed_book
-
+    # Built first: an unsupported size is refused before the progress bar starts.
+    request = SeedRequest(accounts=accounts, seed=seed, end=end, months=months, reset=reset)
     with progress() as bar:
         task = bar.add_task("Seeding accounts", total=accounts)
         return seed_book(
-            runtime.engine,
-            n_accounts=accounts,
-            seed=seed,
-            end=end or DEFAULT_END,
-            months=months or DEFAULT_MONTHS,
-            truth_dir=runtime.settings.data_dir / "truth",
-            reset=reset,
-            progress=lambda done, total: bar.update(task, completed=done),
+            runtime, request, progress=lambda done, total: bar.update(task, completed=done)
         )
 
 
@@ -117,13 +110,12 @@ def register(app: typer.Typer) -> None:
             False, "--keep", help="Keep existing telemetry rows instead of replacing them."
         ),
     ) -> None:
-        from keel.memory.synth import DEFAULT_MONTHS, check_params
-
-        as_of = _parse_end(end)
-        months = months or DEFAULT_MONTHS
-        check_params(accounts, months)
         summary = seed_with_progress(
-            make_runtime(), accounts=accounts, seed=seed, end=as_of, months=months, reset=not keep
+            make_runtime(),
+            accounts=accounts,
+            seed=seed,
+            end=_parse_end(end),
+            months=months,
+            reset=not keep,
         )
-
         print_book_summary(summary)
