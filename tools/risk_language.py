@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import delete, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -210,22 +213,22 @@ def refresh_matches(engine: Engine, store: PrototypeMatcher, *, force: bool = Fa
         key = (m.kind, m.source_id, m.label)
         if key not in best or m.score > best[key].score:
             best[key] = m
+    rows = [
+        {
+            "source_kind": m.kind,
+            "source_id": m.source_id,
+            "external_id": m.external_id,
+            "account_id": m.account_id,
+            "day": m.date,
+            "label": m.label,
+            "score": float(m.score),
+            "snippet": m.snippet[:500],
+            "prototype_version": PROTOTYPE_VERSION,
+        }
+        for m in best.values()
+    ]
     with session_scope(engine) as session:
-        session.exec(delete(RiskLanguageMatch))
-        session.add_all(
-            RiskLanguageMatch(
-                source_kind=m.kind,
-                source_id=m.source_id,
-                external_id=m.external_id,
-                account_id=m.account_id,
-                day=m.date,
-                label=m.label,
-                score=float(m.score),
-                snippet=m.snippet[:500],
-                prototype_version=PROTOTYPE_VERSION,
-            )
-            for m in best.values()
-        )
+        _replace_matches(session, rows)
         session.add(
             RiskLanguageScan(
                 prototype_version=PROTOTYPE_VERSION,
@@ -236,6 +239,35 @@ def refresh_matches(engine: Engine, store: PrototypeMatcher, *, force: bool = Fa
             )
         )
     return ScanResult(PROTOTYPE_VERSION, n_docs, len(best), rescanned=True)
+
+
+# A match is identified by its document and label (``uq_risk_match_source_label``).
+_MATCH_KEY = ("source_kind", "source_id", "label")
+
+
+def _replace_matches(session: Session, rows: list[dict[str, object]]) -> None:
+    """Make the cached matches exactly ``rows``: upsert each by key, delete the rest.
+
+    A match still found keeps its row and id (updated in place); only matches no longer
+    found are deleted. The caller's transaction makes the change all at once.
+    """
+    table = RiskLanguageMatch.__table__  # type: ignore[attr-defined]
+    wanted = {tuple(row[k] for k in _MATCH_KEY) for row in rows}
+    existing = session.execute(sa_select(table.c.id, *(table.c[k] for k in _MATCH_KEY))).all()
+    gone = [row[0] for row in existing if tuple(row[1:]) not in wanted]
+    # Chunked: SQLite and PostgreSQL both cap bound parameters per statement.
+    for start in range(0, len(gone), 500):
+        session.execute(delete(table).where(table.c.id.in_(gone[start : start + 500])))
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in _MATCH_KEY],
+        set_={k: statement.excluded[k] for k in rows[0] if k not in _MATCH_KEY},
+    )
+    session.execute(statement, rows)
 
 
 def matches_for(

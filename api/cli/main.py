@@ -30,10 +30,10 @@ def version() -> None:
 
 
 def _register() -> None:
-    from keel.api.cli import demo, importer, index, intel, outbox, review, seed
+    from keel.api.cli import db, demo, importer, index, intel, outbox, review, seed
     from keel.api.cli import eval as eval_cli
 
-    for module in (seed, importer, index, intel, review, outbox, eval_cli, demo):
+    for module in (seed, importer, index, intel, review, outbox, eval_cli, demo, db):
         module.register(app)
 
 

@@ -31,11 +31,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from filelock import FileLock, Timeout
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from keel.errors import StoreLocked
+from keel.errors import KeelError, StoreLocked
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
     before = current(engine)
     if before == target:
         return UpgradeResult(before, before)
+    _known(before)
     with _migration_lock(engine), engine.connect() as conn:
         _lock_in_transaction(conn)
         before = _current(conn)
@@ -118,6 +120,51 @@ def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
         command.upgrade(config(conn), revision)
         conn.commit()
     return UpgradeResult(before, current(engine), adopted=adopted)
+
+
+def _known(revision: str | None) -> None:
+    """Refuse a database upgraded by a newer Keel: this one cannot read its schema."""
+    if revision is None:
+        return
+    try:
+        found = _script().get_revision(revision)
+    except CommandError:
+        found = None
+    if found is None:
+        raise KeelError(
+            f"the database is at schema revision {revision}, which this version of Keel "
+            f"does not know (its newest is {head()}): it was upgraded by a newer Keel; "
+            "run that version, or restore a backup taken before the upgrade"
+        )
+
+
+def new_revision(message: str) -> Path:
+    """Write a new revision file for the models' changes since head (for contributors).
+
+    Alembic's autogenerate compares the models with a scratch SQLite database upgraded to
+    head. The file is named and identified ``NNNN_slug``; read and edit it before
+    committing (renames, data moves and PostgreSQL enum types need a hand).
+    """
+    import re
+    import tempfile
+
+    from keel.memory.db import make_engine
+
+    number = int(head().split("_", 1)[0]) + 1
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "change"
+    rev_id = f"{number:04d}_{slug}"
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(f"sqlite:///{scratch}/head.db")
+        try:
+            upgrade(engine)
+            with engine.connect() as conn:
+                cfg = config(conn)
+                cfg.set_main_option("file_template", "%%(rev)s")
+                command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+        finally:
+            engine.dispose()
+    _script.cache_clear()
+    return HERE / "versions" / f"{rev_id}.py"
 
 
 def differences(engine: Engine) -> list[Any]:
