@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -38,11 +38,25 @@ from keel.tools.outbound.executor import (
 )
 
 if TYPE_CHECKING:
-    from keel.runtime import Runtime
+    from keel.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 100
+
+
+class ProcessResources(Protocol):
+    """What :func:`open_delivery` reads from the application object (:class:`keel.app.App`).
+
+    Declared here instead of imported: the tools sit below the application object, which
+    hands itself down.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,12 @@ class DeliveryDeps:
 
 
 def open_delivery(
-    runtime: Runtime, *, options: ExecutionOptions | None = None, worker_id: str = "outbox"
+    runtime: ProcessResources,
+    *,
+    options: ExecutionOptions | None = None,
+    worker_id: str = "outbox",
 ) -> DeliveryDeps:
-    """Delivery dependencies from a runtime: adapters and policy from its settings."""
+    """Delivery dependencies from the application object: adapters and policy from its settings."""
     from keel.agents.policy import policy_from_settings
     from keel.tools.outbound.factory import adapters_from_settings
 
