@@ -30,9 +30,9 @@ from keel.agents.plays import HypothesisKind
 from keel.agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Change, Hypothesis
+from keel.agents.state import ReviewState
 from keel.agents.voice import in_keel_voice, sources_from_hits
 from keel.errors import KeelError
-from keel.graphs.state import ReviewState
 from keel.memory.models import Account
 from keel.redact import redact_secrets
 from keel.tools.account_tools import CORE_TOOLS, TOOL_EVIDENCE, AccountReader, AccountScope

@@ -47,8 +47,8 @@ from keel.agents.prompts import (
 )
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Draft, DraftContent
+from keel.agents.state import ActionOutcome, ActionState
 from keel.errors import KeelError
-from keel.graphs.state import ActionOutcome, ActionState
 from keel.tools.outbound.content import ContentProblem, neutralise
 from keel.tools.outbound.quotes import mark_quotes
 

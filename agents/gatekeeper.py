@@ -1,6 +1,6 @@
 """Between a draft and the outside world: policy check, approval, execution, intervention log.
 
-Four node functions for one planned play's path (``keel.graphs.state.ActionState``), built by
+Four node functions for one planned play's path (``keel.agents.state.ActionState``), built by
 :func:`make_gate_nodes` from the run's :class:`keel.agents.context.ReviewDeps`:
 
 - ``policy_check`` asks the policy again for this exact draft (tier, caps, quiet list,
@@ -40,8 +40,8 @@ from keel.agents.context import ReviewDeps
 from keel.agents.describe import describe_action
 from keel.agents.feedback import FeedbackNote, remember
 from keel.agents.schemas import Draft
+from keel.agents.state import ActionOutcome, ActionState
 from keel.graphs.approval import request_approval
-from keel.graphs.state import ActionOutcome, ActionState
 from keel.memory.actions import (
     CHANNEL_FOR_DRAFT,
     ActionStatus,

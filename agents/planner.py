@@ -31,8 +31,8 @@ from keel.agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Plan, PlannedPlay
 from keel.agents.selection import code_selected_plays
+from keel.agents.state import ReviewState
 from keel.errors import KeelError
-from keel.graphs.state import ReviewState
 from keel.memory.actions import list_actions, recent_touches
 from keel.memory.models import Account, ContactRole
 

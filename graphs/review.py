@@ -33,7 +33,7 @@ from keel.agents.context import ReviewDeps
 from keel.agents.drafter import make_drafter, route_after_draft
 from keel.agents.gatekeeper import make_gate_nodes, route_after_approval, route_after_policy
 from keel.agents.planner import make_planner
-from keel.graphs.state import ActionOutput, ActionState, ReviewInput, ReviewState
+from keel.agents.state import ActionOutput, ActionState, ReviewInput, ReviewState
 from keel.tools.account_tools import AccountReader, make_account_tools
 
 PLAY_NODE: Final = "play"

@@ -34,6 +34,7 @@ from sqlmodel import Session
 from keel.agents.composers import register_composers
 from keel.agents.context import ReviewDeps
 from keel.agents.schemas import Briefing
+from keel.agents.state import ActionOutcome, StepError
 from keel.errors import ConflictError, KeelError
 from keel.graphs.approval import (
     ReviewDecision,
@@ -44,7 +45,6 @@ from keel.graphs.approval import (
     validate_response,
 )
 from keel.graphs.review import RECURSION_LIMIT, build_review_graph
-from keel.graphs.state import ActionOutcome, StepError
 from keel.memory.actions import (
     EXECUTABLE_STATUSES,
     ActionStatus,

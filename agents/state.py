@@ -7,6 +7,9 @@ Two schemas: ``ReviewState`` for one account's review (analyst, planner, fan-out
 ``ActionState`` for one planned play's path (drafter, policy check, approval, executor,
 intervention log), run once per play. They share only the ``outcomes`` and ``errors``
 lists, whose reducers append, so parallel plays never overwrite each other.
+
+It sits here, beside the node functions that read and write it, so the nodes need nothing
+from the graph package above them; ``keel.graphs`` wires the nodes over these schemas.
 """
 
 from __future__ import annotations
