@@ -1,10 +1,11 @@
 """Signals, health, hypotheses and cohort matches for one account, shaped for the analyst.
 
-A thin adapter over the predictive-intelligence tools (:mod:`keel.tools.health.service`,
-:mod:`keel.tools.hypotheses`, :mod:`keel.tools.cohort`): those work on a whole book at once, so one
-:class:`AccountIntel` scores the book once per as-of date and caches it, and a review of
-many accounts (the nightly run, the benchmark) pays for it once. Call :meth:`prefetch` with
-every account first to compute their hypotheses in one batch.
+A thin reader over the scored book (:mod:`keel.tools.health.snapshot`): the scoring job
+scores every account as of a date and stores each one's health, explanation, hypotheses
+and cohort matches; every call here reads that account's rows. Nothing is kept between
+calls, so an import (which marks the book stale) is seen by the next call, and nothing
+here fits or stores a model: when the date has no fresh snapshot, the scoring job runs
+first (:meth:`prefetch` runs it up front for a batch of reviews).
 
 Every record carries an evidence id: ``health:<ext>@<date>``, ``factor:<factor>``,
 ``signal:<name>``, ``metric:<name>``, ``ticket:<ext>``, ``invoice:<ext>``,
@@ -19,20 +20,18 @@ import datetime as dt
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
 from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.memory.snapshots import AccountHealthRow, BookSnapshot
     from keel.memory.vectors import VectorStore
     from keel.tools.health.explain import Explanation
-    from keel.tools.health.service import BookScores
+    from keel.tools.health.snapshot import StoredHypotheses
     from keel.tools.hypotheses import AccountHypotheses, Hypothesis
-    from keel.tools.signals.book import Book
 
 HEALTHY_PERCENTILE: Final = 50.0
 HEALTHY_RENEWAL_DAYS: Final = 120
@@ -65,22 +64,11 @@ EXPANSION_CATEGORY: Final[dict[str, str]] = {
 }
 
 
-@dataclass
-class _Snapshot:
-    """The book scored as of one date, and what was derived from it so far."""
-
-    scores: BookScores
-    history: Book
-    percentiles: dict[int, float]
-    explanations: dict[int, Explanation] = field(default_factory=dict)
-    hypotheses: dict[int, AccountHypotheses] = field(default_factory=dict)
-
-
 class AccountIntel:
-    """Per-account views of the book's signals, health, hypotheses and cohort matches.
+    """Per-account views of the scored book's health, signals, hypotheses and cohort matches.
 
     Args:
-        engine: The telemetry database.
+        engine: The telemetry database (the scored book lives there too).
         vector_store: For :meth:`search_ids`; None disables semantic search.
         horizon_days: Health horizon (the health service's default when None).
     """
@@ -95,84 +83,70 @@ class AccountIntel:
         self.engine = engine
         self.vector_store = vector_store
         self.horizon_days = horizon_days
-        self._snapshots: dict[dt.date, _Snapshot] = {}
-        self._lock = threading.RLock()
+        # One scoring job at a time from this object's threads (the job itself is safe
+        # across processes; this only saves a thread from scoring what another is scoring).
+        self._scoring = threading.Lock()
 
-    # --- the book, scored once per date ----------------------------------------------------
+    # --- the scored book, read per call ----------------------------------------------------
 
-    def snapshot(self, as_of: dt.date) -> _Snapshot:
-        with self._lock:
-            found = self._snapshots.get(as_of)
-            if found is None:
-                found = self._score(as_of)
-                self._snapshots[as_of] = found
-            return found
+    def snapshot(self, as_of: dt.date) -> BookSnapshot:
+        """The fresh snapshot for ``as_of``, scored first when there is none."""
+        from keel.tools.health.service import DEFAULT_HORIZON_DAYS
+        from keel.tools.health.snapshot import current_snapshot
 
-    def _score(self, as_of: dt.date) -> _Snapshot:
-        from keel.tools.health.service import (
-            DEFAULT_HORIZON_DAYS,
-            score_book,
-            text_prototype_version,
-        )
-        from keel.tools.signals.book import load_book
-
-        horizon = self.horizon_days or DEFAULT_HORIZON_DAYS
-        try:
-            scores = score_book(self.engine, as_of=as_of, horizon_days=horizon)
-        except ValueError as exc:
-            raise KeelError(f"cannot score the book as of {as_of}: {exc}") from exc
-        history = load_book(
-            self.engine, until=as_of, prototype_version=text_prototype_version(self.engine)
-        )
-        return _Snapshot(scores=scores, history=history, percentiles=_percentiles(scores))
+        with self._scoring:
+            return current_snapshot(
+                self.engine, as_of, horizon_days=self.horizon_days or DEFAULT_HORIZON_DAYS
+            )
 
     def prefetch(self, account_ids: Sequence[int], as_of: dt.date) -> None:
-        """Compute hypotheses for many accounts in one batch (the cohort match is shared)."""
-        from keel.tools.hypotheses import hypotheses_for
+        """Make sure the book is scored as of ``as_of`` (every account's hypotheses with it),
+        so a batch of reviews does not wait on the first one's tool call."""
+        del account_ids  # the job scores the whole book at once
+        self.snapshot(as_of)
+
+    def _row(self, account_id: int, as_of: dt.date) -> tuple[BookSnapshot, AccountHealthRow]:
+        from keel.tools.health.snapshot import scored_account
 
         snap = self.snapshot(as_of)
-        with self._lock:
-            todo = [a for a in account_ids if a not in snap.hypotheses and a in snap.percentiles]
-            if not todo:
-                return
-            explained = {e.account_id: e for e in snap.scores.explain(todo)}
-            snap.explanations.update(explained)
-            for found in hypotheses_for(snap.scores, snap.history, todo, explanations=explained):
-                snap.hypotheses[found.account_id] = found
+        found = scored_account(self.engine, snap, account_id)
+        if found is None:
+            raise KeelError(
+                f"account {account_id} is not active on {as_of} (churned or not started)"
+            )
+        return snap, found.row
 
     def _explanation(self, account_id: int, as_of: dt.date) -> Explanation:
-        snap = self.snapshot(as_of)
-        with self._lock:
-            if account_id not in snap.percentiles:
-                raise KeelError(
-                    f"account {account_id} is not active on {as_of} (churned or not started)"
-                )
-            if account_id not in snap.explanations:
-                snap.explanations[account_id] = snap.scores.explain([account_id])[0]
-            return snap.explanations[account_id]
+        from keel.tools.health.explain import Explanation
+
+        return Explanation.model_validate_json(self._row(account_id, as_of)[1].explanation_json)
+
+    def _stored(self, account_id: int, as_of: dt.date) -> StoredHypotheses:
+        from keel.tools.health.snapshot import stored_hypotheses
+
+        found = stored_hypotheses(self.engine, self.snapshot(as_of), account_id)
+        if found is None:
+            raise KeelError(f"account {account_id} is not active on {as_of}")
+        return found
 
     def _hypotheses(self, account_id: int, as_of: dt.date) -> AccountHypotheses:
-        self.prefetch([account_id], as_of)
-        snap = self.snapshot(as_of)
-        if account_id not in snap.hypotheses:
-            raise KeelError(f"account {account_id} is not active on {as_of}")
-        return snap.hypotheses[account_id]
+        return self._stored(account_id, as_of).hypotheses
 
     # --- the tools' views ------------------------------------------------------------------
 
     def health(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
-        explanation = self._explanation(account_id, as_of)
-        snap = self.snapshot(as_of)
-        external = _external_id(snap, account_id)
+        from keel.tools.health.explain import Explanation
+
+        snap, row = self._row(account_id, as_of)
+        explanation = Explanation.model_validate_json(row.explanation_json)
         p = float(explanation.probability)
-        percentile = snap.percentiles[account_id]
         return {
-            "id": f"health:{external}@{as_of.isoformat()}",
+            "id": f"health:{row.external_id}@{as_of.isoformat()}",
             "score": round(100.0 * (1.0 - p), 1),
             "risk": round(p, 4),
-            "horizon_days": snap.scores.model.horizon_days,
-            "percentile": round(percentile, 1),
-            "band": "at risk" if percentile < 25 else "watch" if percentile < 50 else "healthy",
+            "horizon_days": snap.horizon_days,
+            "percentile": round(row.percentile, 1),
+            "band": row.band,
             "summary": explanation.summary,
             "factors": [
                 {
@@ -242,7 +216,7 @@ class AccountIntel:
         health = self.health(account_id, as_of)
         items = [_hypothesis(h, "risk") for h in found.risk]
         items += [_hypothesis(h, "expansion") for h in found.expansion]
-        healthy = _healthy_renewal(found, health, self.snapshot(as_of), account_id, as_of)
+        healthy = _healthy_renewal(found, health, self._row(account_id, as_of)[1], as_of)
         if healthy is not None:
             items.append(healthy)
         return {
@@ -253,14 +227,10 @@ class AccountIntel:
         }
 
     def similar_churned(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
-        found = self._hypotheses(account_id, as_of)
-        matches = {s.external_id: s for h in found.risk for s in h.similar_accounts}
+        stored = self._stored(account_id, as_of)
+        matches = {s.external_id: s for h in stored.hypotheses.risk for s in h.similar_accounts}
         if not matches:
-            from keel.tools.cohort import similar_churned
-
-            snap = self.snapshot(as_of)
-            raw = similar_churned(snap.history, [account_id], as_of).get(account_id, [])
-            matches = {s.external_id: s for s in raw}
+            matches = {s.external_id: s for s in stored.similar}
         return {
             "matches": [
                 {
@@ -294,28 +264,6 @@ class AccountIntel:
 
 
 # ----------------------------------------------------------------------------- shaping
-
-
-def _percentiles(scores: BookScores) -> dict[int, float]:
-    """Health percentile (100 = healthiest) of each scored account among the scored."""
-    frame = scores.frame
-    if frame.empty:
-        return {}
-    p = frame["p"].to_numpy(dtype=np.float64)
-    ids = frame["account_id"].to_numpy(dtype=np.int64)
-    n = len(p)
-    out: dict[int, float] = {}
-    for account, value in zip(ids, p, strict=True):
-        riskier = float(np.sum(p > value))
-        ties = float(np.sum(p == value)) - 1.0
-        out[int(account)] = 100.0 * (riskier + 0.5 * ties) / max(n - 1, 1)
-    return out
-
-
-def _external_id(snap: _Snapshot, account_id: int) -> str:
-    accounts = snap.history.accounts
-    row = accounts[accounts["account_id"] == account_id]
-    return str(row["external_id"].iloc[0]) if len(row) else str(account_id)
 
 
 def _confidence(strength: float, kind: str) -> float:
@@ -366,8 +314,7 @@ def _hypothesis(hypothesis: Hypothesis, kind: str) -> dict[str, Any]:
 def _healthy_renewal(
     found: AccountHypotheses,
     health: dict[str, Any],
-    snap: _Snapshot,
-    account_id: int,
+    row: AccountHealthRow,
     as_of: dt.date,
 ) -> dict[str, Any] | None:
     """A healthy account with a renewal coming: the moment for a renewal kickoff."""
@@ -375,16 +322,9 @@ def _healthy_renewal(
         return None
     from keel.text import ordinal
 
-    renewals = snap.history.renewals
-    mine = renewals[renewals["account_id"] == account_id]
-    from keel.tools.signals.windows import day_date, day_number
-
-    today = day_number(as_of)
-    upcoming = mine[(mine["renewal"] >= today) & (mine["renewal"] <= today + HEALTHY_RENEWAL_DAYS)]
-    if upcoming.empty:
+    when = row.next_renewal_date
+    if when is None or (when - as_of).days > HEALTHY_RENEWAL_DAYS:
         return None
-    row = upcoming.sort_values("renewal").iloc[0]
-    when = day_date(int(row["renewal"]))
     return {
         "id": f"{found.external_id}:expansion:renewal",
         "kind": "expansion",
@@ -392,9 +332,9 @@ def _healthy_renewal(
         "factor": "renewal",
         "statement": (
             f"Healthy account ({ordinal(health['percentile'])} percentile) with a renewal on "
-            f"{when} ({int(row['renewal']) - today} days): a good moment to open the renewal"
+            f"{when} ({(when - as_of).days} days): a good moment to open the renewal"
         ),
         "confidence": 0.65,
-        "evidence_ids": [f"renewal:{row['external_id']}", health["id"]],
+        "evidence_ids": [f"renewal:{row.next_renewal_external_id}", health["id"]],
         "since": None,
     }

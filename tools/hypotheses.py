@@ -565,12 +565,18 @@ def hypotheses_for(
     account_ids: Sequence[int],
     *,
     explanations: dict[int, Explanation] | None = None,
+    similar: dict[int, list[SimilarAccount]] | None = None,
 ) -> list[AccountHypotheses]:
-    """Hypotheses for scored accounts, with ``history`` for evidence and cohort matching."""
+    """Hypotheses for scored accounts, with ``history`` for evidence and cohort matching.
+
+    Args:
+        similar: the accounts' cohort matches if already computed (``similar_churned``).
+    """
     signals = scores.frame.drop_duplicates("account_id").set_index("account_id")
     wanted = [a for a in account_ids if a in signals.index]
     explained = explanations or {e.account_id: e for e in scores.explain(wanted)}
-    similar = similar_churned(history, wanted, scores.as_of)
+    if similar is None:
+        similar = similar_churned(history, wanted, scores.as_of)
     info = history.accounts.set_index("account_id")
     out: list[AccountHypotheses] = []
     for account in wanted:

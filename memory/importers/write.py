@@ -33,6 +33,7 @@ from keel.memory.models import (
     Renewal,
     UsageDaily,
 )
+from keel.memory.snapshots import mark_stale
 
 # (stage, done, total): e.g. ("write events", 40000, 2514998).
 ProgressFn = Callable[[str, int, int], None]
@@ -89,6 +90,8 @@ def write_all(
         _write_first_use(conn, tables["events"], account_ids, report, notify)
     if derived is not None:
         _write_derived_renewals(conn, derived.renewals, account_ids, report, notify)
+    # Scores rest on what was just written: the next read rescores (same transaction).
+    mark_stale(conn)
 
 
 def _write_plain(

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from keel.errors import KeelError
 from keel.memory.db import init_db
 from keel.memory.models import ENTITY_TABLES
+from keel.memory.snapshots import mark_stale
 from keel.memory.synth.book import Book, check_params, iter_accounts
 from keel.memory.synth.calendar import DEFAULT_END, DEFAULT_MONTHS
 from keel.memory.truth import AccountTruth, write_truth
@@ -152,6 +153,7 @@ def seed_book(
         with engine.begin() as conn:
             if reset:
                 _reset(conn)
+            mark_stale(conn)  # the book changed: every scored snapshot is rescored on read
             batch = Book(as_of=end)
             for done, part in enumerate(iter_accounts(n_accounts, seed, end, months), start=1):
                 tally.add(part)

@@ -26,7 +26,7 @@ from keel.tools.health.known import known_labels
 from keel.tools.health.labels import churned_by, labels, monthly_cuts, outcome_pending, panel
 from keel.tools.health.model import Calibration, HealthModel, fit_model, prior_model
 from keel.tools.health.priors import MIN_NEGATIVES, MIN_POSITIVES
-from keel.tools.health.store import latest_model, save_model, schema_hash
+from keel.tools.health.store import latest_model_record, save_model, schema_hash
 from keel.tools.signals.book import Book, latest_data_date, load_book
 from keel.tools.signals.catalog import SPECS, model_features
 from keel.tools.signals.compute import compute_signals, event_names_by_coverage
@@ -277,18 +277,33 @@ def get_model(
         book: the full history up to ``as_of`` if already loaded (loaded when a fit is needed).
         refit: fit even if a recent stored model exists.
     """
+    return get_model_record(
+        engine, as_of=as_of, horizon_days=horizon_days, kind=kind, book=book, refit=refit
+    )[1]
+
+
+def get_model_record(
+    engine: Engine,
+    *,
+    as_of: dt.date,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    kind: str = "multi_signal",
+    book: Book | None = None,
+    refit: bool = False,
+) -> tuple[int, HealthModel]:
+    """:func:`get_model` with the stored model's record id. Fits and stores a model, so
+    only a scoring job calls it (:mod:`keel.tools.health.snapshot`), never a read."""
     schema = model_schema(kind)
     if not refit:
-        stored = latest_model(
+        stored = latest_model_record(
             engine, kind=kind, horizon_days=horizon_days, as_of=as_of, schema=schema
         )
-        if stored is not None and (as_of - stored.fitted_on).days <= REFIT_AFTER_DAYS:
+        if stored is not None and (as_of - stored[1].fitted_on).days <= REFIT_AFTER_DAYS:
             return stored
     if book is None or book.since_day is not None:
         book = load_book(engine, until=as_of, prototype_version=text_prototype_version(engine))
     model = fit_on_history(book, as_of=as_of, horizon_days=horizon_days, kind=kind)
-    save_model(engine, model, schema=schema)
-    return model
+    return save_model(engine, model, schema=schema), model
 
 
 @dataclass

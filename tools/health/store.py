@@ -47,6 +47,16 @@ def latest_model(
     engine: Engine, *, kind: str, horizon_days: int, as_of: dt.date, schema: str | None = None
 ) -> HealthModel | None:
     """The most recently fitted stored model usable as of ``as_of`` (fitted on or before it)."""
+    found = latest_model_record(
+        engine, kind=kind, horizon_days=horizon_days, as_of=as_of, schema=schema
+    )
+    return found[1] if found else None
+
+
+def latest_model_record(
+    engine: Engine, *, kind: str, horizon_days: int, as_of: dt.date, schema: str | None = None
+) -> tuple[int, HealthModel] | None:
+    """:func:`latest_model` with its record id."""
     query = (
         select(HealthModelRecord)
         .where(HealthModelRecord.name == kind)
@@ -60,6 +70,6 @@ def latest_model(
     ).limit(1)
     with Session(engine) as session:
         record = session.exec(query).first()
-        if record is None:
+        if record is None or record.id is None:
             return None
-        return HealthModel.model_validate_json(record.params_json)
+        return record.id, HealthModel.model_validate_json(record.params_json)
