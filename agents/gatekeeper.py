@@ -8,7 +8,7 @@ Four node functions for one planned play's path (``keel.agents.state.ActionState
   thread, step (play and revision) and payload hash, so a node re-run after a crash or a
   resume finds the row it wrote instead of adding one. Writing the row is the approval
   queue, not a side effect on the world: nothing leaves before the interrupt.
-- ``approval`` pauses with :func:`keel.graphs.approval.request_approval` for actions the policy
+- ``approval`` pauses with :func:`keel.agents.approval.request_approval` for actions the policy
   gates, records the reviewer's decision, and remembers edits and feedback in the store.
 - ``execute`` hands approved actions to :func:`keel.tools.outbound.executor.execute_action`,
   the only path to an adapter, which claims, re-checks and sends exactly once.
@@ -27,6 +27,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from sqlmodel import Session
 
+from keel.agents.approval import request_approval
 from keel.agents.content_gate import (
     CONTENT_PREFIX,
     auto_send_blockers,
@@ -41,7 +42,6 @@ from keel.agents.describe import describe_action
 from keel.agents.feedback import FeedbackNote, remember
 from keel.agents.schemas import Draft
 from keel.agents.state import ActionOutcome, ActionState
-from keel.graphs.approval import request_approval
 from keel.memory.actions import (
     CHANNEL_FOR_DRAFT,
     ActionStatus,

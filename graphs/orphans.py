@@ -26,9 +26,9 @@ from langgraph.graph.state import CompiledStateGraph
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from keel.agents.approval import ReviewDecision, record_decision
 from keel.agents.state import ActionOutcome
 from keel.errors import KeelError
-from keel.graphs.approval import ReviewDecision, record_decision
 from keel.graphs.runner import ReviewResult
 from keel.memory.actions import EXECUTABLE_STATUSES, ActionStatus, ProposedAction, get_action
 from keel.tools.outbound.delivery import DeliveryDeps, deliver_action

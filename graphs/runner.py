@@ -31,12 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from sqlmodel import Session
 
-from keel.agents.composers import register_composers
-from keel.agents.context import ReviewDeps
-from keel.agents.schemas import Briefing
-from keel.agents.state import ActionOutcome, StepError
-from keel.errors import ConflictError, KeelError
-from keel.graphs.approval import (
+from keel.agents.approval import (
     ReviewDecision,
     action_name,
     make_response,
@@ -44,6 +39,11 @@ from keel.graphs.approval import (
     to_decision,
     validate_response,
 )
+from keel.agents.composers import register_composers
+from keel.agents.context import ReviewDeps
+from keel.agents.schemas import Briefing
+from keel.agents.state import ActionOutcome, StepError
+from keel.errors import ConflictError, KeelError
 from keel.graphs.review import RECURSION_LIMIT, build_review_graph
 from keel.memory.actions import (
     EXECUTABLE_STATUSES,

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from keel.errors import ConflictError, ValidationFailed
-from keel.graphs.approval import (
+from keel.agents.approval import (
     ReviewDecision,
     make_response,
     record_decision,
     request_approval,
     validate_response,
 )
+from keel.errors import ConflictError, ValidationFailed
 from keel.memory.actions import (
     ActionStatus,
     ProposedAction,

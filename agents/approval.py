@@ -17,6 +17,9 @@ is validated by ``interrupt`` itself (``response_schema``): a malformed answer r
 A valid decision is recorded with :func:`keel.memory.actions.decide` (atomic; a second decision
 gets ``ConflictError``). A replay of the same decision (a node re-run after a crash, or a
 caller that recorded the decision before resuming) is recognised and not recorded twice.
+
+It sits in the agents package, beside the gate node that calls it
+(:mod:`keel.agents.gatekeeper`); the graph runner above reads and records decisions with it.
 """
 
 from __future__ import annotations
