@@ -26,12 +26,12 @@ from langchain_core.tools import BaseTool
 from keel.agents.content_gate import customer_sources
 from keel.agents.context import ReviewDeps
 from keel.agents.facts import build_facts, known_evidence_ids, tool_outputs
-from keel.agents.plays import HypothesisKind
 from keel.agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Change, Hypothesis
 from keel.agents.state import ReviewState
 from keel.agents.voice import in_keel_voice, sources_from_hits
+from keel.domain.plays import HypothesisKind
 from keel.errors import KeelError
 from keel.memory.models import Account
 from keel.redact import redact_secrets

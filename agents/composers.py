@@ -35,7 +35,6 @@ from keel.agents.offline import (
     vary,
 )
 from keel.agents.offline.facts import MISSING, message_text
-from keel.agents.plays import PLAY_LIBRARY
 from keel.agents.repair import StructuredOutputError
 from keel.agents.schemas import (
     TALKING_POINTS,
@@ -50,6 +49,7 @@ from keel.agents.schemas import (
     PlannedPlay,
 )
 from keel.agents.selection import MIN_PLAY_CONFIDENCE, select_plays
+from keel.domain.plays import PLAY_LIBRARY
 from keel.text import ordinal
 
 HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")

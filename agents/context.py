@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from keel.agents.policy import Policy
+    from keel.domain.policy import Policy
     from keel.memory.vectors import VectorStore
     from keel.settings import Settings
     from keel.tools.outbound.executor import ExecutionOptions

@@ -13,7 +13,7 @@ from typing import Any
 
 from keel.agents.content_gate import CONTENT_PREFIX
 from keel.agents.facts import known_evidence_ids
-from keel.agents.plays import PLAY_LIBRARY
+from keel.domain.plays import PLAY_LIBRARY
 from keel.memory.actions import ProposedAction
 from keel.tools.outbound.content import neutralise
 

@@ -34,7 +34,6 @@ from keel.agents.feedback import (
     recall,
     style_hints,
 )
-from keel.agents.plays import PLAY_LIBRARY, Play
 from keel.agents.prompts import (
     CONTENT_REFUSAL_REQUEST,
     CUSTOMER_AUDIENCE_RULE,
@@ -48,6 +47,7 @@ from keel.agents.prompts import (
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Draft, DraftContent
 from keel.agents.state import ActionOutcome, ActionState
+from keel.domain.plays import PLAY_LIBRARY, Play
 from keel.errors import KeelError
 from keel.tools.outbound.content import ContentProblem, neutralise
 from keel.tools.outbound.quotes import mark_quotes

@@ -25,13 +25,13 @@ from sqlmodel import Session
 from keel.agents.analyst import review_as_of
 from keel.agents.context import ReviewDeps
 from keel.agents.gatekeeper import TOUCH_LOOKBACK_DAYS, thread_id_of
-from keel.agents.plays import PLAY_LIBRARY, Play
-from keel.agents.policy import PolicyDecision
 from keel.agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Plan, PlannedPlay
 from keel.agents.selection import code_selected_plays
 from keel.agents.state import ReviewState
+from keel.domain.plays import PLAY_LIBRARY, Play
+from keel.domain.policy import PolicyDecision
 from keel.errors import KeelError
 from keel.memory.actions import list_actions, recent_touches
 from keel.memory.models import Account, ContactRole

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from keel.agents.plays import PLAY_LIBRARY
+from keel.domain.plays import PLAY_LIBRARY
 
 SAVE_PLAN_CONFIDENCE: Final = 0.75
 # Hypotheses below this confidence are mentioned in the briefing but get no play.

@@ -39,7 +39,7 @@ from keel.agents.composers import register_composers  # noqa: E402
 from keel.agents.context import ReviewDeps  # noqa: E402
 from keel.agents.llm import model_label  # noqa: E402
 from keel.agents.offline import OfflineChatModel  # noqa: E402
-from keel.agents.policy import load_policy  # noqa: E402
+from keel.domain.policy import load_policy  # noqa: E402
 from keel.graphs.review import RECURSION_LIMIT, build_review_graph  # noqa: E402
 from keel.graphs.runner import new_thread_id  # noqa: E402
 from keel.memory.checkpoint import GRAPH_DURABILITY, open_persistence  # noqa: E402

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
-from keel.agents.plays import PLAY_LIBRARY
-from keel.agents.policy import Policy
 from keel.agents.schemas import Briefing
+from keel.domain.plays import PLAY_LIBRARY
+from keel.domain.policy import Policy
 from keel.evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
 from keel.evals.text import citations
 from keel.evals.workspace import Placed

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from keel.agents.plays import PLAY_LIBRARY, HypothesisKind
+from keel.domain.plays import PLAY_LIBRARY, HypothesisKind
 from keel.errors import KeelError, Problem
 from keel.memory.truth import Trajectory
 

@@ -84,7 +84,7 @@ def run_eval(
         KeelError: an unusable dataset, gate or earlier run, or a scenario no account fits.
     """
     from keel.agents.llm import model_label
-    from keel.agents.policy import policy_from_settings
+    from keel.domain.policy import policy_from_settings
 
     dataset = load_dataset(dataset_path)
     gate = load_gate(gate_path)

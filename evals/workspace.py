@@ -17,7 +17,7 @@ from typing import Any, Final
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.policy import Policy
+from keel.domain.policy import Policy
 from keel.errors import KeelError
 from keel.evals.dataset import Dataset, Records, Scenario, Select
 from keel.memory.db import init_db, make_engine

@@ -192,7 +192,7 @@ def open_review_session(
         execution: The executor's lease, retries and step hooks; its defaults when None.
     """
     from keel.agents.llm import model_label
-    from keel.agents.policy import policy_from_settings
+    from keel.domain.policy import policy_from_settings
     from keel.tools.outbound.factory import adapters_from_settings
     from keel.tools.signals import latest_data_date
 

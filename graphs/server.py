@@ -35,7 +35,7 @@ def _build() -> CompiledStateGraph[Any, Any, Any, Any]:
     from keel.agents.composers import register_composers
     from keel.agents.context import ReviewDeps
     from keel.agents.llm import model_label
-    from keel.agents.policy import policy_from_settings
+    from keel.domain.policy import policy_from_settings
     from keel.graphs.review import build_review_graph
     from keel.graphs.runner import review_model
     from keel.runtime import Runtime

@@ -47,7 +47,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from tests.openai_server import OpenAIScript, OpenAIServer, Reply, serve
 
-# Plays the policy lets an AI-led account send without a human (agents/policy.default.yaml);
+# Plays the policy lets an AI-led account send without a human (keel/domain/policy.default.yaml);
 # an attacker who wants its payload out unreviewed asks for these.
 AUTO_SEND_PLAYS: tuple[str, ...] = (
     "ticket_satisfaction_pulse",

@@ -38,7 +38,7 @@ HEALTHY_RENEWAL_DAYS: Final = 120
 MAX_SIGNALS: Final = 12
 NOTABLE_CHANGE: Final = 0.15
 
-# The play-library hypothesis kind (``keel.agents.plays.HypothesisKind`` values) each health
+# The play-library hypothesis kind (``keel.domain.plays.HypothesisKind`` values) each health
 # factor's hypothesis is about.
 FACTOR_CATEGORY: Final[dict[str, str]] = {
     "engagement": "usage_decline",

@@ -271,9 +271,9 @@ def prep_command(
     from keel.agents.composers import register_composers
     from keel.agents.context import ReviewDeps
     from keel.agents.llm import model_label
-    from keel.agents.policy import policy_from_settings
     from keel.agents.prep import summarise_call, write_meeting_prep
     from keel.agents.schemas import Briefing
+    from keel.domain.policy import policy_from_settings
     from keel.graphs.runner import review_model
     from keel.tools.account_tools import AccountReader, make_account_tools, resolve_account
     from keel.tools.signals import latest_data_date

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from keel.agents.plays import PLAY_LIBRARY
+from keel.domain.plays import PLAY_LIBRARY
 from keel.evals.outcome import CUSTOMER, Artefact, Outcome, Score, Span
 from keel.evals.text import sentences, without_citations, without_notices
 

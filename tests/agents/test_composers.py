@@ -19,12 +19,12 @@ from keel.agents.facts import build_facts, fact_lines
 from keel.agents.feedback import StyleHints
 from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
 from keel.agents.planner import enforce_plan, planner_messages
-from keel.agents.plays import PLAY_LIBRARY
-from keel.agents.policy import load_policy
 from keel.agents.prep import summarise_call, write_meeting_prep
 from keel.agents.prompts import BRIEFING_INSTRUCTIONS
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, DraftContent, Plan
+from keel.domain.plays import PLAY_LIBRARY
+from keel.domain.policy import load_policy
 from keel.tools.account_tools import (
     TOOL_HEALTH,
     TOOL_HYPOTHESES,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.agents.plays import PLAY_LIBRARY
+from keel.domain.plays import PLAY_LIBRARY
 from keel.evals.dataset import DatasetError, load_dataset
 from keel.evals.injection import expand
 from keel.memory.truth import Trajectory

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from keel.agents.composers import register_composers
 from keel.agents.context import ReviewDeps
 from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
-from keel.agents.policy import Policy, load_policy
+from keel.domain.policy import Policy, load_policy
 from keel.graphs.review import build_review_graph
 from keel.graphs.runner import Graph, ReviewResult, new_thread_id, start_review
 from keel.memory.actions import Channel, ProposedAction, list_actions

@@ -59,7 +59,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from keel.agents.llm import make_chat_model, model_label
-from keel.agents.policy import AUTO_SEND_TIER
+from keel.domain.policy import AUTO_SEND_TIER
 from keel.errors import KeelError
 from keel.graphs.runner import Graph, ReviewResult, decide_action, review_result
 from keel.memory.actions import ActionStatus, Channel, Intervention, ProposedAction

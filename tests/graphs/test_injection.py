@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from keel.agents.policy import AUTO_SEND_TIER
+from keel.domain.policy import AUTO_SEND_TIER
 from keel.graphs.runner import Graph
 from keel.memory.actions import ProposedAction
 from keel.memory.checkpoint import Persistence

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from keel.agents.llm import ResilientChatOpenAI, RetryPolicy, make_chat_model, model_label
-from keel.agents.policy import AUTO_SEND_TIER
+from keel.domain.policy import AUTO_SEND_TIER
 from keel.graphs.runner import new_thread_id, start_review
 from keel.memory.checkpoint import Persistence
 from keel.memory.models import Account

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from keel.agents.drafter import make_drafter
 from keel.agents.feedback import account_namespace, recall
 from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
-from keel.agents.policy import AUTO_SEND_TIER
+from keel.domain.policy import AUTO_SEND_TIER
 from keel.errors import ConflictError, ValidationFailed
 from keel.graphs.runner import decide_action, pending_approvals, review_result
 from keel.memory.actions import ActionStatus, get_action, list_decisions

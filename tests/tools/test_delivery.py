@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from keel.agents.policy import Policy, load_policy
+from keel.domain.policy import Policy, load_policy
 from keel.errors import ConflictError
 from keel.memory.actions import (
     ActionStatus,

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from keel.domain.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from keel.errors import KeelError
 from keel.memory.actions import (
     ActionStatus,

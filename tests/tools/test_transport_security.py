@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from keel.agents.llm import LLMCallFailed, ResilientChatOpenAI, RetryPolicy, make_chat_model
-from keel.agents.policy import Policy, load_policy
+from keel.domain.policy import Policy, load_policy
 from keel.memory.actions import ActionStatus, decide
 from keel.redact import REDACTED, redact_secrets, redact_url, secrets_in_url
 from keel.settings import Settings

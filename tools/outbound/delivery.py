@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.policy import Policy
+from keel.domain.policy import Policy
 from keel.memory.actions import ActionStatus, ProposedAction, as_utc, reopen_failed
 from keel.tools.outbound.base import OutboundAdapter
 from keel.tools.outbound.executor import (
@@ -87,7 +87,7 @@ def open_delivery(
     worker_id: str = "outbox",
 ) -> DeliveryDeps:
     """Delivery dependencies from the application object: adapters and policy from its settings."""
-    from keel.agents.policy import policy_from_settings
+    from keel.domain.policy import policy_from_settings
     from keel.tools.outbound.factory import adapters_from_settings
 
     settings = runtime.settings

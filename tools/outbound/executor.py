@@ -58,7 +58,7 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.policy import Policy
+from keel.domain.policy import Policy
 from keel.memory.actions import (
     EXECUTABLE_STATUSES,
     ActionDecision,

@@ -29,7 +29,7 @@ from pydantic import (
     ValidationError,
 )
 
-from keel.agents.plays import PLAY_LIBRARY, Play
+from keel.domain.plays import PLAY_LIBRARY, Play
 from keel.errors import KeelError, Problem, ValidationFailed
 from keel.memory.actions import is_customer_facing
 from keel.memory.models import Segment

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from keel.agents.plays import PLAY_LIBRARY, get_play, plays_answering
-from keel.agents.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from keel.domain.plays import PLAY_LIBRARY, get_play, plays_answering
+from keel.domain.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from keel.errors import KeelError, ValidationFailed
 from keel.memory.actions import Channel, Touch
 
