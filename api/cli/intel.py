@@ -1,4 +1,8 @@
-"""CLI commands of the insight layer: ``keel priorities``, ``keel health``, ``keel backtest``."""
+"""CLI commands of the insight layer: ``keel priorities``, ``keel health``, ``keel backtest``.
+
+Each parses its options, calls one service (:mod:`keel.api.services.portfolio`,
+:mod:`~keel.api.services.accounts`, :mod:`~keel.api.services.backtest`) and prints.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from keel.api.cli.common import console, make_runtime, progress
+from keel.api.cli.common import console, make_app, progress
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
-    from keel.runtime import Runtime
-    from keel.tools.priorities import PriorityList
+    from keel.api.services.accounts import AccountView
+    from keel.api.services.portfolio import PriorityList
 
 MIN_HORIZON, MAX_HORIZON = 7, 730
 
@@ -70,22 +74,13 @@ def _check_horizon(horizon: int | None) -> None:
         )
 
 
-def _refresh_text(runtime: Runtime, *, quiet: bool = False) -> str | None:
-    """Bring the risk-language cache up to date when the text index changed.
+def _scanning() -> None:
+    console.print("[dim]Matching indexed text against risk-language prototypes...[/]")
 
-    Returns:
-        A note when it could not be (another process is writing the index), else None.
-    """
-    from keel.tools.risk_language import needs_refresh, refresh_if_needed
 
-    if not needs_refresh(runtime.engine):
-        return None
-    if not quiet:
-        console.print("[dim]Matching indexed text against risk-language prototypes...[/]")
-    note = refresh_if_needed(runtime.engine, runtime.vector_store)
-    if note and not quiet:
+def _scan_note(note: str | None) -> None:
+    if note:
         console.print(f"[yellow]Note:[/] {note}", highlight=False)
-    return note
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -102,17 +97,12 @@ def priorities_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The accounts that need attention today, and why."""
-    from keel.tools.priorities import compute_priorities
+    from keel.api.services.portfolio import PriorityQuery, priority_list
 
     _check_horizon(horizon)
-    runtime = make_runtime()
-    # Quiet: a note goes into the listing itself (printed with it, or in its JSON).
-    busy = _refresh_text(runtime, quiet=True)
-    result = compute_priorities(
-        runtime.engine, as_of=_date(as_of), top=top, owner=owner, horizon_days=horizon
-    )
-    if busy:
-        result.text_note = busy
+    query = PriorityQuery(top=top, owner=owner, as_of=_date(as_of), horizon_days=horizon)
+    # No scan message: a note goes into the listing itself (printed with it, or in its JSON).
+    result = priority_list(make_app(), query)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -182,36 +172,31 @@ def health_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One account's health score and its explanation."""
-    from keel.tools.health.service import score_book
-    from keel.tools.hypotheses import build_hypotheses, resolve_account
-    from keel.tools.signals.book import load_book
+    from keel.api.services.accounts import AccountQuery, account_view
 
     _check_horizon(horizon)
-    runtime = make_runtime()
-    busy = _refresh_text(runtime, quiet=as_json)
-    scores = score_book(runtime.engine, as_of=_date(as_of), horizon_days=horizon)
-    account_id = resolve_account(
-        load_book(runtime.engine, until=scores.as_of, since=scores.as_of), account
+    query = AccountQuery(
+        account=account, as_of=_date(as_of), horizon_days=horizon, hypotheses=hypotheses
     )
-    found = scores.explain([account_id])
-    if not found:
-        raise KeelError(
-            f"account {account!r} is not active on {scores.as_of} (churned or not yet started)"
-        )
-    explanation = found[0]
-    extra = build_hypotheses(runtime.engine, account_id, scores=scores) if hypotheses else None
+    view = account_view(make_app(), query, on_scan=None if as_json else _scanning)
     if as_json:
-        payload = {"explanation": json.loads(explanation.model_dump_json())}
-        if busy:
-            payload["note"] = busy
-        if extra is not None:
-            payload["hypotheses"] = json.loads(extra.model_dump_json())
+        payload = {"explanation": json.loads(view.health.explanation.model_dump_json())}
+        if view.scan_note:
+            payload["note"] = view.scan_note
+        if view.hypotheses is not None:
+            payload["hypotheses"] = json.loads(view.hypotheses.model_dump_json())
         typer.echo(json.dumps(payload, indent=2))
         return
+    _scan_note(view.scan_note)
+    print_health(account, view)
+
+
+def print_health(account: str, view: AccountView) -> None:
+    explanation = view.health.explanation
     console.print(f"[bold]{account}[/] as of {explanation.as_of}")
     console.print(explanation.summary)
     console.print(f"Model: {explanation.model.note}")
-    if not scores.text_evidence:
+    if not view.text_evidence:
         from keel.tools.risk_language import TEXT_UNAVAILABLE
 
         console.print(f"[yellow]Note:[/] {TEXT_UNAVAILABLE}")
@@ -224,6 +209,7 @@ def health_command(
         table.add_row(factor.label, f"{factor.contribution:+.3f}", factor.text)
     table.add_row("[bold]Total (logit)[/]", f"[bold]{explanation.logit:+.3f}[/]", "")
     console.print(table)
+    extra = view.hypotheses
     if extra is not None:
         for title, items in (
             ("Risk hypotheses", extra.risk),
@@ -285,23 +271,27 @@ def backtest_command(
     ] = 0.5,
 ) -> None:
     """Backtest the health model against a usage-only baseline."""
-    from keel.tools.backtest import render_text, run_backtest
+    from keel.api.services.backtest import BacktestQuery, run_backtest
+    from keel.tools.backtest import render_text
 
     _check_horizon(horizon)
-    runtime = make_runtime()
-    _refresh_text(runtime)
-    trajectories = None if observations else _trajectories(runtime, truth_dir)
+    query = BacktestQuery(
+        horizon_days=horizon,
+        observations=observations,
+        truth_dir=truth_dir,
+        splits=splits,
+        threshold=threshold,
+    )
     with progress() as bar:
         task = bar.add_task("backtest cuts", total=None)
-        report = run_backtest(
-            runtime.engine,
-            horizon_days=horizon,
-            observations=observations,
-            threshold=threshold,
-            trajectories=trajectories,
-            splits=splits,
+        run = run_backtest(
+            make_app(),
+            query,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            on_scan=_scanning,
         )
+    _scan_note(run.scan_note)
+    report = run.report
     text = render_text(report)
     console.print(text, highlight=False, markup=False)
     if json_path:
@@ -311,18 +301,6 @@ def backtest_command(
         text_path.parent.mkdir(parents=True, exist_ok=True)
         text_path.write_text(text + "\n", encoding="utf-8")
         console.print(f"Text report written to {text_path}")
-
-
-def _trajectories(runtime: Runtime, truth_dir: Path | None) -> dict[str, str] | None:
-    """Trajectories by account external id from a synthetic book's ground truth, if any."""
-    from keel.memory.truth import TRUTH_FILE, load_truth
-
-    directory = truth_dir or runtime.settings.data_dir / "truth"
-    if not (directory / TRUTH_FILE).exists():
-        if truth_dir is not None:
-            raise KeelError(f"{directory / TRUTH_FILE}: no ground truth here")
-        return None
-    return {ext: t.trajectory for ext, t in load_truth(directory).items()}
 
 
 def register(app: typer.Typer) -> None:
