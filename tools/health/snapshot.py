@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,8 @@ from keel.tools.signals.catalog import RENEWAL_TIMING_SIGNALS
 from keel.tools.signals.windows import day_date, day_number
 
 DEFAULT_KIND = "multi_signal"
+
+log = logging.getLogger(__name__)
 
 
 def _as_of(engine: Engine, as_of: dt.date | None) -> dt.date:
@@ -115,7 +118,9 @@ def score_as_of(
         for account in ids
         if account in found
     ]
-    snapshot_id, _ = write_snapshot(engine, header, health, hyps)
+    snapshot_id, written = write_snapshot(engine, header, health, hyps)
+    if not written:
+        log.info("book as of %s: another process scored it first; its snapshot is kept", when)
     snapshot = find_snapshot(engine, as_of=when, horizon_days=horizon_days, model_kind=kind)
     assert snapshot is not None and snapshot.id == snapshot_id
     return snapshot
