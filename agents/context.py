@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from keel.agents.budget import RunBudget
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -58,3 +60,27 @@ class ReviewDeps:
     @property
     def link_allowlist(self) -> list[str]:
         return list(self.settings.link_allowlist)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What belongs to one run, passed to the graph as LangGraph's ``context=`` and read by
+    nodes through their ``Runtime`` -- never closed into the process-wide dependencies.
+
+    Attributes:
+        as_of: The review date; the latest data date when None.
+        user: Who started the run (a CSM, ``nightly``), recorded on what it proposes.
+        thread_id: The LangGraph thread the run writes to.
+        budget: Model calls and tokens this run (or this account of a larger run) may
+            spend; every model call made inside the run is charged to it
+            (:func:`keel.agents.budget.budget_in_run`). None: the model's own budget.
+        snapshot_id: The scored-book snapshot the run reads.
+        account_id: The account reviewed, when the run is about one.
+    """
+
+    as_of: dt.date | None = None
+    user: str | None = None
+    thread_id: str | None = None
+    budget: RunBudget | None = None
+    snapshot_id: int | None = None
+    account_id: int | None = None

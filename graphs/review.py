@@ -29,7 +29,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from keel.agents.analyst import make_analyst, review_as_of
-from keel.agents.context import ReviewDeps
+from keel.agents.context import ReviewDeps, RunContext
 from keel.agents.drafter import make_drafter, route_after_draft
 from keel.agents.gatekeeper import make_gate_nodes, route_after_approval, route_after_policy
 from keel.agents.planner import make_planner
@@ -53,7 +53,9 @@ def _node(fn: Callable[..., dict[str, Any]]) -> Any:
 def build_play_graph(*, model: BaseChatModel, deps: ReviewDeps) -> StateGraph[Any, Any, Any, Any]:
     """One planned play's path, from draft to intervention log (uncompiled)."""
     gate = make_gate_nodes(deps)
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(ActionState, output_schema=ActionOutput)
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
+        ActionState, output_schema=ActionOutput, context_schema=RunContext
+    )
     builder.add_node("draft", _node(make_drafter(model=model, deps=deps)))
     builder.add_node("policy_check", _node(gate.policy_check))
     builder.add_node("approval", _node(gate.approval))
@@ -116,7 +118,9 @@ def build_review_graph(
     def after_analyst(state: ReviewState) -> str:
         return "planner" if state.get("briefing") else END
 
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(ReviewState, input_schema=ReviewInput)
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
+        ReviewState, input_schema=ReviewInput, context_schema=RunContext
+    )
     builder.add_node(
         "analyst", _node(make_analyst(model=model, tools=tools, reader=reader, deps=deps))
     )

@@ -19,10 +19,9 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType, HITLRequest
 from langchain_core.language_models import BaseChatModel
@@ -39,8 +38,7 @@ from keel.agents.approval import (
     to_decision,
     validate_response,
 )
-from keel.agents.composers import register_composers
-from keel.agents.context import ReviewDeps
+from keel.agents.context import ReviewDeps, RunContext
 from keel.agents.schemas import Briefing
 from keel.agents.state import ActionOutcome, StepError
 from keel.errors import ConflictError, KeelError
@@ -54,12 +52,9 @@ from keel.memory.actions import (
     get_action,
     list_decisions,
 )
-from keel.memory.checkpoint import GRAPH_DURABILITY, Persistence, open_persistence
+from keel.memory.checkpoint import GRAPH_DURABILITY, Persistence
 from keel.tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
-from keel.tools.outbound.executor import DEFAULT_OPTIONS, ExecutionOptions, ExecutionResult
-
-if TYPE_CHECKING:
-    from keel.runtime import Runtime
+from keel.tools.outbound.executor import DEFAULT_OPTIONS, ExecutionResult
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
@@ -141,15 +136,6 @@ class DecisionResult(ReviewResult):
     message: str = ""
 
 
-@dataclass
-class ReviewSession:
-    """A compiled review graph with its persistence and dependencies."""
-
-    graph: Graph
-    deps: ReviewDeps
-    persistence: Persistence
-
-
 def thread_config(thread_id: str, *, user: str | None = None) -> RunnableConfig:
     configurable: dict[str, Any] = {"thread_id": thread_id}
     if user:
@@ -164,60 +150,8 @@ def new_thread_id(account_external_id: str) -> str:
 def compile_review_graph(
     *, model: BaseChatModel, deps: ReviewDeps, persistence: Persistence
 ) -> Graph:
-    register_composers()
     builder = build_review_graph(model=model, deps=deps)
     return builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
-
-
-@contextmanager
-def open_review_session(
-    runtime: Runtime,
-    *,
-    model: BaseChatModel | None = None,
-    use_vectors: bool | None = None,
-    adapters: Mapping[str, Any] | None = None,
-    as_of: dt.date | None = None,
-    checkpoint_url: str | None = None,
-    execution: ExecutionOptions | None = None,
-) -> Iterator[ReviewSession]:
-    """Build everything a review needs from a runtime (the composition root).
-
-    Args:
-        runtime: Settings, engine, vector store (loaded only if used).
-        model: The chat model; :func:`review_model` when None.
-        use_vectors: Search evidence in the vector store; by default when an index exists.
-        adapters: Outbound adapters; from settings when None.
-        as_of: Review date; the latest data date when None.
-        checkpoint_url: Where checkpoints live; from settings when None.
-        execution: The executor's lease, retries and step hooks; its defaults when None.
-    """
-    from keel.agents.llm import model_label
-    from keel.domain.policy import policy_from_settings
-    from keel.tools.outbound.factory import adapters_from_settings
-    from keel.tools.signals import latest_data_date
-
-    settings = runtime.settings
-    engine = runtime.engine
-    if use_vectors is None:
-        use_vectors = settings.chroma_url is not None or settings.chroma_path.exists()
-    if model is None:
-        model = review_model(runtime, use_vectors=use_vectors)
-    deps = ReviewDeps(
-        engine=engine,
-        settings=settings,
-        policy=policy_from_settings(settings),
-        model_label=model_label(model),
-        vector_store=runtime.vector_store if use_vectors else None,
-        adapters=dict(adapters)
-        if adapters is not None
-        else adapters_from_settings(settings, engine),
-        as_of=as_of or latest_data_date(engine),
-        execution=execution,
-    )
-    with ExitStack() as stack:
-        persistence = stack.enter_context(open_persistence(settings, url=checkpoint_url))
-        graph = compile_review_graph(model=model, deps=deps, persistence=persistence)
-        yield ReviewSession(graph=graph, deps=deps, persistence=persistence)
 
 
 def delivery_deps(deps: ReviewDeps, *, worker_id: str = "outbox") -> DeliveryDeps:
@@ -232,39 +166,35 @@ def delivery_deps(deps: ReviewDeps, *, worker_id: str = "outbox") -> DeliveryDep
     )
 
 
-def review_model(runtime: Runtime, *, use_vectors: bool) -> BaseChatModel:
-    """The configured OpenAI-compatible model, else the offline model.
-
-    Offline, the embedding model is handed over only when it is loaded anyway (the vector
-    store is in use): the analyst calls every tool it has, so a review needs no semantic
-    tool choice, and loading the model for it would cost seconds per command.
-    """
-    from keel.agents.llm import make_chat_model
-    from keel.agents.offline import OfflineChatModel
-
-    if runtime.settings.llm_configured:
-        return make_chat_model(runtime.settings)
-    return OfflineChatModel(embedder=runtime.embedder) if use_vectors else OfflineChatModel()
-
-
 # ------------------------------------------------------------------------------ running
 
 
 def start_review(
-    graph: Graph, *, account_id: int, thread_id: str, as_of: dt.date | None = None
+    graph: Graph,
+    *,
+    account_id: int,
+    thread_id: str,
+    as_of: dt.date | None = None,
+    context: RunContext | None = None,
 ) -> ReviewResult:
-    """Run a review until it finishes or pauses for approval."""
+    """Run a review until it finishes or pauses for approval.
+
+    ``context`` is the run's own values (budget, user, as-of); every model call of the run
+    is charged to its budget.
+    """
     state: dict[str, Any] = {"account_id": account_id}
     if as_of is not None:
         state["as_of"] = as_of.isoformat()
-    graph.invoke(state, thread_config(thread_id), durability=GRAPH_DURABILITY)
+    graph.invoke(state, thread_config(thread_id), durability=GRAPH_DURABILITY, context=context)
     return review_result(graph, thread_id)
 
 
-def continue_review(graph: Graph, thread_id: str) -> ReviewResult:
+def continue_review(
+    graph: Graph, thread_id: str, *, context: RunContext | None = None
+) -> ReviewResult:
     """Finish work a crashed process left in a thread (e.g. an approved action not sent)."""
     with _thread_lock(thread_id):
-        graph.invoke(None, thread_config(thread_id), durability=GRAPH_DURABILITY)
+        graph.invoke(None, thread_config(thread_id), durability=GRAPH_DURABILITY, context=context)
     return review_result(graph, thread_id)
 
 
@@ -317,6 +247,7 @@ def decide_action(
     edited_args: Mapping[str, Any] | None = None,
     delivery: DeliveryDeps | None = None,
     settle_s: float = 0.0,
+    context: RunContext | None = None,
 ) -> DecisionResult:
     """Record a reviewer's decision on one action, resume its thread, say where it stands.
 
@@ -336,6 +267,8 @@ def decide_action(
         delivery: Used to try again an approved action a repeated decision finds unsent.
         settle_s: When another worker is sending the action, wait up to this long for it
             to finish before reporting "being delivered".
+        context: The resumed run's own values (a redraft's model calls are charged to its
+            budget).
 
     Raises:
         ValidationFailed: the decision is malformed (nothing recorded).
@@ -373,7 +306,9 @@ def decide_action(
         )
     # --- end of the issue 24 hook
     if pending is None:
-        return _resume_unfinished(graph, engine, action, decision, delivery, settle_s, started)
+        return _resume_unfinished(
+            graph, engine, action, decision, delivery, settle_s, started, context
+        )
     # Recorded before resuming: a concurrent second decision fails here and resumes nothing.
     record_decision(engine, action, decision)
     with _thread_lock(action.thread_id):
@@ -381,6 +316,7 @@ def decide_action(
             Command(resume={pending.interrupt_id: validated}),
             thread_config(action.thread_id, user=user),
             durability=GRAPH_DURABILITY,
+            context=context,
         )
     review = review_result(graph, action.thread_id)
     # A decision found already recorded (the interrupt outlived a crash) is a replay.
@@ -396,6 +332,7 @@ def _resume_unfinished(
     delivery: DeliveryDeps | None,
     settle_s: float,
     started: dt.datetime,
+    context: RunContext | None = None,
 ) -> DecisionResult:
     """The action is not waiting: it was decided already. The same reviewer's same decision
     finishes what a crash left (the thread, the send); anything else is a conflict."""
@@ -420,7 +357,7 @@ def _resume_unfinished(
         )
     unfinished = bool(graph.get_state(thread_config(action.thread_id)).next)
     if unfinished:
-        review = continue_review(graph, action.thread_id)
+        review = continue_review(graph, action.thread_id, context=context)
     else:
         review = review_result(graph, action.thread_id)
     if decision.type in ("reject", "respond"):

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = 4
     llm_max_calls: int = 200
     llm_max_tokens: int = 400_000
+    # One account's share of a run (a nightly run reviews every account under one budget).
+    llm_max_calls_per_account: int = 60
+    llm_max_tokens_per_account: int = 120_000
     # Outbound channels: dry_run writes files under data_dir/outbox.
     outbound_channel: str = Field(default="dry_run", description="dry_run | smtp | webhook | crm")
     smtp_host: str = "127.0.0.1"

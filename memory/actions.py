@@ -40,7 +40,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, fie
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from keel.errors import ConflictError, KeelError, Problem, ValidationFailed
 
@@ -586,9 +586,38 @@ def list_actions(
     account_id: int | None = None,
     thread_id: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[ProposedAction]:
     """Actions, newest first, filtered by status (one or several), account or thread."""
-    query = select(ProposedAction)
+    query = _filtered(select(ProposedAction), status, account_id, thread_id)
+    query = query.order_by(col(ProposedAction.created_at).desc(), col(ProposedAction.id))
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query).all())
+
+
+def count_actions(
+    session: Session,
+    *,
+    status: ActionStatus | str | Sequence[str] | None = None,
+    account_id: int | None = None,
+    thread_id: str | None = None,
+) -> int:
+    """How many actions :func:`list_actions` would list without a limit."""
+    query = _filtered(
+        select(func.count()).select_from(ProposedAction), status, account_id, thread_id
+    )
+    return int(session.exec(query).one())
+
+
+def _filtered(
+    query: Any,
+    status: ActionStatus | str | Sequence[str] | None,
+    account_id: int | None,
+    thread_id: str | None,
+) -> Any:
     if isinstance(status, str):
         query = query.where(ProposedAction.status == status)
     elif status is not None:
@@ -597,10 +626,7 @@ def list_actions(
         query = query.where(ProposedAction.account_id == account_id)
     if thread_id is not None:
         query = query.where(ProposedAction.thread_id == thread_id)
-    query = query.order_by(col(ProposedAction.created_at).desc(), col(ProposedAction.id))
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.exec(query).all())
+    return query
 
 
 def list_decisions(session: Session, *, action_id: str) -> list[ActionDecision]:

@@ -80,6 +80,9 @@ class AccountScope:
 
     account_id: int
     as_of: dt.date
+    # The run's model budget (keel.agents.budget.RunBudget), carried because this scope
+    # replaces the run's context inside the analyst's tool loop; the tools never read it.
+    budget: object | None = None
 
 
 def wrap_customer_text(source: str, text: str, *, limit: int = MAX_TEXT_CHARS) -> str:

@@ -16,15 +16,28 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from keel.runtime import Runtime
+from keel.app import App
 from keel.settings import Settings
 
 # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 140)
 
 
-def make_runtime(**overrides: object) -> Runtime:
-    return Runtime(settings=Settings(**overrides))  # type: ignore[arg-type]
+def make_app(*, use_vectors: bool | None = None, **overrides: object) -> App:
+    """This command's application object: settings from the environment, the executor
+    options an embedding application installed (see
+    :func:`keel.api.cli.outbox.set_execution_options`)."""
+    from keel.api.cli.outbox import installed_execution_options
+
+    return App(
+        settings=Settings(**overrides),  # type: ignore[arg-type]
+        use_vectors=use_vectors,
+        execution=installed_execution_options(),
+    )
+
+
+# The name older commands use.
+make_runtime = make_app
 
 
 @contextmanager

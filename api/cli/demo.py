@@ -67,15 +67,15 @@ def demo_command(
 ) -> None:
     from keel.api.cli.index import report_table
     from keel.api.cli.intel import print_priorities
-    from keel.api.cli.outbox import execution_options, print_report
+    from keel.api.cli.outbox import print_report
     from keel.api.cli.review import print_action
     from keel.api.cli.seed import print_book_summary, seed_with_progress
-    from keel.graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
+    from keel.api.services.outbox import deliver_once
+    from keel.api.services.reviews import review_account
     from keel.tools.account_tools import resolve_account
-    from keel.tools.outbound.delivery import deliver_due
     from keel.tools.priorities import compute_priorities
 
-    runtime = make_runtime()
+    runtime = make_runtime(use_vectors=True)
     settings = runtime.settings
     _prepare_workspace(runtime, force=force)
 
@@ -99,25 +99,15 @@ def demo_command(
     if reviews:
         console.rule(f"[bold]4. The top {reviews} accounts reviewed")
         targets = [item.external_id for item in priorities.risks[:reviews]]
-        with open_review_session(
-            runtime, use_vectors=True, execution=execution_options()
-        ) as session:
-            for external_id in targets:
-                account = resolve_account(runtime.engine, external_id)
-                console.print(
-                    f"Reviewing {account.name} ({external_id}) with {session.deps.model_label}..."
-                )
-                result = start_review(
-                    session.graph,
-                    account_id=account.id or 0,
-                    thread_id=new_thread_id(external_id),
-                    as_of=session.deps.review_date(),
-                )
-                for error in result.errors:
-                    console.print(f"[red]  {error['step']} failed:[/] {error['error']}")
-                pending.extend(p.action_id for p in result.pending)
-            # Finish what was approved (auto-approved plays whose first try failed).
-            print_report(deliver_due(delivery_deps(session.deps, worker_id="keel demo")))
+        for external_id in targets:
+            account = resolve_account(runtime.engine, external_id)
+            console.print(f"Reviewing {account.name} ({external_id}) with {runtime.model_label}...")
+            run = review_account(runtime, external_id, deliver=False)
+            for error in run.result.errors:
+                console.print(f"[red]  {error['step']} failed:[/] {error['error']}")
+            pending.extend(p.action_id for p in run.result.pending)
+        # Finish what was approved (auto-approved plays whose first try failed).
+        print_report(deliver_once(runtime, worker_id="keel demo"))
 
     console.rule("[bold]Today's priority list")
     print_priorities(priorities)

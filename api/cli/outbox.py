@@ -41,6 +41,11 @@ def set_execution_options(options: ExecutionOptions) -> None:
     _execution_options = options
 
 
+def installed_execution_options() -> ExecutionOptions | None:
+    """The options set with :func:`set_execution_options`; None when none were."""
+    return _execution_options
+
+
 def execution_options() -> ExecutionOptions:
     """The options set with :func:`set_execution_options`, else the executor's defaults."""
     from keel.tools.outbound.executor import DEFAULT_OPTIONS
@@ -76,18 +81,18 @@ def run_command(
         typer.Option("--retry-now", help="Also try actions waiting for a retry, now."),
     ] = False,
 ) -> None:
-    from keel.tools.outbound.delivery import deliver_due, deliver_forever, open_delivery
+    from keel.api.services.outbox import deliver_once, deliver_watching
 
-    deps = open_delivery(make_runtime(), options=execution_options(), worker_id="keel outbox")
-    report = deliver_due(deps, retry_now=retry_now)
+    app = make_runtime()
+    report = deliver_once(app, worker_id="keel outbox", retry_now=retry_now)
     print_report(report)
     if watch:
         try:
-            deliver_forever(
-                deps,
+            deliver_watching(
+                app,
                 interval_s=interval,
                 on_report=lambda later: print_report(later, quiet_when_idle=True),
-                sleep_first=True,
+                worker_id="keel outbox",
             )
         except KeyboardInterrupt:
             console.print("[dim]outbox: stopped[/]")

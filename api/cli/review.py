@@ -23,8 +23,9 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
-from keel.api.cli.common import console, make_runtime
-from keel.api.cli.outbox import execution_options, print_report
+from keel.api.cli.common import console, make_app
+from keel.api.cli.outbox import print_report
+from keel.api.services.reviews import SETTLE_SECONDS
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
@@ -63,9 +64,6 @@ APPROVALS_HELP = (
     "  keel approvals reject 3f2a... --reason 'Already discussed on the phone'\n"
     "  keel approvals retry 3f2a...\n"
 )
-# How long an approval waits for another process that is sending the same action.
-SETTLE_SECONDS = 10.0
-
 UserOption = Annotated[
     str | None,
     typer.Option("--user", help="Who decides (default: $USER).", show_default=False),
@@ -111,29 +109,20 @@ def review_command(
     as_of: AsOfOption = None,
     vectors: VectorsOption = None,
 ) -> None:
-    from keel.graphs.runner import delivery_deps, new_thread_id, open_review_session, start_review
+    from keel.api.services.reviews import review_account, review_date
     from keel.tools.account_tools import resolve_account
-    from keel.tools.outbound.delivery import deliver_due
 
-    runtime = make_runtime()
-    found = resolve_account(runtime.engine, account)
-    day = as_of.date() if as_of else None
-    with open_review_session(
-        runtime, use_vectors=vectors, as_of=day, execution=execution_options()
-    ) as session:
-        console.print(
-            f"[dim]Reviewing {found.name} ({found.external_id}) as of "
-            f"{session.deps.review_date()} with {session.deps.model_label}...[/]"
-        )
-        result = start_review(
-            session.graph,
-            account_id=found.id or 0,
-            thread_id=new_thread_id(found.external_id),
-            as_of=session.deps.review_date(),
-        )
-        report = deliver_due(delivery_deps(session.deps, worker_id="keel review"))
-    print_review(runtime, result)
-    print_report(report, quiet_when_idle=True)
+    app = make_app(use_vectors=vectors)
+    found = resolve_account(app.engine, account)
+    day = review_date(app, as_of.date() if as_of else None)
+    console.print(
+        f"[dim]Reviewing {found.name} ({found.external_id}) as of {day} with "
+        f"{app.model_label}...[/]"
+    )
+    run = review_account(app, found.external_id, as_of=day, worker_id="keel review")
+    result = run.result
+    print_review(app, result)
+    print_report(run.delivery, quiet_when_idle=True)
     if result.failures:
         console.print(
             "[bold red]review finished with failures:[/] " + "; ".join(result.failures),
@@ -198,58 +187,35 @@ def print_review(runtime: Runtime, result: ReviewResult) -> None:
 
 
 def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> None:
-    from sqlmodel import Session
+    from keel.api.services.approvals import show
 
-    from keel.memory.actions import get_action, list_attempts, list_decisions
-    from keel.memory.models import Account, Contact
-    from keel.tools.outbound.delivery import describe_delivery
-
-    with Session(runtime.engine) as session:
-        action = get_action(session, action_id=action_id)
-        account = session.get(Account, action.account_id)
-        contact = (
-            session.get(Contact, action.recipient_contact_id)
-            if action.recipient_contact_id is not None
-            else None
-        )
-        trail = list_decisions(session, action_id=action_id)
-        attempts = list_attempts(session, action_id=action_id)
-    payload: dict[str, Any] = action.payload
-    to = ", ".join(payload.get("to") or []) or (account.owner_csm if account else "") or "(team)"
-    who = f"{contact.name} <{to}>" if contact else to
-    meta = payload.get("metadata") or {}
+    action = show(runtime, action_id)
     header = [
         f"**Action** `{action.id}`  **status** {action.status}",
-        f"**Account** {account.name if account else action.account_id}  **play** "
-        f"{action.play_id}  **channel** {action.channel} ({action.draft_kind})",
-        f"**To** {who}",
-        f"**Subject** {payload.get('subject', '')}",
+        f"**Account** {action.account_name}  **play** "
+        f"{action.play}  **channel** {action.channel} ({action.draft_kind})",
+        f"**To** {action.recipient}",
+        f"**Subject** {action.subject}",
     ]
-    if meta.get("evidence_ids"):
-        header.append(f"**Evidence** `{', '.join(meta['evidence_ids'])}`")
-    body = "\n".join(header) + "\n\n---\n\n" + str(payload.get("body", ""))
+    if action.evidence_ids:
+        header.append(f"**Evidence** `{', '.join(action.evidence_ids)}`")
+    body = "\n".join(header) + "\n\n---\n\n" + action.body
     footer = [f"Policy: {'; '.join(action.policy_reasons)}"]
-    for decision in trail:
+    for decision in action.decisions:
         message = f": {decision.message}" if decision.message else ""
         footer.append(
             f"{decision.at:%Y-%m-%d %H:%M} {decision.decision} by {decision.user}{message}"
         )
-    if trail and action.status not in ("pending", "rejected", "responded", "superseded"):
-        footer.append(f"Delivery: {describe_delivery(action).text}")
-    for n, attempt in enumerate(attempts, start=1):
+    if action.delivery is not None:
+        footer.append(f"Delivery: {action.delivery}")
+    for n, attempt in enumerate(action.attempts, start=1):
         error = f": {attempt.error}" if attempt.error else ""
         footer.append(
             f"  attempt {n} {attempt.started_at:%Y-%m-%d %H:%M:%S} by {attempt.worker} via "
             f"{attempt.transport or '-'}: {attempt.outcome or 'in progress'}{error}"
         )
     title = "Waiting for approval" if waiting else "Proposed action"
-    console.print(
-        Panel(
-            Markdown(body),
-            title=title,
-            subtitle=action.produced_by_model or None,
-        )
-    )
+    console.print(Panel(Markdown(body), title=title, subtitle=action.produced_by or None))
     console.print("[dim]" + "\n".join(footer) + "[/]")
 
 
@@ -267,16 +233,9 @@ def prep_command(
     as_of: AsOfOption = None,
     vectors: VectorsOption = None,
 ) -> None:
-    from keel.agents.analyst import make_analyst
-    from keel.agents.composers import register_composers
-    from keel.agents.context import ReviewDeps
-    from keel.agents.llm import model_label
-    from keel.agents.prep import summarise_call, write_meeting_prep
-    from keel.agents.schemas import Briefing
-    from keel.domain.policy import policy_from_settings
-    from keel.graphs.runner import review_model
-    from keel.tools.account_tools import AccountReader, make_account_tools, resolve_account
-    from keel.tools.signals import latest_data_date
+    from keel.api.services.prep import prepare
+    from keel.api.services.reviews import review_date
+    from keel.tools.account_tools import resolve_account
 
     note_text = None
     if note is not None:
@@ -286,46 +245,23 @@ def prep_command(
             raise KeelError(f"cannot read the call note {note}: {exc}") from None
         if not note_text.strip():
             raise KeelError(f"the call note {note} is empty")
-    runtime = make_runtime()
-    settings = runtime.settings
-    found = resolve_account(runtime.engine, account)
-    use_vectors = vectors if vectors is not None else settings.chroma_path.exists()
-    register_composers()
-    model = review_model(runtime, use_vectors=use_vectors)
-    day = as_of.date() if as_of else latest_data_date(runtime.engine) or dt.date.today()
-    deps = ReviewDeps(
-        engine=runtime.engine,
-        settings=settings,
-        policy=policy_from_settings(settings),
-        model_label=model_label(model),
-        vector_store=runtime.vector_store if use_vectors else None,
+    app = make_app(use_vectors=vectors)
+    found = resolve_account(app.engine, account)
+    day = review_date(app, as_of.date() if as_of else None)
+    console.print(f"[dim]Preparing {found.name} as of {day} with {app.model_label}...[/]")
+    run = prepare(
+        app,
+        found.external_id,
         as_of=day,
+        note=note_text,
+        note_source=f"call note {note.name}" if note is not None else "call note",
     )
-    reader = AccountReader(runtime.engine, vector_store=deps.vector_store)
-    analyst = make_analyst(model=model, tools=make_account_tools(reader), reader=reader, deps=deps)
-    console.print(f"[dim]Preparing {found.name} as of {day} with {deps.model_label}...[/]")
-    out = analyst(
-        {"account_id": found.id or 0, "as_of": day.isoformat(), "outcomes": [], "errors": []}
-    )
-    if not out.get("briefing"):
-        errors = "; ".join(e["error"] for e in out.get("errors", []))
-        raise KeelError(f"the analyst could not brief {found.name}: {errors}")
-    briefing = Briefing.model_validate(out["briefing"])
-    facts = out["facts"]
-    prep = write_meeting_prep(
-        model, briefing=briefing, facts=facts, as_of=day, label=deps.model_label
-    )
+    prep = run.prep
     points = "\n".join(f"{i}. {p}" for i, p in enumerate(prep.talking_points, start=1))
     console.print(Panel(Markdown(prep.brief), title=prep.title, subtitle=prep.produced_by))
     console.print(Panel(Markdown(points), title="Three talking points"))
-    if note_text is not None and note is not None:
-        summary = summarise_call(
-            model,
-            note=note_text,
-            facts=facts,
-            source=f"call note {note.name}",
-            label=deps.model_label,
-        )
+    summary = run.call_summary
+    if summary is not None and note is not None:
         items = (
             "\n".join(
                 f"- **{i.owner}**: {i.task}" + (f" (due {i.due})" if i.due else "")
@@ -353,40 +289,30 @@ def _decide(
     message: str | None = None,
     edited: dict[str, Any] | None = None,
 ) -> None:
-    from keel.graphs.runner import decide_action, delivery_deps, open_review_session
-    from keel.tools.outbound.delivery import deliver_due
+    from keel.api.services.reviews import decide
 
-    runtime = make_runtime()
+    app = make_app()
     reviewer = default_user(user)
-    with open_review_session(runtime, execution=execution_options()) as session:
-        delivery = delivery_deps(session.deps, worker_id=f"keel approvals ({reviewer})")
-        result = decide_action(
-            session.graph,
-            runtime.engine,
-            action_id=action_id,
-            kind=kind,  # type: ignore[arg-type]
-            user=reviewer,
-            message=message,
-            edited_args=edited,
-            delivery=delivery,
-            settle_s=SETTLE_SECONDS,
-        )
-        rest = deliver_due(delivery)
+    run = decide(
+        app,
+        action_id,
+        kind,  # type: ignore[arg-type]
+        user=reviewer,
+        message=message,
+        edited=edited,
+        settle_s=SETTLE_SECONDS,
+    )
+    result = run.result
     if result.recorded:
         console.print(f"[green]{kind} recorded for {action_id} by {reviewer}.[/]")
     else:
         console.print(f"{kind} by {reviewer} was recorded earlier; nothing new recorded.")
-    print_review(runtime, result)
-    print_report(rest, quiet_when_idle=True)
+    print_review(app, result)
+    print_report(run.delivery, quiet_when_idle=True)
     if not result.ok:
         console.print(f"[bold red]{action_id}: {result.message}[/]", highlight=False)
         raise typer.Exit(1)
     console.print(f"[bold]{action_id}: {result.message}[/]", highlight=False)
-
-
-# What the default list shows: everything that is not finished -- waiting for a decision,
-# failed (needs a human: `keel approvals retry`), approved but not sent yet.
-OPEN_STATUSES = ("pending", "failed", "approved", "edited", "auto_approved", "sending")
 
 
 def approvals_list(
@@ -403,25 +329,10 @@ def approvals_list(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
 ) -> None:
-    from sqlmodel import Session, select
+    from keel.api.services.approvals import list_inbox
 
-    from keel.memory.actions import ActionStatus, list_actions
-    from keel.memory.models import Account
-    from keel.tools.account_tools import resolve_account
-    from keel.tools.outbound.delivery import describe_delivery
-
-    runtime = make_runtime()
-    wanted: str | list[str] | None = None if status == "all" else status
-    if status == "open":
-        wanted = list(OPEN_STATUSES)
-    elif wanted is not None and wanted not in {s.value for s in ActionStatus}:
-        known = ", ".join(s.value for s in ActionStatus)
-        raise KeelError(f"--status must be 'open', 'all' or one of: {known}")
-    account_id = resolve_account(runtime.engine, account).id if account else None
-    with Session(runtime.engine) as session:
-        rows = list_actions(session, status=wanted, account_id=account_id, limit=limit)
-        names = {a.id: a.name for a in session.exec(select(Account)).all()}
-    if not rows:
+    page = list_inbox(make_app(), status=status, account=account, limit=limit)
+    if not page.items:
         console.print(f"[dim]No {status} actions.[/]")
         return
     table = Table(title=f"Actions ({status})")
@@ -429,35 +340,31 @@ def approvals_list(
     table.add_column("id", no_wrap=True, min_width=32)
     for column in ("account", "play", "channel", "to", "subject", "status", "created"):
         table.add_column(column)
-    attention = []
-    for row in rows:
-        state = row.status
-        if row.status == "failed":
-            attention.append(row)
-            state = "[red]failed[/]"
-        elif row.status == "sending":
-            attention.append(row)
-            state = "[yellow]delivering[/]" if row.claim_token else "[yellow]will retry[/]"
+    styles = {"failed": "red", "delivering": "yellow", "will retry": "yellow"}
+    for row in page.items:
+        style = styles.get(row.shown_status)
         table.add_row(
             row.id,
-            names.get(row.account_id, str(row.account_id)),
-            row.play_id,
+            row.account_name,
+            row.play,
             row.channel,
-            ", ".join(row.payload.get("to") or []) or "(internal)",
-            str(row.payload.get("subject", ""))[:60],
-            state,
+            ", ".join(row.to) or "(internal)",
+            row.subject[:60],
+            f"[{style}]{row.shown_status}[/]" if style else row.shown_status,
             f"{row.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
-    if attention:
+    if page.total > len(page.items):
+        console.print(f"[dim]{len(page.items)} of {page.total} shown (--limit).[/]")
+    if page.attention:
         # Why each one is not delivered, in full: the reason is what the reader acts on.
-        console.print(f"[bold red]Needs attention: {len(attention)} not delivered[/]")
-        for row in attention:
-            console.print(f"{row.id}: {describe_delivery(row).text}", soft_wrap=True)
+        console.print(f"[bold red]Needs attention: {len(page.attention)} not delivered[/]")
+        for row in page.attention:
+            console.print(f"{row.id}: {row.attention}", soft_wrap=True)
 
 
 def approvals_show(action_id: Annotated[str, typer.Argument(help="The action id.")]) -> None:
-    print_action(make_runtime(), action_id)
+    print_action(make_app(), action_id)
 
 
 def approvals_approve(
@@ -525,25 +432,15 @@ def approvals_retry(
         str | None, typer.Option("--message", "-m", help="Why (audited).", show_default=False)
     ] = None,
 ) -> None:
-    from sqlmodel import Session
+    from keel.api.services.approvals import retry
 
-    from keel.memory.actions import get_action
-    from keel.tools.outbound.delivery import describe_delivery, open_delivery, retry_failed
-
-    runtime = make_runtime()
     reviewer = default_user(user)
-    deps = open_delivery(
-        runtime, options=execution_options(), worker_id=f"keel approvals retry ({reviewer})"
-    )
-    retry_failed(deps, action_id=action_id, user=reviewer, message=reason)
-    with Session(runtime.engine) as session:
-        row = get_action(session, action_id=action_id)
-        state = describe_delivery(row)
+    run = retry(make_app(), action_id, user=reviewer, reason=reason)
     console.print(f"[green]retry recorded for {action_id} by {reviewer}.[/]")
-    if not state.ok:
-        console.print(f"[bold red]{action_id}: {state.text}[/]", highlight=False)
+    if not run.ok:
+        console.print(f"[bold red]{action_id}: {run.message}[/]", highlight=False)
         raise typer.Exit(1)
-    console.print(f"[bold]{action_id}: {state.text}[/]", highlight=False)
+    console.print(f"[bold]{action_id}: {run.message}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

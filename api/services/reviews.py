@@ -1,0 +1,185 @@
+"""Reviews: start one account's review, decide one of its actions, finish what a crash left.
+
+Every run gets its own :class:`keel.agents.context.RunContext` -- a fresh model budget from
+the settings, the as-of date, the user, the thread -- passed to the graph as LangGraph's
+``context=``; the compiled graph, model, policy and adapters are the application object's,
+built once per process. The nightly run calls :func:`review_account` per account with an
+account's share of its own budget (:meth:`keel.agents.budget.RunBudget.for_account`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain.agents.middleware.human_in_the_loop import DecisionType
+
+from keel.agents.budget import RunBudget
+from keel.agents.context import RunContext
+from keel.api.services.outbox import delivery
+from keel.app import App
+from keel.graphs.runner import (
+    DecisionResult,
+    ReviewResult,
+    continue_review,
+    decide_action,
+    new_thread_id,
+    start_review,
+)
+from keel.tools.account_tools import resolve_account
+from keel.tools.outbound.delivery import DeliveryDeps, DeliveryReport, deliver_due
+from keel.tools.signals import latest_data_date
+
+# How long a decision waits for another process that is sending the same action.
+SETTLE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """Which account a result is about."""
+
+    id: int
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ReviewRun:
+    """One review: where its thread stands and what the delivery pass after it did."""
+
+    account: AccountRef
+    as_of: dt.date
+    model_label: str
+    result: ReviewResult
+    delivery: DeliveryReport
+    calls_used: int
+    tokens_used: int
+
+
+@dataclass(frozen=True)
+class DecisionRun:
+    """A reviewer's decision, where the action stands, and the delivery pass after it."""
+
+    result: DecisionResult
+    delivery: DeliveryReport
+
+
+def review_date(app: App, as_of: dt.date | None = None) -> dt.date:
+    """The date a review reads as of: the one asked for, else the latest data date."""
+    return as_of or latest_data_date(app.engine) or dt.date.today()
+
+
+def run_context(
+    app: App,
+    *,
+    as_of: dt.date,
+    user: str | None,
+    thread_id: str,
+    account_id: int | None = None,
+    budget: RunBudget | None = None,
+) -> RunContext:
+    """One run's context with a budget of its own (from the settings unless given)."""
+    return RunContext(
+        as_of=as_of,
+        user=user,
+        thread_id=thread_id,
+        budget=budget if budget is not None else RunBudget.from_settings(app.settings),
+        account_id=account_id,
+    )
+
+
+def outbox(app: App, worker_id: str) -> DeliveryDeps:
+    """The delivery loop's dependencies for this process, named for the worker."""
+    return delivery(app, worker_id)
+
+
+def review_account(
+    app: App,
+    account: str,
+    *,
+    as_of: dt.date | None = None,
+    user: str | None = None,
+    budget: RunBudget | None = None,
+    thread_id: str | None = None,
+    deliver: bool = True,
+    worker_id: str = "keel review",
+) -> ReviewRun:
+    """Review one account until it finishes or pauses for approval.
+
+    Args:
+        app: The application object.
+        account: External id, name or internal id.
+        as_of: Review date; the latest data date when None.
+        user: Who asked (recorded in the run context).
+        budget: The run's model budget; a fresh one from the settings when None.
+        thread_id: The review's thread; a new one when None (the nightly run passes one
+            per account and date, so a rerun finds it).
+        deliver: Run one delivery pass afterwards (what the AI-led tier approved alone).
+        worker_id: Recorded on the delivery pass's claims.
+
+    Raises:
+        AccountNotFound: no account matches ``account``.
+    """
+    found = resolve_account(app.engine, account)
+    day = review_date(app, as_of)
+    thread = thread_id or new_thread_id(found.external_id)
+    context = run_context(
+        app, as_of=day, user=user, thread_id=thread, account_id=found.id, budget=budget
+    )
+    result = start_review(
+        app.review_graph, account_id=found.id or 0, thread_id=thread, as_of=day, context=context
+    )
+    report = deliver_due(outbox(app, worker_id)) if deliver else DeliveryReport()
+    spent = context.budget
+    return ReviewRun(
+        account=AccountRef(id=found.id or 0, external_id=found.external_id, name=found.name),
+        as_of=day,
+        model_label=app.model_label,
+        result=result,
+        delivery=report,
+        calls_used=spent.calls_used if spent else 0,
+        tokens_used=spent.tokens_used if spent else 0,
+    )
+
+
+def decide(
+    app: App,
+    action_id: str,
+    kind: DecisionType,
+    *,
+    user: str,
+    message: str | None = None,
+    edited: Mapping[str, Any] | None = None,
+    worker_id: str | None = None,
+    settle_s: float = SETTLE_SECONDS,
+) -> DecisionRun:
+    """Record a reviewer's decision on one action, resume its review, deliver what is due.
+
+    Raises:
+        ValidationFailed: the decision is malformed (nothing recorded).
+        ConflictError: the action was already decided otherwise or by someone else.
+        ActionNotFound: no such action.
+    """
+    delivery = outbox(app, worker_id or f"keel approvals ({user})")
+    context = run_context(app, as_of=review_date(app), user=user, thread_id="")
+    result = decide_action(
+        app.review_graph,
+        app.engine,
+        action_id=action_id,
+        kind=kind,
+        user=user,
+        message=message,
+        edited_args=edited,
+        delivery=delivery,
+        settle_s=settle_s,
+        context=context,
+    )
+    return DecisionRun(result=result, delivery=deliver_due(delivery))
+
+
+def resume(app: App, thread_id: str, *, user: str | None = None) -> ReviewResult:
+    """Finish what a crashed process left in a review thread."""
+    context = run_context(app, as_of=review_date(app), user=user, thread_id=thread_id)
+    return continue_review(app.review_graph, thread_id, context=context)
