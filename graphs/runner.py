@@ -16,7 +16,6 @@ for a retry, failed for good. Delivery itself is the delivery loop's job
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from keel.agents.approval import (
@@ -53,20 +53,11 @@ from keel.memory.actions import (
     list_decisions,
 )
 from keel.memory.checkpoint import GRAPH_DURABILITY, Persistence
+from keel.memory.locks import thread_lock
 from keel.tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
 from keel.tools.outbound.executor import DEFAULT_OPTIONS, ExecutionResult
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
-
-# One resume at a time per thread in this process: two reviewers answering two actions of
-# the same review at once would otherwise both continue from the same checkpoint.
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-
-
-def _thread_lock(thread_id: str) -> threading.Lock:
-    with _thread_locks_guard:
-        return _thread_locks.setdefault(thread_id, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -190,10 +181,15 @@ def start_review(
 
 
 def continue_review(
-    graph: Graph, thread_id: str, *, context: RunContext | None = None
+    graph: Graph, thread_id: str, *, engine: Engine, context: RunContext | None = None
 ) -> ReviewResult:
-    """Finish work a crashed process left in a thread (e.g. an approved action not sent)."""
-    with _thread_lock(thread_id):
+    """Finish work a crashed process left in a thread (e.g. an approved action not sent).
+
+    One resume at a time per thread, across processes (:func:`keel.memory.locks.thread_lock`):
+    two reviewers answering two actions of one review would otherwise both continue from
+    the same checkpoint.
+    """
+    with thread_lock(engine, thread_id):
         graph.invoke(None, thread_config(thread_id), durability=GRAPH_DURABILITY, context=context)
     return review_result(graph, thread_id)
 
@@ -311,7 +307,7 @@ def decide_action(
         )
     # Recorded before resuming: a concurrent second decision fails here and resumes nothing.
     record_decision(engine, action, decision)
-    with _thread_lock(action.thread_id):
+    with thread_lock(engine, action.thread_id):
         graph.invoke(
             Command(resume={pending.interrupt_id: validated}),
             thread_config(action.thread_id, user=user),
@@ -357,7 +353,7 @@ def _resume_unfinished(
         )
     unfinished = bool(graph.get_state(thread_config(action.thread_id)).next)
     if unfinished:
-        review = continue_review(graph, action.thread_id, context=context)
+        review = continue_review(graph, action.thread_id, engine=engine, context=context)
     else:
         review = review_result(graph, action.thread_id)
     if decision.type in ("reject", "respond"):

@@ -182,4 +182,4 @@ def decide(
 def resume(app: App, thread_id: str, *, user: str | None = None) -> ReviewResult:
     """Finish what a crashed process left in a review thread."""
     context = run_context(app, as_of=review_date(app), user=user, thread_id=thread_id)
-    return continue_review(app.review_graph, thread_id, context=context)
+    return continue_review(app.review_graph, thread_id, engine=app.engine, context=context)
