@@ -26,10 +26,12 @@ from langchain_core.tools import BaseTool
 from keel.agents.content_gate import customer_sources
 from keel.agents.context import ReviewDeps
 from keel.agents.facts import build_facts, known_evidence_ids, tool_outputs
+from keel.agents.offline import step_config, typed_prompt
 from keel.agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Change, Hypothesis
 from keel.agents.state import ReviewState
+from keel.agents.step_requests import ANALYST_STEP, BriefingRequest
 from keel.agents.voice import in_keel_voice, sources_from_hits
 from keel.domain.plays import HypothesisKind
 from keel.errors import KeelError
@@ -41,12 +43,16 @@ log = logging.getLogger(__name__)
 # The tool loop keeps no checkpoints of its own: the review checkpoints after this node.
 # LangGraph passes the parent's durability ("sync") down through the config, and a graph
 # without a checkpointer cannot honour "sync" (it fails waiting for a checkpoint that is
-# never written), so the loop runs with the default durability set in its config.
-_NO_CHECKPOINT_CONFIG: Final = {"configurable": {"__pregel_durability": "async"}}
+# never written), so the loop runs with the default durability set in its config. Its model
+# calls are named as the analyst's (what the offline model's tool plan is chosen by).
+_LOOP_CONFIG: Final = {
+    **step_config(ANALYST_STEP),
+    "configurable": {"__pregel_durability": "async"},
+}
 
 # Model turns in the tool loop: enough to call every tool and answer, not to wander.
 MAX_ANALYST_MODEL_CALLS: Final = 6
-STEP: Final = "analyst"
+STEP: Final = ANALYST_STEP
 
 Node = Callable[[ReviewState], dict[str, Any]]
 
@@ -78,7 +84,7 @@ def make_analyst(
                     account_name=account.name, account_id=account.id, as_of=as_of.isoformat()
                 )
             )
-            result = agent.invoke({"messages": [request]}, _NO_CHECKPOINT_CONFIG, context=scope)
+            result = agent.invoke({"messages": [request]}, _LOOP_CONFIG, context=scope)
             messages: list[BaseMessage] = list(result["messages"])
             results = tool_outputs(messages)
             for name in CORE_TOOLS:
@@ -91,7 +97,10 @@ def make_analyst(
                     account_id=account.id, account_name=account.name, as_of=as_of.isoformat()
                 )
             )
-            briefing = invoke_structured(model, [*messages, ask], Briefing)
+            asked = BriefingRequest(
+                account_id=account.id or 0, account_name=account.name, as_of=as_of
+            )
+            briefing = invoke_structured(model, typed_prompt([*messages, ask], asked), Briefing)
             grounded = ground_briefing(
                 briefing,
                 facts=facts,

@@ -1,24 +1,26 @@
 """How the offline model writes Keel's agent outputs: templates over the structured facts.
 
-Each composer reads the facts the agent put in its prompt (tool results for the analyst,
-a JSON ``planning``/``draft_request``/``prep_request``/``call_request`` block for the
-others) and writes the schema from them: specific to the account and contact, varied by
-account with :func:`keel.agents.offline.vary`, citing evidence ids, and saying it came from the
-offline model. Nothing here quotes customer-written text into a draft: drafts are built
-from fact lines (code-written statements), never from ticket or note bodies.
+Each composer reads the typed request the agent attached to its prompt
+(:mod:`keel.agents.step_requests`: the briefing's date, the planning, draft, prep or call
+request), plus the tool results in the conversation for the briefing, and writes the
+schema from them: specific to the account and contact, varied by account with
+:func:`keel.agents.offline.vary`, citing evidence ids, and saying it came from the offline
+model. The prompt's words are never read back. Nothing here quotes customer-written text
+into a draft: drafts are built from fact lines (code-written statements), never from
+ticket or note bodies.
 
-:func:`register_composers` registers them (idempotent); graph factories call it.
+:func:`offline_model` builds the offline model with these composers and the analyst's tool
+plan (:func:`default_composers`, :func:`default_plans`); there is no global registry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
 
 from keel.agents.facts import (
     INTERNAL_DRAFT_KINDS,
@@ -28,13 +30,11 @@ from keel.agents.facts import (
 )
 from keel.agents.offline import (
     OFFLINE_NOTICE,
-    collect_facts,
-    find_fact,
-    register_composer,
-    register_plan,
+    Composer,
+    ComposeRequest,
+    OfflineChatModel,
     vary,
 )
-from keel.agents.offline.facts import MISSING, message_text
 from keel.agents.repair import StructuredOutputError
 from keel.agents.schemas import (
     TALKING_POINTS,
@@ -49,30 +49,44 @@ from keel.agents.schemas import (
     PlannedPlay,
 )
 from keel.agents.selection import MIN_PLAY_CONFIDENCE, select_plays
+from keel.agents.step_requests import (
+    ANALYST_STEP,
+    BriefingRequest,
+    CallRequest,
+    DraftRequest,
+    PlanningRequest,
+    PrepRequest,
+)
 from keel.domain.plays import PLAY_LIBRARY
 from keel.text import ordinal
 
 HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
-_AS_OF = re.compile(r"\bas of (\d{4}-\d{2}-\d{2})\b", re.IGNORECASE)
-
-_registered = False
-_lock = threading.Lock()
 
 
-def register_composers() -> None:
-    """Register every composer and the analyst's tool plan with the offline model."""
-    global _registered
-    with _lock:
-        if _registered:
-            return
-        register_composer(Briefing, compose_briefing)
-        register_composer(Plan, compose_plan)
-        register_composer(DraftContent, compose_draft)
-        register_composer(MeetingPrep, compose_meeting_prep)
-        register_composer(CallSummary, compose_call_summary)
-        # The analyst reads the whole account: every tool it is given, once.
-        register_plan(r"Keel's account analyst", ["*"])
-        _registered = True
+def default_composers() -> dict[type[BaseModel], Composer]:
+    """How the offline model writes each of Keel's agent outputs."""
+    # Looked up when called, so a test can replace one composer of this module.
+    return {
+        Briefing: compose_briefing,
+        Plan: compose_plan,
+        DraftContent: compose_draft,
+        MeetingPrep: compose_meeting_prep,
+        CallSummary: compose_call_summary,
+    }
+
+
+def default_plans() -> dict[str, tuple[str, ...]]:
+    """The tools each step always calls offline, by step name."""
+    # The analyst reads the whole account: every tool it is given, once.
+    return {ANALYST_STEP: ("*",)}
+
+
+def offline_model(**kwargs: Any) -> OfflineChatModel:
+    """Keel's offline model: :class:`OfflineChatModel` with Keel's composers and plans.
+
+    ``kwargs`` go to the model (``embedder=``, ``embedder_factory=``, ``intents=``, ...).
+    """
+    return OfflineChatModel(composers=default_composers(), plans=default_plans(), **kwargs)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -97,27 +111,12 @@ def strip_period(text: str) -> str:
     return text.rstrip(" .")
 
 
-def _block(messages: Sequence[BaseMessage], name: str, schema: str) -> dict[str, Any]:
-    value = find_fact(collect_facts(messages), name)
-    if value is MISSING or not isinstance(value, Mapping):
-        raise StructuredOutputError(schema, [f"the prompt carries no '{name}' facts block"])
-    return dict(value)
-
-
-def _as_of(messages: Sequence[BaseMessage]) -> dt.date:
-    for message in reversed(messages):
-        match = _AS_OF.search(message_text(message))
-        if match:
-            return dt.date.fromisoformat(match.group(1))
-    return dt.date.today()
-
-
 # --------------------------------------------------------------------------- briefing
 
 
-def compose_briefing(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
-    as_of = _as_of(messages)
-    facts = build_facts(tool_outputs(messages), as_of=as_of)
+def compose_briefing(ask: ComposeRequest) -> dict[str, Any]:
+    as_of = ask.facts_as(BriefingRequest).as_of
+    facts = build_facts(tool_outputs(ask.messages), as_of=as_of)
     account = facts.get("account") or {}
     if not account:
         raise StructuredOutputError("Briefing", ["no account profile among the tool results"])
@@ -286,16 +285,15 @@ _RATIONALES: Final = (
 )
 
 
-def compose_plan(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
-    planning = _block(messages, "planning", "Plan")
-    allowed = [str(p["id"]) for p in planning.get("allowed_plays") or []]
-    slots = planning.get("customer_slots")
-    key = str(planning.get("account_id"))
+def compose_plan(ask: ComposeRequest) -> dict[str, Any]:
+    planning = ask.facts_as(PlanningRequest)
+    allowed = [p.id for p in planning.allowed_plays]
+    key = str(planning.account_id)
     selected = select_plays(
-        planning.get("hypotheses") or [],
+        planning.hypotheses,
         allowed,
-        max_plays=int(planning.get("max_plays") or 3),
-        customer_slots=None if slots is None else int(slots),
+        max_plays=planning.max_plays or 3,
+        customer_slots=planning.customer_slots,
     )
     chosen = [_planned(s.play, s.hypothesis, key) for s in selected]
     note = ""
@@ -442,8 +440,9 @@ _SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def compose_draft(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
-    request = _block(messages, "draft_request", "DraftContent")
+def compose_draft(ask: ComposeRequest) -> dict[str, Any]:
+    # The typed request as the plain mapping the templates below read.
+    request = ask.facts_as(DraftRequest).model_dump(mode="json")
     play = str(request.get("play"))
     kind = str(request.get("kind") or "email")
     account = request.get("account") or {}
@@ -656,8 +655,8 @@ _PREP_INTROS: Final = (
 )
 
 
-def compose_meeting_prep(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
-    request = _block(messages, "prep_request", "MeetingPrep")
+def compose_meeting_prep(ask: ComposeRequest) -> dict[str, Any]:
+    request = ask.facts_as(PrepRequest).model_dump(mode="json")
     account = request.get("account") or {}
     briefing = request.get("briefing") or {}
     lines = list(request.get("fact_lines") or [])
@@ -753,8 +752,8 @@ _UNWRAP = re.compile(r"</?customer_content[^>]*>")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def compose_call_summary(messages: list[BaseMessage], schema: type[Any]) -> dict[str, Any]:
-    request = _block(messages, "call_request", "CallSummary")
+def compose_call_summary(ask: ComposeRequest) -> dict[str, Any]:
+    request = ask.facts_as(CallRequest).model_dump(mode="json")
     note = _UNWRAP.sub("", str(request.get("note") or ""))
     account = str(request.get("account_name") or "the account")
     owner = str(request.get("owner_csm") or "CSM")

@@ -15,7 +15,6 @@ draft.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -34,6 +33,7 @@ from keel.agents.feedback import (
     recall,
     style_hints,
 )
+from keel.agents.offline import TypedPrompt, typed_prompt
 from keel.agents.prompts import (
     CONTENT_REFUSAL_REQUEST,
     CUSTOMER_AUDIENCE_RULE,
@@ -47,6 +47,7 @@ from keel.agents.prompts import (
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Draft, DraftContent
 from keel.agents.state import ActionOutcome, ActionState
+from keel.agents.step_requests import DRAFTER_STEP, DraftRequest, plain
 from keel.domain.plays import PLAY_LIBRARY, Play
 from keel.errors import KeelError
 from keel.tools.outbound.content import ContentProblem, neutralise
@@ -54,7 +55,7 @@ from keel.tools.outbound.quotes import mark_quotes
 
 log = logging.getLogger(__name__)
 
-STEP: Final = "drafter"
+STEP: Final = DRAFTER_STEP
 KIND_NAMES: Final = {
     "email": "email",
     "exec_brief": "executive brief (sent by email)",
@@ -123,15 +124,16 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             if problems:
                 # Once back to the model with the reasons; what it still gets wrong is
                 # removed and a human reads why.
-                retry = [
-                    *messages,
-                    AIMessage(content.model_dump_json()),
-                    HumanMessage(
-                        CONTENT_REFUSAL_REQUEST.format(
-                            reasons="\n".join(f"- {r}" for r in reasons(problems))
-                        )
-                    ),
-                ]
+                retry = messages.extended(
+                    [
+                        AIMessage(content.model_dump_json()),
+                        HumanMessage(
+                            CONTENT_REFUSAL_REQUEST.format(
+                                reasons="\n".join(f"- {r}" for r in reasons(problems))
+                            )
+                        ),
+                    ]
+                )
                 try:
                     content = invoke_structured(model, retry, DraftContent)
                 except KeelError as exc:
@@ -190,8 +192,9 @@ def drafter_messages(
     feedback: str | None,
     revision: int,
     approved_offers: Sequence[str] = (),
-) -> list[BaseMessage]:
-    """The drafter's prompt: rules, the facts it may use, and (for a revision) the feedback."""
+) -> TypedPrompt:
+    """The drafter's prompt: rules, the facts it may use, and (for a revision) the feedback;
+    with its :class:`DraftRequest`."""
     account = facts.get("account") or {}
     kind = str(item.get("draft_kind") or play.draft_kind)
     # A customer's draft sees only what a customer may read about (both model paths).
@@ -212,14 +215,13 @@ def drafter_messages(
         facts="\n".join(f"- {line['id']}: {line['text']}" for line in lines) or "(none)",
         guidance="\n".join(f"- {g}" for g in guidance) or NO_GUIDANCE,
     )
-    # Structured view of the same request, for the offline model (and any model that reads JSON).
-    block = {
-        "draft_request": {
-            "play": play.id,
-            "play_title": play.title,
-            "kind": kind,
-            "revision": revision,
-            "account": {
+    draft_request = DraftRequest(
+        play=play.id,
+        play_title=play.title,
+        kind=kind,
+        revision=revision,
+        account=plain(
+            {
                 k: account.get(k)
                 for k in (
                     "id",
@@ -231,22 +233,22 @@ def drafter_messages(
                     "renewal_date",
                     "arr",
                 )
-            },
-            "recipient": {k: recipient.get(k) for k in ("id", "name", "title", "role")}
-            if recipient
-            else None,
-            "rationale": item.get("rationale", ""),
-            "hypothesis": hypothesis.model_dump(mode="json") if hypothesis else None,
-            "fact_lines": lines,
-            "hints": hints.as_facts(),
-            "allowed_links": list(allowlist),
-            "approved_offers": list(approved_offers),
-            "previous": {"subject": previous.get("subject"), "body": previous.get("body")}
-            if previous and feedback
-            else None,
-            "feedback": feedback,
-        }
-    }
+            }
+        ),
+        recipient=plain({k: recipient.get(k) for k in ("id", "name", "title", "role")})
+        if recipient
+        else None,
+        rationale=item.get("rationale", ""),
+        hypothesis=hypothesis.model_dump(mode="json") if hypothesis else None,
+        fact_lines=plain(lines),
+        hints=plain(hints.as_facts()),
+        allowed_links=list(allowlist),
+        approved_offers=list(approved_offers),
+        previous=plain({"subject": previous.get("subject"), "body": previous.get("body")})
+        if previous and feedback
+        else None,
+        feedback=feedback,
+    )
     system = DRAFTER_SYSTEM.format(
         kind=KIND_NAMES.get(kind, kind),
         play_title=play.title,
@@ -255,10 +257,7 @@ def drafter_messages(
         approved_offers="; ".join(f'"{o}"' for o in approved_offers) or NO_APPROVED_OFFERS,
         audience=INTERNAL_AUDIENCE_RULE if kind in INTERNAL_DRAFT_KINDS else CUSTOMER_AUDIENCE_RULE,
     )
-    messages: list[BaseMessage] = [
-        SystemMessage(system),
-        HumanMessage(request + "\n\n" + json.dumps(block, default=str)),
-    ]
+    messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(request)]
     if previous and feedback:
         messages.append(
             HumanMessage(
@@ -269,7 +268,7 @@ def drafter_messages(
                 )
             )
         )
-    return messages
+    return typed_prompt(messages, draft_request)
 
 
 def assemble_draft(

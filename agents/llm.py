@@ -3,7 +3,8 @@
 :func:`make_chat_model` returns :class:`ResilientChatOpenAI` when an OpenAI-compatible
 endpoint is configured (``OPENAI_API_KEY`` and/or ``KEEL_LLM_BASE_URL``, ``KEEL_LLM_MODEL``:
 OpenAI, vLLM, Ollama, llama.cpp server, LM Studio), otherwise the deterministic
-:class:`keel.agents.offline.OfflineChatModel`. Both support ``bind_tools`` and
+:class:`keel.agents.offline.OfflineChatModel` with Keel's composers
+(:func:`keel.agents.composers.offline_model`). Both support ``bind_tools`` and
 ``with_structured_output``, so the same graphs run on either.
 
 ``ResilientChatOpenAI`` is ``ChatOpenAI`` with the client's own retries turned off and
@@ -43,6 +44,7 @@ from tenacity import (
 )
 
 from keel.agents.budget import RunBudget
+from keel.agents.composers import offline_model
 from keel.agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from keel.agents.repair import attach_parser, repair_tool_calls, schema_tool_name
 from keel.errors import KeelError
@@ -445,8 +447,8 @@ def make_chat_model(
     """
     if not settings.llm_configured:
         if embedder is not None:
-            return OfflineChatModel(embedder=embedder)
-        return OfflineChatModel(embedder_factory=_load_default_embedder)
+            return offline_model(embedder=embedder)
+        return offline_model(embedder_factory=_load_default_embedder)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return ResilientChatOpenAI(
         model=settings.llm_model,

@@ -12,7 +12,6 @@ forbids; the policy check before approval and the executor ask the policy again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -25,11 +24,13 @@ from sqlmodel import Session
 from keel.agents.analyst import review_as_of
 from keel.agents.context import ReviewDeps
 from keel.agents.gatekeeper import TOUCH_LOOKBACK_DAYS, thread_id_of
+from keel.agents.offline import TypedPrompt, typed_prompt
 from keel.agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Plan, PlannedPlay
 from keel.agents.selection import code_selected_plays
 from keel.agents.state import ReviewState
+from keel.agents.step_requests import PLANNER_STEP, AllowedPlay, PlanningRequest, plain
 from keel.domain.plays import PLAY_LIBRARY, Play
 from keel.domain.policy import PolicyDecision
 from keel.errors import KeelError
@@ -38,7 +39,7 @@ from keel.memory.models import Account, ContactRole
 
 log = logging.getLogger(__name__)
 
-STEP: Final = "planner"
+STEP: Final = PLANNER_STEP
 Node = Callable[[ReviewState, RunnableConfig], dict[str, Any]]
 
 
@@ -159,26 +160,24 @@ def planner_messages(
     *,
     max_plays: int,
     customer_slots: int | None = None,
-) -> list[SystemMessage | HumanMessage]:
+) -> TypedPrompt:
+    """The planner's prompt (prose for any model) with its :class:`PlanningRequest`."""
     plays = "\n".join(_play_line(PLAY_LIBRARY[d.play_id]) for d in allowed)
-    # The JSON block is the structured view of the same request (what the offline model
-    # reads); a remote model reads the text around it.
-    planning = {
-        "planning": {
-            "account_id": briefing.account_id,
-            "max_plays": max_plays,
-            # Customer-facing messages the frequency cap still allows (null: no cap).
-            "customer_slots": customer_slots,
-            "allowed_plays": [
-                {
-                    "id": d.play_id,
-                    "answers": [str(a) for a in PLAY_LIBRARY[d.play_id].answers],
-                    "kind": PLAY_LIBRARY[d.play_id].kind,
-                    "needs_approval": d.needs_approval,
-                }
-                for d in allowed
-            ],
-            "hypotheses": [
+    planning = PlanningRequest(
+        account_id=briefing.account_id,
+        max_plays=max_plays,
+        customer_slots=customer_slots,
+        allowed_plays=[
+            AllowedPlay(
+                id=d.play_id,
+                answers=[str(a) for a in PLAY_LIBRARY[d.play_id].answers],
+                kind=str(PLAY_LIBRARY[d.play_id].kind),
+                needs_approval=d.needs_approval,
+            )
+            for d in allowed
+        ],
+        hypotheses=plain(
+            [
                 {
                     "id": h.id,
                     "kind": h.kind,
@@ -187,9 +186,9 @@ def planner_messages(
                     "statement": h.statement,
                 }
                 for h in briefing.hypotheses
-            ],
-        }
-    }
+            ]
+        ),
+    )
     slots = (
         "No limit on customer-facing messages this time."
         if customer_slots is None
@@ -201,15 +200,14 @@ def planner_messages(
         plays=plays,
         slots=slots,
     )
-    return [
-        SystemMessage(PLANNER_SYSTEM.format(max_plays=max_plays)),
-        HumanMessage(request + "\n\n" + json.dumps(planning)),
-    ]
+    messages = [SystemMessage(PLANNER_SYSTEM.format(max_plays=max_plays)), HumanMessage(request)]
+    return typed_prompt(messages, planning)
 
 
 def _play_line(play: Play) -> str:
     answers = ", ".join(str(a) for a in play.answers)
-    return f"- {play.id}: {play.title}; answers {answers}; {play.description}"
+    reader = "customer-facing" if play.customer_facing else "internal"
+    return f"- {play.id}: {play.title} ({reader}); answers {answers}; {play.description}"
 
 
 def remaining_account_slots(deps: ReviewDeps, touches: Sequence[Any], as_of: dt.date) -> int | None:

@@ -7,7 +7,6 @@ and facts (so ``keel prep`` runs the analyst first) and build no clients.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from keel.agents.facts import known_evidence_ids
+from keel.agents.offline import typed_prompt
 from keel.agents.prompts import (
     CALL_SUMMARY_REQUEST,
     CALL_SUMMARY_SYSTEM,
@@ -23,6 +23,7 @@ from keel.agents.prompts import (
 )
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, CallSummary, MeetingPrep
+from keel.agents.step_requests import CallRequest, PrepRequest, plain
 from keel.agents.voice import in_keel_voice, quoted_in
 from keel.tools.account_tools import wrap_customer_text
 
@@ -45,17 +46,16 @@ def write_meeting_prep(
     """
     contacts = facts.get("contacts") or []
     account = facts.get("account") or {}
-    block = {
-        "prep_request": {
-            "as_of": as_of.isoformat(),
-            "account": {k: account.get(k) for k in ("id", "external_id", "name", "segment")},
-            "briefing": briefing.model_dump(mode="json"),
-            "fact_lines": facts.get("fact_lines") or [],
-            "contacts": [
-                {k: c.get(k) for k in ("name", "title", "role", "left_company")} for c in contacts
-            ],
-        }
-    }
+    lines = facts.get("fact_lines") or []
+    prep_request = PrepRequest(
+        as_of=as_of.isoformat(),
+        account=plain({k: account.get(k) for k in ("id", "external_id", "name", "segment")}),
+        briefing=briefing.model_dump(mode="json"),
+        fact_lines=plain(lines),
+        contacts=plain(
+            [{k: c.get(k) for k in ("name", "title", "role", "left_company")} for c in contacts]
+        ),
+    )
     people = "\n".join(
         f"- {c.get('name')}, {c.get('title')} ({c.get('role')})"
         + (" - left the company" if c.get("left_company") else "")
@@ -67,13 +67,11 @@ def write_meeting_prep(
         as_of=as_of.isoformat(),
         briefing=briefing.model_dump_json(indent=1, exclude={"produced_by"}),
         contacts=people or "(none on record)",
+        facts="\n".join(f"- {line['id']}: {line['text']}" for line in lines) or "(none)",
     )
     prep = invoke_structured(
         model,
-        [
-            SystemMessage(PREP_SYSTEM),
-            HumanMessage(request + "\n\n" + json.dumps(block, default=str)),
-        ],
+        typed_prompt([SystemMessage(PREP_SYSTEM), HumanMessage(request)], prep_request),
         MeetingPrep,
     )
     known = known_evidence_ids(facts)
@@ -108,25 +106,22 @@ def summarise_call(
     account = facts.get("account") or {}
     contacts = facts.get("contacts") or []
     wrapped = wrap_customer_text(source, note[:MAX_NOTE_CHARS], limit=MAX_NOTE_CHARS)
-    block = {
-        "call_request": {
-            "account_name": account.get("name"),
-            "owner_csm": account.get("owner_name") or account.get("owner_csm"),
-            "people": [c.get("name") for c in contacts if c.get("name")],
-            "note": wrapped,
-        }
-    }
+    owner = account.get("owner_name") or account.get("owner_csm")
+    call_request = CallRequest(
+        account_name=plain(account.get("name")),
+        owner_csm=plain(owner),
+        people=plain([c.get("name") for c in contacts if c.get("name")]),
+        note=wrapped,
+    )
     request = CALL_SUMMARY_REQUEST.format(
         account_name=account.get("name", ""),
+        owner_csm=owner or "(unassigned)",
         contacts=", ".join(str(c.get("name")) for c in contacts) or "(none on record)",
         note=wrapped,
     )
     summary = invoke_structured(
         model,
-        [
-            SystemMessage(CALL_SUMMARY_SYSTEM),
-            HumanMessage(request + "\n\n" + json.dumps(block, default=str)),
-        ],
+        typed_prompt([SystemMessage(CALL_SUMMARY_SYSTEM), HumanMessage(request)], call_request),
         CallSummary,
     )
     # What the model copied from the note is shown as a marked quotation of it, inert.

@@ -31,6 +31,7 @@ from langchain_core.messages import (
     ToolCall,
     ToolMessage,
 )
+from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from pydantic import BaseModel, ValidationError
 
@@ -323,13 +324,18 @@ def attach_parser(
 
 
 def invoke_structured(
-    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[M], *, attempts: int = 2
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage] | ChatPromptValue,
+    schema: type[M],
+    *,
+    attempts: int = 2,
 ) -> M:
     """Ask ``model`` for ``schema``; repair, retry with the error fed back, then fail clearly.
 
     Args:
         model: Any chat model supporting ``with_structured_output(include_raw=True)``.
-        messages: The prompt.
+        messages: The prompt: messages, or a chat prompt value (a subclass that carries
+            more, such as :class:`keel.agents.offline.TypedPrompt`, is kept across retries).
         schema: The pydantic model wanted.
         attempts: Model calls at most (the first plus retries).
 
@@ -337,29 +343,44 @@ def invoke_structured(
         StructuredOutputError: every attempt gave unusable output.
     """
     runnable = model.with_structured_output(schema, include_raw=True)
-    history = list(messages)
+    prompt = _prompt(messages)
     problems: list[str] = []
     for attempt in range(1, attempts + 1):
-        parsed, raw, problems = _outcome(runnable.invoke(history), schema)
+        parsed, raw, problems = _outcome(runnable.invoke(prompt), schema)
         if parsed is not None:
             return parsed
-        history += _feedback(raw, schema, problems, attempt, attempts)
+        prompt = _followed_by(prompt, _feedback(raw, schema, problems, attempt, attempts))
     raise StructuredOutputError(schema.__name__, problems, attempts=attempts)
 
 
 async def ainvoke_structured(
-    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[M], *, attempts: int = 2
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage] | ChatPromptValue,
+    schema: type[M],
+    *,
+    attempts: int = 2,
 ) -> M:
     """Async :func:`invoke_structured`."""
     runnable = model.with_structured_output(schema, include_raw=True)
-    history = list(messages)
+    prompt = _prompt(messages)
     problems: list[str] = []
     for attempt in range(1, attempts + 1):
-        parsed, raw, problems = _outcome(await runnable.ainvoke(history), schema)
+        parsed, raw, problems = _outcome(await runnable.ainvoke(prompt), schema)
         if parsed is not None:
             return parsed
-        history += _feedback(raw, schema, problems, attempt, attempts)
+        prompt = _followed_by(prompt, _feedback(raw, schema, problems, attempt, attempts))
     raise StructuredOutputError(schema.__name__, problems, attempts=attempts)
+
+
+def _prompt(messages: Sequence[BaseMessage] | ChatPromptValue) -> ChatPromptValue:
+    if isinstance(messages, ChatPromptValue):
+        return messages
+    return ChatPromptValue(messages=list(messages))
+
+
+def _followed_by(prompt: ChatPromptValue, more: Sequence[BaseMessage]) -> ChatPromptValue:
+    """``prompt`` with ``more`` appended; its type and any other fields kept."""
+    return prompt.model_copy(update={"messages": [*prompt.messages, *more]})
 
 
 def _outcome(result: Any, schema: type[M]) -> tuple[M | None, Any, list[str]]:

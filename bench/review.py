@@ -35,10 +35,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 
-from keel.agents.composers import register_composers  # noqa: E402
+from keel.agents.composers import offline_model  # noqa: E402
 from keel.agents.context import ReviewDeps  # noqa: E402
 from keel.agents.llm import model_label  # noqa: E402
-from keel.agents.offline import OfflineChatModel  # noqa: E402
 from keel.domain.policy import load_policy  # noqa: E402
 from keel.graphs.review import RECURSION_LIMIT, build_review_graph  # noqa: E402
 from keel.graphs.runner import new_thread_id  # noqa: E402
@@ -126,8 +125,7 @@ def main() -> None:
         scoring = time.perf_counter() - started
         print(f"scored the book and its hypotheses once in {scoring:.1f}s")
 
-        register_composers()
-        model = OfflineChatModel()
+        model = offline_model()
         deps = ReviewDeps(
             engine=engine,
             settings=settings,

@@ -52,12 +52,12 @@ class EvalRun:
 
 def make_model(settings: Settings) -> BaseChatModel:
     """The configured OpenAI-compatible model, else Keel's offline model."""
+    from keel.agents.composers import offline_model
     from keel.agents.llm import make_chat_model
-    from keel.agents.offline import OfflineChatModel
 
     if settings.llm_configured:
         return make_chat_model(settings)
-    return OfflineChatModel()
+    return offline_model()
 
 
 def run_eval(
@@ -146,7 +146,6 @@ def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseC
     """Compiles the review graph over the workspace for a model: dry-run delivery into its
     outbox, evidence from SQL recency (no vector index: the eval needs no embedding
     model), one scored book and one checkpointer shared by every review."""
-    from keel.agents.composers import register_composers
     from keel.agents.context import ReviewDeps
     from keel.graphs.review import build_review_graph
     from keel.memory.actions import Channel
@@ -164,7 +163,6 @@ def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseC
         adapters={str(c): dry for c in Channel},
         as_of=ws.as_of,
     )
-    register_composers()
     reader = AccountReader(ws.engine, intel=AccountIntel(ws.engine))
     with open_persistence(ws.settings) as persistence:
 

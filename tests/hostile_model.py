@@ -13,6 +13,10 @@ request like this:
 - **The ordinary model** is Keel's own deterministic offline model, fed the same messages
   and tools (so its tool calls and structured answers are those of an honest run); for a
   schema the offline model cannot fill it builds a plain, schema-valid instance itself.
+  The offline model writes structured answers from the typed facts a step attaches to its
+  prompt, which never go over the wire: Keel's client for this server
+  (:func:`client_model`) hands them to the server out of band, keyed by the prompt's last
+  message.
 - **The compromised model** answers any structured-output request generically from the
   JSON schema in the request (``response_format.json_schema.schema`` or the parameters of
   the forced tool call): starting from the honest answer, every free-text field becomes
@@ -43,8 +47,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
+from keel.settings import Settings
 from tests.openai_server import OpenAIScript, OpenAIServer, Reply, serve
 
 # Plays the policy lets an AI-led account send without a human (keel/domain/policy.default.yaml);
@@ -227,15 +233,17 @@ def _to_langchain(messages: Sequence[Mapping[str, Any]]) -> list[BaseMessage]:
 
 
 def _ordinary_message(
-    messages: list[BaseMessage], tools: list[dict[str, Any]], tool_choice: Any
+    messages: list[BaseMessage], tools: list[dict[str, Any]], tool_choice: Any, facts: Any = None
 ) -> AIMessage | None:
     """Keel's offline model's answer to the same request, or None when it cannot give one."""
-    from keel.agents.composers import register_composers
-    from keel.agents.offline import OfflineChatModel
+    from keel.agents.composers import offline_model
+    from keel.agents.step_requests import ANALYST_STEP
 
-    register_composers()
     try:
-        return OfflineChatModel().respond(messages, tools=tools, tool_choice=tool_choice)
+        # Keel's one tool loop is the analyst's: the ordinary model plans as it does.
+        return offline_model().respond(
+            messages, tools=tools, tool_choice=tool_choice, step=ANALYST_STEP, facts=facts
+        )
     except Exception:  # an unknown schema or prompt: the generic builder answers instead
         return None
 
@@ -550,6 +558,22 @@ class HostileModel(OpenAIScript):
         self.stats: dict[str, CaseStats] = {}
         self.history: list[tuple[str, CaseStats]] = []
         self.total_requests = 0
+        # Typed facts of the prompts Keel's client sent, by their last message's text.
+        self._facts: dict[str, Any] = {}
+
+    def expect(self, messages: Sequence[BaseMessage], facts: Any) -> None:
+        """The typed facts of a prompt about to arrive (see :func:`client_model`)."""
+        if messages:
+            with self._lock:
+                if len(self._facts) > 256:
+                    self._facts.clear()
+                self._facts[_content_text(messages[-1].content)] = facts
+
+    def _facts_for(self, messages: Sequence[Mapping[str, Any]]) -> Any:
+        if not messages:
+            return None
+        with self._lock:
+            return self._facts.get(_content_text(messages[-1].get("content")))
 
     def attack(self, attack: Attack | None) -> None:
         with self._lock:
@@ -589,12 +613,15 @@ class HostileModel(OpenAIScript):
         tool_choice = request.get("tool_choice")
         response_format = request.get("response_format") or {}
         lc_messages = _to_langchain(messages)
+        facts = self._facts_for(messages)
 
         forced = _forced_name(tool_choice)
         spec = next((t for t in tools if (t.get("function") or {}).get("name") == forced), None)
         if spec is not None:
             schema = (spec.get("function") or {}).get("parameters") or {}
-            honest = _tool_args(_ordinary_message(lc_messages, tools, tool_choice), str(forced))
+            honest = _tool_args(
+                _ordinary_message(lc_messages, tools, tool_choice, facts), str(forced)
+            )
             value = build_instance(schema, attack=attack, messages=messages, honest=honest)
             return Reply(tool_calls=[(str(forced), value)]), str(forced)
 
@@ -604,7 +631,7 @@ class HostileModel(OpenAIScript):
             schema = block.get("schema") or {"type": "object"}
             as_tool = {"type": "function", "function": {"name": name, "parameters": schema}}
             choice = {"type": "function", "function": {"name": name}}
-            honest = _tool_args(_ordinary_message(lc_messages, [as_tool], choice), name)
+            honest = _tool_args(_ordinary_message(lc_messages, [as_tool], choice, facts), name)
             value = build_instance(schema, attack=attack, messages=messages, honest=honest)
             return Reply(content=json.dumps(value)), name
 
@@ -641,6 +668,45 @@ class HostileServer:
     server: OpenAIServer
 
 
+def client_model(settings: Settings, server: HostileServer) -> BaseChatModel:
+    """Keel's real-model client (as :func:`keel.agents.llm.make_chat_model` builds it for
+    ``settings``) that also hands ``server`` the typed facts each prompt carries.
+
+    Only the test needs this: the facts never go over the wire, but the server's ordinary
+    model is Keel's offline model, which writes structured answers from them.
+    """
+    from langchain_core.language_models import LanguageModelInput
+    from langchain_core.runnables import RunnableConfig
+
+    from keel.agents.budget import RunBudget
+    from keel.agents.llm import PLACEHOLDER_API_KEY, ResilientChatOpenAI, RetryPolicy
+    from keel.agents.offline import TypedPrompt
+
+    class FactsForwardingClient(ResilientChatOpenAI):
+        def invoke(
+            self,
+            input: LanguageModelInput,
+            config: RunnableConfig | None = None,
+            *,
+            stop: list[str] | None = None,
+            **kwargs: Any,
+        ) -> AIMessage:
+            if isinstance(input, TypedPrompt):
+                server.model.expect(input.messages, input.facts)
+            return super().invoke(input, config, stop=stop, **kwargs)
+
+    return FactsForwardingClient(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=PLACEHOLDER_API_KEY,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        stream_usage=True,
+        retry_policy=RetryPolicy.from_settings(settings),
+        budget=RunBudget.from_settings(settings),
+    )
+
+
 __all__ = [
     "AUTO_SEND_PLAYS",
     "Attack",
@@ -648,6 +714,7 @@ __all__ = [
     "HostileModel",
     "HostileServer",
     "build_instance",
+    "client_model",
     "normalise",
     "reached",
     "serve_hostile",

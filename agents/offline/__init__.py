@@ -2,19 +2,19 @@
 
 Used whenever no OpenAI-compatible endpoint is configured, so every graph runs without a
 network. See :mod:`keel.agents.offline.model` for its behaviour and
-:mod:`keel.agents.offline.compose` for how agents give it a voice (composers).
+:mod:`keel.agents.offline.compose` for how agents give it a voice (composers), and
+:mod:`keel.agents.offline.request` for how a caller passes it typed facts and its step.
 """
 
 from keel.agents.offline.compose import (
     Composer,
+    ComposeRequest,
+    Composers,
     ReplyComposer,
     compose,
     compose_from_facts,
     compose_reply,
-    composer_for,
     default_reply,
-    register_composer,
-    register_reply_composer,
 )
 from keel.agents.offline.facts import (
     ToolResult,
@@ -30,10 +30,9 @@ from keel.agents.offline.intents import (
     IntentTable,
     ToolSelector,
     ToolSpec,
-    register_intent,
-    register_plan,
 )
 from keel.agents.offline.model import OfflineChatModel
+from keel.agents.offline.request import STEP_KEY, TypedPrompt, step_config, typed_prompt
 from keel.agents.offline.text import (
     OFFLINE_MODEL_NAME,
     OFFLINE_NOTICE,
@@ -46,7 +45,10 @@ __all__ = [
     "DEFAULT_INTENTS",
     "OFFLINE_MODEL_NAME",
     "OFFLINE_NOTICE",
+    "STEP_KEY",
+    "ComposeRequest",
     "Composer",
+    "Composers",
     "IntentRule",
     "IntentTable",
     "OfflineChatModel",
@@ -54,21 +56,19 @@ __all__ = [
     "ToolResult",
     "ToolSelector",
     "ToolSpec",
+    "TypedPrompt",
     "collect_facts",
     "compose",
     "compose_from_facts",
     "compose_reply",
-    "composer_for",
     "default_reply",
     "find_fact",
     "format_value",
     "humanise",
     "key_values",
     "latest_request",
-    "register_composer",
-    "register_intent",
-    "register_plan",
-    "register_reply_composer",
+    "step_config",
     "tool_results",
+    "typed_prompt",
     "vary",
 ]

@@ -1,25 +1,27 @@
 """Composers: how the offline model writes structured output and replies from facts.
 
-A *composer* builds one schema from the structured facts in the conversation (tool results
-as JSON, JSON fact blocks in the prompt)::
+A *composer* builds one schema from a :class:`ComposeRequest`: the conversation (tool
+results as JSON), the schema asked for, and the typed facts the caller passed with the
+prompt (:class:`keel.agents.offline.request.TypedPrompt`)::
 
-    def compose_briefing(messages: list[BaseMessage], schema: type[Briefing]) -> dict:
-        facts = collect_facts(messages)
+    def compose_briefing(ask: ComposeRequest) -> dict:
+        facts = collect_facts(ask.messages)
         ...
         return {"summary": ..., "account_id": facts["account_id"], ...}
 
-    register_composer(Briefing, compose_briefing)
+    OfflineChatModel(composers={Briefing: compose_briefing})
 
-Schemas without a composer get :func:`compose_from_facts`, which fills fields whose names
-match facts and fails clearly otherwise. Plain text replies come from a *reply composer*
-registered for a system-prompt pattern, else from :func:`default_reply`.
+There is no global registry: each offline model is built with its composers. Schemas
+without one get :func:`compose_from_facts`, which fills fields whose names match facts and
+fails clearly otherwise. Plain text replies come from the model's reply composer for the
+calling step, else from :func:`default_reply`.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage
@@ -30,15 +32,46 @@ from keel.agents.offline.facts import (
     collect_facts,
     find_fact,
     latest_request,
-    system_text,
     tool_results,
 )
 from keel.agents.offline.text import OFFLINE_NOTICE, format_value, humanise, vary
 from keel.agents.repair import StructuredOutputError, parse_structured, schema_tool_name
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F")
 
-Composer = Callable[[list[BaseMessage], type[Any]], dict[str, Any] | BaseModel]
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """What a composer writes from.
+
+    Attributes:
+        messages: The conversation (tool results are facts too).
+        schema: The pydantic model asked for.
+        facts: The typed facts the caller attached to the prompt, or ``None``.
+    """
+
+    messages: list[BaseMessage]
+    schema: type[BaseModel]
+    facts: Any = None
+
+    def facts_as(self, kind: type[F]) -> F:
+        """The attached facts, which must be a ``kind``.
+
+        Raises:
+            StructuredOutputError: the caller attached no ``kind`` (so there is nothing to
+                write from; the prompt's words are never parsed instead).
+        """
+        if not isinstance(self.facts, kind):
+            got = "no facts" if self.facts is None else type(self.facts).__name__
+            raise StructuredOutputError(
+                self.schema.__name__, [f"the request carries {got}, not {kind.__name__}"]
+            )
+        return self.facts
+
+
+Composer = Callable[[ComposeRequest], dict[str, Any] | BaseModel]
+Composers = Mapping[type[BaseModel], Composer]
 ReplyComposer = Callable[[list[BaseMessage]], str]
 
 _MAX_FACTS_PER_RESULT = 6
@@ -47,40 +80,21 @@ _HEADLINE_KEYS = re.compile(
     r"band|score|risk|driver|reason|change|trend|status|renewal|(?:^|_)arr(?:_|$)"
 )
 
-_composers: dict[type[BaseModel], Composer] = {}
-_replies: list[tuple[re.Pattern[str], ReplyComposer]] = []
-_lock = threading.Lock()
+
+def schema_for_tool(composers: Composers, name: str) -> type[BaseModel] | None:
+    """The schema among ``composers`` bound under tool name ``name`` (as ``create_agent``
+    binds a response format)."""
+    return next((s for s in composers if schema_tool_name(s) == name), None)
 
 
-def register_composer(schema: type[M], composer: Composer) -> Composer:
-    """Use ``composer`` whenever the offline model is asked for ``schema``."""
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
-        raise TypeError(f"composers are registered for pydantic models, not {schema!r}")
-    with _lock:
-        _composers[schema] = composer
-    return composer
-
-
-def composer_for(schema: type[BaseModel]) -> Composer:
-    """The registered composer for ``schema``, else the generic :func:`compose_from_facts`."""
-    with _lock:
-        return _composers.get(schema, compose_from_facts)
-
-
-def schema_for_tool(name: str) -> type[BaseModel] | None:
-    """The registered schema bound under tool name ``name`` (as ``create_agent`` binds it)."""
-    with _lock:
-        schemas = list(_composers)
-    return next((s for s in schemas if schema_tool_name(s) == name), None)
-
-
-def compose(messages: Sequence[BaseMessage], schema: type[M]) -> M:
-    """Build ``schema`` with its composer.
+def compose(request: ComposeRequest, composers: Composers) -> BaseModel:
+    """Build ``request.schema`` with its composer in ``composers``, else from the facts.
 
     Raises:
         StructuredOutputError: the composer's output does not fit the schema.
     """
-    built = composer_for(schema)(list(messages), schema)
+    schema = request.schema
+    built = composers.get(schema, compose_from_facts)(request)
     if isinstance(built, schema):
         return built
     if isinstance(built, BaseModel):
@@ -88,13 +102,21 @@ def compose(messages: Sequence[BaseMessage], schema: type[M]) -> M:
     return parse_structured(built, schema)
 
 
-def compose_from_facts(messages: list[BaseMessage], schema: type[BaseModel]) -> dict[str, Any]:
-    """Fill ``schema`` from facts whose keys match its field names (or aliases).
+def compose_from_facts(request: ComposeRequest) -> dict[str, Any]:
+    """Fill the schema from facts whose keys match its field names (or aliases).
+
+    Facts are the conversation's (tool results, JSON in the prompt) and the attached ones.
 
     Raises:
         StructuredOutputError: a required field has no matching fact, or a value is invalid.
     """
-    facts = collect_facts(messages)
+    schema = request.schema
+    facts = collect_facts(request.messages)
+    attached = request.facts
+    if isinstance(attached, BaseModel):
+        attached = attached.model_dump(mode="json")
+    if isinstance(attached, Mapping):
+        facts.update(attached)
     data: dict[str, Any] = {}
     missing: list[str] = []
     for name, info in schema.model_fields.items():
@@ -109,7 +131,7 @@ def compose_from_facts(messages: list[BaseMessage], schema: type[BaseModel]) -> 
         raise StructuredOutputError(
             schema.__name__,
             [f"no fact named '{name}' to fill it offline" for name in missing]
-            + [f"register a composer for {schema.__name__} with register_composer()"],
+            + [f"give the offline model a composer for {schema.__name__} (composers=...)"],
         )
     try:
         schema.model_validate(data)
@@ -123,19 +145,9 @@ def compose_from_facts(messages: list[BaseMessage], schema: type[BaseModel]) -> 
 # --- plain replies -------------------------------------------------------------------------
 
 
-def register_reply_composer(system_pattern: str, composer: ReplyComposer) -> ReplyComposer:
-    """Write text replies with ``composer`` when the system prompt matches the pattern."""
-    with _lock:
-        _replies.append((re.compile(system_pattern, re.IGNORECASE), composer))
-    return composer
-
-
-def compose_reply(messages: Sequence[BaseMessage]) -> str:
-    """The offline text reply: a registered reply composer's, else :func:`default_reply`."""
-    system = system_text(messages)
-    with _lock:
-        match = next((fn for pattern, fn in reversed(_replies) if pattern.search(system)), None)
-    return (match or default_reply)(list(messages))
+def compose_reply(messages: Sequence[BaseMessage], composer: ReplyComposer | None = None) -> str:
+    """The offline text reply: ``composer``'s when given, else :func:`default_reply`."""
+    return (composer or default_reply)(list(messages))
 
 
 _OPENINGS = (

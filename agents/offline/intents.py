@@ -1,9 +1,11 @@
 """Which tools the offline model calls for a request.
 
-Two sources, unioned: explicit intent rules (a request pattern, or a system-prompt pattern
-for a role's fixed plan, mapped to tool names or globs), and semantic matching of the
-request against each tool's name and description with the local embedding model
-(word overlap when no embedder is available). Everything is deterministic.
+Three sources, unioned: the calling step's fixed plan (tool names or globs the model was
+built with for that step, e.g. every tool for the analyst; the step is named by the caller,
+see :mod:`keel.agents.offline.request`), explicit intent rules (a request pattern mapped to
+tool names or globs), and semantic matching of the request against each tool's name and
+description with the local embedding model (word overlap when no embedder is available).
+The system prompt's wording plays no part. Everything is deterministic.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from keel.memory.embeddings import Embedder
 
 logger = logging.getLogger(__name__)
-
-Scope = Literal["request", "system"]
 
 # Words that carry no intent; dropped before word-overlap matching.
 STOP_WORDS = frozenset(
@@ -107,22 +107,21 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class IntentRule:
-    """When ``pattern`` matches, call ``tools`` (exact names or ``fnmatch`` globs).
-
-    ``scope="request"`` matches the latest request; ``scope="system"`` matches the system
-    prompt, which is how a role's plan (tools it always calls) is expressed.
-    """
+    """When ``pattern`` matches the latest request, call ``tools`` (names or ``fnmatch`` globs)."""
 
     pattern: str
     tools: tuple[str, ...]
-    scope: Scope = "request"
 
-    def matches(self, request: str, system: str) -> bool:
-        text = request if self.scope == "request" else system
-        return re.search(self.pattern, text, re.IGNORECASE) is not None
+    def matches(self, request: str) -> bool:
+        return re.search(self.pattern, request, re.IGNORECASE) is not None
 
     def pick(self, names: Sequence[str]) -> list[str]:
-        return [n for n in names if any(fnmatch.fnmatchcase(n, glob) for glob in self.tools)]
+        return pick(self.tools, names)
+
+
+def pick(globs: Sequence[str], names: Sequence[str]) -> list[str]:
+    """``names`` matching any of ``globs`` (exact names or ``fnmatch`` globs), in order."""
+    return [n for n in names if any(fnmatch.fnmatchcase(n, glob) for glob in globs)]
 
 
 class IntentTable:
@@ -143,11 +142,11 @@ class IntentTable:
                 self._rules.append(rule)
         return rule
 
-    def tools_for(self, request: str, system: str, names: Sequence[str]) -> list[str]:
+    def tools_for(self, request: str, names: Sequence[str]) -> list[str]:
         """Bound tool names any matching rule asks for, in ``names`` order."""
         wanted: set[str] = set()
         for rule in self.rules:
-            if rule.matches(request, system):
+            if rule.matches(request):
                 wanted.update(rule.pick(names))
         return [n for n in names if n in wanted]
 
@@ -167,20 +166,6 @@ DEFAULT_INTENTS = IntentTable(
         IntentRule(r"\b(similar|cohort|churned accounts|pattern)", ("*cohort*", "*similar*")),
     ]
 )
-
-
-def register_intent(pattern: str, tools: Sequence[str], *, scope: Scope = "request") -> IntentRule:
-    """Add a rule to :data:`DEFAULT_INTENTS` (used by every offline model without its own)."""
-    return DEFAULT_INTENTS.add(IntentRule(pattern, tuple(tools), scope))
-
-
-def register_plan(system_pattern: str, tools: Sequence[str]) -> IntentRule:
-    """Tools a role always calls: when the system prompt matches, call ``tools``.
-
-    Example: ``register_plan(r"Keel's account analyst", ["*"])`` has the analyst call
-    every tool it is given.
-    """
-    return register_intent(system_pattern, tools, scope="system")
 
 
 def _words(text: str) -> set[str]:
@@ -249,11 +234,16 @@ class ToolSelector:
             return np.stack([self._cache[t] for t in texts])
 
     def select(
-        self, request: str, system: str, tools: Sequence[ToolSpec], intents: IntentTable
+        self,
+        request: str,
+        tools: Sequence[ToolSpec],
+        intents: IntentTable,
+        plan: Sequence[str] = (),
     ) -> list[str]:
-        """Tools to call for ``request``: rule matches plus close semantic matches."""
+        """Tools to call for ``request``: the step's plan, rule matches and close
+        semantic matches."""
         names = [tool.name for tool in tools]
-        wanted = set(intents.tools_for(request, system, names))
+        wanted = set(pick(plan, names)) | set(intents.tools_for(request, names))
         if request.strip():
             scored = sorted(
                 zip(self.scores(request, tools), names, strict=True), key=lambda p: (-p[0], p[1])

@@ -3,11 +3,15 @@
 It speaks LangChain's chat-model contract so the same graphs run on it unchanged:
 
 - with tools bound and no tool results yet for the current request, it calls the tools
-  that match the request (intent rules plus local-embedding similarity), with arguments
-  filled from the request, the prompt's context and its facts;
-- once results are in, it answers: structured output through the composer registered for
-  the schema, or a templated text reply over the facts;
+  that match the request (the calling step's plan, intent rules and local-embedding
+  similarity), with arguments filled from the request, the prompt's context and its facts;
+- once results are in, it answers: structured output through its composer for the
+  schema (given the typed facts the caller attached, see
+  :mod:`keel.agents.offline.request`), or a templated text reply over the facts;
 - with no tools and no schema, a short templated reply that says it is the offline model.
+
+It is built with its composers, step plans and reply composers
+(``OfflineChatModel(composers=..., plans=...)``); there is no global registry.
 
 Every message carries ``response_metadata={"model_name": "keel-offline-1", "offline": True}``.
 Nothing is random: the same messages always give the same output.
@@ -21,13 +25,20 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from keel.agents.offline.arguments import fill_arguments
-from keel.agents.offline.compose import compose, compose_reply, schema_for_tool
+from keel.agents.offline.compose import (
+    Composer,
+    ComposeRequest,
+    ReplyComposer,
+    compose,
+    compose_reply,
+    schema_for_tool,
+)
 from keel.agents.offline.facts import (
     called_tools,
     collect_facts,
@@ -36,6 +47,7 @@ from keel.agents.offline.facts import (
     system_text,
 )
 from keel.agents.offline.intents import DEFAULT_INTENTS, IntentTable, ToolSelector, ToolSpec
+from keel.agents.offline.request import STEP_KEY, TypedPrompt
 from keel.agents.offline.text import OFFLINE_MODEL_NAME, stable_hash
 from keel.agents.repair import attach_parser, schema_tool_name
 
@@ -45,6 +57,8 @@ if TYPE_CHECKING:
 
 # tool_choice values that require some tool call (LangChain, OpenAI and Anthropic spellings).
 _REQUIRED_CHOICES = frozenset({"any", "required", "True"})
+# The keyword argument that carries a TypedPrompt's facts from invoke() to _generate().
+_FACTS_KWARG = "keel_facts"
 
 
 class OfflineChatModel(BaseChatModel):
@@ -55,6 +69,9 @@ class OfflineChatModel(BaseChatModel):
         embedder: Local sentence embedder for tool choice (word overlap when absent).
         embedder_factory: Loads the embedder on first tool choice instead.
         intents: Intent rules; the shared :data:`DEFAULT_INTENTS` when ``None``.
+        composers: How to write each structured-output schema (others: from the facts).
+        plans: Tools each calling step always calls (names or globs), by step name.
+        replies: How to write a plain reply, by calling step (others: a summary of facts).
         min_similarity: Cosine similarity a tool needs to be chosen semantically.
         max_tools: At most this many tools chosen semantically per request.
     """
@@ -63,6 +80,9 @@ class OfflineChatModel(BaseChatModel):
     embedder: Any = Field(default=None, exclude=True)
     embedder_factory: Callable[[], Any] | None = Field(default=None, exclude=True)
     intents: IntentTable | None = Field(default=None, exclude=True)
+    composers: dict[type[BaseModel], Composer] = Field(default_factory=dict, exclude=True)
+    plans: dict[str, tuple[str, ...]] = Field(default_factory=dict, exclude=True)
+    replies: dict[str, ReplyComposer] = Field(default_factory=dict, exclude=True)
     min_similarity: float = 0.3
     max_tools: int = 3
 
@@ -106,7 +126,7 @@ class OfflineChatModel(BaseChatModel):
         include_raw: bool = False,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
-        """Structured output built by the composer registered for ``schema``.
+        """Structured output built by this model's composer for ``schema``.
 
         ``method`` and ``strict`` are accepted and ignored (there is only one method).
         """
@@ -117,7 +137,7 @@ class OfflineChatModel(BaseChatModel):
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise TypeError(
                 f"the offline model writes pydantic schemas only; got {schema!r}. "
-                "Define the output as a pydantic model and register a composer for it."
+                "Define the output as a pydantic model and give the model a composer for it."
             )
         llm = self.bind_tools(
             [schema],
@@ -130,6 +150,32 @@ class OfflineChatModel(BaseChatModel):
         )
         return attach_parser(llm, schema, include_raw=include_raw)
 
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        # A TypedPrompt's facts ride to _generate as a keyword argument; the messages go
+        # through LangChain's usual path (callbacks, tracing) like any prompt.
+        if isinstance(input, TypedPrompt):
+            kwargs[_FACTS_KWARG] = input.facts
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        if isinstance(input, TypedPrompt):
+            kwargs[_FACTS_KWARG] = input.facts
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -137,11 +183,14 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        step = run_manager.metadata.get(STEP_KEY) if run_manager is not None else None
         message = self.respond(
             messages,
             tools=kwargs.get("tools") or [],
             tool_choice=kwargs.get("tool_choice"),
             schema=kwargs.get("keel_schema"),
+            step=str(step) if step else None,
+            facts=kwargs.get(_FACTS_KWARG),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -154,8 +203,19 @@ class OfflineChatModel(BaseChatModel):
         tools: Sequence[Mapping[str, Any]] = (),
         tool_choice: Any = None,
         schema: type[BaseModel] | None = None,
+        step: str | None = None,
+        facts: Any = None,
     ) -> AIMessage:
-        """The model's next message for ``messages`` (what ``invoke`` returns)."""
+        """The model's next message for ``messages`` (what ``invoke`` returns).
+
+        Args:
+            messages: The conversation.
+            tools: Bound tools in OpenAI format.
+            tool_choice: The tool the caller requires, if any.
+            schema: The structured-output schema asked for, if any.
+            step: The calling step (chooses its tool plan and reply composer).
+            facts: The typed facts the caller attached (for the schema's composer).
+        """
         specs = [] if tool_choice == "none" else [ToolSpec.from_openai(t) for t in tools]
         schemas = self._schema_tools(specs, schema)
         regular = [spec for spec in specs if spec.name not in schemas]
@@ -163,13 +223,13 @@ class OfflineChatModel(BaseChatModel):
         called = set(called_tools(messages))
 
         if forced in schemas and not regular:
-            return self._structured(messages, schemas[forced])
+            return self._structured(messages, schemas[forced], facts)
         if forced and forced not in schemas and forced != "*":
             spec = next((s for s in regular if s.name == forced), None)
             if spec is not None and forced not in called:
                 return self._call_tools(messages, [spec], required=True)
         elif regular:
-            wanted = self._wanted(messages, regular)
+            wanted = self._wanted(messages, regular, step)
             todo = [s for s in regular if s.name in wanted and s.name not in called]
             if todo:
                 message = self._call_tools(messages, todo, required=False)
@@ -180,25 +240,28 @@ class OfflineChatModel(BaseChatModel):
                 spec = next(s for s in regular if s.name == best)
                 return self._call_tools(messages, [spec], required=True)
         if schemas:
-            return self._structured(messages, next(iter(schemas.values())))
-        return self._message(compose_reply(messages))
+            return self._structured(messages, next(iter(schemas.values())), facts)
+        return self._message(compose_reply(messages, self.replies.get(step or "")))
 
     def _schema_tools(
         self, specs: Sequence[ToolSpec], schema: type[BaseModel] | None
     ) -> dict[str, type[BaseModel]]:
         """Bound tools that are really output schemas (``with_structured_output``, or
-        ``create_agent``'s tool strategy for a schema with a registered composer)."""
+        ``create_agent``'s tool strategy for a schema this model has a composer for)."""
         found: dict[str, type[BaseModel]] = {}
         for spec in specs:
             if schema is not None and spec.name == schema_tool_name(schema):
                 found[spec.name] = schema
-            elif (registered := schema_for_tool(spec.name)) is not None:
-                found[spec.name] = registered
+            elif (known := schema_for_tool(self.composers, spec.name)) is not None:
+                found[spec.name] = known
         return found
 
-    def _wanted(self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec]) -> list[str]:
+    def _wanted(
+        self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec], step: str | None
+    ) -> list[str]:
         intents = self.intents if self.intents is not None else DEFAULT_INTENTS
-        return self.selector.select(latest_request(messages), system_text(messages), tools, intents)
+        plan = self.plans.get(step or "", ())
+        return self.selector.select(latest_request(messages), tools, intents, plan)
 
     def _call_tools(
         self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec], *, required: bool
@@ -231,8 +294,10 @@ class OfflineChatModel(BaseChatModel):
             response_metadata={"model_name": self.model_name, "offline": True},
         )
 
-    def _structured(self, messages: Sequence[BaseMessage], schema: type[BaseModel]) -> AIMessage:
-        built = compose(messages, schema)
+    def _structured(
+        self, messages: Sequence[BaseMessage], schema: type[BaseModel], facts: Any
+    ) -> AIMessage:
+        built = compose(ComposeRequest(list(messages), schema, facts), self.composers)
         name = schema_tool_name(schema)
         seed = f"{len(messages)}|{name}|{latest_request(messages)}"
         call = ToolCall(

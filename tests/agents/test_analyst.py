@@ -10,8 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from keel.agents.analyst import make_analyst
-from keel.agents.composers import register_composers
-from keel.agents.offline import OfflineChatModel
+from keel.agents.composers import offline_model
 from keel.memory.db import init_db, make_engine
 from keel.settings import Settings
 from keel.tools.account_tools import (
@@ -44,7 +43,6 @@ def _row_counts(book: Book) -> dict[str, int]:
 
 
 def test_tools_take_no_account_argument_and_only_read(small_book: Book) -> None:
-    register_composers()
     reader = small_book.reader()
     tools = make_account_tools(reader)
     assert {t.name for t in tools} >= set(CORE_TOOLS)
@@ -54,7 +52,7 @@ def test_tools_take_no_account_argument_and_only_read(small_book: Book) -> None:
     before = _row_counts(small_book)
     account = small_book.active_accounts()[0]
     analyst = make_analyst(
-        model=OfflineChatModel(), tools=tools, reader=reader, deps=small_book.deps()
+        model=offline_model(), tools=tools, reader=reader, deps=small_book.deps()
     )
     out = analyst({"account_id": account.id or 0, "outcomes": [], "errors": []})
     assert out["briefing"]["account_name"] == account.name

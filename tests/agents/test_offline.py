@@ -25,11 +25,13 @@ from typing_extensions import TypedDict
 
 from keel.agents.offline import (
     OFFLINE_NOTICE,
+    ComposeRequest,
     IntentRule,
     IntentTable,
     OfflineChatModel,
     collect_facts,
-    register_composer,
+    step_config,
+    typed_prompt,
     vary,
 )
 from keel.agents.repair import StructuredOutputError, invoke_structured
@@ -86,8 +88,13 @@ TOOLS = [get_account_health, list_contacts, search_evidence, get_renewal, find_s
 NO_RULES = IntentTable()
 
 
-def _model(intents: IntentTable | None = None) -> OfflineChatModel:
-    return OfflineChatModel(embedder=FakeWordEmbedder(), intents=intents)
+def _model(intents: IntentTable | None = None, **kwargs: Any) -> OfflineChatModel:
+    return OfflineChatModel(
+        embedder=FakeWordEmbedder(),
+        intents=intents,
+        composers={RiskNote: compose_risk_note},
+        **kwargs,
+    )
 
 
 def _called(message: BaseMessage) -> list[str]:
@@ -118,17 +125,14 @@ _HEADLINES = (
 )
 
 
-def compose_risk_note(messages: list[BaseMessage], schema: type[RiskNote]) -> dict[str, Any]:
-    facts = collect_facts(messages)
+def compose_risk_note(ask: ComposeRequest) -> dict[str, Any]:
+    facts = collect_facts(ask.messages)
     name = facts["account_name"]
     headline = vary(_HEADLINES, name).format(
         name=name, score=facts["health_score"], band=facts["band"]
     )
     drivers = "; ".join(facts.get("drivers") or ["no driver reported"])
     return {"account_name": name, "headline": headline, "body": f"{drivers}. {OFFLINE_NOTICE}"}
-
-
-register_composer(RiskNote, compose_risk_note)
 
 
 def _health_turn(account_id: int) -> list[BaseMessage]:
@@ -226,17 +230,75 @@ def test_default_intents_cover_customer_success_requests() -> None:
     assert "list_contacts" in _called(draft)
 
 
-def test_a_role_plan_calls_every_tool() -> None:
-    plan = IntentTable([IntentRule(r"account analyst", ("*",), scope="system")])
+def test_a_step_plan_calls_every_tool() -> None:
+    model = _model(NO_RULES, plans={"analyst": ("*",)}).bind_tools(TOOLS)
     messages = [
         SystemMessage("You are Keel's account analyst."),
         HumanMessage("Review account Acme Corp (id 42) as of 2024-05-01."),
     ]
 
-    message = _model(plan).bind_tools(TOOLS).invoke(messages)
+    message = model.invoke(messages, step_config("analyst"))
 
     assert _called(message) == [t.name for t in TOOLS]
     assert {call["args"]["account_id"] for call in message.tool_calls} == {42}
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "You are Keel's account analyst.",
+        "You review customer accounts.",  # reworded: the plan does not depend on it
+        "",
+    ],
+)
+def test_the_plan_follows_the_named_step_not_the_prompt_wording(system: str) -> None:
+    model = _model(NO_RULES, plans={"analyst": ("*",)}).bind_tools(TOOLS)
+    messages = [SystemMessage(system), HumanMessage("Review account Acme Corp (id 42).")]
+
+    as_analyst = model.invoke(messages, step_config("analyst"))
+    unnamed = model.invoke(messages)
+    other_step = model.invoke(messages, step_config("planner"))
+
+    assert _called(as_analyst) == [t.name for t in TOOLS]
+    assert _called(unnamed) == _called(other_step) != _called(as_analyst)
+
+
+def test_the_step_reaches_the_model_inside_an_agent_loop() -> None:
+    agent = create_agent(
+        _model(NO_RULES, plans={"analyst": ("*",)}), TOOLS, system_prompt="You help CSMs."
+    )
+
+    result = agent.invoke(
+        {"messages": [HumanMessage("Review account 42.")]}, step_config("analyst")
+    )
+
+    called = [m.name for m in result["messages"] if isinstance(m, ToolMessage)]
+    assert called == [t.name for t in TOOLS]
+
+
+def test_typed_facts_reach_the_composer_and_never_the_messages() -> None:
+    seen: list[ComposeRequest] = []
+
+    def compose(ask: ComposeRequest) -> dict[str, Any]:
+        seen.append(ask)
+        return {"account_name": ask.facts["name"], "headline": "h", "body": "b"}
+
+    messages = [HumanMessage("Write the note.")]
+    model = OfflineChatModel(composers={RiskNote: compose})
+
+    note = invoke_structured(model, typed_prompt(messages, {"name": "Initech"}), RiskNote)
+
+    assert note.account_name == "Initech"
+    (ask,) = seen
+    assert ask.facts == {"name": "Initech"} and ask.schema is RiskNote
+    assert ask.messages == messages  # nothing added to what a real model would read
+
+
+def test_models_keep_their_own_composers() -> None:
+    bare = OfflineChatModel()
+    with pytest.raises(StructuredOutputError):
+        bare.with_structured_output(RiskNote).invoke(_health_turn(42))
+    assert _model().with_structured_output(RiskNote).invoke(_health_turn(42))
 
 
 def test_arguments_come_from_the_request_the_system_prompt_and_facts() -> None:
@@ -321,7 +383,7 @@ def test_prose_is_specific_to_the_account() -> None:
 # --- structured output -----------------------------------------------------------------------
 
 
-def test_structured_output_comes_from_the_registered_composer() -> None:
+def test_structured_output_comes_from_the_model_s_composer() -> None:
     structured = _model().with_structured_output(RiskNote, include_raw=True)
 
     result = structured.invoke(_health_turn(42))
@@ -354,7 +416,7 @@ def test_generic_composer_fills_fields_from_facts_or_fails_clearly() -> None:
     assert filled == HealthFacts(account_name="Acme Corp", health_score=38.5)
     assert failed.value.schema_name == "NeedsProse"
     assert "no fact named 'summary'" in str(failed.value)
-    assert "register_composer" in str(failed.value)
+    assert "composer for NeedsProse" in str(failed.value)
 
 
 def test_structured_output_needs_a_pydantic_schema() -> None:

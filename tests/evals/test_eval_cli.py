@@ -3,7 +3,6 @@ temporary workspace, the CLI as a user runs it."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -43,21 +42,19 @@ def _run(cli: CliRunner, *args: str) -> tuple[int, str]:
 
 def _invent_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
     """A regression in the offline drafter: every draft states a number nobody gave it."""
-    from keel.agents.composers import compose_draft, register_composers
-    from keel.agents.schemas import DraftContent
+    from keel.agents import composers
+    from keel.agents.offline import ComposeRequest
 
-    # The module, not the function of the same name that agents.offline exports.
-    compose = importlib.import_module("keel.agents.offline.compose")
+    compose_draft = composers.compose_draft
 
-    register_composers()
-
-    def invented(messages: list[Any], schema: type[Any]) -> dict[str, Any]:
-        written = compose_draft(messages, schema)
+    def invented(ask: ComposeRequest) -> dict[str, Any]:
+        written = compose_draft(ask)
         body = str(written["body"])
         head, _, tail = body.partition("\n\n")
         return {**written, "body": f"{head}\n\n{INVENTED}\n\n{tail}"}
 
-    monkeypatch.setitem(compose._composers, DraftContent, invented)
+    # Every offline model built from now on takes its drafts from the regressed composer.
+    monkeypatch.setattr(composers, "compose_draft", invented)
 
 
 @pytest.mark.slow

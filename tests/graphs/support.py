@@ -18,9 +18,9 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from keel.agents.composers import register_composers
+from keel.agents.composers import offline_model
 from keel.agents.context import ReviewDeps
-from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
+from keel.agents.offline import OFFLINE_NOTICE
 from keel.domain.policy import Policy, load_policy
 from keel.graphs.review import build_review_graph
 from keel.graphs.runner import Graph, ReviewResult, new_thread_id, start_review
@@ -102,9 +102,8 @@ def compile_graph(
     reader: AccountReader | None = None,
     label: str = "offline:keel-offline-1",
 ) -> Graph:
-    register_composers()
     builder = build_review_graph(
-        model=model or OfflineChatModel(),
+        model=model or offline_model(),
         deps=book.deps(adapters=adapters, label=label),
         reader=reader or book.reader(),
     )

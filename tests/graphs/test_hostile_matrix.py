@@ -58,7 +58,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from keel.agents.llm import make_chat_model, model_label
+from keel.agents.llm import model_label
 from keel.domain.policy import AUTO_SEND_TIER
 from keel.errors import KeelError
 from keel.graphs.runner import Graph, ReviewResult, decide_action, review_result
@@ -68,7 +68,13 @@ from keel.memory.models import Account, CallNote, NpsResponse, Ticket
 from keel.settings import Settings
 from keel.tools.account_tools import AccountReader, AccountScope
 from tests.graphs.support import Book, actions_of, compile_graph, outbox_files, review
-from tests.hostile_model import AUTO_SEND_PLAYS, Attack, HostileServer, serve_hostile
+from tests.hostile_model import (
+    AUTO_SEND_PLAYS,
+    Attack,
+    HostileServer,
+    client_model,
+    serve_hostile,
+)
 from tests.local_servers import SmtpSink, WebhookSink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -815,7 +821,7 @@ class Harness:
             llm_max_calls=10**7,
             llm_max_tokens=10**12,
         )
-        self.model = make_chat_model(settings)
+        self.model = client_model(settings, server)
         self.label = model_label(self.model)
         # What the last review planned and read (find_targets keeps the baseline's).
         self._last_plays: list[str] = []

@@ -12,9 +12,10 @@ import pytest
 from langgraph.runtime import Runtime
 from sqlmodel import Session
 
+from keel.agents.composers import offline_model
 from keel.agents.drafter import make_drafter
 from keel.agents.feedback import account_namespace, recall
-from keel.agents.offline import OFFLINE_NOTICE, OfflineChatModel
+from keel.agents.offline import OFFLINE_NOTICE
 from keel.domain.policy import AUTO_SEND_TIER
 from keel.errors import ConflictError, ValidationFailed
 from keel.graphs.runner import decide_action, pending_approvals, review_result
@@ -148,7 +149,7 @@ def test_edit_sends_the_edited_payload_and_is_remembered_for_later_drafts(
         # The next draft of this play for this account takes the reviewer's subject.
         values = graph.get_state({"configurable": {"thread_id": result.thread_id}}).values
         item = next(i for i in values["plan"]["plays"] if i["play"] == pending.args["play"])
-        drafter = make_drafter(model=OfflineChatModel(), deps=book.deps())
+        drafter = make_drafter(model=offline_model(), deps=book.deps())
         state = {
             "review_account_id": account.id,
             "review_as_of": book.as_of.isoformat(),
