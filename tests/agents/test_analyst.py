@@ -21,6 +21,7 @@ from keel.tools.account_tools import (
     resolve_account,
     wrap_customer_text,
 )
+from keel.tools.health.snapshot import score_as_of
 from tests.graphs.support import Book, seed
 
 
@@ -30,7 +31,10 @@ def small_book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
     settings = Settings(data_dir=data_dir)
     engine = make_engine(settings.resolved_database_url)
     init_db(engine)
-    yield seed(engine, settings, n_accounts=12)
+    book = seed(engine, settings, n_accounts=12)
+    # The scoring job runs before reviews read the book, as a nightly run does.
+    score_as_of(engine, book.as_of)
+    yield book
     engine.dispose()
 
 
