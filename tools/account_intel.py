@@ -92,12 +92,14 @@ class AccountIntel:
     def snapshot(self, as_of: dt.date) -> BookSnapshot:
         """The fresh snapshot for ``as_of``, scored first when there is none."""
         from keel.tools.health.service import DEFAULT_HORIZON_DAYS
-        from keel.tools.health.snapshot import current_snapshot
+        from keel.tools.health.snapshot import current_snapshot, fresh_snapshot
 
+        horizon = self.horizon_days or DEFAULT_HORIZON_DAYS
+        found = fresh_snapshot(self.engine, as_of, horizon_days=horizon)
+        if found is not None:
+            return found
         with self._scoring:
-            return current_snapshot(
-                self.engine, as_of, horizon_days=self.horizon_days or DEFAULT_HORIZON_DAYS
-            )
+            return current_snapshot(self.engine, as_of, horizon_days=horizon)
 
     def prefetch(self, account_ids: Sequence[int], as_of: dt.date) -> None:
         """Make sure the book is scored as of ``as_of`` (every account's hypotheses with it),

@@ -184,6 +184,26 @@ def _health_rows(
 # ----------------------------------------------------------------------------- reading
 
 
+def fresh_snapshot(
+    engine: Engine,
+    as_of: dt.date | None = None,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    kind: str = DEFAULT_KIND,
+) -> BookSnapshot | None:
+    """The fresh snapshot for ``as_of`` (default: the latest data), or None; only reads.
+
+    Raises:
+        KeelError: the book has no telemetry.
+    """
+    try:
+        when = _as_of(engine, as_of)
+    except ValueError as exc:
+        raise KeelError(str(exc)) from exc
+    found = find_snapshot(engine, as_of=when, horizon_days=horizon_days, model_kind=kind)
+    return found if is_current(found, data_fingerprint(engine)) else None
+
+
 def current_snapshot(
     engine: Engine,
     as_of: dt.date | None = None,
@@ -197,14 +217,10 @@ def current_snapshot(
     Raises:
         KeelError: the book has no telemetry.
     """
-    try:
-        when = _as_of(engine, as_of)
-    except ValueError as exc:
-        raise KeelError(str(exc)) from exc
-    found = find_snapshot(engine, as_of=when, horizon_days=horizon_days, model_kind=kind)
-    if is_current(found, data_fingerprint(engine)):
-        assert found is not None
+    found = fresh_snapshot(engine, as_of, horizon_days=horizon_days, kind=kind)
+    if found is not None:
         return found
+    when = _as_of(engine, as_of)
     try:
         return score_as_of(engine, when, horizon_days=horizon_days, kind=kind)
     except ValueError as exc:
