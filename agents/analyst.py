@@ -23,6 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
+from keel.agents.budget import budget_in_run
 from keel.agents.content_gate import customer_sources
 from keel.agents.context import ReviewDeps
 from keel.agents.facts import build_facts, known_evidence_ids, tool_outputs
@@ -76,7 +77,8 @@ def make_analyst(
 
     def analyst(state: ReviewState) -> dict[str, Any]:
         as_of = review_as_of(state, deps)
-        scope = AccountScope(account_id=state["account_id"], as_of=as_of)
+        # The tool loop runs with its own context: the run's budget travels in it.
+        scope = AccountScope(account_id=state["account_id"], as_of=as_of, budget=budget_in_run())
         try:
             account = _account(deps, scope.account_id)
             request = HumanMessage(

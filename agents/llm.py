@@ -43,7 +43,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from keel.agents.budget import RunBudget
+from keel.agents.budget import RunBudget, budget_in_run
 from keel.agents.composers import offline_model
 from keel.agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from keel.agents.repair import attach_parser, repair_tool_calls, schema_tool_name
@@ -241,16 +241,23 @@ class ResilientChatOpenAI(ChatOpenAI):
 
     # --- budget -----------------------------------------------------------------------------
 
+    def _budget(self) -> RunBudget | None:
+        """The run's budget (from its run context) when the call is part of a graph run;
+        else the budget this model was made with."""
+        return budget_in_run() or self.budget
+
     def _reserve(self, messages: Sequence[BaseMessage]) -> int:
         estimate = _estimate_tokens(messages)
-        if self.budget is not None:
-            self.budget.charge(calls=1, tokens=estimate)
+        budget = self._budget()
+        if budget is not None:
+            budget.charge(calls=1, tokens=estimate)
         return estimate
 
     def _settle(self, estimate: int, used: int | None) -> None:
-        if self.budget is not None:
+        budget = self._budget()
+        if budget is not None:
             # Failed calls are not billed by providers: refund the estimate (used=None).
-            self.budget.adjust((used or 0) - estimate)
+            budget.adjust((used or 0) - estimate)
 
     # --- guarded call paths -----------------------------------------------------------------
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType, HITLRequest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -167,16 +168,24 @@ def start_review(
     thread_id: str,
     as_of: dt.date | None = None,
     context: RunContext | None = None,
+    callbacks: Sequence[BaseCallbackHandler] = (),
+    max_concurrency: int | None = None,
 ) -> ReviewResult:
     """Run a review until it finishes or pauses for approval.
 
     ``context`` is the run's own values (budget, user, as-of); every model call of the run
-    is charged to its budget.
+    is charged to its budget. ``callbacks`` (LangChain handlers: tracing, timing) and
+    ``max_concurrency`` (plays drafted side by side) tune this run only.
     """
     state: dict[str, Any] = {"account_id": account_id}
     if as_of is not None:
         state["as_of"] = as_of.isoformat()
-    graph.invoke(state, thread_config(thread_id), durability=GRAPH_DURABILITY, context=context)
+    config = thread_config(thread_id)
+    if callbacks:
+        config["callbacks"] = list(callbacks)
+    if max_concurrency is not None:
+        config["max_concurrency"] = max_concurrency
+    graph.invoke(state, config, durability=GRAPH_DURABILITY, context=context)
     return review_result(graph, thread_id)
 
 

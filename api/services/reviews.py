@@ -10,11 +10,12 @@ account's share of its own budget (:meth:`keel.agents.budget.RunBudget.for_accou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType
+from langchain_core.callbacks import BaseCallbackHandler
 
 from keel.agents.budget import RunBudget
 from keel.agents.context import RunContext
@@ -105,6 +106,8 @@ def review_account(
     thread_id: str | None = None,
     deliver: bool = True,
     worker_id: str = "keel review",
+    callbacks: Sequence[BaseCallbackHandler] = (),
+    max_concurrency: int | None = None,
 ) -> ReviewRun:
     """Review one account until it finishes or pauses for approval.
 
@@ -118,6 +121,8 @@ def review_account(
             per account and date, so a rerun finds it).
         deliver: Run one delivery pass afterwards (what the AI-led tier approved alone).
         worker_id: Recorded on the delivery pass's claims.
+        callbacks: LangChain callback handlers for this run (tracing, timing).
+        max_concurrency: At most this many plays drafted side by side.
 
     Raises:
         AccountNotFound: no account matches ``account``.
@@ -129,7 +134,13 @@ def review_account(
         app, as_of=day, user=user, thread_id=thread, account_id=found.id, budget=budget
     )
     result = start_review(
-        app.review_graph, account_id=found.id or 0, thread_id=thread, as_of=day, context=context
+        app.review_graph,
+        account_id=found.id or 0,
+        thread_id=thread,
+        as_of=day,
+        context=context,
+        callbacks=callbacks,
+        max_concurrency=max_concurrency,
     )
     report = deliver_due(outbox(app, worker_id)) if deliver else DeliveryReport()
     spent = context.budget
