@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 MIN_QUOTE_WORDS: Final = 8
@@ -44,6 +45,52 @@ def _words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(0).casefold(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def _plain_words(text: str) -> list[str]:
+    """The words of ``text`` without their positions (what an index of sources needs)."""
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+@dataclass(frozen=True)
+class _SourceIndex:
+    # Runs of ``min_words``, and whole short sentences, keyed by their length.
+    grams: dict[int, dict[tuple[str, ...], str]]
+    # Each source's words, space-joined and padded: a short sentence of the text that a
+    # source says word for word (an instruction glued onto the customer's own sentence)
+    # is found in it.
+    said_by: dict[str, str]
+    identifiers: dict[str, str]
+
+
+# One index per source list, kept for the next few calls: the same account's sources are
+# checked against every field of a briefing and every draft of a review, and building the
+# index is most of the cost. A pure function of its arguments, so sharing it is safe.
+@lru_cache(maxsize=8)
+def _source_index(sources: tuple[tuple[str, str], ...], min_words: int) -> _SourceIndex:
+    grams: dict[int, dict[tuple[str, ...], str]] = {}
+    said_by: dict[str, str] = {}
+    identifiers: dict[str, str] = {}
+    runs = grams.setdefault(min_words, {})
+    for source_id, source in sources:
+        # Words never span a sentence end, so the source's words are its sentences' words.
+        sentences = [_plain_words(s) for s in _SENTENCE_END.split(source or "")]
+        words = [w for said in sentences for w in said]
+        for i in range(len(words) - min_words + 1):
+            runs.setdefault(tuple(words[i : i + min_words]), source_id)
+        for said in sentences:
+            if MIN_SENTENCE_WORDS <= len(said) < min_words:
+                grams.setdefault(len(said), {}).setdefault(tuple(said), source_id)
+        said_by.setdefault(" " + " ".join(words) + " ", source_id)
+        for m in _IDENTIFIER.finditer(source or ""):
+            identifiers[m.group(0).casefold()] = source_id  # the last source names it
+    return _SourceIndex(grams=grams, said_by=said_by, identifiers=identifiers)
+
+
+@lru_cache(maxsize=8)
+def _trusted_index(trusted: tuple[str, ...]) -> list[str]:
+    """Keel's own statements as padded word strings (see :func:`_said_in`)."""
+    return [" " + " ".join(_plain_words(t)) + " " for t in trusted]
+
+
 def find_quotes(
     text: str,
     sources: Iterable[tuple[str, str]],
@@ -65,27 +112,8 @@ def find_quotes(
         Non-overlapping quotes in text order (overlapping runs are merged; the merged span
         keeps the first source's id).
     """
-    # Runs of ``min_words``, and whole short sentences, keyed by their length.
-    grams: dict[int, dict[tuple[str, ...], str]] = {}
-    for source_id, source in sources:
-        words = [w for w, _, _ in _words(source or "")]
-        runs = grams.setdefault(min_words, {})
-        for i in range(len(words) - min_words + 1):
-            runs.setdefault(tuple(words[i : i + min_words]), source_id)
-        for sentence in _SENTENCE_END.split(source or ""):
-            said = tuple(w for w, _, _ in _words(sentence))
-            if MIN_SENTENCE_WORDS <= len(said) < min_words:
-                grams.setdefault(len(said), {}).setdefault(said, source_id)
-    # A short sentence of the text that a source says word for word (an instruction glued
-    # onto the customer's own sentence is found this way round).
-    said_by: dict[str, str] = {}
-    for source_id, source in sources:
-        said_by.setdefault(" " + " ".join(w for w, _, _ in _words(source or "")) + " ", source_id)
-    identifiers = {
-        m.group(0).casefold(): source_id
-        for source_id, source in sources
-        for m in _IDENTIFIER.finditer(source or "")
-    }
+    index = _source_index(tuple(sources), min_words)
+    grams, said_by, identifiers = index.grams, index.said_by, index.identifiers
     if not any(grams.values()) and not identifiers and not said_by:
         return []
     tokens = _words(text)
@@ -108,7 +136,7 @@ def find_quotes(
             if owner is not None:
                 hits.append(Quote(begin + sentence[0][1], begin + sentence[-1][2], owner))
         begin = cut + 1
-    known = [" " + " ".join(w for w, _, _ in _words(t)) + " " for t in trusted]
+    known = _trusted_index(tuple(trusted))
     if known:
         hits = [h for h in hits if not _said_in(text[h.start : h.end], known)]
     spans: list[Quote] = []
