@@ -1,19 +1,27 @@
-"""Benchmark the account review on the offline model: throughput and graph overhead.
+"""Benchmark the account review on the offline model: throughput and where the time goes.
 
     python bench/review.py [--accounts 100] [--seed 7]
 
-1. Seeds a synthetic book (``keel.memory.synth.seed_book``) into a scratch SQLite database and
-   scores it once (the health model, hypotheses and cohort matches for every account, as
-   the nightly review does before it fans out); that one-off cost is printed apart.
-2. Reviews every active account with the review graph on the offline model, compiled with
-   the SQLite checkpointer and store and run with ``durability="sync"``: analyst (tool
-   loop and briefing), planner, a draft per play, policy check, approval queue (the run
-   stops at each interrupt), the executor for what the AI-led tier may send unapproved
-   (dry-run outbox).
-3. Prints accounts reviewed per second, and how the time splits between tool calls, model
-   calls and everything else: graph scheduling, checkpoint and store writes, approval
-   rows, policy checks and the executor (the graph and persistence overhead). Plays run
-   one at a time here (``max_concurrency=1``) so the three shares add up to wall time.
+1. Seeds a synthetic book into a scratch workspace and scores it once with the scoring job
+   (``keel.api.services.scoring``): the health model, hypotheses and cohort matches of
+   every account, as the nightly review does before it fans out; printed apart.
+2. Reviews every active account through the review service
+   (``keel.api.services.reviews.review_account``) of one application object, on the offline
+   model, compiled with the SQLite checkpointer and store and run with
+   ``durability="sync"``: analyst (tool loop and briefing), planner, a draft per play,
+   policy check, approval queue (the run stops at each interrupt), the executor for what
+   the AI-led tier may send unapproved (dry-run outbox). Plays run one at a time here
+   (``max_concurrency=1``) so the shares add up to wall time.
+3. Prints accounts reviewed per second and how the time splits, from LangChain callbacks:
+
+   - tool calls and model calls;
+   - Keel's own work inside the nodes (building facts, grounding the briefing, the quote,
+     content and policy checks, the approval rows, the executor): node time minus the
+     tool and model calls made inside it;
+   - graph and persistence overhead: everything outside the nodes (LangGraph scheduling,
+     checkpoint and store writes, the service's own reads).
+
+   "Outside tool and model calls" is the last two together.
 
 Nothing is asserted: the script prints figures. It runs in about a minute on 2 cores.
 """
@@ -35,29 +43,23 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 
-from keel.agents.composers import offline_model  # noqa: E402
-from keel.agents.context import ReviewDeps  # noqa: E402
-from keel.agents.llm import model_label  # noqa: E402
-from keel.domain.policy import load_policy  # noqa: E402
-from keel.graphs.review import RECURSION_LIMIT, build_review_graph  # noqa: E402
-from keel.graphs.runner import new_thread_id  # noqa: E402
-from keel.memory.checkpoint import GRAPH_DURABILITY, open_persistence  # noqa: E402
-from keel.memory.db import init_db, make_engine  # noqa: E402
-from keel.memory.models import Account, LifecycleStage  # noqa: E402
+from keel.api.services.reviews import review_account  # noqa: E402
+from keel.api.services.scoring import score_book  # noqa: E402
+from keel.api.services.seeding import SeedRequest, seed_book  # noqa: E402
+from keel.app import App  # noqa: E402
 from keel.settings import Settings  # noqa: E402
-from keel.tools.account_intel import AccountIntel  # noqa: E402
-from keel.tools.account_tools import AccountReader  # noqa: E402
-from keel.tools.outbound.factory import adapters_from_settings  # noqa: E402
-from keel.tools.signals import latest_data_date  # noqa: E402
+
+# The review graph's leaf nodes (the play subgraph's nodes included, not the subgraph).
+NODES = frozenset({"analyst", "planner", "draft", "policy_check", "approval", "execute", "log"})
 
 
 class Timer(BaseCallbackHandler):
-    """Sums the wall time of tool calls and chat-model calls, from LangChain callbacks."""
+    """Sums the wall time of tool calls, chat-model calls and graph nodes from callbacks."""
 
     def __init__(self) -> None:
         self.started: dict[UUID, tuple[str, float]] = {}
-        self.totals = {"tool": 0.0, "model": 0.0}
-        self.counts = {"tool": 0, "model": 0}
+        self.totals = {"tool": 0.0, "model": 0.0, "node": 0.0}
+        self.counts = {"tool": 0, "model": 0, "node": 0}
         self.lock = threading.Lock()
 
     def _start(self, kind: str, run_id: UUID) -> None:
@@ -92,6 +94,21 @@ class Timer(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         self._end(run_id)
 
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        metadata = kw.get("metadata") or {}
+        name = kw.get("name")
+        if name in NODES and metadata.get("langgraph_node") == name:
+            with self.lock:
+                parent = self.started.get(kw.get("parent_run_id"))  # type: ignore[arg-type]
+            if parent is None or parent[0] != "node":  # the node, not its inner callable
+                self._start("node", run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self._end(run_id)  # an approval interrupt ends its node this way
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -101,67 +118,47 @@ def main() -> None:
 
     from sqlmodel import Session, col, select
 
-    from keel.memory.synth import seed_book
+    from keel.memory.models import Account, LifecycleStage
 
     with tempfile.TemporaryDirectory(prefix="keel-bench-review-") as scratch:
         settings = Settings(data_dir=Path(scratch) / "keel-data")
-        engine = make_engine(settings.resolved_database_url)
-        init_db(engine)
-        started = time.perf_counter()
-        seed_book(engine, n_accounts=args.accounts, seed=args.seed)
-        print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
-        as_of = latest_data_date(engine)
-        assert as_of is not None
-        with Session(engine) as session:
-            accounts = [
-                a
-                for a in session.exec(select(Account).order_by(col(Account.id))).all()
-                if a.lifecycle_stage != LifecycleStage.CHURNED and a.arr > 0
-            ]
+        with App(settings=settings, use_vectors=False) as app:
+            started = time.perf_counter()
+            seed_book(app, SeedRequest(accounts=args.accounts, seed=args.seed))
+            print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
+            with Session(app.engine) as session:
+                accounts = [
+                    a
+                    for a in session.exec(select(Account).order_by(col(Account.id))).all()
+                    if a.lifecycle_stage != LifecycleStage.CHURNED and a.arr > 0
+                ]
+            started = time.perf_counter()
+            score_book(app)
+            scoring = time.perf_counter() - started
+            print(f"scored the book and its hypotheses once in {scoring:.1f}s")
 
-        intel = AccountIntel(engine)
-        started = time.perf_counter()
-        intel.prefetch([a.id or 0 for a in accounts], as_of)
-        scoring = time.perf_counter() - started
-        print(f"scored the book and its hypotheses once in {scoring:.1f}s")
-
-        model = offline_model()
-        deps = ReviewDeps(
-            engine=engine,
-            settings=settings,
-            policy=load_policy(),
-            model_label=model_label(model),
-            adapters=adapters_from_settings(settings, engine),
-            as_of=as_of,
-        )
-        reader = AccountReader(engine, intel=intel)
-        timer = Timer()
-        with open_persistence(settings) as persistence:
-            graph = build_review_graph(model=model, deps=deps, reader=reader).compile(
-                checkpointer=persistence.checkpointer, store=persistence.store
-            )
+            # The first review builds the model, compiles the graph and opens the
+            # checkpointer (once per process); it is not counted.
+            review_account(app, accounts[0].external_id, deliver=False)
+            timer = Timer()
             paused = failed = 0
             started = time.perf_counter()
-            for account in accounts:
-                config: Any = {
-                    "configurable": {"thread_id": new_thread_id(account.external_id)},
-                    "recursion_limit": RECURSION_LIMIT,
-                    "max_concurrency": 1,
-                    "callbacks": [timer],
-                }
-                graph.invoke(
-                    {"account_id": account.id, "as_of": as_of.isoformat()},
-                    config,
-                    durability=GRAPH_DURABILITY,
+            for account in accounts[1:]:
+                run = review_account(
+                    app,
+                    account.external_id,
+                    deliver=False,
+                    callbacks=[timer],
+                    max_concurrency=1,
                 )
-                state = graph.get_state(config)
-                paused += len(state.interrupts)
-                failed += len(state.values.get("errors") or [])
+                paused += len(run.result.pending)
+                failed += len(run.result.errors)
             wall = time.perf_counter() - started
 
-    tool, model_s = timer.totals["tool"], timer.totals["model"]
-    other = max(wall - tool - model_s, 0.0)
-    n = len(accounts)
+    tool, model_s, node = timer.totals["tool"], timer.totals["model"], timer.totals["node"]
+    inside = max(node - tool - model_s, 0.0)
+    graph = max(wall - node, 0.0)
+    n = len(accounts) - 1
     print(
         f"reviewed {n} active accounts in {wall:.1f}s: {paused} actions wait for approval, "
         f"{failed} step(s) failed"
@@ -172,8 +169,18 @@ def main() -> None:
         f"model calls: {model_s:.1f}s ({model_s / wall:.0%}, {timer.counts['model']} calls)"
     )
     print(
-        f"share of time outside tool and model calls (graph and persistence overhead): "
-        f"{other / wall:.0%} ({other:.1f}s, {1000 * other / max(n, 1):.0f} ms per account)"
+        f"Keel's own work inside the nodes (facts, grounding, quote/content/policy checks, "
+        f"approval rows, executor): {inside:.1f}s ({inside / wall:.0%}, "
+        f"{1000 * inside / max(n, 1):.0f} ms per account)"
+    )
+    print(
+        f"graph and persistence overhead (scheduling, checkpoints, the service): "
+        f"{graph:.1f}s ({graph / wall:.0%}, {1000 * graph / max(n, 1):.0f} ms per account)"
+    )
+    other = inside + graph
+    print(
+        f"share of time outside tool and model calls: {other / wall:.0%} "
+        f"({other:.1f}s, {1000 * other / max(n, 1):.0f} ms per account)"
     )
 
 

@@ -19,6 +19,8 @@ Nothing is random: the same messages always give the same output.
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,29 @@ if TYPE_CHECKING:
 _REQUIRED_CHOICES = frozenset({"any", "required", "True"})
 # The keyword argument that carries a TypedPrompt's facts from invoke() to _generate().
 _FACTS_KWARG = "keel_facts"
+
+
+def _openai_tool(tool: dict[str, Any] | type | Callable[..., Any] | BaseTool) -> dict[str, Any]:
+    """``convert_to_openai_tool``, once per schema class or tool object: the agent loop binds
+    the same tools on every model call, and generating their JSON schema again each time
+    was a fifth of a review's time on this model. Tools are not hashable, so they are kept
+    by id beside the object itself (the id of a live object is never reused); copies are
+    returned so no caller can change a cached one."""
+    if not isinstance(tool, type | BaseTool):
+        return convert_to_openai_tool(tool)
+    with _CONVERTED_LOCK:
+        found = _CONVERTED.get(id(tool))
+        if found is None or found[0] is not tool:
+            if len(_CONVERTED) >= _CONVERTED_MAX:
+                _CONVERTED.clear()
+            found = (tool, convert_to_openai_tool(tool))
+            _CONVERTED[id(tool)] = found
+    return copy.deepcopy(found[1])
+
+
+_CONVERTED: dict[int, tuple[object, dict[str, Any]]] = {}
+_CONVERTED_LOCK = threading.Lock()
+_CONVERTED_MAX = 512
 
 
 class OfflineChatModel(BaseChatModel):
@@ -116,7 +141,7 @@ class OfflineChatModel(BaseChatModel):
         tool_choice: str | dict[str, Any] | bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        formatted = [_openai_tool(tool) for tool in tools]
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(
