@@ -70,10 +70,11 @@ def demo_command(
     from keel.api.cli.outbox import print_report
     from keel.api.cli.review import print_action
     from keel.api.cli.seed import print_book_summary, seed_with_progress
+    from keel.api.services.indexing import index_documents
     from keel.api.services.outbox import deliver_once
+    from keel.api.services.portfolio import PriorityQuery, priority_list
     from keel.api.services.reviews import review_account
     from keel.tools.account_tools import resolve_account
-    from keel.tools.priorities import compute_priorities
 
     runtime = make_runtime(use_vectors=True)
     settings = runtime.settings
@@ -86,14 +87,14 @@ def demo_command(
     console.rule("[bold]2. Tickets, call notes and NPS comments, indexed by meaning")
     with progress() as bar:
         task = bar.add_task("Embedding", total=None)
-        report = runtime.vector_store.index_from_db(
-            runtime.engine,
+        report = index_documents(
+            runtime,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(report_table(report))
 
     console.rule("[bold]3. Every account scored")
-    priorities = compute_priorities(runtime.engine, top=top, vector_store=runtime.vector_store)
+    priorities = priority_list(runtime, PriorityQuery(top=top))
 
     pending: list[str] = []
     if reviews:
