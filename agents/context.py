@@ -76,6 +76,8 @@ class RunContext:
             (:func:`keel.agents.budget.budget_in_run`). None: the model's own budget.
         snapshot_id: The scored-book snapshot the run reads.
         account_id: The account reviewed, when the run is about one.
+        max_plays: At most this many plays for this run, below the deps' own limit (the
+            nightly review lowers it to hold a CSM's daily draft cap; 0: brief only).
     """
 
     as_of: dt.date | None = None
@@ -84,3 +86,4 @@ class RunContext:
     budget: RunBudget | None = None
     snapshot_id: int | None = None
     account_id: int | None = None
+    max_plays: int | None = None

@@ -40,6 +40,8 @@ from keel.memory.models import Account, ContactRole
 log = logging.getLogger(__name__)
 
 STEP: Final = PLANNER_STEP
+# The plan's note when the run allows no play for the account (e.g. a CSM's daily cap).
+RUN_LIMIT_REASON: Final = "this run drafts no more plays for the account (a daily draft cap)"
 Node = Callable[[ReviewState, RunnableConfig], dict[str, Any]]
 
 
@@ -52,6 +54,10 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
         briefing = Briefing.model_validate(state["briefing"])
         facts = state.get("facts") or {}
         as_of = review_as_of(state, deps)
+        max_plays = plays_limit(deps)
+        if max_plays <= 0:
+            dropped = [{"play": "(every play)", "reason": RUN_LIMIT_REASON}]
+            return {"plan": {"plays": [], "dropped": dropped, "produced_by": deps.model_label}}
         try:
             allowed, touches = allowed_plays(
                 deps, facts, as_of=as_of, thread_id=thread_id_of(config)
@@ -66,7 +72,7 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 return {"plan": {"plays": [], "dropped": dropped, "produced_by": deps.model_label}}
             slots = remaining_account_slots(deps, touches, as_of)
             messages = planner_messages(
-                briefing, allowed, max_plays=deps.max_plays, customer_slots=slots
+                briefing, allowed, max_plays=max_plays, customer_slots=slots
             )
             plan = invoke_structured(model, messages, Plan)
         except KeelError as exc:
@@ -78,14 +84,14 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             allowed={d.play_id: d for d in allowed},
             contacts=facts.get("contacts") or [],
             customer_slots=slots,
-            max_plays=deps.max_plays,
+            max_plays=max_plays,
         )
         mark_code_selected(
             items,
             code_selected_plays(
                 facts,
                 [d.play_id for d in allowed],
-                max_plays=deps.max_plays,
+                max_plays=max_plays,
                 customer_slots=slots,
             ),
         )
@@ -99,6 +105,18 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
         }
 
     return planner
+
+
+def plays_limit(deps: ReviewDeps) -> int:
+    """At most this many plays: the deps' limit, lowered by the run's own when it sets one
+    (:attr:`keel.agents.context.RunContext.max_plays`)."""
+    from langgraph.runtime import get_runtime
+
+    try:
+        limit = getattr(get_runtime().context, "max_plays", None)
+    except RuntimeError:  # not inside a graph run
+        limit = None
+    return deps.max_plays if limit is None else max(min(deps.max_plays, int(limit)), 0)
 
 
 def allowed_plays(

@@ -80,6 +80,7 @@ def run_context(
     thread_id: str,
     account_id: int | None = None,
     budget: RunBudget | None = None,
+    max_plays: int | None = None,
 ) -> RunContext:
     """One run's context with a budget of its own (from the settings unless given)."""
     return RunContext(
@@ -88,6 +89,7 @@ def run_context(
         thread_id=thread_id,
         budget=budget if budget is not None else RunBudget.from_settings(app.settings),
         account_id=account_id,
+        max_plays=max_plays,
     )
 
 
@@ -108,6 +110,7 @@ def review_account(
     worker_id: str = "keel review",
     callbacks: Sequence[BaseCallbackHandler] = (),
     max_concurrency: int | None = None,
+    max_plays: int | None = None,
 ) -> ReviewRun:
     """Review one account until it finishes or pauses for approval.
 
@@ -123,6 +126,8 @@ def review_account(
         worker_id: Recorded on the delivery pass's claims.
         callbacks: LangChain callback handlers for this run (tracing, timing).
         max_concurrency: At most this many plays drafted side by side.
+        max_plays: At most this many plays for this review, below the usual limit (the
+            nightly run holds a CSM's daily draft cap with it; 0: a briefing only).
 
     Raises:
         AccountNotFound: no account matches ``account``.
@@ -131,7 +136,13 @@ def review_account(
     day = review_date(app, as_of)
     thread = thread_id or new_thread_id(found.external_id)
     context = run_context(
-        app, as_of=day, user=user, thread_id=thread, account_id=found.id, budget=budget
+        app,
+        as_of=day,
+        user=user,
+        thread_id=thread,
+        account_id=found.id,
+        budget=budget,
+        max_plays=max_plays,
     )
     result = start_review(
         app.review_graph,

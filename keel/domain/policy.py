@@ -138,6 +138,14 @@ class FrequencyCaps(_Strict):
     per_contact: Cap | None = None
 
 
+class DailyCaps(_Strict):
+    """Limits on one day's work across the book (the nightly review holds them)."""
+
+    # Plays drafted per CSM in one night, over all of their accounts (None: no limit);
+    # accounts past it are still briefed, without drafts.
+    daily_drafts_per_csm: int | None = Field(default=None, ge=0)
+
+
 class AlwaysApprove(_Strict):
     plays: list[PlayId] = Field(default_factory=list)
     arr_threshold: float = Field(ge=0)
@@ -153,6 +161,7 @@ class Policy(_Strict):
     auto_send_allowed: list[PlayId] = Field(default_factory=list)
     always_approve: AlwaysApprove
     frequency_caps: FrequencyCaps = Field(default_factory=FrequencyCaps)
+    caps: DailyCaps = Field(default_factory=DailyCaps)
     never_touch: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     leave_alone_top_health_quartile: bool = True
     allowed_for_top_quartile: list[PlayId] = Field(default_factory=list)

@@ -1,0 +1,240 @@
+"""The morning digest: one per CSM and one for the CS leader, after a nightly run.
+
+Written as Markdown and HTML under ``<data_dir>/digests/<as-of>/`` (``leader.*`` and one
+``<csm>.*`` per CSM). Each says: the accounts that moved into or out of risk since the last
+run and why (the two runs' scored snapshots compared: flag and band), renewals in the next
+90 days with their health, expansion openings, the drafts waiting for approval, and what
+the AI-led tier sent on its own. Accounts are named by name, with their external id as a
+reference; action ids appear only as references a reader can pass to ``keel approvals``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from keel.api.services.approvals import ActionSummary, list_inbox
+from keel.app import App
+from keel.memory import runs
+from keel.memory.actions import ActionStatus, ProposedAction
+from keel.memory.models import Account
+from keel.memory.snapshots import AccountHealthRow, BookSnapshot, health_rows
+
+RENEWAL_WINDOW_DAYS = 90
+INBOX_PAGE = 1000
+LEADER = "leader"
+
+
+@dataclass(frozen=True)
+class Move:
+    """An account that moved into or out of risk between two runs."""
+
+    row: AccountHealthRow
+    into_risk: bool
+    before: str
+    why: str
+
+
+@dataclass
+class Digest:
+    """One reader's digest (a CSM's, or the leader's: ``owner`` None)."""
+
+    as_of: dt.date
+    owner: str | None
+    previous: dt.date | None
+    into_risk: list[Move] = field(default_factory=list)
+    out_of_risk: list[Move] = field(default_factory=list)
+    renewals: list[AccountHealthRow] = field(default_factory=list)
+    expansions: list[AccountHealthRow] = field(default_factory=list)
+    waiting: list[ActionSummary] = field(default_factory=list)
+    sent: list[tuple[str, str, str]] = field(default_factory=list)  # account, play, ref
+
+
+def build_digests(app: App, *, as_of: dt.date) -> list[Digest]:
+    """The leader's digest first, then one per CSM with accounts in the snapshot."""
+    current = _snapshot_rows(app, as_of)
+    earlier = runs.previous_run(app.engine, before=as_of)
+    before = _snapshot_rows(app, earlier.as_of) if earlier is not None else []
+    before_by_id = {r.account_id: r for r in before}
+    moves = [m for r in current if (m := _move(r, before_by_id.get(r.account_id))) is not None]
+    renewals = sorted(
+        (
+            r
+            for r in current
+            if r.days_to_renewal is not None and 0 <= r.days_to_renewal <= RENEWAL_WINDOW_DAYS
+        ),
+        key=lambda r: r.days_to_renewal or 0,
+    )
+    expansions = sorted(
+        (r for r in current if r.expansion_rank is not None), key=lambda r: r.expansion_rank or 0
+    )
+    owner_of = {r.account_id: r.owner_csm for r in current}
+    waiting = list_inbox(app, status="pending", limit=INBOX_PAGE).items
+    sent = _sent_alone(app, as_of)
+    previous = earlier.as_of if earlier is not None else None
+
+    def digest(owner: str | None) -> Digest:
+        def mine(account_id: int) -> bool:
+            return owner is None or owner_of.get(account_id) == owner
+
+        return Digest(
+            as_of=as_of,
+            owner=owner,
+            previous=previous,
+            into_risk=[m for m in moves if m.into_risk and mine(m.row.account_id)],
+            out_of_risk=[m for m in moves if not m.into_risk and mine(m.row.account_id)],
+            renewals=[r for r in renewals if mine(r.account_id)],
+            expansions=[r for r in expansions if mine(r.account_id)],
+            waiting=[w for w in waiting if mine(w.account_id)],
+            sent=[(name, play, ref) for account_id, name, play, ref in sent if mine(account_id)],
+        )
+
+    owners = sorted({r.owner_csm for r in current if r.owner_csm})
+    return [digest(None), *(digest(o) for o in owners)]
+
+
+def write_digests(app: App, *, as_of: dt.date) -> list[Path]:
+    """Write every digest as Markdown and HTML; the paths written."""
+    folder = app.settings.data_dir / "digests" / as_of.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for digest in build_digests(app, as_of=as_of):
+        stem = LEADER if digest.owner is None else _slug(digest.owner)
+        for suffix, text in ((".md", to_markdown(digest)), (".html", to_html(digest))):
+            path = folder / f"{stem}{suffix}"
+            tmp = path.with_suffix(suffix + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            written.append(path)
+    return written
+
+
+# ------------------------------------------------------------------------------- content
+
+
+def _snapshot_rows(app: App, as_of: dt.date) -> list[AccountHealthRow]:
+    with Session(app.engine) as session:
+        snapshot = session.exec(
+            select(BookSnapshot)
+            .where(BookSnapshot.as_of == as_of)
+            .order_by(col(BookSnapshot.id).desc())
+        ).first()
+    if snapshot is None or snapshot.id is None:
+        return []
+    return health_rows(app.engine, snapshot.id)
+
+
+def _at_risk(row: AccountHealthRow) -> bool:
+    return row.flagged
+
+
+def _move(now: AccountHealthRow, then: AccountHealthRow | None) -> Move | None:
+    was = then is not None and _at_risk(then)
+    if _at_risk(now) == was:
+        return None
+    before = (
+        f"{then.band} ({then.probability:.0%} risk)" if then is not None else "not in the last run"
+    )
+    if _at_risk(now):
+        why = now.reason or f"risk {now.probability:.0%}"
+    else:
+        why = f"risk now {now.probability:.0%} ({now.band}); {now.reason}".rstrip("; ")
+    return Move(row=now, into_risk=_at_risk(now), before=before, why=why)
+
+
+def _sent_alone(app: App, as_of: dt.date) -> list[tuple[int, str, str, str]]:
+    """What went out tonight without a human's approval (the AI-led tier)."""
+    prefix = f"nightly:{as_of.isoformat()}:"
+    with Session(app.engine) as session:
+        found = session.exec(
+            select(ProposedAction, Account.name)
+            .join(Account, col(Account.id) == col(ProposedAction.account_id))
+            .where(
+                col(ProposedAction.thread_id).startswith(prefix),
+                ProposedAction.status == ActionStatus.SENT,
+                col(ProposedAction.needs_approval).is_(False),
+            )
+        ).all()
+    return [(a.account_id, name, a.play_id, a.id) for a, name in found]
+
+
+def _slug(owner: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", owner.casefold()).strip("-") or "unassigned"
+
+
+def _account(row: AccountHealthRow) -> str:
+    return f"{row.name} ({row.external_id})"
+
+
+def _sections(d: Digest) -> list[tuple[str, list[str]]]:
+    since = f"since {d.previous}" if d.previous else "(first run: no earlier run to compare)"
+    return [
+        (
+            f"Moved into risk {since}",
+            [f"{_account(m.row)}: was {m.before}; now {m.why}" for m in d.into_risk],
+        ),
+        (
+            f"Moved out of risk {since}",
+            [f"{_account(m.row)}: was {m.before}; {m.why}" for m in d.out_of_risk],
+        ),
+        (
+            f"Renewals in the next {RENEWAL_WINDOW_DAYS} days",
+            [
+                f"{_account(r)}: renews {r.renewal_date} (in {r.days_to_renewal} days), "
+                f"health: {r.band} ({r.probability:.0%} risk), ARR {r.arr:,.0f}"
+                for r in d.renewals
+            ],
+        ),
+        (
+            "Expansion openings",
+            [f"{_account(r)}: {r.expansion_reason or 'expansion signal'}" for r in d.expansions],
+        ),
+        (
+            "Drafts waiting for approval",
+            [
+                f"{w.account_name}: {w.play} by {w.channel}"
+                + (f', "{w.subject}"' if w.subject else "")
+                + f" (ref {w.id})"
+                for w in d.waiting
+            ],
+        ),
+        (
+            "Sent by the AI-led tier on its own",
+            [f"{name}: {play} (ref {ref})" for name, play, ref in d.sent],
+        ),
+    ]
+
+
+def _title(d: Digest) -> str:
+    reader = "CS leader" if d.owner is None else d.owner
+    return f"Keel morning digest for {reader}, {d.as_of}"
+
+
+def to_markdown(d: Digest) -> str:
+    lines = [f"# {_title(d)}", ""]
+    for heading, items in _sections(d):
+        lines += [f"## {heading} ({len(items)})", ""]
+        lines += [f"- {item}" for item in items] or ["- none"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(d: Digest) -> str:
+    parts = [
+        "<!doctype html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{html.escape(_title(d))}</title></head><body>",
+        f"<h1>{html.escape(_title(d))}</h1>",
+    ]
+    for heading, items in _sections(d):
+        parts.append(f"<h2>{html.escape(heading)} ({len(items)})</h2>")
+        body: Sequence[str] = items or ["none"]
+        parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in body) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,469 @@
+"""The nightly review of the whole book: score, brief every active account, propose plays
+under the policy, deliver what the AI-led tier may send alone, write the morning digests.
+
+One run per as-of date (:mod:`keel.memory.runs`). Each account is reviewed in its own
+thread, ``nightly:<as-of>:<external id>``, so running the same night again finds it:
+
+- an account whose row is ``done`` is skipped (nothing is redone);
+- a thread that exists but is not finished (a crash, a kill) is continued from its last
+  checkpoint, not restarted; its nodes find what they already wrote (an action is keyed
+  by thread, interrupt and payload), so nothing is proposed or sent twice;
+- a thread not started yet is started.
+
+One account failing (an exception, or the analyst writing no briefing) is recorded with
+its reason and the run goes on. Accounts run ``concurrency`` at a time on a thread pool
+(the application object's model, graph, engine and checkpointer are shared; each review
+has its own run context and a child of the night's budget).
+
+**The daily draft cap per CSM** (``caps.daily_drafts_per_csm`` in the policy) is held by
+the run, not by the planner: accounts are taken most urgent first; before an account starts,
+the run reserves up to the usual number of plays from its CSM's remaining allowance and
+passes that as the review's play limit (``RunContext.max_plays``; 0 means the account is
+briefed and nothing is drafted); once the review ends, what it did not use goes back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from keel.agents.budget import RunBudget
+from keel.agents.context import DEFAULT_MAX_PLAYS
+from keel.api.services.outbox import deliver_once
+from keel.api.services.reviews import review_account, run_context
+from keel.api.services.scoring import score_book
+from keel.app import App
+from keel.graphs.runner import ReviewResult, continue_review, review_result, thread_config
+from keel.memory import runs
+from keel.memory.actions import ActionStatus, ProposedAction
+from keel.memory.snapshots import AccountHealthRow, health_rows
+
+NIGHTLY_USER = "nightly"
+WORKER_ID = "keel nightly"
+
+
+def nightly_thread_id(as_of: dt.date, external_id: str) -> str:
+    """The review thread of one account on one night (the same on every rerun)."""
+    return f"nightly:{as_of.isoformat()}:{external_id}"
+
+
+def thread_prefix(as_of: dt.date) -> str:
+    return f"nightly:{as_of.isoformat()}:"
+
+
+@dataclass(frozen=True)
+class NightlyRequest:
+    """What to run.
+
+    Attributes:
+        as_of: The night's date; the latest data date when None.
+        owner: Only this CSM's accounts (the run record is the date's, shared).
+        concurrency: Accounts reviewed side by side.
+        limit: Only the first ``limit`` accounts by priority (the demo's top-N).
+        digest: Write the morning digests at the end.
+    """
+
+    as_of: dt.date | None = None
+    owner: str | None = None
+    concurrency: int = 1
+    limit: int | None = None
+    digest: bool = True
+
+
+@dataclass(frozen=True)
+class AccountProgress:
+    """Sent to the progress callback after each account."""
+
+    external_id: str
+    name: str
+    status: str
+    reason: str
+    done: int
+    failed: int
+    total: int
+
+
+Progress = Callable[[AccountProgress], None]
+
+
+@dataclass(frozen=True)
+class AccountFailure:
+    external_id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NightlyReport:
+    """What a run (this attempt, and the night so far) did."""
+
+    run_id: int
+    as_of: dt.date
+    model_label: str
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    capped: int
+    drafts_proposed: int
+    actions_sent: int
+    model_calls: int
+    model_tokens: int
+    phases: dict[str, float]
+    failures: list[AccountFailure] = field(default_factory=list)
+    pending_action_ids: list[str] = field(default_factory=list)
+    digests: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+class DraftCap:
+    """Each CSM's remaining allowance of drafts for the night, shared by the workers."""
+
+    def __init__(self, limit: int | None, used: dict[str, int]) -> None:
+        self.limit = limit
+        self._used: dict[str, int] = defaultdict(int, used)
+        self._held: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def reserve(self, owner: str, wanted: int, *, force: bool = False) -> int:
+        """Hold up to ``wanted`` drafts for one account of ``owner`` (``force``: all of
+        them, for a review whose plan was made before a crash)."""
+        with self._lock:
+            if self.limit is None or force:
+                granted = wanted
+            else:
+                free = self.limit - self._used[owner] - self._held[owner]
+                granted = max(0, min(wanted, free))
+            self._held[owner] += granted
+            return granted
+
+    def settle(self, owner: str, held: int, drafted: int) -> None:
+        """The account drafted ``drafted``; the rest of what it held goes back."""
+        with self._lock:
+            self._held[owner] -= held
+            self._used[owner] += drafted
+
+
+def run_nightly(
+    app: App, request: NightlyRequest = NightlyRequest(), progress: Progress | None = None
+) -> NightlyReport:
+    """Review the book for one night; resumable and idempotent per as-of date.
+
+    Raises:
+        ValueError: the book has no telemetry to score.
+    """
+    phases: dict[str, float] = {}
+    started = time.perf_counter()
+    scored = score_book(app, as_of=request.as_of)
+    as_of = scored.as_of
+    phases["score"] = time.perf_counter() - started
+
+    # Build the shared parts once, before the workers race to build them.
+    _ = app.review_graph
+    run_id = runs.open_run(app.engine, as_of=as_of, model_label=app.model_label)
+    rows = _accounts(app, scored.snapshot_id, request)
+    known = runs.account_rows(app.engine, run_id)
+    todo = [
+        r
+        for r in rows
+        if known.get(r.account_id) is None or known[r.account_id].status != runs.DONE
+    ]
+    skipped = len(rows) - len(todo)
+    cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of))
+    night = RunBudget.from_settings(app.settings)
+
+    tick = time.perf_counter()
+    counter = _Counter(total=len(rows), done=skipped)
+    work = _Work(app=app, run_id=run_id, as_of=as_of, cap=cap, night=night)
+    # Threads a crash left with a plan hold their drafts first, so the cap counts them.
+    todo.sort(key=lambda r: not _has_plan(app, nightly_thread_id(as_of, r.external_id)))
+    with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
+        futures = {pool.submit(work.review, row): row for row in todo}
+        for future in as_completed(futures):
+            row = futures[future]
+            status, reason = future.result()
+            counter.add(status)
+            if progress is not None:
+                progress(
+                    AccountProgress(
+                        row.external_id,
+                        row.name,
+                        status,
+                        reason,
+                        counter.done,
+                        counter.failed,
+                        counter.total,
+                    )
+                )
+    phases["review"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    deliver_once(app, worker_id=WORKER_ID)
+    phases["deliver"] = time.perf_counter() - tick
+
+    digests: list[Path] = []
+    if request.digest:
+        from keel.api.services.digest import write_digests
+
+        tick = time.perf_counter()
+        digests = write_digests(app, as_of=as_of)
+        phases["digest"] = time.perf_counter() - tick
+    phases["total"] = time.perf_counter() - started
+
+    names = {r.account_id: r.name for r in rows}
+    report = _finish(app, run_id, as_of, scored.snapshot_id, skipped, names, phases)
+    return replace(report, digests=digests)
+
+
+# ---------------------------------------------------------------------------- one account
+
+
+@dataclass
+class _Counter:
+    total: int
+    done: int = 0
+    failed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, status: str) -> None:
+        with self._lock:
+            if status == runs.FAILED:
+                self.failed += 1
+            else:
+                self.done += 1
+
+
+@dataclass
+class _Work:
+    app: App
+    run_id: int
+    as_of: dt.date
+    cap: DraftCap
+    night: RunBudget
+
+    def review(self, row: AccountHealthRow) -> tuple[str, str]:
+        """Review one account; never raises (a failure is recorded and returned)."""
+        app, engine = self.app, self.app.engine
+        thread = nightly_thread_id(self.as_of, row.external_id)
+        runs.mark_started(
+            engine,
+            run_id=self.run_id,
+            account_id=row.account_id,
+            external_id=row.external_id,
+            owner_csm=row.owner_csm,
+            thread_id=thread,
+        )
+        tick = time.perf_counter()
+        budget = self.night.for_account(app.settings)
+        planned = _planned_plays(app, thread)
+        before = _drafts_of(app, thread)
+        held = self.cap.reserve(
+            row.owner_csm,
+            max(planned - before, 0) if planned is not None else DEFAULT_MAX_PLAYS,
+            force=planned is not None,
+        )
+        drafted = 0
+        try:
+            result = self._run(row, thread, budget, max_plays=held + before)
+            drafted = _drafts_of(app, thread)
+            status, reason = _outcome(result)
+        except Exception as exc:  # one account's failure is recorded; the night goes on
+            drafted = _drafts_of(app, thread)
+            status, reason = runs.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.cap.settle(row.owner_csm, held, max(drafted - before, 0))
+        capped = status == runs.DONE and held == 0 and planned is None
+        runs.mark_finished(
+            engine,
+            run_id=self.run_id,
+            account_id=row.account_id,
+            status=status,
+            reason=reason,
+            drafts=drafted,
+            capped=capped,
+            model_calls=budget.calls_used,
+            model_tokens=budget.tokens_used,
+            seconds=time.perf_counter() - tick,
+        )
+        return status, reason
+
+    def _run(
+        self, row: AccountHealthRow, thread: str, budget: RunBudget, *, max_plays: int
+    ) -> ReviewResult:
+        app = self.app
+        state = app.review_graph.get_state(thread_config(thread))
+        if not state.values:
+            return review_account(
+                app,
+                row.external_id,
+                as_of=self.as_of,
+                user=NIGHTLY_USER,
+                budget=budget,
+                thread_id=thread,
+                deliver=False,
+                worker_id=WORKER_ID,
+                max_plays=max_plays,
+            ).result
+        # Started by an earlier attempt: finished or waiting for approval means done;
+        # otherwise go on from its last checkpoint.
+        if any(not task.interrupts for task in state.tasks):
+            context = run_context(
+                app,
+                as_of=self.as_of,
+                user=NIGHTLY_USER,
+                thread_id=thread,
+                account_id=row.account_id,
+                budget=budget,
+                max_plays=max_plays,
+            )
+            return continue_review(app.review_graph, thread, engine=app.engine, context=context)
+        return review_result(app.review_graph, thread)
+
+
+def _outcome(result: ReviewResult) -> tuple[str, str]:
+    if result.briefing is None:
+        return runs.FAILED, "; ".join(result.failures) or "no briefing was written"
+    # Briefed: done, whatever a play's draft or send did (those are in the reason).
+    return runs.DONE, "; ".join(result.failures)
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def _accounts(app: App, snapshot_id: int, request: NightlyRequest) -> list[AccountHealthRow]:
+    """Every account the snapshot scored (the active book), most urgent first."""
+    rows = sorted(
+        health_rows(app.engine, snapshot_id), key=lambda r: (-r.priority_score, r.risk_rank)
+    )
+    if request.owner is not None:
+        wanted = request.owner.casefold()
+        rows = [r for r in rows if r.owner_csm.casefold() == wanted]
+    if request.limit is not None:
+        rows = rows[: request.limit]
+    return rows
+
+
+def _drafts_of(app: App, thread: str) -> int:
+    """Plays drafted in a thread (first revisions: a redraft is the same play)."""
+    with Session(app.engine) as session:
+        return int(
+            session.exec(
+                select(func.count())
+                .select_from(ProposedAction)
+                .where(
+                    ProposedAction.thread_id == thread,
+                    col(ProposedAction.parent_action_id).is_(None),
+                )
+            ).one()
+        )
+
+
+def _drafts_by_owner(app: App, as_of: dt.date) -> dict[str, int]:
+    """Drafts already proposed tonight by CSM (an earlier attempt of the same night)."""
+    from keel.memory.models import Account
+
+    with Session(app.engine) as session:
+        found = session.exec(
+            select(Account.owner_csm, func.count())
+            .select_from(ProposedAction)
+            .join(Account, col(Account.id) == col(ProposedAction.account_id))
+            .where(
+                col(ProposedAction.thread_id).startswith(thread_prefix(as_of)),
+                col(ProposedAction.parent_action_id).is_(None),
+            )
+            .group_by(col(Account.owner_csm))
+        ).all()
+    return {str(owner): int(n) for owner, n in found}
+
+
+def _planned_plays(app: App, thread: str) -> int | None:
+    """How many plays the thread's plan holds, when an earlier attempt planned already."""
+    values = app.review_graph.get_state(thread_config(thread)).values or {}
+    plan = values.get("plan")
+    if "plan" not in values:
+        return None
+    return len((plan or {}).get("plays") or [])
+
+
+def _has_plan(app: App, thread: str) -> bool:
+    return _planned_plays(app, thread) is not None
+
+
+def _finish(
+    app: App,
+    run_id: int,
+    as_of: dt.date,
+    snapshot_id: int,
+    skipped: int,
+    names: dict[int, str],
+    phases: dict[str, float],
+) -> NightlyReport:
+    """Count the night from its rows (every attempt), write it on the run record, report."""
+    rows = runs.run_accounts(app.engine, run_id)
+    threads = {r.thread_id for r in rows}
+    with Session(app.engine) as session:
+        found = session.exec(
+            select(ProposedAction).where(
+                col(ProposedAction.thread_id).startswith(thread_prefix(as_of)),
+                col(ProposedAction.parent_action_id).is_(None),
+            )
+        ).all()
+        actions = [a for a in found if a.thread_id in threads]
+    failed = [r for r in rows if r.status != runs.DONE]
+    done = len(rows) - len(failed)
+    capped = sum(1 for r in rows if r.capped)
+    sent = sum(1 for a in actions if a.status == ActionStatus.SENT)
+    calls = sum(r.model_calls for r in rows)
+    tokens = sum(r.model_tokens for r in rows)
+    runs.finish_run(
+        app.engine,
+        run_id,
+        phases=phases,
+        status=runs.FAILED if failed else runs.DONE,
+        snapshot_id=snapshot_id,
+        accounts_total=len(rows),
+        accounts_done=done,
+        accounts_skipped=skipped,
+        accounts_failed=len(failed),
+        accounts_capped=capped,
+        drafts_proposed=len(actions),
+        actions_sent=sent,
+        model_calls=calls,
+        model_tokens=tokens,
+    )
+    return NightlyReport(
+        run_id=run_id,
+        as_of=as_of,
+        model_label=app.model_label,
+        total=len(rows),
+        done=done,
+        skipped=skipped,
+        failed=len(failed),
+        capped=capped,
+        drafts_proposed=len(actions),
+        actions_sent=sent,
+        model_calls=calls,
+        model_tokens=tokens,
+        phases=phases,
+        failures=[
+            AccountFailure(r.external_id, names.get(r.account_id, r.external_id), r.reason)
+            for r in failed
+        ],
+        pending_action_ids=_pending(actions),
+    )
+
+
+def _pending(actions: Iterable[ProposedAction]) -> list[str]:
+    return [a.id for a in actions if a.status == ActionStatus.PENDING]
