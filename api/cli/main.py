@@ -35,6 +35,9 @@ def _register() -> None:
 
     for module in (seed, importer, index, intel, review, outbox, eval_cli, demo, db):
         module.register(app)
+    from keel.api.cli import nightly
+
+    nightly.register(app)  # keel nightly, keel runs
 
 
 def main() -> None:
