@@ -35,6 +35,7 @@ from keel.agents.offline import (
     OfflineChatModel,
     vary,
 )
+from keel.agents.offline.chat import chat_intents, chat_plans, chat_replies
 from keel.agents.repair import StructuredOutputError
 from keel.agents.schemas import (
     TALKING_POINTS,
@@ -78,7 +79,7 @@ def default_composers() -> dict[type[BaseModel], Composer]:
 def default_plans() -> dict[str, tuple[str, ...]]:
     """The tools each step always calls offline, by step name."""
     # The analyst reads the whole account: every tool it is given, once.
-    return {ANALYST_STEP: ("*",)}
+    return {ANALYST_STEP: ("*",), **chat_plans()}
 
 
 def offline_model(**kwargs: Any) -> OfflineChatModel:
@@ -86,6 +87,8 @@ def offline_model(**kwargs: Any) -> OfflineChatModel:
 
     ``kwargs`` go to the model (``embedder=``, ``embedder_factory=``, ``intents=``, ...).
     """
+    kwargs.setdefault("replies", chat_replies())
+    kwargs.setdefault("intents", chat_intents())
     return OfflineChatModel(composers=default_composers(), plans=default_plans(), **kwargs)
 
 

@@ -38,6 +38,10 @@ def _register() -> None:
     from keel.api.cli import nightly
 
     nightly.register(app)  # keel nightly, keel runs
+    from keel.api.cli import chat, show
+
+    chat.register(app)  # keel chat
+    show.register(app)  # keel show
 
 
 def main() -> None:
