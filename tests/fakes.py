@@ -55,3 +55,23 @@ class FakePrototypeMatcher:
     def match_prototypes(self, prototypes, *, account_ids=None, until=None, min_score=0.5):  # type: ignore[no-untyped-def]
         self.calls += 1
         return [m for m in self.matches if m.score >= min_score and m.label in prototypes]
+
+
+def failing_offline_model(marker: str) -> object:
+    """Keel's offline model, except that any call whose messages mention ``marker`` (an
+    account's external id or name) raises: one account of a nightly run fails."""
+    from keel.agents.composers import default_composers, default_plans
+    from keel.agents.offline.model import OfflineChatModel
+
+    class FailingForOneAccount(OfflineChatModel):
+        fail_marker: str = ""
+
+        def respond(self, messages: object, **kwargs: object) -> object:  # type: ignore[override]
+            for message in messages:  # type: ignore[attr-defined]
+                if self.fail_marker in str(getattr(message, "content", "")):
+                    raise RuntimeError(f"model unavailable for {self.fail_marker}")
+            return super().respond(messages, **kwargs)
+
+    return FailingForOneAccount(
+        composers=default_composers(), plans=default_plans(), fail_marker=marker
+    )

@@ -1,0 +1,252 @@
+"""The nightly review of the whole book (issue 21): every active account briefed, a failing
+account recorded while the run goes on, a rerun of the same night redoing nothing, a
+SIGKILL mid-run then the same command again giving each account once and no duplicate
+action, the daily draft cap per CSM, and the digest naming the accounts that changed.
+Real SQLite (and PostgreSQL with KEEL_TEST_POSTGRES_URL), the real checkpointer, the
+offline model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from keel.api.services.digest import build_digests
+from keel.api.services.nightly import NightlyRequest, nightly_thread_id, run_nightly
+from keel.app import App
+from keel.graphs.runner import review_result
+from keel.memory import runs
+from keel.memory.actions import ProposedAction
+from keel.memory.models import Account
+from keel.memory.snapshots import BookSnapshot, health_rows
+from keel.settings import Settings
+from tests.fakes import failing_offline_model
+
+BOOK = 20
+SEED = 11
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _seed(app: App) -> None:
+    from keel.memory.synth import seed_book
+
+    seed_book(app.engine, n_accounts=BOOK, seed=SEED)
+
+
+def _actions(engine: Engine) -> list[ProposedAction]:
+    with Session(engine) as session:
+        return list(session.exec(select(ProposedAction).order_by(col(ProposedAction.id))).all())
+
+
+def _scored_ids(app: App, as_of: dt.date) -> set[int]:
+    with Session(app.engine) as session:
+        snapshot = session.exec(select(BookSnapshot).where(BookSnapshot.as_of == as_of)).one()
+    return {r.account_id for r in health_rows(app.engine, snapshot.id or 0)}
+
+
+def _schema_url(postgres_url: str, engine: Engine) -> str:
+    with engine.connect() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    joiner = "&" if "?" in postgres_url else "?"
+    return f"{postgres_url}{joiner}options=-csearch_path%3D{schema}"
+
+
+def _whole_book_then_rerun(app: App) -> None:
+    _seed(app)
+    first = run_nightly(app, NightlyRequest(concurrency=2))
+    with Session(app.engine) as session:
+        live = {a.id for a in session.exec(select(Account)).all() if a.lifecycle_stage != "churned"}
+    scored = _scored_ids(app, first.as_of)
+    assert scored and scored <= live
+    rows = runs.run_accounts(app.engine, first.run_id)
+    assert {r.account_id for r in rows} == scored  # every scored (active) account
+    assert all(r.status == runs.DONE for r in rows) and first.ok
+    for row in rows:  # each has a dated brief in its own deterministic thread
+        assert row.thread_id == nightly_thread_id(first.as_of, row.external_id)
+        assert review_result(app.review_graph, row.thread_id).briefing is not None
+    assert first.drafts_proposed > 0 and first.total == len(scored)
+    record = runs.get_run(app.engine, run_id=first.run_id)
+    assert record is not None and record.accounts_done == len(scored)
+    assert {"score", "review", "deliver", "digest"} <= set(record.phases)
+
+    before = [(a.id, a.status, a.thread_id) for a in _actions(app.engine)]
+    again = run_nightly(app, NightlyRequest(concurrency=2))
+    assert again.run_id == first.run_id and again.skipped == len(scored)
+    assert [(a.id, a.status, a.thread_id) for a in _actions(app.engine)] == before
+    record = runs.get_run(app.engine, run_id=first.run_id)
+    assert record is not None and record.attempts == 2
+
+
+def test_the_whole_book_is_briefed_once_and_a_rerun_redoes_nothing(tmp_path: Path) -> None:
+    with App(settings=Settings(data_dir=tmp_path / "keel-data"), use_vectors=False) as app:
+        _whole_book_then_rerun(app)
+
+
+@pytest.mark.postgres
+def test_the_whole_book_on_postgresql(pg_engine: Engine, postgres_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "keel-data", database_url=_schema_url(postgres_url, pg_engine)
+    )
+    with App(settings=settings, use_vectors=False) as app:
+        _whole_book_then_rerun(app)
+        assert app.persistence.backend == "postgres"
+
+
+def test_a_failing_account_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "keel-data")
+    with App(settings=settings, use_vectors=False) as app:
+        _seed(app)
+        with Session(app.engine) as session:
+            victim = session.exec(select(Account).order_by(col(Account.id))).first()
+        assert victim is not None
+    with App(
+        settings=settings, use_vectors=False, model=failing_offline_model(victim.external_id)
+    ) as app:  # type: ignore[arg-type]
+        report = run_nightly(app, NightlyRequest(concurrency=2))
+        assert report.failed == 1 and report.done == report.total - 1
+        (failure,) = report.failures
+        assert failure.external_id == victim.external_id
+        assert victim.external_id in failure.reason
+    # The next attempt of the same night (the model is back) finishes that account only.
+    with App(settings=settings, use_vectors=False) as app:
+        again = run_nightly(app, NightlyRequest())
+        assert again.skipped == again.total - 1
+        assert again.ok and again.failed == 0
+
+
+def test_the_daily_draft_cap_per_csm_holds(tmp_path: Path) -> None:
+    from keel.domain.policy import DEFAULT_POLICY_PATH
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+            "daily_drafts_per_csm: 15", "daily_drafts_per_csm: 2"
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(data_dir=tmp_path / "keel-data", policy_path=policy)
+    with App(settings=settings, use_vectors=False) as app:
+        assert app.policy.caps.daily_drafts_per_csm == 2
+        _seed(app)
+        report = run_nightly(app, NightlyRequest(concurrency=3))
+        rows = runs.run_accounts(app.engine, report.run_id)
+        assert all(r.status == runs.DONE for r in rows)  # capped accounts are still briefed
+        per_csm: Counter[str] = Counter()
+        for row in rows:
+            per_csm[row.owner_csm] += row.drafts
+        assert per_csm and max(per_csm.values()) <= 2
+        assert report.capped > 0
+        capped = [r for r in rows if r.capped]
+        for row in capped:
+            result = review_result(app.review_graph, row.thread_id)
+            assert result.briefing is not None and row.drafts == 0
+
+
+def test_the_digest_names_the_accounts_that_moved(tmp_path: Path) -> None:
+    with App(settings=Settings(data_dir=tmp_path / "keel-data"), use_vectors=False) as app:
+        _seed(app)
+        latest = run_nightly(app, NightlyRequest(limit=1, digest=False)).as_of
+        runs_before = latest - dt.timedelta(days=90)
+        # An earlier night, then the latest one again: the digest compares the two.
+        run_nightly(app, NightlyRequest(as_of=runs_before, limit=1, digest=False))
+        then = {r.account_id: r for r in _rows(app, runs_before)}
+        now = _rows(app, latest)
+        into = {r.external_id for r in now if r.flagged and not then[r.account_id].flagged}
+        out = {r.external_id for r in now if not r.flagged and then[r.account_id].flagged}
+        assert into | out, "the book should move between the two nights"
+        paths = run_nightly(app, NightlyRequest(limit=1)).digests
+        leader = next(p for p in paths if p.name == "leader.md").read_text(encoding="utf-8")
+        section_in = leader.split("## Moved into risk")[1].split("## Moved out")[0]
+        section_out = leader.split("## Moved out of risk")[1].split("## Renewals")[0]
+        assert all(ext in section_in for ext in into)
+        assert all(ext in section_out for ext in out)
+        digests = build_digests(app, as_of=latest)
+        assert digests[0].previous == runs_before
+        # Each CSM's digest holds only their accounts.
+        for digest in digests[1:]:
+            assert all(m.row.owner_csm == digest.owner for m in digest.into_risk)
+
+
+def _rows(app: App, as_of: dt.date) -> list:  # type: ignore[type-arg]
+    with Session(app.engine) as session:
+        snapshot = session.exec(select(BookSnapshot).where(BookSnapshot.as_of == as_of)).one()
+    return health_rows(app.engine, snapshot.id or 0)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_the_same_command_gives_each_account_once(tmp_path: Path) -> None:
+    """A real ``keel nightly`` process killed while it reviews, then run again: every
+    account done once, and the actions are exactly those of a night never interrupted."""
+    crashed, clean = tmp_path / "crashed", tmp_path / "clean"
+    for data_dir in (crashed, clean):
+        with App(settings=Settings(data_dir=data_dir), use_vectors=False) as app:
+            _seed(app)
+    env = {**os.environ, "KEEL_DATA_DIR": str(crashed)}
+    command = [str(Path(sys.executable).parent / "keel"), "nightly", "--quiet", "-c", "2"]
+    child = subprocess.Popen(command, cwd=REPO, env=env)
+    db = crashed / "keel.db"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if _done_accounts(db) >= 3:
+                break
+            if child.poll() is not None:
+                pytest.fail("keel nightly finished before it could be killed")
+            time.sleep(0.05)
+        else:
+            pytest.fail("keel nightly never got three accounts done")
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    killed_at = _done_accounts(db)
+    assert killed_at < BOOK
+    done = subprocess.run(command, cwd=REPO, env=env, timeout=300)
+    assert done.returncode == 0
+
+    with App(settings=Settings(data_dir=clean), use_vectors=False) as app:
+        reference = run_nightly(app, NightlyRequest(digest=False))
+        expected = _signature(app.engine)
+    with App(settings=Settings(data_dir=crashed), use_vectors=False) as app:
+        record = runs.get_run(app.engine, as_of=reference.as_of)
+        assert record is not None and record.attempts == 2
+        rows = runs.run_accounts(app.engine, record.id or 0)
+        assert len(rows) == len({r.account_id for r in rows}) == reference.total
+        assert all(r.status == runs.DONE for r in rows)
+        assert record.accounts_skipped >= killed_at
+        got = _signature(app.engine)
+    assert got == expected  # the same actions as an uninterrupted night: none twice
+
+
+def _done_accounts(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM nightly_account WHERE status = 'done'"
+                ).fetchone()[0]
+            )
+    except sqlite3.OperationalError:  # tables not there yet, or locked for a moment
+        return 0
+
+
+def _signature(engine: Engine) -> Counter[tuple[str, str, str, int | None, str]]:
+    """Each action as (thread, play, channel, recipient, status): a duplicate counts twice."""
+    return Counter(
+        (a.thread_id, a.play_id, a.channel, a.recipient_contact_id, str(a.status))
+        for a in _actions(engine)
+        if a.parent_action_id is None
+    )
