@@ -251,21 +251,28 @@ def _similar(question: str, results: Results) -> list[str]:
 
 def _adoption(question: str, results: Results) -> list[str]:
     signals = (results.get("account_signals") or {}).get("signals") or []
-    wanted = re.search(r"feature\s+([\w-]+)|adoption of\s+([\w-]+)", question, re.IGNORECASE)
-    word = next((g for g in (wanted.groups() if wanted else ()) if g), "")
-    pattern = re.compile(r"adopt|feature|event|usage|active|seat|session", re.IGNORECASE)
+    named = re.search(r"feature\s+([\w-]+)", question, re.IGNORECASE) or re.search(
+        r"adoption of\s+([\w-]+)", question, re.IGNORECASE
+    )
+    word = named.group(1) if named else ""
+    pattern = re.compile(
+        r"adopt|feature|event|usage|active|seat|session|engagement|outcome", re.IGNORECASE
+    )
     chosen = [s for s in signals if pattern.search(f"{s.get('name')} {s.get('label')}")]
     lines = []
-    if (
-        word
-        and word.lower() not in ("x", "the")
-        and not any(word.lower() in f"{s.get('name')} {s.get('label')}".lower() for s in signals)
+    if word and not any(
+        word.lower() in f"{s.get('name')} {s.get('label')}".lower() for s in signals
     ):
         lines.append(f"I have no metric for the feature '{word}'; the adoption signals are:")
     for signal in chosen[:5]:
         text = signal.get("text") or f"{signal.get('label')}: {signal.get('display')}"
         since = f" (since {signal['since']})" if signal.get("since") else ""
         lines.append(f"- {text}{since}{_cite(signal['id'])}")
+    if not chosen:
+        health = results.get("account_health") or {}
+        lines.append(
+            f"The tools return no adoption metric for this account{_cite(health.get('id'))}."
+        )
     return lines
 
 

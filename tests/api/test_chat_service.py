@@ -1,0 +1,119 @@
+"""The chat service through its entry points: a conversation continued by a new process
+(``keel chat`` with input piped), ``keel show`` on a cited id, and the event stream."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from keel.api.services.chat import ChatRequest, ask
+from keel.app import App
+from keel.memory.models import Account
+from keel.settings import Settings
+
+KEEL = [sys.executable, "-c", "from keel.api.cli.main import main; main()"]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    data_dir: Path
+    user: str
+    account: str
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    from keel.memory.synth import seed_book
+
+    data_dir = tmp_path_factory.mktemp("chat-service") / "keel-data"
+    with App(settings=Settings(data_dir=data_dir), use_vectors=False) as app:
+        seed_book(app.engine, n_accounts=10, seed=11)
+        with Session(app.engine) as session:
+            account = next(
+                a
+                for a in session.exec(select(Account).order_by(col(Account.id))).all()
+                if a.arr > 0
+            )
+        yield Workspace(data_dir, account.owner_csm, account.external_id)
+
+
+def keel(workspace: Workspace, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEEL_DATA_DIR": str(workspace.data_dir)}
+    for name in ("OPENAI_API_KEY", "KEEL_LLM_BASE_URL", "KEEL_DATABASE_URL", "KEEL_CHROMA_URL"):
+        env.pop(name, None)
+    return subprocess.run(
+        [*KEEL, *args], input=stdin, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_a_conversation_continues_in_a_new_process(workspace: Workspace) -> None:
+    first = keel(
+        workspace,
+        "chat",
+        "--user",
+        workspace.user,
+        "--account",
+        workspace.account,
+        stdin="why is it at risk?\n/quit\n",
+    )
+    assert first.returncode == 0, first.stderr
+    thread = re.search(r"thread (chat:\S+)", first.stdout)
+    assert thread is not None, first.stdout
+    assert "health" in first.stdout and "sources:" in first.stdout
+
+    second = keel(
+        workspace,
+        "chat",
+        "--user",
+        workspace.user,
+        "--thread",
+        thread.group(1),
+        stdin="and what about their NPS?\n/history\n/quit\n",
+    )
+    assert second.returncode == 0, second.stderr
+    assert "NPS" in second.stdout
+    # /history shows the first process's question and answer, then this one's.
+    history = second.stdout[second.stdout.index("user:") :]
+    assert history.index("why is it at risk?") < history.index("and what about their NPS?")
+    assert history.count("assistant:") == 2
+
+
+def test_show_opens_what_an_answer_cites(workspace: Workspace) -> None:
+    with App(settings=Settings(data_dir=workspace.data_dir), use_vectors=False) as app:
+        events = list(
+            ask(
+                app,
+                ChatRequest(
+                    workspace.user, "what did they complain about?", account=workspace.account
+                ),
+            )
+        )
+    (answer,) = [e for e in events if e.kind == "answer"]
+    records = [c for c in answer.data["citations"] if c.startswith(("ticket:", "account:"))]
+    assert records
+    shown = keel(workspace, "show", records[0])
+    assert shown.returncode == 0, shown.stderr
+    assert records[0] in shown.stdout and "account_id" in shown.stdout
+    missing = keel(workspace, "show", "ticket:NOPE")
+    assert missing.returncode == 2 and "no ticket" in missing.stderr
+
+
+def test_events_come_in_order_thread_tools_tokens_answer(workspace: Workspace) -> None:
+    with App(settings=Settings(data_dir=workspace.data_dir), use_vectors=False) as app:
+        kinds = [
+            e.kind
+            for e in ask(
+                app, ChatRequest(workspace.user, "which accounts have gone quiet?", account=None)
+            )
+        ]
+    assert kinds[0] == "thread"
+    assert kinds.index("tool") < kinds.index("token") < kinds.index("answer")
+    assert kinds[-1] == "answer"
