@@ -18,6 +18,7 @@ from keel.api.services.chat import ChatRequest, ask
 from keel.app import App
 from keel.memory.models import Account
 from keel.settings import Settings
+from tests.openai_server import OpenAIServer, error, reply, tool_call
 
 KEEL = [sys.executable, "-c", "from keel.api.cli.main import main; main()"]
 
@@ -117,3 +118,46 @@ def test_events_come_in_order_thread_tools_tokens_answer(workspace: Workspace) -
     assert kinds[0] == "thread"
     assert kinds.index("tool") < kinds.index("token") < kinds.index("answer")
     assert kinds[-1] == "answer"
+
+
+@pytest.mark.service
+def test_the_same_chat_runs_on_chatopenai_streamed_through_a_429(
+    workspace: Workspace, openai_server: OpenAIServer, tmp_path: Path
+) -> None:
+    """The real client against a local OpenAI-compatible server: a 429 retried, a tool call
+    run, the answer streamed word by word, and an id no tool returned removed."""
+    from keel.tools.signals import latest_data_date
+
+    settings = Settings(
+        data_dir=workspace.data_dir,
+        llm_base_url=openai_server.base_url,
+        llm_model="test-model",
+        llm_timeout_s=5.0,
+        llm_max_retries=2,
+    )
+    with App(settings=settings, use_vectors=False) as app:
+        day = latest_data_date(app.engine)
+        health_id = f"health:{workspace.account}@{day}"
+        openai_server.script.push(
+            error(429, retry_after=0),
+            tool_call("account_health", {}),
+            reply(
+                f"Its health is in the tool result [{health_id}]. "
+                "The CFO wants a discount [ticket:T-INVENTED]."
+            ),
+        )
+        events = list(
+            ask(app, ChatRequest(workspace.user, "why is it at risk?", account=workspace.account))
+        )
+    tokens = [e.text for e in events if e.kind == "token"]
+    tools = [e.text for e in events if e.kind == "tool"]
+    (answer,) = [e for e in events if e.kind == "answer"]
+    assert len(tokens) > 3  # streamed in chunks, not one message
+    assert tools == ["account_health"]
+    assert answer.data["citations"] == [health_id]
+    assert answer.data["removed"] == ["ticket:T-INVENTED"]
+    assert "T-INVENTED" not in answer.text
+    assert len(openai_server.script.requests) == 3  # the 429, the tool call, the answer
+    # The per-turn context reached the real model's system prompt; no offline-only text did.
+    system = openai_server.script.requests[-1]["messages"][0]["content"]
+    assert workspace.user in system and "offline" not in system.lower()
