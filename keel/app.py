@@ -65,7 +65,7 @@ class App:
     def close(self) -> None:
         """Close what holds connections (checkpointer, store); safe to call twice."""
         self._stack.close()
-        for name in ("persistence", "review_graph"):
+        for name in ("persistence", "review_graph", "chat_graph"):
             self.__dict__.pop(name, None)
 
     # --- stores ----------------------------------------------------------------------------
@@ -173,6 +173,22 @@ class App:
 
         return compile_review_graph(
             model=self.chat_model, deps=self.review_deps, persistence=self.persistence
+        )
+
+    @cached_property
+    def chat_graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """The CSM chat graph over the analyst's and the book's read-only tools, compiled
+        once with this process's checkpointer (a conversation is a thread on it)."""
+        from keel.graphs.chat import compile_chat_graph
+        from keel.tools.account_tools import AccountReader
+        from keel.tools.book_tools import BookReader
+
+        deps = self.review_deps
+        accounts = AccountReader(self.engine, vector_store=deps.vector_store)
+        return compile_chat_graph(
+            model=self.chat_model,
+            reader=BookReader(self.engine, accounts=accounts),
+            persistence=self.persistence,
         )
 
     @cached_property

@@ -14,7 +14,6 @@ The chat never sends or changes data: a proposal goes down the review's path
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,11 +27,10 @@ from keel.agents.chat import ChatContext, message_text
 from keel.api.services.reviews import review_date, run_context
 from keel.app import App
 from keel.errors import KeelError
-from keel.graphs.chat import Graph, compile_chat_graph, new_chat_thread_id, propose_play
+from keel.graphs.chat import Graph, new_chat_thread_id, propose_play
 from keel.graphs.runner import new_thread_id
 from keel.memory.models import Account
-from keel.tools.account_tools import AccountNotFound, AccountReader, resolve_account
-from keel.tools.book_tools import BookReader
+from keel.tools.account_tools import AccountNotFound, resolve_account
 
 EventKind = Literal["thread", "token", "tool", "answer", "action", "error"]
 
@@ -82,26 +80,9 @@ class ChatMessage:
     text: str
 
 
-_GRAPHS: dict[int, tuple[App, object, Graph]] = {}
-_GRAPHS_LOCK = threading.Lock()
-
-
 def chat_graph(app: App) -> Graph:
-    """The chat graph of ``app``, compiled once per application object (and again after
-    ``app.close()`` opened a new checkpointer)."""
-    persistence = app.persistence
-    with _GRAPHS_LOCK:
-        found = _GRAPHS.get(id(app))
-        if found is not None and found[0] is app and found[1] is persistence:
-            return found[2]
-        accounts = AccountReader(app.engine, vector_store=app.review_deps.vector_store)
-        graph = compile_chat_graph(
-            model=app.chat_model,
-            reader=BookReader(app.engine, accounts=accounts),
-            persistence=persistence,
-        )
-        _GRAPHS[id(app)] = (app, persistence, graph)
-        return graph
+    """The chat graph of ``app`` (compiled once per application object)."""
+    return app.chat_graph
 
 
 def _config(thread_id: str, user: str) -> RunnableConfig:
