@@ -33,6 +33,14 @@ def nightly_command(
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Accounts reviewed side by side.")
     ] = 1,
+    max_calls: Annotated[
+        int | None,
+        typer.Option("--max-calls", min=0, help="The night's model calls (KEEL_LLM_MAX_CALLS)."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", min=0, help="The night's tokens (KEEL_LLM_MAX_TOKENS)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary (for cron).")
     ] = False,
@@ -41,7 +49,13 @@ def nightly_command(
 
     day = _parse_date(as_of)
     app = make_app()
-    request = NightlyRequest(as_of=day, owner=owner, concurrency=concurrency)
+    request = NightlyRequest(
+        as_of=day,
+        owner=owner,
+        concurrency=concurrency,
+        max_calls=max_calls,
+        max_tokens=max_tokens,
+    )
     with app:
         if quiet:
             report = run_nightly(app, request)

@@ -28,11 +28,12 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from langchain_core.callbacks import BaseCallbackHandler
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -70,6 +71,9 @@ class NightlyRequest:
         concurrency: Accounts reviewed side by side.
         limit: Only the first ``limit`` accounts by priority (the demo's top-N).
         digest: Write the morning digests at the end.
+        max_calls: The night's model calls; ``KEEL_LLM_MAX_CALLS`` when None.
+        max_tokens: The night's model tokens; ``KEEL_LLM_MAX_TOKENS`` when None.
+        callbacks: LangChain handlers for every account's review (tracing, timing).
     """
 
     as_of: dt.date | None = None
@@ -77,6 +81,9 @@ class NightlyRequest:
     concurrency: int = 1
     limit: int | None = None
     digest: bool = True
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    callbacks: Sequence[BaseCallbackHandler] = ()
 
 
 @dataclass(frozen=True)
@@ -182,11 +189,20 @@ def run_nightly(
     ]
     skipped = len(rows) - len(todo)
     cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of))
-    night = RunBudget.from_settings(app.settings)
+    night = RunBudget(
+        max_calls=request.max_calls
+        if request.max_calls is not None
+        else app.settings.llm_max_calls,
+        max_tokens=(
+            request.max_tokens if request.max_tokens is not None else app.settings.llm_max_tokens
+        ),
+    )
 
     tick = time.perf_counter()
     counter = _Counter(total=len(rows), done=skipped)
-    work = _Work(app=app, run_id=run_id, as_of=as_of, cap=cap, night=night)
+    work = _Work(
+        app=app, run_id=run_id, as_of=as_of, cap=cap, night=night, callbacks=request.callbacks
+    )
     # Threads a crash left with a plan hold their drafts first, so the cap counts them.
     todo.sort(key=lambda r: not _has_plan(app, nightly_thread_id(as_of, r.external_id)))
     with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
@@ -252,6 +268,7 @@ class _Work:
     as_of: dt.date
     cap: DraftCap
     night: RunBudget
+    callbacks: Sequence[BaseCallbackHandler] = ()
 
     def review(self, row: AccountHealthRow) -> tuple[str, str]:
         """Review one account; never raises (a failure is recorded and returned)."""
@@ -314,6 +331,7 @@ class _Work:
                 thread_id=thread,
                 deliver=False,
                 worker_id=WORKER_ID,
+                callbacks=self.callbacks,
                 max_plays=max_plays,
             ).result
         # Started by an earlier attempt: finished or waiting for approval means done;

@@ -1,0 +1,86 @@
+"""Benchmark the nightly review on the offline model: accounts per second, where the time
+goes, peak memory.
+
+    python bench/nightly.py [--accounts 1000] [--seed 7] [--concurrency 1]
+
+Seeds a synthetic book into a scratch workspace, then runs the nightly service
+(``keel.api.services.nightly.run_nightly``) over the whole book once, as ``keel nightly``
+does: score the date, review every active account in its own thread (SQLite checkpointer,
+``durability="sync"``), one delivery pass, the digests. Prints:
+
+- accounts reviewed per second over the review phase, and the time of every phase;
+- the share of the review phase outside tool and model calls (Keel's own work inside the
+  nodes plus graph and persistence overhead), from LangChain callbacks (see
+  ``bench/review.py``); with ``--concurrency`` above 1 the call times overlap, so the share
+  is reported for concurrency 1 only;
+- the process's peak resident memory.
+
+Nothing is asserted: the script prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from bench.review import Timer  # noqa: E402
+from keel.api.services.nightly import NightlyRequest, run_nightly  # noqa: E402
+from keel.api.services.seeding import SeedRequest, seed_book  # noqa: E402
+from keel.app import App  # noqa: E402
+from keel.settings import Settings  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="keel-bench-nightly-") as scratch:
+        settings = Settings(data_dir=Path(scratch) / "keel-data")
+        with App(settings=settings, use_vectors=False) as app:
+            started = time.perf_counter()
+            seed_book(app, SeedRequest(accounts=args.accounts, seed=args.seed))
+            print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
+            timer = Timer()
+            report = run_nightly(
+                app,
+                NightlyRequest(concurrency=args.concurrency, callbacks=[timer]),
+            )
+
+    review = report.phases.get("review", 0.0)
+    print(
+        f"night of {report.as_of}: {report.done} of {report.total} accounts briefed, "
+        f"{report.failed} failed, {report.capped} past the daily draft cap; "
+        f"{report.drafts_proposed} drafts, {report.actions_sent} sent alone"
+    )
+    print(
+        "phases: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in report.phases.items())
+    )
+    print(
+        f"accounts per second (offline model, concurrency {args.concurrency}): "
+        f"{report.total / max(review, 1e-9):.2f} over the review phase, "
+        f"{report.total / max(report.phases.get('total', 0.0), 1e-9):.2f} end to end"
+    )
+    tool, model_s = timer.totals["tool"], timer.totals["model"]
+    if args.concurrency == 1 and review > 0:
+        outside = max(review - tool - model_s, 0.0)
+        print(
+            f"share of the review phase outside tool and model calls: {outside / review:.0%} "
+            f"(tools {tool:.1f}s, model {model_s:.1f}s, the rest {outside:.1f}s)"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
