@@ -73,6 +73,13 @@ def nightly_command(
                     )
 
                 report = run_nightly(app, request, progress=on_account)
+                failed = f", {report.failed} failed" if report.failed else ""
+                bar.update(
+                    task,
+                    description=f"Accounts reviewed{failed}",
+                    completed=report.done + report.failed,
+                    total=report.total,
+                )
         if not quiet:
             console.print(
                 f"Night of {report.as_of} ({report.model_label}): {report.done} of "

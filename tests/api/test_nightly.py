@@ -250,3 +250,36 @@ def _signature(engine: Engine) -> Counter[tuple[str, str, str, int | None, str]]
         for a in _actions(engine)
         if a.parent_action_id is None
     )
+
+
+def test_keel_nightly_exits_1_naming_the_failed_account_and_keel_runs_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import keel.api.cli.nightly as nightly_cli
+    from keel.api.cli.main import _register, app
+
+    settings = Settings(data_dir=tmp_path / "keel-data")
+    with App(settings=settings, use_vectors=False) as seeded:
+        _seed(seeded)
+        with Session(seeded.engine) as session:
+            victim = session.exec(select(Account).order_by(col(Account.id))).first()
+    assert victim is not None
+
+    def failing_app(**_: object) -> App:
+        model = failing_offline_model(victim.external_id)
+        return App(settings=settings, use_vectors=False, model=model)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nightly_cli, "make_app", failing_app)
+    if not any(c.name == "nightly" for c in app.registered_commands):
+        _register()  # once per process (test_demo.py registers at import)
+    runner = CliRunner()
+    result = runner.invoke(app, ["nightly", "--concurrency", "2"])
+    assert result.exit_code == 1, result.output
+    assert f"1 account(s) failed: {victim.name} ({victim.external_id})" in result.output
+    listed = runner.invoke(app, ["runs", "list"])
+    assert listed.exit_code == 0 and "failed" in listed.output
+    shown = runner.invoke(app, ["runs", "show", "1"])
+    assert shown.exit_code == 0 and victim.external_id in shown.output
+    assert "model unavailable" in shown.output
