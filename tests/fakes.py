@@ -57,9 +57,10 @@ class FakePrototypeMatcher:
         return [m for m in self.matches if m.score >= min_score and m.label in prototypes]
 
 
-def failing_offline_model(marker: str) -> object:
+def failing_offline_model(marker: str, error: type[Exception] = RuntimeError) -> object:
     """Keel's offline model, except that any call whose messages mention ``marker`` (an
-    account's external id or name) raises: one account of a nightly run fails."""
+    account's external id or name) raises ``error``: one account of a nightly run fails
+    (a KeelError is recorded by the analyst in the thread; anything else stops the node)."""
     from keel.agents.composers import default_composers, default_plans
     from keel.agents.offline.model import OfflineChatModel
 
@@ -69,7 +70,7 @@ def failing_offline_model(marker: str) -> object:
         def respond(self, messages: object, **kwargs: object) -> object:  # type: ignore[override]
             for message in messages:  # type: ignore[attr-defined]
                 if self.fail_marker in str(getattr(message, "content", "")):
-                    raise RuntimeError(f"model unavailable for {self.fail_marker}")
+                    raise error(f"model unavailable for {self.fail_marker}")
             return super().respond(messages, **kwargs)
 
     return FailingForOneAccount(

@@ -39,6 +39,7 @@ from sqlmodel import Session, col, select
 
 from keel.agents.budget import RunBudget
 from keel.agents.context import DEFAULT_MAX_PLAYS
+from keel.agents.step_requests import ANALYST_STEP
 from keel.api.services.outbox import deliver_once
 from keel.api.services.reviews import review_account, run_context
 from keel.api.services.scoring import score_book
@@ -321,7 +322,13 @@ class _Work:
     ) -> ReviewResult:
         app = self.app
         state = app.review_graph.get_state(thread_config(thread))
-        if not state.values:
+        # Started by an earlier attempt: finished or waiting for approval means done;
+        # otherwise go on from its last checkpoint. A thread that finished without a
+        # briefing (the analyst failed: the model, the budget) is run again from the start
+        # on the same thread; it proposed nothing, so there is nothing to repeat.
+        unfinished = any(not task.interrupts for task in state.tasks)
+        failed = bool(state.values) and not state.tasks and not state.values.get("briefing")
+        if not state.values or failed:
             return review_account(
                 app,
                 row.external_id,
@@ -334,9 +341,7 @@ class _Work:
                 callbacks=self.callbacks,
                 max_plays=max_plays,
             ).result
-        # Started by an earlier attempt: finished or waiting for approval means done;
-        # otherwise go on from its last checkpoint.
-        if any(not task.interrupts for task in state.tasks):
+        if unfinished:
             context = run_context(
                 app,
                 as_of=self.as_of,
@@ -353,8 +358,10 @@ class _Work:
 def _outcome(result: ReviewResult) -> tuple[str, str]:
     if result.briefing is None:
         return runs.FAILED, "; ".join(result.failures) or "no briefing was written"
-    # Briefed: done, whatever a play's draft or send did (those are in the reason).
-    return runs.DONE, "; ".join(result.failures)
+    # Briefed: done, whatever a play's draft or send did (those are in the reason). An
+    # analyst error beside a briefing is an earlier attempt's, in the thread's history.
+    current = [f for f in result.failures if not f.startswith(f"{ANALYST_STEP}:")]
+    return runs.DONE, "; ".join(current)
 
 
 # ------------------------------------------------------------------------------- reading

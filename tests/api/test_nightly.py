@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from keel.api.services.digest import build_digests
 from keel.api.services.nightly import NightlyRequest, nightly_thread_id, run_nightly
 from keel.app import App
+from keel.errors import KeelError
 from keel.graphs.runner import review_result
 from keel.memory import runs
 from keel.memory.actions import ProposedAction
@@ -102,7 +103,10 @@ def test_the_whole_book_on_postgresql(pg_engine: Engine, postgres_url: str, tmp_
         assert app.persistence.backend == "postgres"
 
 
-def test_a_failing_account_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("error", [RuntimeError, KeelError], ids=["node-raises", "step-error"])
+def test_a_failing_account_is_recorded_and_the_run_goes_on(
+    tmp_path: Path, error: type[Exception]
+) -> None:
     settings = Settings(data_dir=tmp_path / "keel-data")
     with App(settings=settings, use_vectors=False) as app:
         _seed(app)
@@ -110,7 +114,7 @@ def test_a_failing_account_is_recorded_and_the_run_goes_on(tmp_path: Path) -> No
             victim = session.exec(select(Account).order_by(col(Account.id))).first()
         assert victim is not None
     with App(
-        settings=settings, use_vectors=False, model=failing_offline_model(victim.external_id)
+        settings=settings, use_vectors=False, model=failing_offline_model(victim.external_id, error)
     ) as app:  # type: ignore[arg-type]
         report = run_nightly(app, NightlyRequest(concurrency=2))
         assert report.failed == 1 and report.done == report.total - 1
@@ -122,6 +126,11 @@ def test_a_failing_account_is_recorded_and_the_run_goes_on(tmp_path: Path) -> No
         again = run_nightly(app, NightlyRequest())
         assert again.skipped == again.total - 1
         assert again.ok and again.failed == 0
+        (row,) = [
+            r for r in runs.run_accounts(app.engine, again.run_id) if r.account_id == victim.id
+        ]
+        assert row.status == runs.DONE and "analyst" not in row.reason
+        assert review_result(app.review_graph, row.thread_id).briefing is not None
 
 
 def test_the_daily_draft_cap_per_csm_holds(tmp_path: Path) -> None:
