@@ -44,6 +44,7 @@ from keel.api.services.outbox import deliver_once
 from keel.api.services.reviews import review_account, run_context
 from keel.api.services.scoring import score_book
 from keel.app import App
+from keel.errors import KeelError
 from keel.graphs.runner import ReviewResult, continue_review, review_result, thread_config
 from keel.memory import runs
 from keel.memory.actions import ActionStatus, ProposedAction
@@ -170,11 +171,14 @@ def run_nightly(
     """Review the book for one night; resumable and idempotent per as-of date.
 
     Raises:
-        ValueError: the book has no telemetry to score.
+        KeelError: the book has no telemetry to score.
     """
     phases: dict[str, float] = {}
     started = time.perf_counter()
-    scored = score_book(app, as_of=request.as_of)
+    try:
+        scored = score_book(app, as_of=request.as_of)
+    except ValueError as exc:  # no telemetry yet: a user's problem, not a bug
+        raise KeelError(str(exc)) from None
     as_of = scored.as_of
     phases["score"] = time.perf_counter() - started
 
