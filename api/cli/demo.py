@@ -1,24 +1,31 @@
 """``keel demo``: the main job on the embedded default, end to end, with no key or server.
 
-It seeds a realistic book, indexes its text, scores every account, reviews the accounts
-that need attention most on the configured model (the offline model by default) and ends
-with the priority list and the queue of drafts waiting for approval.
+It seeds a realistic book, indexes its text, scores every account, runs the nightly review
+of the whole book on the configured model (the offline model by default; see
+:mod:`keel.api.services.nightly`) and ends with the priority list and the drafts of the
+accounts that need attention most, waiting for approval.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from keel.api.cli.common import console, make_runtime, progress
 from keel.errors import KeelError
 from keel.runtime import Runtime
 
+if TYPE_CHECKING:
+    from keel.api.services.nightly import NightlyReport
+
 DEMO_HELP = (
-    "Run Keel end to end on a generated book: seed, index, score every account, review the "
-    "top accounts and show what waits for approval. Needs no API key and no server.\n\n"
+    "Run Keel end to end on a generated book: seed, index, score every account, run the "
+    "nightly review of the whole book and show what waits for approval. Needs no API key "
+    "and no server.\n\n"
     "The demo owns its workspace (KEEL_DATA_DIR, default ./keel-data): it replaces an earlier "
     "demo's data, and refuses to touch data you imported unless you pass --force.\n\n"
     "Examples:\n\n"
@@ -51,6 +58,40 @@ def _prepare_workspace(runtime: Runtime, *, force: bool) -> None:
     marker.write_text("This workspace was created by `keel demo`.\n", encoding="utf-8")
 
 
+def _nightly(runtime: Runtime) -> NightlyReport:
+    """The nightly run over the whole book, with a progress bar."""
+    from keel.api.services.nightly import AccountProgress, NightlyRequest, run_nightly
+
+    with progress() as bar:
+        task = bar.add_task("Reviewing accounts", total=None)
+
+        def on_account(p: AccountProgress) -> None:
+            bar.update(task, completed=p.done + p.failed, total=p.total)
+
+        return run_nightly(runtime, NightlyRequest(concurrency=2), progress=on_account)
+
+
+def _pending_for(runtime: Runtime, as_of: dt.date, external_ids: list[str]) -> list[str]:
+    """The actions waiting for approval in these accounts' nightly threads, in their order."""
+    from sqlmodel import Session, col, select
+
+    from keel.api.services.nightly import nightly_thread_id
+    from keel.memory.actions import ActionStatus, ProposedAction
+
+    threads = [nightly_thread_id(as_of, e) for e in external_ids]
+    with Session(runtime.engine) as session:
+        rows = session.exec(
+            select(ProposedAction)
+            .where(
+                col(ProposedAction.thread_id).in_(threads),
+                ProposedAction.status == ActionStatus.PENDING,
+            )
+            .order_by(col(ProposedAction.created_at))
+        ).all()
+    order = {thread: index for index, thread in enumerate(threads)}
+    return [row.id for row in sorted(rows, key=lambda r: order[r.thread_id])]
+
+
 def demo_command(
     accounts: Annotated[
         int,
@@ -58,7 +99,12 @@ def demo_command(
     ] = 120,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same book.")] = 7,
     reviews: Annotated[
-        int, typer.Option("--reviews", min=0, help="How many top accounts to review.")
+        int,
+        typer.Option(
+            "--reviews",
+            min=0,
+            help="Show the drafts of this many top accounts (0: skip the nightly review).",
+        ),
     ] = 3,
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the priority list.")] = 10,
     force: Annotated[
@@ -73,8 +119,6 @@ def demo_command(
     from keel.api.services.indexing import index_documents
     from keel.api.services.outbox import deliver_once
     from keel.api.services.portfolio import PriorityQuery, priority_list
-    from keel.api.services.reviews import review_account
-    from keel.tools.account_tools import resolve_account
 
     runtime = make_runtime(use_vectors=True)
     settings = runtime.settings
@@ -98,17 +142,26 @@ def demo_command(
 
     pending: list[str] = []
     if reviews:
-        console.rule(f"[bold]4. The top {reviews} accounts reviewed")
-        targets = [item.external_id for item in priorities.risks[:reviews]]
-        for external_id in targets:
-            account = resolve_account(runtime.engine, external_id)
-            console.print(f"Reviewing {account.name} ({external_id}) with {runtime.model_label}...")
-            run = review_account(runtime, external_id, deliver=False)
-            for error in run.result.errors:
-                console.print(f"[red]  {error['step']} failed:[/] {error['error']}")
-            pending.extend(p.action_id for p in run.result.pending)
-        # Finish what was approved (auto-approved plays whose first try failed).
+        console.rule("[bold]4. The nightly review: every account briefed, plays proposed")
+        night = _nightly(runtime)
+        # The drafts of the top accounts are shown in full; the rest wait in the inbox.
+        top_ids = [item.external_id for item in priorities.risks[:reviews]]
+        pending = _pending_for(runtime, night.as_of, top_ids)
         print_report(deliver_once(runtime, worker_id="keel demo"))
+        others = len(night.pending_action_ids) - len(pending)
+        console.print(
+            f"{night.done} of {night.total} accounts briefed with {runtime.model_label}, "
+            f"{night.failed} failed; {night.drafts_proposed} drafts proposed "
+            f"({night.capped} accounts past their CSM's daily draft cap), "
+            f"{night.actions_sent} sent by the AI-led tier. Below: the drafts for the top "
+            f"{reviews} accounts; {max(others, 0)} more wait in keel approvals list. "
+            f"Morning digests: {night.digests[0].parent if night.digests else '-'}"
+        )
+        for failure in night.failures:
+            console.print(
+                f"[red]  {escape(failure.name)} ({failure.external_id}) failed:[/] "
+                f"{escape(failure.reason)}"
+            )
 
     console.rule("[bold]Today's priority list")
     print_priorities(priorities)
