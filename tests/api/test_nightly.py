@@ -28,6 +28,7 @@ from keel.errors import KeelError
 from keel.graphs.runner import review_result
 from keel.memory import runs
 from keel.memory.actions import ProposedAction
+from keel.memory.db import make_engine
 from keel.memory.models import Account
 from keel.memory.snapshots import BookSnapshot, health_rows
 from keel.settings import Settings
@@ -196,18 +197,33 @@ def _rows(app: App, as_of: dt.date) -> list:  # type: ignore[type-arg]
 def test_sigkill_mid_run_then_the_same_command_gives_each_account_once(tmp_path: Path) -> None:
     """A real ``keel nightly`` process killed while it reviews, then run again: every
     account done once, and the actions are exactly those of a night never interrupted."""
-    crashed, clean = tmp_path / "crashed", tmp_path / "clean"
-    for data_dir in (crashed, clean):
-        with App(settings=Settings(data_dir=data_dir), use_vectors=False) as app:
+    _crash_and_resume(tmp_path, Settings(data_dir=tmp_path / "crashed"))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_sigkill_mid_run_and_resume_on_postgresql(
+    tmp_path: Path, pg_engine: Engine, postgres_url: str
+) -> None:
+    url = _schema_url(postgres_url, pg_engine)
+    _crash_and_resume(tmp_path, Settings(data_dir=tmp_path / "crashed", database_url=url))
+
+
+def _crash_and_resume(tmp_path: Path, crashed: Settings) -> None:
+    clean = Settings(data_dir=tmp_path / "clean")
+    for settings in (crashed, clean):
+        with App(settings=settings, use_vectors=False) as app:
             _seed(app)
-    env = {**os.environ, "KEEL_DATA_DIR": str(crashed)}
+    env = {**os.environ, "KEEL_DATA_DIR": str(crashed.data_dir)}
+    if crashed.database_url:
+        env["KEEL_DATABASE_URL"] = crashed.database_url
     command = [str(Path(sys.executable).parent / "keel"), "nightly", "--quiet", "-c", "2"]
+    watcher = make_engine(crashed.resolved_database_url)
     child = subprocess.Popen(command, cwd=REPO, env=env)
-    db = crashed / "keel.db"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            if _done_accounts(db) >= 3:
+            if _done_accounts(watcher) >= 3:
                 break
             if child.poll() is not None:
                 pytest.fail("keel nightly finished before it could be killed")
@@ -217,15 +233,16 @@ def test_sigkill_mid_run_then_the_same_command_gives_each_account_once(tmp_path:
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
-    killed_at = _done_accounts(db)
+    killed_at = _done_accounts(watcher)
+    watcher.dispose()
     assert killed_at < BOOK
     done = subprocess.run(command, cwd=REPO, env=env, timeout=300)
     assert done.returncode == 0
 
-    with App(settings=Settings(data_dir=clean), use_vectors=False) as app:
+    with App(settings=clean, use_vectors=False) as app:
         reference = run_nightly(app, NightlyRequest(digest=False))
         expected = _signature(app.engine)
-    with App(settings=Settings(data_dir=crashed), use_vectors=False) as app:
+    with App(settings=crashed, use_vectors=False) as app:
         record = runs.get_run(app.engine, as_of=reference.as_of)
         assert record is not None and record.attempts == 2
         rows = runs.run_accounts(app.engine, record.id or 0)
@@ -236,19 +253,17 @@ def test_sigkill_mid_run_then_the_same_command_gives_each_account_once(tmp_path:
     assert got == expected  # the same actions as an uninterrupted night: none twice
 
 
-def _done_accounts(db: Path) -> int:
-    import sqlite3
+def _done_accounts(engine: Engine) -> int:
+    from sqlalchemy.exc import DBAPIError
 
-    if not db.exists():
-        return 0
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+        with engine.connect() as conn:
             return int(
                 conn.execute(
-                    "SELECT count(*) FROM nightly_account WHERE status = 'done'"
-                ).fetchone()[0]
+                    text("SELECT count(*) FROM nightly_account WHERE status = 'done'")
+                ).scalar_one()
             )
-    except sqlite3.OperationalError:  # tables not there yet, or locked for a moment
+    except DBAPIError:  # the table is not there yet, or locked for a moment
         return 0
 
 
