@@ -19,7 +19,10 @@ Measured on a shared, busy 2-core machine (load ~9) with the default policy (dai
 drafts per CSM): 1,000 accounts (894 active): seeding 91 s; the night 370 s: scoring 200 s,
 reviews 169 s (5.3 accounts/s; 780 accounts past their CSM's cap, briefed without drafts),
 delivery and digests under 1 s; 64% of the review phase outside tool and model calls;
-peak memory 836 MB.
+peak memory 836 MB. With ``--no-cap`` (every account's plays drafted), 300 accounts (256
+active): 526 drafts, reviews 98 s (2.6 accounts/s), 79% outside tool and model calls, peak
+465 MB. The 10,000-account night and the real-client throughput at concurrency 1/8/32
+(issue 21) are not measured yet.
 
 Nothing is asserted: the script prints figures.
 """
