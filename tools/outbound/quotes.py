@@ -59,6 +59,9 @@ class _SourceIndex:
     # is found in it.
     said_by: dict[str, str]
     identifiers: dict[str, str]
+    # Every ``said_by`` key in one string (NUL between them, which no needle holds), so a
+    # sentence no source says is ruled out with one search instead of one per source.
+    said_all: str = ""
 
 
 # One index per source list, kept for the next few calls: the same account's sources are
@@ -82,7 +85,9 @@ def _source_index(sources: tuple[tuple[str, str], ...], min_words: int) -> _Sour
         said_by.setdefault(" " + " ".join(words) + " ", source_id)
         for m in _IDENTIFIER.finditer(source or ""):
             identifiers[m.group(0).casefold()] = source_id  # the last source names it
-    return _SourceIndex(grams=grams, said_by=said_by, identifiers=identifiers)
+    return _SourceIndex(
+        grams=grams, said_by=said_by, identifiers=identifiers, said_all="\0".join(said_by)
+    )
 
 
 @lru_cache(maxsize=8)
@@ -132,7 +137,11 @@ def find_quotes(
         sentence = _words(text[begin:cut])
         if MIN_SENTENCE_WORDS <= len(sentence) < min_words:
             needle = " " + " ".join(w for w, _, _ in sentence) + " "
-            owner = next((sid for hay, sid in said_by.items() if needle in hay), None)
+            owner = (
+                next((sid for hay, sid in said_by.items() if needle in hay), None)
+                if needle in index.said_all
+                else None
+            )
             if owner is not None:
                 hits.append(Quote(begin + sentence[0][1], begin + sentence[-1][2], owner))
         begin = cut + 1
