@@ -20,6 +20,7 @@ Nothing is random: the same messages always give the same output.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolCall
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from keel.agents.offline.arguments import fill_arguments
@@ -79,6 +80,11 @@ def _openai_tool(tool: dict[str, Any] | type | Callable[..., Any] | BaseTool) ->
             found = (tool, convert_to_openai_tool(tool))
             _CONVERTED[id(tool)] = found
     return copy.deepcopy(found[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    return convert_to_json_schema(schema)
 
 
 _CONVERTED: dict[int, tuple[object, dict[str, Any]]] = {}
@@ -168,9 +174,11 @@ class OfflineChatModel(BaseChatModel):
             [schema],
             tool_choice=schema_tool_name(schema),
             keel_schema=schema,
+            # For tracing only; given as its JSON schema, made once per class (LangChain
+            # would otherwise regenerate it from the pydantic model on every call).
             ls_structured_output_format={
                 "kwargs": {"method": "function_calling"},
-                "schema": schema,
+                "schema": _json_schema(schema),
             },
         )
         return attach_parser(llm, schema, include_raw=include_raw)
