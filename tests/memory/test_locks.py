@@ -62,9 +62,11 @@ def test_a_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
     other = FileLock(str(held))  # another holder of the same file
     other.acquire()
     try:
-        with pytest.raises(StoreError, match="being resumed by another process"):
-            with thread_lock(engine, "t1", timeout_s=0.2):
-                pass
+        with (
+            pytest.raises(StoreError, match="being resumed by another process"),
+            thread_lock(engine, "t1", timeout_s=0.2),
+        ):
+            pass
     finally:
         other.release()
     with thread_lock(engine, "t2"):  # other threads' locks are free
