@@ -56,7 +56,7 @@ from keel.memory.actions import (
 from keel.memory.checkpoint import GRAPH_DURABILITY, Persistence
 from keel.memory.locks import thread_lock
 from keel.tools.outbound.delivery import DeliveryDeps, deliver_action, describe_delivery
-from keel.tools.outbound.executor import DEFAULT_OPTIONS, ExecutionResult
+from keel.tools.outbound.executor import ExecutionResult
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
@@ -144,18 +144,6 @@ def compile_review_graph(
 ) -> Graph:
     builder = build_review_graph(model=model, deps=deps)
     return builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
-
-
-def delivery_deps(deps: ReviewDeps, *, worker_id: str = "outbox") -> DeliveryDeps:
-    """The delivery loop's dependencies, from a review's."""
-    return DeliveryDeps(
-        engine=deps.engine,
-        adapters=deps.adapters,
-        policy=deps.policy,
-        link_allowlist=deps.link_allowlist,
-        options=deps.execution or DEFAULT_OPTIONS,
-        worker_id=worker_id,
-    )
 
 
 # ------------------------------------------------------------------------------ running

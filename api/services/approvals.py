@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sqlmodel import Session, col, select
 
-from keel.api.services.reviews import outbox
+from keel.api.services.outbox import delivery
 from keel.app import App
 from keel.errors import KeelError
 from keel.memory.actions import (
@@ -241,7 +241,7 @@ def retry(app: App, action_id: str, *, user: str, reason: str | None = None) -> 
         ActionNotFound: no such action.
     """
     retry_failed(
-        outbox(app, f"keel approvals retry ({user})"),
+        delivery(app, f"keel approvals retry ({user})"),
         action_id=action_id,
         user=user,
         message=reason,

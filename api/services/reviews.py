@@ -30,7 +30,7 @@ from keel.graphs.runner import (
     start_review,
 )
 from keel.tools.account_tools import resolve_account
-from keel.tools.outbound.delivery import DeliveryDeps, DeliveryReport, deliver_due
+from keel.tools.outbound.delivery import DeliveryReport, deliver_due
 from keel.tools.signals import latest_data_date
 
 # How long a decision waits for another process that is sending the same action.
@@ -93,11 +93,6 @@ def run_context(
     )
 
 
-def outbox(app: App, worker_id: str) -> DeliveryDeps:
-    """The delivery loop's dependencies for this process, named for the worker."""
-    return delivery(app, worker_id)
-
-
 def review_account(
     app: App,
     account: str,
@@ -153,7 +148,7 @@ def review_account(
         callbacks=callbacks,
         max_concurrency=max_concurrency,
     )
-    report = deliver_due(outbox(app, worker_id)) if deliver else DeliveryReport()
+    report = deliver_due(delivery(app, worker_id)) if deliver else DeliveryReport()
     spent = context.budget
     return ReviewRun(
         account=AccountRef(id=found.id or 0, external_id=found.external_id, name=found.name),
@@ -184,7 +179,7 @@ def decide(
         ConflictError: the action was already decided otherwise or by someone else.
         ActionNotFound: no such action.
     """
-    delivery = outbox(app, worker_id or f"keel approvals ({user})")
+    outbox = delivery(app, worker_id or f"keel approvals ({user})")
     context = run_context(app, as_of=review_date(app), user=user, thread_id="")
     result = decide_action(
         app.review_graph,
@@ -194,11 +189,11 @@ def decide(
         user=user,
         message=message,
         edited_args=edited,
-        delivery=delivery,
+        delivery=outbox,
         settle_s=settle_s,
         context=context,
     )
-    return DecisionRun(result=result, delivery=deliver_due(delivery))
+    return DecisionRun(result=result, delivery=deliver_due(outbox))
 
 
 def resume(app: App, thread_id: str, *, user: str | None = None) -> ReviewResult:

@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -37,26 +36,9 @@ from keel.tools.outbound.executor import (
     execute_action,
 )
 
-if TYPE_CHECKING:
-    from keel.settings import Settings
-
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 100
-
-
-class ProcessResources(Protocol):
-    """What :func:`open_delivery` reads from the application object (:class:`keel.app.App`).
-
-    Declared here instead of imported: the tools sit below the application object, which
-    hands itself down.
-    """
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def engine(self) -> Engine: ...
 
 
 @dataclass(frozen=True)
@@ -78,27 +60,6 @@ class DeliveryDeps:
     link_allowlist: Sequence[str]
     options: ExecutionOptions = DEFAULT_OPTIONS
     worker_id: str = "outbox"
-
-
-def open_delivery(
-    runtime: ProcessResources,
-    *,
-    options: ExecutionOptions | None = None,
-    worker_id: str = "outbox",
-) -> DeliveryDeps:
-    """Delivery dependencies from the application object: adapters and policy from its settings."""
-    from keel.domain.policy import policy_from_settings
-    from keel.tools.outbound.factory import adapters_from_settings
-
-    settings = runtime.settings
-    return DeliveryDeps(
-        engine=runtime.engine,
-        adapters=adapters_from_settings(settings, runtime.engine),
-        policy=policy_from_settings(settings),
-        link_allowlist=list(settings.link_allowlist),
-        options=options or DEFAULT_OPTIONS,
-        worker_id=worker_id,
-    )
 
 
 @dataclass(frozen=True)
