@@ -1,0 +1,354 @@
+"""How the offline model writes a play's draft: templates over the fact lines the drafter allows.
+
+Nothing here quotes customer-written text into a draft: drafts are built from fact lines
+(code-written statements), never from ticket or note bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from keel.agents.compose_text import first_name, strip_period
+from keel.agents.facts import (
+    INTERNAL_DRAFT_KINDS,
+    lines_for_draft,
+)
+from keel.agents.offline import (
+    OFFLINE_NOTICE,
+    ComposeRequest,
+    vary,
+)
+from keel.agents.step_requests import (
+    DraftRequest,
+)
+
+HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+_GREETINGS: Final = ("Hi {first},", "Hello {first},", "Hi {first} —")
+_FORMAL_GREETING: Final = "Dear {full},"
+_WARM_GREETING: Final = "Hi {first}, hope your week is going well!"
+_CLOSINGS: Final = ("Best,", "Thanks,", "All the best,", "Cheers,")
+_FORMAL_CLOSING: Final = "Kind regards,"
+_WARM_CLOSING: Final = "Warmly,"
+
+_OPENINGS: Final[dict[str, tuple[str, ...]]] = {
+    "usage_drop_checkin": (
+        "I was looking at how {account} uses the product and noticed a change I wanted to ask "
+        "you about.",
+        "Quick check-in from your customer success team at {account}: usage has shifted "
+        "lately and I'd like to understand why.",
+    ),
+    "champion_left_multithread": (
+        "I'm {owner}, the customer success manager for {account}. {departed} was our main "
+        "point of contact and has moved on, so I'd like to make sure your team keeps getting "
+        "full value.",
+        "As {account}'s customer success manager I worked closely with {departed}, who has "
+        "since left; I'd like to introduce myself properly and keep things on track.",
+    ),
+    "exec_sponsor_briefing": (
+        "Here is a short executive brief on {account}: where things stand, what is open, and "
+        "what we propose next.",
+        "A one-page update on {account} for you as executive sponsor.",
+    ),
+    "renewal_kickoff": (
+        "With {account}'s renewal coming up, I'd like to start the conversation early and look "
+        "back at the year together.",
+        "Your renewal is on the horizon, and I'd like to use the time to review what {account} "
+        "has achieved and plan the year ahead.",
+    ),
+    "save_plan": (
+        "I want to be direct about where {account} stands and what we will do about it.",
+        "This is the plan we propose to get {account} back on track, with owners and dates.",
+    ),
+    "expansion_conversation": (
+        "{account} is using the product more widely than when we last spoke, and I think it's "
+        "worth checking the plan still fits.",
+        "Your team's usage has grown, so I'd like to make sure {account}'s plan keeps up with "
+        "how you work.",
+    ),
+    "adoption_congrats": (
+        "Congratulations: your team at {account} has started getting real use out of the product.",
+        "Great to see the progress at {account}; here are a few tips to build on it.",
+    ),
+    "ticket_satisfaction_pulse": (
+        "A quick follow-up on {account}'s recent support request, to make sure it is really "
+        "solved.",
+        "I saw your support ticket was closed and wanted to check it actually fixed things for "
+        "you and the team at {account}.",
+    ),
+    "billing_followup": (
+        "A friendly note about an invoice for {account} that still shows as open on our side.",
+        "I wanted to check in about a payment for {account} that we haven't seen yet; happy to "
+        "help sort it out.",
+    ),
+    "quality_regression_followup": (
+        "I want to acknowledge plainly that the quality of results at {account} dropped "
+        "recently, and tell you what we know.",
+        "You may have noticed lower-quality results at {account} lately; I want to explain "
+        "what we know and what we're doing.",
+    ),
+    "internal_escalation": (
+        "Escalation for {account} (owner {owner}).",
+        "Flagging {account} for help (owner {owner}).",
+    ),
+}
+_ASKS: Final[dict[str, tuple[str, ...]]] = {
+    "usage_drop_checkin": (
+        "Would a 30-minute working session next week help? I can bring a few ideas on "
+        "getting the team back into their usual routine.",
+        "Is anything getting in the way? If it helps, I can set up a short working session "
+        "with your team.",
+    ),
+    "champion_left_multithread": (
+        "Could we find 30 minutes in the next two weeks to meet and agree on who we should "
+        "work with going forward?",
+    ),
+    "exec_sponsor_briefing": ("I'd welcome 20 minutes with you to agree on the next steps.",),
+    "renewal_kickoff": ("Could we set up a renewal review in the next few weeks?",),
+    "save_plan": (
+        "I'd like to review this plan with you this week; please tell me what we have missed.",
+    ),
+    "expansion_conversation": (
+        "Would you be open to a short call to look at options that fit how you use the "
+        "product today?",
+    ),
+    "adoption_congrats": ("Reply any time if you'd like a walkthrough of any of these.",),
+    "ticket_satisfaction_pulse": (
+        "Is the problem fully solved, and is anything else getting in your way?",
+    ),
+    "billing_followup": (
+        "If there's anything we can do on our side (a copy of the invoice, different payment "
+        "details), just let me know.",
+    ),
+    "quality_regression_followup": (
+        "Could we review the affected workflows together in the next week?",
+    ),
+    "internal_escalation": (
+        "Help needed: a second pair of eyes from product/support and a decision on next steps "
+        "this week.",
+    ),
+}
+_SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
+    "usage_drop_checkin": ("Checking in on {account}", "A quick question about {account}'s usage"),
+    "champion_left_multithread": ("Staying in touch at {account}", "Introducing myself"),
+    "exec_sponsor_briefing": ("Executive brief: {account}", "{account}: where we stand"),
+    "renewal_kickoff": ("Planning {account}'s renewal", "Looking back, and ahead, at {account}"),
+    "save_plan": ("Our plan for {account}", "{account}: a plan to get back on track"),
+    "expansion_conversation": ("Does your plan still fit?", "{account}'s growth"),
+    "adoption_congrats": ("Congratulations, {account}!", "Tips for {account}"),
+    "ticket_satisfaction_pulse": ("Is it solved?", "Following up on your ticket"),
+    "billing_followup": ("About an open invoice", "A quick billing question"),
+    "quality_regression_followup": ("About recent result quality", "Quality at {account}"),
+    "internal_escalation": ("Escalation: {account}", "Needs attention: {account}"),
+}
+
+
+def compose_draft(ask: ComposeRequest) -> dict[str, Any]:
+    # The typed request as the plain mapping the templates below read.
+    request = ask.facts_as(DraftRequest).model_dump(mode="json")
+    play = str(request.get("play"))
+    kind = str(request.get("kind") or "email")
+    account = request.get("account") or {}
+    hints = request.get("hints") or {}
+    lines = list(request.get("fact_lines") or [])
+    revision = int(request.get("revision") or 0)
+    key = f"{account.get('external_id')}:{play}:{revision}"
+    internal = kind in INTERNAL_DRAFT_KINDS
+    # The drafter already sends only these; filtered again so no request can widen them.
+    usable = lines_for_draft(lines, kind)
+    hypothesis = request.get("hypothesis") or {}
+    chosen = _pick_facts(
+        play,
+        usable,
+        shorter=bool(hints.get("shorter")),
+        evidence=[str(i) for i in hypothesis.get("evidence_ids") or []],
+    )
+    names = {
+        "account": str(account.get("name") or "your account"),
+        "owner": str(
+            account.get("owner_name") or account.get("owner_csm") or "your customer success manager"
+        ),
+        "departed": _departed(lines),
+    }
+    subject = hints.get("preferred_subject") or vary(_SUBJECTS[play], key).format(**names)
+    if internal:
+        body = _internal_body(play, request, chosen, names, key)
+    else:
+        body = _customer_body(play, kind, request, chosen, names, hints, key)
+    notice = OFFLINE_NOTICE
+    if request.get("feedback"):
+        notice += " Revised after reviewer feedback."
+    body = f"{body}\n\n--\n{notice}"
+    return {
+        "subject": subject,
+        "body": body,
+        "evidence_ids": [line["id"] for line in chosen],
+        "facts_used": [line["text"] for line in chosen]
+        + (
+            [
+                f"reviewer feedback: {request['feedback']} (the offline model applies length, "
+                "tone and 'mention ...' requests only)"
+            ]
+            if request.get("feedback")
+            else []
+        ),
+    }
+
+
+# Which fact kinds each play talks about first.
+_PLAY_FACTS: Final[dict[str, tuple[str, ...]]] = {
+    "usage_drop_checkin": ("signal", "ticket"),
+    "champion_left_multithread": ("contact_left", "signal", "renewal"),
+    "exec_sponsor_briefing": ("health", "signal", "risk_factor", "ticket", "renewal", "billing"),
+    "renewal_kickoff": ("renewal", "signal"),
+    "save_plan": ("signal", "ticket", "contact_left", "renewal", "billing"),
+    "expansion_conversation": ("signal", "renewal"),
+    "adoption_congrats": ("signal",),
+    "ticket_satisfaction_pulse": ("ticket",),
+    "billing_followup": ("billing",),
+    "quality_regression_followup": ("signal", "ticket"),
+    "internal_escalation": (
+        "health",
+        "risk_factor",
+        "signal",
+        "model_signal",
+        "ticket",
+        "contact_left",
+        "billing",
+        "cohort",
+    ),
+}
+
+
+# Ticket categories worth mentioning for a play (all when a play is not listed).
+_TICKET_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
+    "quality_regression_followup": ("bug", "quality", "outage"),
+    "billing_followup": ("billing",),
+    "save_plan": ("bug", "quality", "outage", "account", "billing"),
+    "usage_drop_checkin": ("bug", "quality", "outage", "how_to"),
+    "expansion_conversation": ("feature_request", "account"),
+}
+MAX_TICKET_FACTS: Final = 2
+
+
+def _pick_facts(
+    play: str,
+    lines: Sequence[Mapping[str, str]],
+    *,
+    shorter: bool,
+    evidence: Sequence[str] = (),
+) -> list[dict[str, str]]:
+    """The facts a draft rests on: the hypothesis's own evidence first, then the kinds of
+    fact the play talks about."""
+    wanted = _PLAY_FACTS.get(play, ("signal",))
+    categories = _TICKET_CATEGORIES.get(play)
+    picked: list[dict[str, str]] = [dict(line) for line in lines if line["id"] in set(evidence)]
+    for kind in wanted:
+        matching = [dict(line) for line in lines if line.get("kind") == kind]
+        if kind == "ticket":
+            if categories is not None:
+                matching = [t for t in matching if t.get("category") in categories]
+            if play == "ticket_satisfaction_pulse":
+                matching = [t for t in matching if t.get("status") == "closed"]
+            matching = matching[:MAX_TICKET_FACTS]
+        picked.extend(m for m in matching if all(m["id"] != p["id"] for p in picked))
+    limit = 2 if shorter else 4
+    return picked[:limit]
+
+
+def _departed(lines: Sequence[Mapping[str, str]]) -> str:
+    for line in lines:
+        if line.get("kind") == "contact_left":
+            # "Champion Jane Doe (VP Ops) left the company on ..." -> "Jane Doe"
+            match = re.match(
+                r"^(?:Champion|Executive sponsor|Admin|User|Contact) (.+?) \(", line["text"]
+            )
+            if match:
+                return match.group(1)
+    return "your previous main contact"
+
+
+def _customer_body(
+    play: str,
+    kind: str,
+    request: Mapping[str, Any],
+    facts: Sequence[Mapping[str, str]],
+    names: Mapping[str, str],
+    hints: Mapping[str, Any],
+    key: str,
+) -> str:
+    recipient = request.get("recipient") or {}
+    full = str(recipient.get("name") or "")
+    if hints.get("formal"):
+        greeting = _FORMAL_GREETING.format(full=full or "Sir or Madam")
+        closing = _FORMAL_CLOSING
+    elif hints.get("warmer"):
+        greeting = _WARM_GREETING.format(first=first_name(full))
+        closing = _WARM_CLOSING
+    else:
+        greeting = vary(_GREETINGS, key).format(first=first_name(full))
+        closing = vary(_CLOSINGS, key + "c")
+    shorter = bool(hints.get("shorter"))
+    parts = [greeting]
+    if not shorter:
+        parts.append(vary(_OPENINGS[play], key).format(**names))
+    if facts:
+        intro = "Here is what I'm looking at:" if kind == "email" else "The facts behind it:"
+        cited = "\n".join(f"- {strip_period(f['text'])} [{f['id']}]" for f in facts)
+        parts.append(cited if shorter else f"{intro}\n{cited}")
+    if play == "save_plan" and not shorter:
+        parts.append(_save_commitments(request, names))
+    if play == "adoption_congrats" and not shorter:
+        parts.append(_tips(request))
+    for mention in hints.get("mentions") or []:
+        parts.append(strip_period(str(mention))[:1].upper() + strip_period(str(mention))[1:] + ".")
+    parts.append(vary(_ASKS[play], key + "a"))
+    parts.append(f"{closing}\n{names['owner']}")
+    return "\n\n".join(dict.fromkeys(parts))
+
+
+def _save_commitments(request: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    renewal = (request.get("account") or {}).get("renewal_date")
+    steps = [
+        f"- Within 1 week: {names['owner']} sets up a working session to agree the problems in "
+        "your words.",
+        "- Within 2 weeks: a named support owner reviews every open ticket with you.",
+        "- Every 2 weeks until the plan is done: a short progress review.",
+    ]
+    if renewal:
+        steps.append(f"- Before the renewal on {renewal}: a joint review of the results.")
+    return "What we commit to:\n" + "\n".join(steps)
+
+
+def _tips(request: Mapping[str, Any]) -> str:
+    links = [str(link).rstrip("/") for link in request.get("allowed_links") or []]
+    if not links:
+        return "A few tips: invite the rest of the team, set up a weekly review, and share wins."
+    base = links[0]
+    return "A few tips:\n" + "\n".join(f"- {base}/{path}" for path in HELP_PATHS[:2])
+
+
+def _internal_body(
+    play: str,
+    request: Mapping[str, Any],
+    facts: Sequence[Mapping[str, str]],
+    names: Mapping[str, str],
+    key: str,
+) -> str:
+    hypothesis = request.get("hypothesis") or {}
+    parts = [vary(_OPENINGS[play], key).format(**names)]
+    if hypothesis:
+        parts.append(
+            f"Concern ({hypothesis.get('id')}): {strip_period(str(hypothesis.get('statement')))}."
+        )
+    parts.append(f"Why now: {strip_period(str(request.get('rationale') or ''))}.")
+    if facts:
+        parts.append("Evidence:\n" + "\n".join(f"- [{f['id']}] {f['text']}" for f in facts))
+    parts.append(vary(_ASKS[play], key + "a"))
+    return "\n\n".join(parts)
