@@ -8,13 +8,14 @@ and the records its citations name, so the scorers need no database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from keel.agents.context import RunContext
 from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from keel.agents.schemas import Briefing
 from keel.domain.plays import PLAY_LIBRARY
@@ -47,15 +48,23 @@ def run_scenario(
     as_of: dt.date | None,
     prep_model: BaseChatModel | None = None,
     label: str = "",
+    context: Callable[[str], RunContext] | None = None,
 ) -> tuple[Outcome, str]:
     """Review the scenario's account; return its outcome and the review's thread id.
 
-    With ``prep_model``, the meeting-prep brief for the account (``keel prep``) is written
+    ``context`` gives the run's context (its own budget) for the thread id. With
+    ``prep_model``, the meeting-prep brief for the account (``keel prep``) is written
     from the review's briefing and facts and scored with the rest.
     """
     account = placed.account
     thread = new_thread_id(account.external_id)
-    result = start_review(graph, account_id=account.id or 0, thread_id=thread, as_of=as_of)
+    result = start_review(
+        graph,
+        account_id=account.id or 0,
+        thread_id=thread,
+        as_of=as_of,
+        context=context(thread) if context is not None else None,
+    )
     values = graph.get_state(thread_config(thread)).values or {}
     facts: dict[str, Any] = dict(values.get("facts") or {})
     briefing = result.briefing.model_dump(mode="json") if result.briefing else None

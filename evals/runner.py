@@ -20,6 +20,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from keel.api.services.reviews import run_context
+from keel.app import App
+from keel.domain.policy import Policy
 from keel.errors import KeelError
 from keel.evals.collect import run_scenario
 from keel.evals.compare import Comparison, compare, load_run
@@ -30,7 +33,6 @@ from keel.evals.injection import expand
 from keel.evals.outcome import Score
 from keel.evals.scorers import SCORERS, score_all
 from keel.evals.workspace import Placed, Workspace, describe, open_workspace, place
-from keel.graphs.runner import Graph
 from keel.settings import Settings
 
 Progress = Callable[[str, int, int], None]
@@ -48,16 +50,6 @@ class EvalRun:
     @property
     def passed(self) -> bool:
         return not self.gate_missed
-
-
-def make_model(settings: Settings) -> BaseChatModel:
-    """The configured OpenAI-compatible model, else Keel's offline model."""
-    from keel.agents.composers import offline_model
-    from keel.agents.llm import make_chat_model
-
-    if settings.llm_configured:
-        return make_chat_model(settings)
-    return offline_model()
 
 
 def run_eval(
@@ -83,7 +75,6 @@ def run_eval(
     Raises:
         KeelError: an unusable dataset, gate or earlier run, or a scenario no account fits.
     """
-    from keel.agents.llm import model_label
     from keel.domain.policy import policy_from_settings
 
     dataset = load_dataset(dataset_path)
@@ -91,25 +82,18 @@ def run_eval(
     baseline = load_run(compare_with) if compare_with is not None else None
     expanded = expand(dataset)
     policy = policy_from_settings(settings)
-    chat = model or make_model(settings)
-    label = model_label(chat)
-    # A configured endpoint gets a fresh call and token budget per scenario: the run's
-    # budget (KEEL_LLM_MAX_CALLS) is sized for one review, not for a whole dataset.
-    fresh_model = model is None and settings.llm_configured
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     with open_workspace(dataset, settings) as ws:
         placed = place(ws, expanded.scenarios, policy)
-        with _reviews(ws, label, policy) as compile_graph:
-            shared = None if fresh_model else compile_graph(chat)
+        with _app(ws, model) as app:
+            label = app.model_label
             total = len(placed)
             for done, item in enumerate(placed):
                 if progress is not None:
                     progress(item.scenario.id, done, total)
-                scenario_model = chat if shared is not None else make_model(settings)
-                graph = shared or compile_graph(scenario_model)
-                results.append(_one(ws, graph, item, policy, scenario_model, label))
+                results.append(_one(ws, app, item, policy, label))
             if progress is not None:
                 progress("", total, total)
         as_of = ws.as_of
@@ -142,40 +126,26 @@ def run_eval(
 
 
 @contextmanager
-def _reviews(ws: Workspace, label: str, policy: Any) -> Iterator[Callable[[BaseChatModel], Graph]]:
-    """Compiles the review graph over the workspace for a model: dry-run delivery into its
-    outbox, evidence from SQL recency (no vector index: the eval needs no embedding
-    model), one scored book and one checkpointer shared by every review."""
-    from keel.agents.context import ReviewDeps
-    from keel.graphs.review import build_review_graph
+def _app(ws: Workspace, model: BaseChatModel | None) -> Iterator[App]:
+    """The application object over the workspace, as every entry point builds it: the
+    review graph compiled once with its checkpointer, dry-run delivery into the
+    workspace's outbox, evidence from SQL recency (no vector index: the eval needs no
+    embedding model). The policy is the workspace settings' own, the one ``run_eval`` judges
+    with. Each scenario runs with a budget of its own (its run context)."""
     from keel.memory.actions import Channel
-    from keel.memory.checkpoint import open_persistence
-    from keel.tools.account_intel import AccountIntel
-    from keel.tools.account_tools import AccountReader
     from keel.tools.outbound.dry_run import DryRunAdapter
 
     dry = DryRunAdapter(ws.settings.outbox_dir, sender=ws.settings.smtp_from)
-    deps = ReviewDeps(
-        engine=ws.engine,
+    with App(
         settings=ws.settings,
-        policy=policy,
-        model_label=label,
+        use_vectors=False,
+        model=model,
         adapters={str(c): dry for c in Channel},
-        as_of=ws.as_of,
-    )
-    reader = AccountReader(ws.engine, intel=AccountIntel(ws.engine))
-    with open_persistence(ws.settings) as persistence:
-
-        def compile_graph(model: BaseChatModel) -> Graph:
-            builder = build_review_graph(model=model, deps=deps, reader=reader)
-            return builder.compile(checkpointer=persistence.checkpointer, store=persistence.store)
-
-        yield compile_graph
+    ) as app:
+        yield app
 
 
-def _one(
-    ws: Workspace, graph: Graph, item: Placed, policy: Any, model: BaseChatModel, label: str
-) -> dict[str, Any]:
+def _one(ws: Workspace, app: App, item: Placed, policy: Policy, label: str) -> dict[str, Any]:
     started = time.perf_counter()
     head = {
         "id": item.scenario.id,
@@ -186,14 +156,17 @@ def _one(
     }
     try:
         outcome, thread = run_scenario(
-            graph,
+            app.review_graph,
             ws.engine,
             item,
             policy=policy,
             allowlist=ws.settings.link_allowlist,
             as_of=ws.as_of,
-            prep_model=model,
+            prep_model=app.chat_model,
             label=label,
+            context=lambda thread_id: run_context(
+                app, as_of=ws.as_of, user=None, thread_id=thread_id, account_id=item.account.id
+            ),
         )
     except KeelError as exc:
         # A review that stops (a spent budget, an endpoint down) scores nothing: it fails
