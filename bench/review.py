@@ -1,6 +1,6 @@
 """Benchmark the account review on the offline model: throughput and where the time goes.
 
-    python bench/review.py [--accounts 100] [--seed 7]
+    python bench/review.py [--accounts 100] [--seed 7] [--model-latency-ms 400]
 
 1. Seeds a synthetic book into a scratch workspace and scores it once with the scoring job
    (``keel.api.services.scoring``): the health model, hypotheses and cohort matches of
@@ -56,7 +56,10 @@ NODES = frozenset({"analyst", "planner", "draft", "policy_check", "approval", "e
 class Timer(BaseCallbackHandler):
     """Sums the wall time of tool calls, chat-model calls and graph nodes from callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
+        # A wait at the start of every chat-model call, counted as model time: a hosted
+        # model's round trip (``--model-latency-ms``).
+        self.latency = latency
         self.started: dict[UUID, tuple[str, float]] = {}
         self.totals = {"tool": 0.0, "model": 0.0, "node": 0.0}
         self.counts = {"tool": 0, "model": 0, "node": 0}
@@ -87,6 +90,8 @@ class Timer(BaseCallbackHandler):
         self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any
     ) -> None:
         self._start("model", run_id)
+        if self.latency:
+            time.sleep(self.latency)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
         self._end(run_id)
@@ -114,18 +119,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--model-latency-ms",
+        type=float,
+        default=400.0,
+        help="Also run with this wait per model call (0: offline figures only).",
+    )
     args = parser.parse_args()
 
+    latencies = [0.0] + ([args.model_latency_ms] if args.model_latency_ms > 0 else [])
+    for latency_ms in latencies:
+        run_pass(args.accounts, args.seed, latency_ms)
+
+
+def run_pass(n_accounts: int, seed: int, latency_ms: float) -> None:
+    """Seed and score a book in a scratch workspace, then review it and print the split.
+
+    Each pass has a book of its own, so the second review of an account never meets the
+    first one's pending actions.
+    """
     from sqlmodel import Session, col, select
 
     from keel.memory.models import Account, LifecycleStage
 
+    label = "offline model" if latency_ms == 0 else f"offline model + {latency_ms:.0f} ms per call"
+    print(f"\n--- {label}")
     with tempfile.TemporaryDirectory(prefix="keel-bench-review-") as scratch:
         settings = Settings(data_dir=Path(scratch) / "keel-data")
         with App(settings=settings, use_vectors=False) as app:
             started = time.perf_counter()
-            seed_book(app, SeedRequest(accounts=args.accounts, seed=args.seed))
-            print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
+            seed_book(app, SeedRequest(accounts=n_accounts, seed=seed))
+            print(f"seeded {n_accounts} accounts in {time.perf_counter() - started:.1f}s")
             with Session(app.engine) as session:
                 accounts = [
                     a
@@ -140,30 +164,34 @@ def main() -> None:
             # The first review builds the model, compiles the graph and opens the
             # checkpointer (once per process); it is not counted.
             review_account(app, accounts[0].external_id, deliver=False)
-            timer = Timer()
-            paused = failed = 0
-            started = time.perf_counter()
-            for account in accounts[1:]:
-                run = review_account(
-                    app,
-                    account.external_id,
-                    deliver=False,
-                    callbacks=[timer],
-                    max_concurrency=1,
-                )
-                paused += len(run.result.pending)
-                failed += len(run.result.errors)
-            wall = time.perf_counter() - started
+            report(app, accounts[1:], latency_ms, label)
 
+
+def report(app: App, accounts: list[Any], latency_ms: float, label: str) -> None:
+    """Review ``accounts`` and print how the time splits."""
+    timer = Timer(latency_ms / 1000)
+    paused = failed = 0
+    started = time.perf_counter()
+    for account in accounts:
+        run = review_account(
+            app,
+            account.external_id,
+            deliver=False,
+            callbacks=[timer],
+            max_concurrency=1,
+        )
+        paused += len(run.result.pending)
+        failed += len(run.result.errors)
+    wall = time.perf_counter() - started
     tool, model_s, node = timer.totals["tool"], timer.totals["model"], timer.totals["node"]
     inside = max(node - tool - model_s, 0.0)
     graph = max(wall - node, 0.0)
-    n = len(accounts) - 1
+    n = len(accounts)
     print(
         f"reviewed {n} active accounts in {wall:.1f}s: {paused} actions wait for approval, "
         f"{failed} step(s) failed"
     )
-    print(f"accounts reviewed per second (offline model): {n / wall:.2f}")
+    print(f"accounts reviewed per second ({label}): {n / wall:.2f}")
     print(
         f"time in tool calls: {tool:.1f}s ({tool / wall:.0%}, {timer.counts['tool']} calls); "
         f"model calls: {model_s:.1f}s ({model_s / wall:.0%}, {timer.counts['model']} calls)"
