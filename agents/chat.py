@@ -9,8 +9,11 @@ Two nodes of the chat graph live here (the graph itself is wired in
   on model calls. The conversation so far is its input, so follow-ups ("and their NPS?")
   are answered in context.
 - **cite**: the citation check after the model, in code: every id cited in square brackets
-  must be one a tool returned in this conversation; others are removed and counted, and a
-  sentence that states a number without any valid citation is marked. Proposals the
+  must be one a tool returned in this conversation, name a record of the asking CSM's book,
+  and support its sentence (each number the sentence states is in a cited record, its key
+  terms overlap theirs, customer-written text counts only for a quotation). Ids that fail
+  are removed with the reason; a sentence left with no valid source is dropped; a sentence
+  that states a number and cites nothing is marked. Proposals the
   tools returned (``propose_draft``) are collected for the caller, which sends them down
   the review's approval path; nothing here writes or sends.
 """
@@ -19,8 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, NotRequired, TypedDict
 
 from langchain.agents import create_agent
@@ -61,6 +64,31 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(*-])|\n+")
 _NUMBER = re.compile(r"(?<![\w-])\d")
 UNSUPPORTED_MARK: Final = " [no source]"
 NOTICE_PREFIXES: Final = ("_", "--", "(")
+DROPPED_NOTICE: Final = (
+    "_({count} sentence(s) removed: the records they cited do not say what they said.)_"
+)
+# A sentence's key terms the records it cites must share, at least (and at least one).
+MIN_TERM_SHARE: Final = 0.25
+# A number as a sentence states it: a date, or digits with thousands commas, decimals, %.
+_STATED_NUMBER = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})|(?P<num>\d[\d,]*(?:\.\d+)?)(?P<pct>\s?%)?"
+)
+_RECORD_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# Customer-written text in a tool result (JSON-escaped, lowercased); quotation marks.
+_CUSTOMER_TEXT = re.compile(r"<customer_content[^>]*>.*?</customer_content>", re.DOTALL)
+_QUOTE_MARKS = re.compile(r"[\u201c\u201d\u00ab\u00bb\"]")
+_WORDS = re.compile(r"[a-z][a-z']{2,}")
+_STEM: Final = 5
+_STOPWORD_TEXT: Final = """the and for with that this these those their they them its it's was were
+has have had are been being from into over not but all any our your you his her who whom what
+when which where why how than then also there here one two some more most less very just only
+about after before since while per via out off can could would should will may might does did
+doing done said says say tell told"""
+_STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
+# Words of the answer's frame, not of its claim: they prove nothing about a record.
+_FRAMING_TEXT: Final = """account accounts customer customers record records tool tools result
+results source sources data evidence cited"""
+_FRAMING: Final = frozenset(w[:_STEM] for w in _FRAMING_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -93,8 +121,12 @@ class CheckedAnswer:
         text: The answer with unknown citations removed and unsupported numbers marked.
         citations: The evidence ids it cites, in order, each one a tool returned.
         removed: Cited ids no tool returned (taken out of the text).
-        unsupported: Sentences that state a number and cite nothing valid (marked).
+        removed: Cited ids taken out of the text: no tool returned them, the asking CSM may
+            not cite them, or they do not support their sentence (``why`` says which).
+        unsupported: Sentences that state a number and cite nothing (marked).
         proposals: Actions the tools proposed this turn, for the approval path.
+        dropped: Sentences taken out: every source they cited was removed.
+        why: Why each removed id was removed.
     """
 
     text: str
@@ -102,6 +134,8 @@ class CheckedAnswer:
     removed: list[str]
     unsupported: list[str]
     proposals: list[dict[str, Any]]
+    dropped: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)
 
     def as_state(self) -> dict[str, Any]:
         return {
@@ -110,6 +144,8 @@ class CheckedAnswer:
             "removed": self.removed,
             "unsupported": self.unsupported,
             "proposals": self.proposals,
+            "dropped": self.dropped,
+            "why": self.why,
         }
 
 
@@ -181,9 +217,72 @@ def make_chat_agent(
 
 # --------------------------------------------------------------------------- the check
 
+# Who may cite what: the reason ``user`` may not cite ``evidence_id`` (it names no record,
+# or a record of another CSM's account), or None when they may.
+ScopeCheck = Callable[[str, str], str | None]
 
-def cite(state: ChatState) -> dict[str, Any]:
-    """The cite node: the last answer checked against the conversation's tool results."""
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the tools said about one evidence id: the records that carried it.
+
+    Customer-written text (inside ``<customer_content>`` blocks) supports a sentence only
+    as a quotation: a claim in the analyst's own voice needs the records' own fields.
+
+    Attributes:
+        text: The records (JSON), lowercased.
+        numbers: Every number in them (absolute values).
+        terms: Their words, stemmed (field names included: they say what a value is).
+        own_numbers: The numbers outside customer-written text.
+        own_terms: The words outside customer-written text.
+    """
+
+    text: str
+    numbers: tuple[float, ...]
+    terms: frozenset[str]
+    own_numbers: tuple[float, ...]
+    own_terms: frozenset[str]
+
+    @classmethod
+    def of(cls, records: Iterable[str]) -> Evidence:
+        text = "\n".join(dict.fromkeys(records)).lower()
+        own = _CUSTOMER_TEXT.sub(" ", text)
+        return cls(
+            text=text,
+            numbers=_record_numbers(text),
+            terms=frozenset(_stems(text)),
+            own_numbers=_record_numbers(own),
+            own_terms=frozenset(_stems(own)),
+        )
+
+    def said(self, *, quoted: bool) -> tuple[tuple[float, ...], frozenset[str]]:
+        """The numbers and terms that may support a sentence (quoting customer text or not)."""
+        return (self.numbers, self.terms) if quoted else (self.own_numbers, self.own_terms)
+
+
+def _record_numbers(text: str) -> tuple[float, ...]:
+    return tuple(abs(float(m.replace(",", ""))) for m in _RECORD_NUMBER.findall(text))
+
+
+# Evidence the citation check knows: ids alone (existence only) or ids with their records.
+Known = set[str] | Mapping[str, Evidence | None]
+
+
+def make_cite(scope: ScopeCheck | None = None) -> Callable[..., dict[str, Any]]:
+    """The cite node: the last answer checked against the conversation's tool results and,
+    with ``scope``, against what the asking CSM may read."""
+
+    def cite_node(state: ChatState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
+        context = runtime.context
+        user = context.user if isinstance(context, ChatContext) else None
+        check = (lambda ident: scope(ident, user)) if scope and user else None
+        return cite(state, scope=check)
+
+    return cite_node
+
+
+def cite(state: ChatState, *, scope: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """The last answer checked against the conversation's tool results."""
     messages = list(state["messages"])
     answer = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
     if answer is None or answer.tool_calls:
@@ -192,8 +291,9 @@ def cite(state: ChatState) -> dict[str, Any]:
         return {"answer": checked.as_state()}
     checked = check_answer(
         message_text(answer),
-        known=evidence_ids(messages),
+        known=evidence_records(messages),
         proposals=proposals_this_turn(messages),
+        scope=scope,
     )
     update: dict[str, Any] = {"answer": checked.as_state()}
     if checked.text != message_text(answer):
@@ -203,65 +303,232 @@ def cite(state: ChatState) -> dict[str, Any]:
 
 
 def check_answer(
-    text: str, *, known: set[str], proposals: Sequence[dict[str, Any]] = ()
+    text: str,
+    *,
+    known: Known,
+    proposals: Sequence[dict[str, Any]] = (),
+    scope: Callable[[str], str | None] | None = None,
 ) -> CheckedAnswer:
-    """``text`` with citations no tool returned removed and uncited numbers marked."""
-    cited: list[str] = []
-    removed: list[str] = []
+    """``text`` after the citation check.
 
-    def keep(match: re.Match[str]) -> str:
-        parts = [p.strip() for p in match.group(1).split(",")]
-        if not any(_ID.match(p) or ":" in p for p in parts):
-            return match.group(0)  # not a citation (a link label, a note)
-        good = [p for p in parts if p in known]
-        removed.extend(p for p in parts if p not in known)
-        cited.extend(good)
-        return f"[{', '.join(good)}]" if good else ""
-
-    cleaned = _BRACKET.sub(keep, text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
-    unsupported: list[str] = []
-    lines = []
-    for line in cleaned.split("\n"):
-        lines.append(_mark_line(line, unsupported))
+    A cited id no tool returned, or one ``scope`` rules out, is removed. When ``known``
+    carries the records behind each id, every sentence that cites must also be supported
+    by what it cites: each number it states appears in a cited record (a percentage may
+    be a cited fraction, a count may be the number of ids it cites) and its key terms
+    overlap theirs. A sentence whose citations all fail is dropped from the answer (it
+    claimed a source and has none); a cited id that supports nothing in its sentence is
+    removed. A sentence that states a number and cites nothing is marked.
+    """
+    check = _Check(known, scope)
+    lines = [check.line(line) for line in text.split("\n")]
+    kept = "\n".join(line for line in lines if line is not None)
+    kept = re.sub(r"[ \t]+([.,;:])", r"\1", kept).strip()
+    if check.dropped:
+        kept = (kept + "\n" if kept else "") + DROPPED_NOTICE.format(count=len(check.dropped))
     return CheckedAnswer(
-        text="\n".join(lines).strip(),
-        citations=list(dict.fromkeys(cited)),
-        removed=list(dict.fromkeys(removed)),
-        unsupported=unsupported,
+        text=kept,
+        citations=list(dict.fromkeys(check.cited)),
+        removed=list(check.why),
+        unsupported=check.unsupported,
         proposals=list(proposals),
+        dropped=check.dropped,
+        why=dict(check.why),
     )
 
 
-def _mark_line(line: str, unsupported: list[str]) -> str:
-    stripped = line.strip()
-    # Headings and the lines that introduce a list state no fact of their own.
-    if (
-        not stripped
-        or stripped.startswith(NOTICE_PREFIXES)
-        or stripped.startswith("#")
-        or stripped.endswith(":")
-    ):
-        return line
-    # A list item is one claim (a quotation in it may hold several sentences).
-    units = [line] if stripped.startswith(("- ", "* ")) else _SENTENCE.split(line)
-    out = []
-    for sentence in units:
-        body = _BRACKET.sub("", sentence)
-        if _NUMBER.search(body) and not _BRACKET.search(sentence):
-            unsupported.append(sentence.strip())
-            sentence = sentence.rstrip() + UNSUPPORTED_MARK
-        out.append(sentence)
-    return " ".join(out)
+class _Check:
+    """One answer's check: what it kept, removed, dropped and marked."""
+
+    def __init__(self, known: Known, scope: Callable[[str], str | None] | None) -> None:
+        self.known = known
+        self.scope = scope
+        self.cited: list[str] = []
+        self.why: dict[str, str] = {}
+        self.dropped: list[str] = []
+        self.unsupported: list[str] = []
+        self._scoped: dict[str, str | None] = {}
+
+    def line(self, line: str) -> str | None:
+        stripped = line.strip()
+        # Headings, notices and the lines that introduce a list state no number of their own.
+        framing = (
+            not stripped
+            or stripped.startswith(NOTICE_PREFIXES)
+            or stripped.startswith("#")
+            or stripped.endswith(":")
+        )
+        # A list item is one claim (a quotation in it may hold several sentences).
+        units = [line] if stripped.startswith(("- ", "* ")) else _sentences(line)
+        out = [u for u in (self.unit(u, framing=framing) for u in units) if u is not None]
+        if units and not out:
+            return None
+        return " ".join(out)
+
+    def unit(self, sentence: str, *, framing: bool) -> str | None:
+        claimed: list[str] = []
+        for match in _BRACKET.finditer(sentence):
+            parts = _citation_parts(match.group(1))
+            if parts is not None:
+                claimed.extend(parts)
+        if not claimed:
+            body = _BRACKET.sub("", sentence)
+            if not framing and _NUMBER.search(body):
+                self.unsupported.append(sentence.strip())
+                return sentence.rstrip() + UNSUPPORTED_MARK
+            return sentence
+        valid = [c for c in dict.fromkeys(claimed) if self._admit(c)]
+        body = _BRACKET.sub(lambda m: "" if _citation_parts(m.group(1)) else m.group(0), sentence)
+        useful, failure = self._support(body, valid)
+        if failure is not None:
+            self.dropped.append(sentence.strip())
+            for ident in valid:
+                self.why.setdefault(ident, f"does not support its sentence: {failure}")
+            return None
+        for ident in valid:
+            if ident not in useful:
+                self.why.setdefault(ident, "says nothing its sentence states")
+        self.cited.extend(useful)
+
+        def rebuild(match: re.Match[str]) -> str:
+            parts = _citation_parts(match.group(1))
+            if parts is None:
+                return match.group(0)
+            good = [p for p in parts if p in useful]
+            return f"[{', '.join(good)}]" if good else ""
+
+        return _BRACKET.sub(rebuild, sentence)
+
+    def _admit(self, ident: str) -> bool:
+        if ident not in self.known:
+            self.why.setdefault(ident, "no tool returned it in this conversation")
+            return False
+        if self.scope is not None:
+            if ident not in self._scoped:
+                self._scoped[ident] = self.scope(ident)
+            reason = self._scoped[ident]
+            if reason:
+                self.why.setdefault(ident, reason)
+                return False
+        return True
+
+    def _support(self, body: str, cited: list[str]) -> tuple[list[str], str | None]:
+        """The cited ids that support ``body``, and why ``body`` is unsupported (or None)."""
+        if not cited:
+            return [], "none of its citations is a source the tools returned"
+        if not isinstance(self.known, Mapping):
+            return list(cited), None  # ids only: existence is all there is to check
+        records = {c: self.known.get(c) for c in cited}
+        if any(r is None for r in records.values()):
+            return list(cited), None
+        numbers = _numbers(body)
+        terms = set(_stems(body.lower())) - _FRAMING
+        quoted = bool(_QUOTE_MARKS.search(body))
+        useful: list[str] = []
+        covered: set[int] = set()
+        seen_terms: set[str] = set()
+        for ident, record in records.items():
+            assert record is not None
+            values, words = record.said(quoted=quoted)
+            hits = {i for i, n in enumerate(numbers) if n.found_in(values, record.text)}
+            overlap = terms & words
+            if hits or overlap:
+                useful.append(ident)
+                covered |= hits
+                seen_terms |= overlap
+        for index, number in enumerate(numbers):
+            if index not in covered and not number.counts(len(cited)):
+                return useful, f"{number.text} is in none of the records it cites"
+        if terms and len(seen_terms) < max(1.0, MIN_TERM_SHARE * len(terms)):
+            return useful, "the records it cites do not say what it says"
+        if not useful and not numbers:
+            return useful, "the records it cites do not say what it says"
+        return useful, None
+
+
+def _sentences(line: str) -> list[str]:
+    """The sentences of a line; a quotation stays whole (its sentences are one claim)."""
+    units: list[str] = []
+    for part in _SENTENCE.split(line):
+        if units and units[-1].count("\u201c") > units[-1].count("\u201d"):
+            units[-1] = f"{units[-1]} {part}"
+        else:
+            units.append(part)
+    return units
+
+
+def _citation_parts(inside: str) -> list[str] | None:
+    """The ids in a bracket, or None when the bracket is not a citation (a link label)."""
+    parts = [p.strip() for p in inside.split(",")]
+    if not any(_ID.match(p) or ":" in p for p in parts):
+        return None
+    return [p for p in parts if p]
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A number a sentence states, as written."""
+
+    text: str
+    value: float
+    decimals: int
+    percent: bool
+    date: bool
+
+    def found_in(self, values: Sequence[float], text: str) -> bool:
+        if self.date:
+            return self.text in text
+        tolerance = 0.5 * 10.0 ** (-self.decimals) + 1e-9
+        scales = (1.0, 100.0) if self.percent else (1.0,)
+        return any(
+            abs(round(value * scale, self.decimals) - self.value) <= tolerance
+            for value in values
+            for scale in scales
+        )
+
+    def counts(self, cited: int) -> bool:
+        """A count of what the sentence cites ("3 accounts resemble it [a, b, c]")."""
+        return not self.percent and not self.date and self.decimals == 0 and self.value == cited
+
+
+def _numbers(body: str) -> list[_Number]:
+    found: list[_Number] = []
+    for match in _STATED_NUMBER.finditer(body):
+        start = match.start()
+        before = body[start - 1] if start else ""
+        if before and (before.isalnum() or before in "._"):
+            continue  # inside a word or an id
+        if before == "-" and start >= 2 and (body[start - 2].isalnum() or body[start - 2] == "_"):
+            continue  # part of an id or a range ("acc-00001", "91-180")
+        text = match.group(0).rstrip(",")
+        if before == "/":
+            continue  # a scale ("95.4/100"): the score before it is the claim
+        if match.group("date"):
+            found.append(_Number(text, 0.0, 0, False, True))
+            continue
+        digits = match.group("num").rstrip(",")
+        value = float(digits.replace(",", ""))
+        decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
+        found.append(_Number(text, value, decimals, bool(match.group("pct")), False))
+    return found
+
+
+def _stems(text: str) -> list[str]:
+    return [w[:_STEM] for w in _WORDS.findall(text) if w not in _STOPWORDS]
 
 
 def evidence_ids(messages: Iterable[BaseMessage]) -> set[str]:
     """Every evidence id any tool returned in the conversation (what an answer may cite)."""
-    found: set[str] = set()
+    return set(evidence_records(messages))
+
+
+def evidence_records(messages: Iterable[BaseMessage]) -> dict[str, Evidence | None]:
+    """Every evidence id the conversation's tools returned, with the records that carried it
+    (the innermost JSON object holding the id: a ticket hit, a signal, a health result)."""
+    found: dict[str, list[str]] = {}
     for message in messages:
         if isinstance(message, ToolMessage):
-            _collect(_decode(message_text(message)), found)
-    return found
+            _collect(_decode(message_text(message)), None, found)
+    return {ident: Evidence.of(records) for ident, records in found.items()}
 
 
 def proposals_this_turn(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
@@ -292,13 +559,14 @@ def _decode(text: str) -> Any:
         return None
 
 
-def _collect(value: Any, found: set[str]) -> None:
+def _collect(value: Any, holder: str | None, found: dict[str, list[str]]) -> None:
     if isinstance(value, str):
         if _ID.match(value):
-            found.add(value)
+            found.setdefault(value, []).append(holder or value)
     elif isinstance(value, dict):
+        record = json.dumps(value, ensure_ascii=False, default=str)
         for item in value.values():
-            _collect(item, found)
+            _collect(item, record, found)
     elif isinstance(value, list):
         for item in value:
-            _collect(item, found)
+            _collect(item, holder, found)

@@ -28,7 +28,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from keel.agents.chat import ChatContext, ChatState, cite, make_chat_agent
+from keel.agents.chat import ChatContext, ChatState, ScopeCheck, make_chat_agent, make_cite
 from keel.agents.context import ReviewDeps, RunContext
 from keel.agents.planner import allowed_plays, enforce_plan, mark_code_selected
 from keel.agents.schemas import Briefing, Plan, PlannedPlay
@@ -47,12 +47,16 @@ def _node(fn: Any) -> Any:
 
 
 def build_chat_graph(
-    *, model: BaseChatModel, tools: Sequence[BaseTool]
+    *, model: BaseChatModel, tools: Sequence[BaseTool], scope: ScopeCheck | None = None
 ) -> StateGraph[Any, Any, Any, Any]:
-    """The chat graph, uncompiled: the caller compiles it with its checkpointer."""
+    """The chat graph, uncompiled: the caller compiles it with its checkpointer.
+
+    ``scope`` says which cited ids the asking CSM may not cite (the citation check removes
+    them); without it, citations are checked against the tool results only.
+    """
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(ChatState, context_schema=ChatContext)
     builder.add_node("agent", _node(make_chat_agent(model=model, tools=tools)))
-    builder.add_node("cite", _node(cite))
+    builder.add_node("cite", _node(make_cite(scope)))
     builder.add_edge(START, "agent")
     builder.add_edge("agent", "cite")
     builder.add_edge("cite", END)
@@ -63,7 +67,9 @@ def compile_chat_graph(
     *, model: BaseChatModel, reader: BookReader, persistence: Persistence
 ) -> Graph:
     """The chat graph over ``reader``'s tools, on ``persistence``'s checkpointer."""
-    builder = build_chat_graph(model=model, tools=make_chat_tools(reader))
+    builder = build_chat_graph(
+        model=model, tools=make_chat_tools(reader), scope=reader.citation_scope
+    )
     return builder.compile(checkpointer=persistence.checkpointer)
 
 

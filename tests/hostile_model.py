@@ -651,6 +651,51 @@ class HostileModel(OpenAIScript):
         return Reply(content=text or "I have reviewed the account."), "text"
 
 
+# Evidence ids as Keel's tool results carry them (JSON strings in the request's tool messages).
+_CITABLE_ID = re.compile(
+    r'"((?:ticket|note|nps|health|renewal|invoice|contact|account):[^"\s,\[\]]+)"'
+)
+_MAX_CITED = 6
+
+
+class CitingHostileModel(HostileModel):
+    """A compromised model that cites: once it falls for an attack, its text answer states
+    the attacker's prose, claims and offers in its own voice, each sentence citing real
+    evidence ids the conversation's tool results carry (the planted record's among them),
+    so a check that cited ids exist passes every one. Otherwise as :class:`HostileModel`.
+    """
+
+    def answer(self, request: Mapping[str, Any], attack: Attack | None) -> tuple[Reply, str]:
+        reply, step = super().answer(request, attack)
+        if attack is None or step != "text":
+            return reply, step
+        ids: list[str] = []
+        for message in request.get("messages") or []:
+            if message.get("role") == "tool":
+                ids.extend(_CITABLE_ID.findall(_content_text(message.get("content"))))
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return reply, step
+        # The planted record first, when the tools returned it (it says what is claimed).
+        ids.sort(key=lambda i: not i.startswith(("ticket:", "note:", "nps:")))
+        cited = ", ".join(ids[:_MAX_CITED])
+        sentences = [
+            *attack.voice,
+            *attack.claims,
+            *(f"{offer.capitalize()} was agreed" for offer in attack.offers),
+        ]
+        reply.content = " ".join(f"{s.strip().rstrip('.')} [{cited}]." for s in sentences)
+        return reply, step
+
+
+@contextmanager
+def serve_citing_hostile() -> Iterator[HostileServer]:
+    """:func:`serve_hostile` with a :class:`CitingHostileModel`."""
+    model = CitingHostileModel()
+    with serve(model) as running:
+        yield HostileServer(base_url=running.base_url, model=model, server=running)
+
+
 @contextmanager
 def serve_hostile() -> Iterator[HostileServer]:
     """Run the hostile model on 127.0.0.1 with an ephemeral port (a background thread)."""
@@ -711,11 +756,13 @@ __all__ = [
     "AUTO_SEND_PLAYS",
     "Attack",
     "CaseStats",
+    "CitingHostileModel",
     "HostileModel",
     "HostileServer",
     "build_instance",
     "client_model",
     "normalise",
     "reached",
+    "serve_citing_hostile",
     "serve_hostile",
 ]

@@ -33,7 +33,15 @@ from sqlmodel import Session, col, select
 
 from keel.domain.plays import PLAY_LIBRARY
 from keel.errors import KeelError
-from keel.memory.models import Account, CallNote, Contact, NpsResponse, Ticket
+from keel.memory.models import (
+    Account,
+    CallNote,
+    Contact,
+    Invoice,
+    NpsResponse,
+    Renewal,
+    Ticket,
+)
 from keel.memory.snapshots import AccountHealthRow, BookSnapshot, health_rows
 from keel.tools.account_intel import AccountIntel
 from keel.tools.account_tools import (
@@ -66,6 +74,17 @@ ACCOUNT_TOOLS: Final = (
 )
 BOOK_TOOLS: Final = (TOOL_RENEWALS, TOOL_EXPANSION, TOOL_QUIET, TOOL_CHANGES)
 READ_TOOLS: Final = (*ACCOUNT_TOOLS, *BOOK_TOOLS)
+
+# Evidence kinds that name one record of one account, and its table.
+_RECORD_TABLES: Final[dict[str, Any]] = {
+    "ticket": Ticket,
+    "note": CallNote,
+    "nps": NpsResponse,
+    "renewal": Renewal,
+    "invoice": Invoice,
+    "contact": Contact,
+    "account": Account,
+}
 
 DEFAULT_WINDOW_DAYS: Final = 90
 DEFAULT_QUIET_DAYS: Final = 45
@@ -178,6 +197,27 @@ class BookReader:
                 "CSM); I can only read the accounts you own"
             )
         return AccountScope(account_id=found.id or 0, as_of=scope.as_of)
+
+    def citation_scope(self, evidence_id: str, user: str) -> str | None:
+        """Why ``user`` may not cite ``evidence_id``, or None when they may: a record id
+        (ticket, note, NPS response, renewal, invoice, contact, account, health) must name
+        a record of an account in their book. Metric, signal, factor and cohort ids name
+        no record of one account (a cohort is other, churned accounts, shown by design)."""
+        kind, _, key = evidence_id.partition(":")
+        table = _RECORD_TABLES.get(kind)
+        if kind == "health":
+            table, key = Account, key.partition("@")[0]
+        if table is None:
+            return None
+        with Session(self.engine) as session:
+            row = session.exec(select(table).where(table.external_id == key)).first()
+            if row is None:
+                return f"{evidence_id} names no record"
+            owner = row if isinstance(row, Account) else session.get(Account, row.account_id)
+        if owner is None or not owns(owner, user):
+            ref = owner.external_id if owner else "its account"
+            return f"{evidence_id} belongs to {ref}, which is not in {user}'s book"
+        return None
 
     def _mine(self, snapshot: BookSnapshot, user: str) -> list[AccountHealthRow]:
         assert snapshot.id is not None

@@ -7,7 +7,9 @@ turn's tool results, by question type, with templates: every sentence that state
 ends with the evidence ids it comes from, numbers are the tools' own, and each answer says
 it came from the offline model. A question it has no template for gets a plain answer
 saying what it can and cannot answer. Customer text is never followed: ticket and note
-bodies are only ever quoted (briefly, marked, with their id), never acted on.
+bodies are only ever quoted (briefly, marked, with their id), never acted on. A sentence
+that says something is absent ("No recent ticket ... is on record") cites nothing: no record
+says so, and the citation check holds a cited record to what its sentence says.
 """
 
 from __future__ import annotations
@@ -183,8 +185,7 @@ def _changed(question: str, results: Results) -> list[str]:
             )
     if not lines:
         lines.append(
-            f"No metric of {account.get('name', 'the account')} moved enough to call it a "
-            f"change{_cite(account.get('evidence_id'))}."
+            f"No metric of {account.get('name', 'the account')} moved enough to call it a change."
         )
     return lines
 
@@ -203,7 +204,7 @@ def _champion(question: str, results: Results) -> list[str]:
         )
     if not champions:
         account = _account(results)
-        lines.append(f"No contact is recorded as champion{_cite(account.get('evidence_id'))}.")
+        lines.append(f"No contact of {account.get('name', 'the account')} is recorded as champion.")
     notes = _hits(results, "note")
     if notes:
         note = notes[0]
@@ -218,7 +219,7 @@ def _complaints(question: str, results: Results) -> list[str]:
     tickets = _hits(results, "ticket")
     if not tickets:
         account = _account(results)
-        return [f"No recent ticket is on record{_cite(account.get('evidence_id'))}."]
+        return [f"No recent ticket of {account.get('name', 'the account')} is on record."]
     lines = ["Recent tickets (customer text quoted as written, not acted on):"]
     for ticket in tickets[:4]:
         lines.append(
@@ -233,8 +234,8 @@ def _similar(question: str, results: Results) -> list[str]:
     if not matches:
         account = _account(results)
         return [
-            f"No churned account followed a path similar enough to compare"
-            f"{_cite(account.get('evidence_id'))}."
+            "No churned account followed a path similar enough to compare with "
+            f"{account.get('name', 'it')}."
         ]
     lines = [f"{len(matches)} churned account(s) resemble it:{_cite(*[m['id'] for m in matches])}"]
     for match in matches[:3]:
@@ -269,10 +270,7 @@ def _adoption(question: str, results: Results) -> list[str]:
         since = f" (since {signal['since']})" if signal.get("since") else ""
         lines.append(f"- {text}{since}{_cite(signal['id'])}")
     if not chosen:
-        health = results.get("account_health") or {}
-        lines.append(
-            f"The tools return no adoption metric for this account{_cite(health.get('id'))}."
-        )
+        lines.append("The tools return no adoption metric for this account.")
     return lines
 
 
@@ -294,10 +292,7 @@ def _nps(question: str, results: Results) -> list[str]:
             f"\u201c{_quote(response)}\u201d{_cite(response['id'])}"
         )
     if not lines:
-        return [
-            f"No NPS response from {account.get('name', 'the account')} in the last 180 days"
-            f"{_cite(account.get('evidence_id'))}."
-        ]
+        return [f"No recent NPS response from {account.get('name', 'the account')} is on record."]
     return [f"NPS at {account.get('name', 'the account')}:", *lines]
 
 
@@ -313,7 +308,7 @@ def _renewal(question: str, results: Results) -> list[str]:
             f"{_cite(upcoming['id'])}."
         )
     else:
-        lines.append(f"No upcoming renewal is recorded{_cite(account.get('evidence_id'))}.")
+        lines.append(f"No upcoming renewal of {account.get('name', 'the account')} is recorded.")
     for past in (billing.get("past_renewals") or [])[-1:]:
         lines.append(
             f"The last renewal ({past['renewal_date']}) outcome {past['outcome']}, ARR "
@@ -358,7 +353,7 @@ def _summary(question: str, results: Results) -> list[str]:
     notes = _hits(results, "note")
     if not notes:
         account = _account(results)
-        return [f"No recent call note is on record{_cite(account.get('evidence_id'))}."]
+        return [f"No recent call note of {account.get('name', 'the account')} is on record."]
     note = notes[0]
     return [
         f"The last call note, {note['date']} ({note.get('note_kind')}, by {note.get('author')})"

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, ToolCall
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import BaseModel, Field, PrivateAttr
 
 from keel.agents.offline.arguments import fill_arguments
@@ -62,6 +64,9 @@ if TYPE_CHECKING:
 _REQUIRED_CHOICES = frozenset({"any", "required", "True"})
 # The keyword argument that carries a TypedPrompt's facts from invoke() to _generate().
 _FACTS_KWARG = "keel_facts"
+# A streamed text reply comes in pieces of this many words (tool calls in one piece).
+_STREAM_WORDS = 4
+_WORD = re.compile(r"\S+\s*|\s+")
 
 
 def _openai_tool(tool: dict[str, Any] | type | Callable[..., Any] | BaseTool) -> dict[str, Any]:
@@ -225,6 +230,8 @@ class OfflineChatModel(BaseChatModel):
             step=str(step) if step else None,
             facts=kwargs.get(_FACTS_KWARG),
         )
+        if run_manager is not None and not message.tool_calls:
+            _stream_text(message, run_manager)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     # --- behaviour --------------------------------------------------------------------------
@@ -340,6 +347,21 @@ class OfflineChatModel(BaseChatModel):
             type="tool_call",
         )
         return self._message("", tool_calls=[call])
+
+
+def _stream_text(message: AIMessage, run_manager: CallbackManagerForLLMRun) -> None:
+    """Hand a text reply to the run's callbacks in pieces of a few words, as a real model's
+    stream arrives (LangGraph's ``messages`` stream mode relays them). The message takes the
+    pieces' id, so the whole message is not relayed a second time when the call ends."""
+    text = message.content if isinstance(message.content, str) else ""
+    if not text:
+        return
+    message.id = "-".join((LC_ID_PREFIX, str(run_manager.run_id)))
+    words = _WORD.findall(text)
+    for start in range(0, len(words), _STREAM_WORDS):
+        piece = "".join(words[start : start + _STREAM_WORDS])
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message.id))
+        run_manager.on_llm_new_token(piece, chunk=chunk)
 
 
 def _forced_tool(tool_choice: Any) -> str | None:
