@@ -25,7 +25,7 @@ from langchain_core.tools import BaseTool
 
 from keel.agents.budget import budget_in_run
 from keel.agents.content_gate import customer_sources
-from keel.agents.context import ReviewDeps
+from keel.agents.context import ReviewDeps, context_in_run
 from keel.agents.facts import build_facts, known_evidence_ids, tool_outputs
 from keel.agents.offline import step_config, typed_prompt
 from keel.agents.prompts import ANALYST_REQUEST, ANALYST_SYSTEM, BRIEFING_INSTRUCTIONS
@@ -77,9 +77,20 @@ def make_analyst(
 
     def analyst(state: ReviewState) -> dict[str, Any]:
         as_of = review_as_of(state, deps)
-        # The tool loop runs with its own context: the run's budget travels in it.
-        scope = AccountScope(account_id=state["account_id"], as_of=as_of, budget=budget_in_run())
+        # The tool loop runs with its own context: the run's budget travels in it, and the
+        # scored-book snapshot every tool call reads, pinned once here (the run's own when
+        # it names one), so one review never mixes two scorings of the book.
+        run = context_in_run()
         try:
+            pinned = run.snapshot_id if run is not None else None
+            if pinned is None:
+                pinned = reader.intel.snapshot(as_of).id
+            scope = AccountScope(
+                account_id=state["account_id"],
+                as_of=as_of,
+                budget=budget_in_run(),
+                snapshot_id=pinned,
+            )
             account = _account(deps, scope.account_id)
             request = HumanMessage(
                 ANALYST_REQUEST.format(

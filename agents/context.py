@@ -87,3 +87,16 @@ class RunContext:
     snapshot_id: int | None = None
     account_id: int | None = None
     max_plays: int | None = None
+
+
+def context_in_run() -> RunContext | None:
+    """The run context of the graph run the caller is part of; None outside a run or when
+    the run has none."""
+    from langgraph.runtime import get_runtime
+
+    try:
+        runtime = get_runtime()
+    except RuntimeError:  # not inside a runnable at all
+        return None
+    context = getattr(runtime, "context", None) if runtime is not None else None
+    return context if isinstance(context, RunContext) else None

@@ -188,6 +188,12 @@ def find_snapshot(
         ).first()
 
 
+def get_snapshot(engine: Engine, snapshot_id: int) -> BookSnapshot | None:
+    """The snapshot with this id, fresh or stale."""
+    with Session(engine) as session:
+        return session.get(BookSnapshot, snapshot_id)
+
+
 def is_current(snapshot: BookSnapshot | None, fingerprint: str) -> bool:
     return snapshot is not None and snapshot.status == FRESH and snapshot.fingerprint == fingerprint
 

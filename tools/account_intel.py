@@ -89,10 +89,22 @@ class AccountIntel:
 
     # --- the scored book, read per call ----------------------------------------------------
 
-    def snapshot(self, as_of: dt.date) -> BookSnapshot:
-        """The fresh snapshot for ``as_of``, scored first when there is none."""
+    def snapshot(self, as_of: dt.date, snapshot_id: int | None = None) -> BookSnapshot:
+        """The fresh snapshot for ``as_of``, scored first when there is none.
+
+        With ``snapshot_id`` (the run's pinned snapshot, :class:`AccountScope`), that
+        snapshot is read as it is, stale or not, so every tool call of one run sees the
+        same scores even when an import lands mid-run; only when it is not a snapshot of
+        ``as_of`` is the fresh one looked up.
+        """
+        from keel.memory.snapshots import get_snapshot
         from keel.tools.health.service import DEFAULT_HORIZON_DAYS
         from keel.tools.health.snapshot import current_snapshot, fresh_snapshot
+
+        if snapshot_id is not None:
+            pinned = get_snapshot(self.engine, snapshot_id)
+            if pinned is not None and pinned.as_of == as_of:
+                return pinned
 
         horizon = self.horizon_days or DEFAULT_HORIZON_DAYS
         found = fresh_snapshot(self.engine, as_of, horizon_days=horizon)
@@ -107,10 +119,12 @@ class AccountIntel:
         del account_ids  # the job scores the whole book at once
         self.snapshot(as_of)
 
-    def _row(self, account_id: int, as_of: dt.date) -> tuple[BookSnapshot, AccountHealthRow]:
+    def _row(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> tuple[BookSnapshot, AccountHealthRow]:
         from keel.tools.health.snapshot import scored_account
 
-        snap = self.snapshot(as_of)
+        snap = self.snapshot(as_of, snapshot_id)
         found = scored_account(self.engine, snap, account_id)
         if found is None:
             raise KeelError(
@@ -118,28 +132,38 @@ class AccountIntel:
             )
         return snap, found.row
 
-    def _explanation(self, account_id: int, as_of: dt.date) -> Explanation:
+    def _explanation(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> Explanation:
         from keel.tools.health.explain import Explanation
 
-        return Explanation.model_validate_json(self._row(account_id, as_of)[1].explanation_json)
+        return Explanation.model_validate_json(
+            self._row(account_id, as_of, snapshot_id)[1].explanation_json
+        )
 
-    def _stored(self, account_id: int, as_of: dt.date) -> StoredHypotheses:
+    def _stored(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> StoredHypotheses:
         from keel.tools.health.snapshot import stored_hypotheses
 
-        found = stored_hypotheses(self.engine, self.snapshot(as_of), account_id)
+        found = stored_hypotheses(self.engine, self.snapshot(as_of, snapshot_id), account_id)
         if found is None:
             raise KeelError(f"account {account_id} is not active on {as_of}")
         return found
 
-    def _hypotheses(self, account_id: int, as_of: dt.date) -> AccountHypotheses:
-        return self._stored(account_id, as_of).hypotheses
+    def _hypotheses(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> AccountHypotheses:
+        return self._stored(account_id, as_of, snapshot_id).hypotheses
 
     # --- the tools' views ------------------------------------------------------------------
 
-    def health(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
+    def health(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> dict[str, Any]:
         from keel.tools.health.explain import Explanation
 
-        snap, row = self._row(account_id, as_of)
+        snap, row = self._row(account_id, as_of, snapshot_id)
         explanation = Explanation.model_validate_json(row.explanation_json)
         p = float(explanation.probability)
         return {
@@ -170,10 +194,12 @@ class AccountIntel:
             },
         }
 
-    def signals(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
+    def signals(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> dict[str, Any]:
         """Metric changes behind the hypotheses (notable), then the model's signals."""
-        found = self._hypotheses(account_id, as_of)
-        explanation = self._explanation(account_id, as_of)
+        found = self._hypotheses(account_id, as_of, snapshot_id)
+        explanation = self._explanation(account_id, as_of, snapshot_id)
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
         for hypothesis in [*found.risk, *found.expansion]:
@@ -213,12 +239,16 @@ class AccountIntel:
             )
         return {"as_of": as_of.isoformat(), "signals": out}
 
-    def hypotheses(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
-        found = self._hypotheses(account_id, as_of)
-        health = self.health(account_id, as_of)
+    def hypotheses(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> dict[str, Any]:
+        found = self._hypotheses(account_id, as_of, snapshot_id)
+        health = self.health(account_id, as_of, snapshot_id)
         items = [_hypothesis(h, "risk") for h in found.risk]
         items += [_hypothesis(h, "expansion") for h in found.expansion]
-        healthy = _healthy_renewal(found, health, self._row(account_id, as_of)[1], as_of)
+        healthy = _healthy_renewal(
+            found, health, self._row(account_id, as_of, snapshot_id)[1], as_of
+        )
         if healthy is not None:
             items.append(healthy)
         return {
@@ -228,8 +258,10 @@ class AccountIntel:
             "hypotheses": items,
         }
 
-    def similar_churned(self, account_id: int, as_of: dt.date) -> dict[str, Any]:
-        stored = self._stored(account_id, as_of)
+    def similar_churned(
+        self, account_id: int, as_of: dt.date, snapshot_id: int | None = None
+    ) -> dict[str, Any]:
+        stored = self._stored(account_id, as_of, snapshot_id)
         matches = {s.external_id: s for h in stored.hypotheses.risk for s in h.similar_accounts}
         if not matches:
             matches = {s.external_id: s for s in stored.similar}

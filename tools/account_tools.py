@@ -83,6 +83,9 @@ class AccountScope:
     # The run's model budget (keel.agents.budget.RunBudget), carried because this scope
     # replaces the run's context inside the analyst's tool loop; the tools never read it.
     budget: object | None = None
+    # The scored-book snapshot the run reads (pinned once per run: every tool call of the
+    # run sees the same scores); None: the fresh snapshot of ``as_of`` at each call.
+    snapshot_id: int | None = None
 
 
 def wrap_customer_text(source: str, text: str, *, limit: int = MAX_TEXT_CHARS) -> str:
@@ -340,16 +343,16 @@ class AccountReader:
     # --- intelligence ----------------------------------------------------------------------
 
     def signals(self, scope: AccountScope) -> dict[str, Any]:
-        return self.intel.signals(scope.account_id, scope.as_of)
+        return self.intel.signals(scope.account_id, scope.as_of, scope.snapshot_id)
 
     def health(self, scope: AccountScope) -> dict[str, Any]:
-        return self.intel.health(scope.account_id, scope.as_of)
+        return self.intel.health(scope.account_id, scope.as_of, scope.snapshot_id)
 
     def hypotheses(self, scope: AccountScope) -> dict[str, Any]:
-        return self.intel.hypotheses(scope.account_id, scope.as_of)
+        return self.intel.hypotheses(scope.account_id, scope.as_of, scope.snapshot_id)
 
     def similar_churned(self, scope: AccountScope) -> dict[str, Any]:
-        return self.intel.similar_churned(scope.account_id, scope.as_of)
+        return self.intel.similar_churned(scope.account_id, scope.as_of, scope.snapshot_id)
 
     # --- dispatch --------------------------------------------------------------------------
 

@@ -283,3 +283,46 @@ def test_two_processes_scoring_the_same_date_leave_one_snapshot_on_postgres(
     as_of = latest_data_date(pg_engine)
     assert as_of is not None
     _assert_one_snapshot(pg_engine, _race(postgres_url, schema, as_of))
+
+
+# ------------------------------------------------------------------ a run's pinned snapshot
+
+
+def test_a_run_reads_its_pinned_snapshot_and_never_rescores_halfway(book_engine: Engine) -> None:
+    """An import that lands mid-run marks the book stale; the run's later tool calls read the
+    snapshot it pinned, as it is, and leave the rescoring to the next run."""
+    snap = score_as_of(book_engine)
+    assert snap.id is not None
+    intel = AccountIntel(book_engine)
+    account_id = int(_snapshot_account(book_engine, snap.id))
+    before = intel.health(account_id, snap.as_of, snap.id)
+    with book_engine.begin() as conn:
+        assert mark_stale(conn) == 1
+
+    pinned = intel.health(account_id, snap.as_of, snap.id)
+    (row,) = _snapshots(book_engine)
+    assert row["status"] == STALE and row["scored_at"] == snap.scored_at
+    assert pinned == before
+
+    # Unpinned (a new run), the stale book is scored again first.
+    intel.health(account_id, snap.as_of)
+    (row,) = _snapshots(book_engine)
+    assert row["status"] == FRESH and row["scored_at"] > snap.scored_at
+
+
+def test_a_pinned_snapshot_of_another_date_is_not_read(book_engine: Engine) -> None:
+    latest = score_as_of(book_engine)
+    earlier = score_as_of(book_engine, latest.as_of - dt.timedelta(days=30))
+    assert earlier.id is not None
+    found = AccountIntel(book_engine).snapshot(latest.as_of, earlier.id)
+    assert found.id == latest.id and found.as_of == latest.as_of
+
+
+def _snapshot_account(engine: Engine, snapshot_id: int) -> int:
+    table = AccountHealthRow.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(table.c.account_id).where(table.c.snapshot_id == snapshot_id).limit(1)
+            ).scalar_one()
+        )
