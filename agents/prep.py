@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from keel.agents.call_note import PRICE, price_terms, read_note
 from keel.agents.facts import known_evidence_ids
 from keel.agents.offline import typed_prompt
 from keel.agents.prompts import (
@@ -28,6 +29,7 @@ from keel.agents.voice import in_keel_voice, quoted_in
 from keel.tools.account_tools import wrap_customer_text
 
 MAX_NOTE_CHARS = 20_000
+PRICE_REMARKS_ADDED = "Price and competition remarks in the note (added by Keel):"
 
 
 def write_meeting_prep(
@@ -94,6 +96,24 @@ def _briefing_texts(briefing: Briefing) -> list[str]:
     return texts + [h.statement for h in briefing.hypotheses]
 
 
+def with_price_remarks(summary: str, note: str) -> str:
+    """``summary`` with every price or competitor remark of the note it left out added.
+
+    A model may summarise "looking at a cheaper tool" away; a CSM must not miss it. A
+    remark counts as kept when the summary uses its price or competitor words; one left
+    out is added in the note's own words, so it is shown as a marked quotation.
+    """
+    missing = [
+        sentence.raw
+        for sentence in read_note(note).sentences
+        if PRICE in sentence.labels
+        and not all(term.casefold() in summary.casefold() for term in price_terms(sentence.text))
+    ]
+    if not missing:
+        return summary
+    return f"{summary.rstrip()}\n\n{PRICE_REMARKS_ADDED} " + " ".join(missing)
+
+
 def summarise_call(
     model: BaseChatModel,
     *,
@@ -126,9 +146,10 @@ def summarise_call(
     )
     # What the model copied from the note is shown as a marked quotation of it, inert.
     sources = [(source, note[:MAX_NOTE_CHARS])]
+    text = with_price_remarks(summary.summary, note[:MAX_NOTE_CHARS])
     return summary.model_copy(
         update={
-            "summary": in_keel_voice(summary.summary, sources),
+            "summary": in_keel_voice(text, sources),
             "action_items": [
                 item.model_copy(
                     update={

@@ -308,7 +308,9 @@ def test_meeting_prep_and_call_summary() -> None:
         offline_model(), briefing=briefing, facts=facts, as_of=AS_OF, label="offline:x"
     )
     assert len(prep.talking_points) == 3
-    assert prep.talking_points[0].startswith("Probe: Engagement is falling")
+    # Questions a CSM asks, most confident hypothesis first (here: usage is falling).
+    assert prep.talking_points[0].startswith("Fewer people are using the product")
+    assert all("? [" in p or p.endswith("?") for p in prep.talking_points)
     assert "# Meeting prep: Acme Freight" in prep.brief and OFFLINE_NOTICE in prep.brief
     assert "Lena Ode" in prep.brief and prep.evidence_ids and prep.produced_by == "offline:x"
     note = (
