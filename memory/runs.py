@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Column, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Integer, Text, UniqueConstraint, delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -45,6 +46,10 @@ class NightlyRun(SQLModel, table=True):
     # How many times the command ran for this night (1 unless resumed).
     attempts: int = 1
     model_label: str = Field(default="", max_length=256)
+    # A token made when the record is made, part of every account's thread id: a night run
+    # again after the book was replaced (a wipe, a re-seed) gets a new one, so it never
+    # finds the old book's threads. '' on runs made before it existed (old thread ids).
+    generation: str = Field(default="", max_length=16)
     snapshot_id: int | None = None
     accounts_total: int = 0
     accounts_done: int = 0
@@ -79,6 +84,8 @@ class NightlyAccount(SQLModel, table=True):
     )
     account_id: int
     external_id: str = Field(max_length=128)
+    # The account's name when reviewed: a re-seed that keeps ids but changes the book shows.
+    account_name: str = Field(default="", max_length=256)
     owner_csm: str = Field(default="", max_length=256)
     thread_id: str = Field(max_length=256)
     status: str = Field(default=RUNNING, max_length=16)
@@ -95,28 +102,77 @@ class NightlyAccount(SQLModel, table=True):
 # ------------------------------------------------------------------------------ writing
 
 
-def open_run(engine: Engine, *, as_of: dt.date, model_label: str, kind: str = NIGHTLY) -> int:
-    """The run for ``as_of``: created, or the existing one reopened for another attempt."""
+def new_generation() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def open_run(
+    engine: Engine, *, as_of: dt.date, model_label: str, kind: str = NIGHTLY
+) -> NightlyRun:
+    """The run for ``as_of``: created, or the existing one reopened for another attempt.
+
+    When the book the existing run reviewed is gone (an account it recorded no longer
+    exists under the same id, external id and name: the book was re-seeded), the run
+    starts over: its account rows are dropped and it gets a new generation, so its
+    threads are new too.
+    """
     for _ in range(2):
         with Session(engine) as session:
             run = session.exec(
                 select(NightlyRun).where(NightlyRun.kind == kind, NightlyRun.as_of == as_of)
             ).first()
             if run is None:
-                run = NightlyRun(kind=kind, as_of=as_of, model_label=model_label)
+                run = NightlyRun(
+                    kind=kind, as_of=as_of, model_label=model_label, generation=new_generation()
+                )
             else:
                 run.attempts += 1
                 run.status = RUNNING
                 run.finished_at = None
                 run.model_label = model_label
+                if run.id is not None and _book_replaced(session, run.id):
+                    session.execute(
+                        delete(NightlyAccount).where(col(NightlyAccount.run_id) == run.id)
+                    )
+                    run.generation = new_generation()
+                    run.attempts = 1
             session.add(run)
             try:
                 session.commit()
             except IntegrityError:  # another process created it first: reopen that one
                 session.rollback()
                 continue
-            return int(run.id or 0)
+            session.refresh(run)
+            session.expunge(run)
+            return run
     raise RuntimeError(f"could not open the {kind} run for {as_of}")
+
+
+def _book_replaced(session: Session, run_id: int) -> bool:
+    """Whether an account the run recorded is no longer in the book as it was."""
+    from keel.memory.models import Account
+
+    recorded = session.exec(
+        select(
+            NightlyAccount.account_id, NightlyAccount.external_id, NightlyAccount.account_name
+        ).where(NightlyAccount.run_id == run_id)
+    ).all()
+    if not recorded:
+        return False
+    ids = [account_id for account_id, _, _ in recorded]
+    now: dict[int, tuple[str, str]] = {}
+    for k in range(0, len(ids), 1_000):
+        for account_id, external_id, name in session.exec(
+            select(Account.id, Account.external_id, Account.name).where(
+                col(Account.id).in_(ids[k : k + 1_000])
+            )
+        ).all():
+            now[int(account_id or 0)] = (external_id, name)
+    for account_id, external_id, name in recorded:
+        found = now.get(account_id)
+        if found is None or found[0] != external_id or (name and found[1] != name):
+            return True
+    return False
 
 
 def account_rows(engine: Engine, run_id: int) -> dict[int, NightlyAccount]:
@@ -136,6 +192,7 @@ def mark_started(
     external_id: str,
     owner_csm: str,
     thread_id: str,
+    account_name: str = "",
 ) -> None:
     """Record that an account's review starts (before any of its work is written)."""
     with Session(engine) as session:
@@ -149,6 +206,7 @@ def mark_started(
                 run_id=run_id,
                 account_id=account_id,
                 external_id=external_id,
+                account_name=account_name,
                 owner_csm=owner_csm,
                 thread_id=thread_id,
             )
@@ -188,6 +246,18 @@ def mark_finished(
         row.seconds = seconds
         row.finished_at = _utcnow()
         session.add(row)
+        session.commit()
+
+
+def attach_snapshot(engine: Engine, run_id: int, snapshot_id: int) -> None:
+    """Name the scored snapshot the run reviews (as soon as it is known, so what the run
+    records before it finishes can find the night's scores)."""
+    with Session(engine) as session:
+        run = session.get(NightlyRun, run_id)
+        if run is None:
+            raise KeyError(run_id)
+        run.snapshot_id = snapshot_id
+        session.add(run)
         session.commit()
 
 

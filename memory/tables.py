@@ -8,5 +8,6 @@ from __future__ import annotations
 import keel.memory.actions  # approval record, interventions, CRM tasks
 import keel.memory.index_state  # vector store: per-document index state
 import keel.memory.intel_tables  # insight layer: models, risk-language cache
+import keel.memory.interventions  # interventions' signals and outcomes
 import keel.memory.runs  # nightly run records
 import keel.memory.snapshots  # noqa: F401  (the scored book)

@@ -71,14 +71,16 @@ def _nightly(runtime: Runtime) -> NightlyReport:
         return run_nightly(runtime, NightlyRequest(concurrency=2), progress=on_account)
 
 
-def _pending_for(runtime: Runtime, as_of: dt.date, external_ids: list[str]) -> list[str]:
+def _pending_for(
+    runtime: Runtime, as_of: dt.date, external_ids: list[str], generation: str = ""
+) -> list[str]:
     """The actions waiting for approval in these accounts' nightly threads, in their order."""
     from sqlmodel import Session, col, select
 
     from keel.api.services.nightly import nightly_thread_id
     from keel.memory.actions import ActionStatus, ProposedAction
 
-    threads = [nightly_thread_id(as_of, e) for e in external_ids]
+    threads = [nightly_thread_id(as_of, e, generation) for e in external_ids]
     with Session(runtime.engine) as session:
         rows = session.exec(
             select(ProposedAction)
@@ -146,7 +148,7 @@ def demo_command(
         night = _nightly(runtime)
         # The drafts of the top accounts are shown in full; the rest wait in the inbox.
         top_ids = [item.external_id for item in priorities.risks[:reviews]]
-        pending = _pending_for(runtime, night.as_of, top_ids)
+        pending = _pending_for(runtime, night.as_of, top_ids, night.generation)
         print_report(deliver_once(runtime, worker_id="keel demo"))
         others = len(night.pending_action_ids) - len(pending)
         console.print(

@@ -30,6 +30,8 @@ def version() -> None:
 
 
 def _register() -> None:
+    if any(c.name == "seed" for c in app.registered_commands):
+        return  # once per process (tests call main() more than once)
     from keel.api.cli import db, demo, importer, index, intel, outbox, review, seed
     from keel.api.cli import eval as eval_cli
 
@@ -38,6 +40,9 @@ def _register() -> None:
     from keel.api.cli import nightly
 
     nightly.register(app)  # keel nightly, keel runs
+    from keel.api.cli import metrics
+
+    metrics.register(app)  # keel metrics
     from keel.api.cli import chat, show
 
     chat.register(app)  # keel chat

@@ -2,7 +2,9 @@
 under the policy, deliver what the AI-led tier may send alone, write the morning digests.
 
 One run per as-of date (:mod:`keel.memory.runs`). Each account is reviewed in its own
-thread, ``nightly:<as-of>:<external id>``, so running the same night again finds it:
+thread, ``nightly:<as-of>:<generation>:<external id>``, so running the same night again
+finds it (the generation is the run record's; a night run again after the book was wiped
+or re-seeded gets a new one, so the old book's threads are never taken for this one's):
 
 - an account whose row is ``done`` is skipped (nothing is redone);
 - a thread that exists but is not finished (a crash, a kill) is continued from its last
@@ -40,6 +42,7 @@ from sqlmodel import Session, col, select
 from keel.agents.budget import RunBudget
 from keel.agents.context import DEFAULT_MAX_PLAYS
 from keel.agents.step_requests import ANALYST_STEP
+from keel.api.services.metrics import record_interventions
 from keel.api.services.outbox import deliver_once
 from keel.api.services.reviews import review_account, run_context
 from keel.api.services.scoring import score_book
@@ -54,13 +57,25 @@ NIGHTLY_USER = "nightly"
 WORKER_ID = "keel nightly"
 
 
-def nightly_thread_id(as_of: dt.date, external_id: str) -> str:
-    """The review thread of one account on one night (the same on every rerun)."""
-    return f"nightly:{as_of.isoformat()}:{external_id}"
+def nightly_thread_id(as_of: dt.date, external_id: str, generation: str = "") -> str:
+    """The review thread of one account on one night (the same on every rerun of the
+    night's generation; runs recorded before generations existed have none)."""
+    return f"{thread_prefix(as_of, generation)}{external_id}"
 
 
-def thread_prefix(as_of: dt.date) -> str:
-    return f"nightly:{as_of.isoformat()}:"
+def thread_prefix(as_of: dt.date, generation: str = "") -> str:
+    return f"nightly:{as_of.isoformat()}:" + (f"{generation}:" if generation else "")
+
+
+def thread_date(thread_id: str) -> dt.date | None:
+    """The night a nightly thread belongs to (None: not a nightly thread)."""
+    parts = thread_id.split(":")
+    if len(parts) < 3 or parts[0] != "nightly":
+        return None
+    try:
+        return dt.date.fromisoformat(parts[1])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,11 @@ class NightlyReport:
     failures: list[AccountFailure] = field(default_factory=list)
     pending_action_ids: list[str] = field(default_factory=list)
     digests: list[Path] = field(default_factory=list)
+    # The run record's generation (part of its thread ids: see nightly_thread_id).
+    generation: str = ""
+    # Sent actions recorded as interventions tonight, and outcomes judged tonight.
+    interventions_recorded: int = 0
+    outcomes_recorded: int = 0
 
     @property
     def ok(self) -> bool:
@@ -184,7 +204,9 @@ def run_nightly(
 
     # Build the shared parts once, before the workers race to build them.
     _ = app.review_graph
-    run_id = runs.open_run(app.engine, as_of=as_of, model_label=app.model_label)
+    run = runs.open_run(app.engine, as_of=as_of, model_label=app.model_label)
+    run_id, generation = int(run.id or 0), run.generation
+    runs.attach_snapshot(app.engine, run_id, scored.snapshot_id)
     rows = _accounts(app, scored.snapshot_id, request)
     known = runs.account_rows(app.engine, run_id)
     todo = [
@@ -193,7 +215,7 @@ def run_nightly(
         if known.get(r.account_id) is None or known[r.account_id].status != runs.DONE
     ]
     skipped = len(rows) - len(todo)
-    cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of))
+    cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of, generation))
     night = RunBudget(
         max_calls=request.max_calls
         if request.max_calls is not None
@@ -206,10 +228,16 @@ def run_nightly(
     tick = time.perf_counter()
     counter = _Counter(total=len(rows), done=skipped)
     work = _Work(
-        app=app, run_id=run_id, as_of=as_of, cap=cap, night=night, callbacks=request.callbacks
+        app=app,
+        run_id=run_id,
+        as_of=as_of,
+        generation=generation,
+        cap=cap,
+        night=night,
+        callbacks=request.callbacks,
     )
     # Threads a crash left with a plan hold their drafts first, so the cap counts them.
-    todo.sort(key=lambda r: not _has_plan(app, nightly_thread_id(as_of, r.external_id)))
+    todo.sort(key=lambda r: not _has_plan(app, nightly_thread_id(as_of, r.external_id, generation)))
     with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
         futures = {pool.submit(work.review, row): row for row in todo}
         for future in as_completed(futures):
@@ -234,6 +262,12 @@ def run_nightly(
     deliver_once(app, worker_id=WORKER_ID)
     phases["deliver"] = time.perf_counter() - tick
 
+    # Every action sent (tonight or since the last night, by any entry point) becomes an
+    # intervention with its signal; earlier interventions' windows are judged as of tonight.
+    tick = time.perf_counter()
+    recorded = record_interventions(app, as_of=as_of, run_id=run_id)
+    phases["outcomes"] = time.perf_counter() - tick
+
     digests: list[Path] = []
     if request.digest:
         from keel.api.services.digest import write_digests
@@ -245,7 +279,13 @@ def run_nightly(
 
     names = {r.account_id: r.name for r in rows}
     report = _finish(app, run_id, as_of, scored.snapshot_id, skipped, names, phases)
-    return replace(report, digests=digests)
+    return replace(
+        report,
+        generation=generation,
+        digests=digests,
+        interventions_recorded=recorded.interventions,
+        outcomes_recorded=recorded.outcomes + recorded.renewals,
+    )
 
 
 # ---------------------------------------------------------------------------- one account
@@ -271,6 +311,7 @@ class _Work:
     app: App
     run_id: int
     as_of: dt.date
+    generation: str
     cap: DraftCap
     night: RunBudget
     callbacks: Sequence[BaseCallbackHandler] = ()
@@ -278,12 +319,13 @@ class _Work:
     def review(self, row: AccountHealthRow) -> tuple[str, str]:
         """Review one account; never raises (a failure is recorded and returned)."""
         app, engine = self.app, self.app.engine
-        thread = nightly_thread_id(self.as_of, row.external_id)
+        thread = nightly_thread_id(self.as_of, row.external_id, self.generation)
         runs.mark_started(
             engine,
             run_id=self.run_id,
             account_id=row.account_id,
             external_id=row.external_id,
+            account_name=row.name,
             owner_csm=row.owner_csm,
             thread_id=thread,
         )
@@ -399,7 +441,7 @@ def _drafts_of(app: App, thread: str) -> int:
         )
 
 
-def _drafts_by_owner(app: App, as_of: dt.date) -> dict[str, int]:
+def _drafts_by_owner(app: App, as_of: dt.date, generation: str) -> dict[str, int]:
     """Drafts already proposed tonight by CSM (an earlier attempt of the same night)."""
     from keel.memory.models import Account
 
@@ -409,7 +451,7 @@ def _drafts_by_owner(app: App, as_of: dt.date) -> dict[str, int]:
             .select_from(ProposedAction)
             .join(Account, col(Account.id) == col(ProposedAction.account_id))
             .where(
-                col(ProposedAction.thread_id).startswith(thread_prefix(as_of)),
+                col(ProposedAction.thread_id).startswith(thread_prefix(as_of, generation)),
                 col(ProposedAction.parent_action_id).is_(None),
             )
             .group_by(col(Account.owner_csm))

@@ -74,7 +74,7 @@ def _whole_book_then_rerun(app: App) -> None:
     assert {r.account_id for r in rows} == scored  # every scored (active) account
     assert all(r.status == runs.DONE for r in rows) and first.ok
     for row in rows:  # each has a dated brief in its own deterministic thread
-        assert row.thread_id == nightly_thread_id(first.as_of, row.external_id)
+        assert row.thread_id == nightly_thread_id(first.as_of, row.external_id, first.generation)
         assert review_result(app.review_graph, row.thread_id).briefing is not None
     assert first.drafts_proposed > 0 and first.total == len(scored)
     record = runs.get_run(app.engine, run_id=first.run_id)
@@ -253,6 +253,11 @@ def _crash_and_resume(tmp_path: Path, crashed: Settings) -> None:
     assert got == expected  # the same actions as an uninterrupted night: none twice
 
 
+def _no_generation(thread_id: str) -> str:
+    kind, day, _generation, external_id = thread_id.split(":")
+    return f"{kind}:{day}:{external_id}"
+
+
 def _done_accounts(engine: Engine) -> int:
     from sqlalchemy.exc import DBAPIError
 
@@ -268,9 +273,10 @@ def _done_accounts(engine: Engine) -> int:
 
 
 def _signature(engine: Engine) -> Counter[tuple[str, str, str, int | None, str]]:
-    """Each action as (thread, play, channel, recipient, status): a duplicate counts twice."""
+    """Each action as (thread, play, channel, recipient, status): a duplicate counts twice.
+    The thread is named without its generation (each workspace's run has its own)."""
     return Counter(
-        (a.thread_id, a.play_id, a.channel, a.recipient_contact_id, str(a.status))
+        (_no_generation(a.thread_id), a.play_id, a.channel, a.recipient_contact_id, str(a.status))
         for a in _actions(engine)
         if a.parent_action_id is None
     )
@@ -307,3 +313,69 @@ def test_keel_nightly_exits_1_naming_the_failed_account_and_keel_runs_shows_it(
     shown = runner.invoke(app, ["runs", "show", "1"])
     assert shown.exit_code == 0 and victim.external_id in shown.output
     assert "model unavailable" in shown.output
+
+
+# ------------------------------------------------------------------------------ re-seeding
+
+
+def test_a_night_after_a_wipe_and_reseed_reviews_the_new_book(tmp_path: Path) -> None:
+    """Every row wiped (the demo's reset) while the checkpoints stay, a new book seeded: the
+    same night reviews the new book in new threads, never the old book's finished ones."""
+    from keel.memory.reset import delete_all_rows
+    from keel.memory.synth import seed_book
+
+    with App(settings=Settings(data_dir=tmp_path / "keel-data"), use_vectors=False) as app:
+        seed_book(app.engine, n_accounts=12, seed=SEED)
+        first = run_nightly(app, NightlyRequest(limit=3, digest=False))
+        old_threads = {r.thread_id for r in runs.run_accounts(app.engine, first.run_id)}
+        delete_all_rows(app.engine)
+        seed_book(app.engine, n_accounts=12, seed=SEED + 1)
+        again = run_nightly(app, NightlyRequest(as_of=first.as_of, limit=3, digest=False))
+        assert again.ok and again.done == 3 and again.skipped == 0
+        rows = runs.run_accounts(app.engine, again.run_id)
+        assert not {r.thread_id for r in rows} & old_threads
+        assert again.generation != first.generation
+        with Session(app.engine) as session:
+            names = {a.id: a.name for a in session.exec(select(Account)).all()}
+        for row in rows:  # each brief is about the new book's account
+            result = review_result(app.review_graph, row.thread_id)
+            assert result.briefing is not None
+            assert row.account_name == names[row.account_id]
+        assert _actions(app.engine), "the new book's night drafts again"
+        prefix = f"nightly:{first.as_of}:{again.generation}:"
+        assert all(a.thread_id.startswith(prefix) for a in _actions(app.engine))
+
+
+def test_a_night_after_a_reseed_that_kept_the_run_reviews_the_new_book(tmp_path: Path) -> None:
+    """A re-seed keeps the night's run record (only the book's tables are replaced) and, on
+    SQLite, the same account ids: the run sees the book changed and starts over, with a new
+    generation, instead of skipping every account as done."""
+    from keel.domain.policy import DEFAULT_POLICY_PATH
+    from keel.memory.synth import seed_book
+
+    policy = tmp_path / "policy.yaml"  # no drafts, so the book can be replaced under the run
+    policy.write_text(
+        DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+            "daily_drafts_per_csm: 15", "daily_drafts_per_csm: 0"
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(data_dir=tmp_path / "keel-data", policy_path=policy)
+    with App(settings=settings, use_vectors=False) as app:
+        seed_book(app.engine, n_accounts=12, seed=SEED)
+        first = run_nightly(app, NightlyRequest(limit=3, digest=False))
+        assert first.drafts_proposed == 0
+        seed_book(app.engine, n_accounts=12, seed=SEED + 1)
+        again = run_nightly(app, NightlyRequest(as_of=first.as_of, limit=3, digest=False))
+        assert again.skipped == 0 and again.done == again.total == 3
+        assert again.run_id == first.run_id and again.generation != first.generation
+        record = runs.get_run(app.engine, run_id=again.run_id)
+        assert record is not None and record.attempts == 1
+        with Session(app.engine) as session:
+            names = {a.id: a.name for a in session.exec(select(Account)).all()}
+        rows = runs.run_accounts(app.engine, again.run_id)
+        assert len(rows) == 3 and all(r.account_name == names[r.account_id] for r in rows)
+        assert all(f":{again.generation}:" in r.thread_id for r in rows)
+        # And the same night once more (same book) redoes nothing.
+        third = run_nightly(app, NightlyRequest(as_of=first.as_of, limit=3, digest=False))
+        assert third.generation == again.generation and third.skipped == 3

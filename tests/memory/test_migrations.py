@@ -25,7 +25,7 @@ from sqlalchemy import Column, Integer, MetaData, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from keel.memory.actions import ActionDecision, DeliveryAttempt, ProposedAction
+from keel.memory.actions import ActionDecision, DeliveryAttempt, Intervention, ProposedAction
 from keel.memory.db import import_all_tables, init_db, make_engine, normalise_url
 from keel.memory.index_state import IndexedDocument
 from keel.memory.intel_tables import HealthModelRecord, RiskLanguageMatch, RiskLanguageScan
@@ -301,6 +301,95 @@ def test_the_baseline_is_the_first_revision(blank: Backend) -> None:
     assert set(BASELINE_TABLES) | {"alembic_version"} == _table_names(engine)
     upgrade(engine)
     assert current(engine) == head()
+
+
+def test_upgrade_from_0003_keeps_nightly_runs_and_adds_interventions(blank: Backend) -> None:
+    """0004 on a database at 0003 with a night and a sent action in it: every row kept, the
+    old run keeps its old thread ids (generation ''), and the intervention tables work."""
+    engine, _url, _schema = blank
+    upgrade(engine, "0003_nightly_runs")
+    _add_book(engine)
+    with Session(engine) as session:
+        action = session.exec(select(ProposedAction)).scalars().first()
+        assert action is not None
+        session.add(
+            Intervention(
+                action_id=action.id,
+                account_id=action.account_id,
+                play_id=action.play_id,
+                channel=action.channel,
+                draft_kind=action.draft_kind,
+                transport="dry_run",
+                sent_at=dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC),
+                idempotency_key=action.idempotency_key,
+            )
+        )
+        session.commit()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO nightly_run (id, kind, as_of, status, started_at, attempts, "
+                "model_label, accounts_total, accounts_done, accounts_skipped, accounts_failed, "
+                "accounts_capped, drafts_proposed, actions_sent, model_calls, model_tokens, "
+                "phases_json) VALUES (1, 'nightly', '2026-04-30', 'done', "
+                "'2026-05-01 02:00:00+00', 1, 'offline', 1, 1, 0, 0, 0, 1, 1, 3, 900, '{}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO nightly_account (run_id, account_id, external_id, owner_csm, "
+                "thread_id, status, reason, drafts, capped, model_calls, model_tokens, seconds, "
+                "started_at) VALUES (1, 1, 'ACC-1', 'ben', 'nightly:2026-04-30:ACC-1', 'done', "
+                "'', 1, false, 3, 900, 1.5, '2026-05-01 02:00:00+00')"
+            )
+        )
+    before = _all_rows(engine)
+    with engine.connect() as conn:
+        night = conn.execute(text("SELECT * FROM nightly_account")).mappings().all()
+
+    result = upgrade(engine)
+
+    assert (result.before, result.after) == ("0003_nightly_runs", head())
+    assert _all_rows(engine) == before
+    assert differences(engine) == []
+    with engine.connect() as conn:
+        run = conn.execute(text("SELECT generation, accounts_done FROM nightly_run")).one()
+        after = conn.execute(text("SELECT * FROM nightly_account")).mappings().all()
+        (sent_id,) = conn.execute(text("SELECT id FROM intervention")).scalars().all()
+    assert tuple(run) == ("", 1)
+    assert [{k: v for k, v in row.items() if k != "account_name"} for row in after] == [
+        dict(row) for row in night
+    ]
+    assert [row["account_name"] for row in after] == [""]
+    from keel.memory.interventions import InterventionOutcome, InterventionRecord
+
+    with Session(engine) as session:
+        record = InterventionRecord(
+            intervention_id=sent_id,
+            action_id="a" * 32,
+            account_id=1,
+            external_id="ACC-1",
+            play_id="exec_sponsor_checkin",
+            channel="email",
+            thread_id="nightly:2026-04-30:ACC-1",
+            on=dt.date(2026, 4, 30),
+            sent_at=dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC),
+            proposed_at=dt.datetime(2026, 5, 1, 2, 0, tzinfo=dt.UTC),
+            flagged=True,
+            probability=0.7,
+        )
+        session.add(record)
+        session.flush()
+        session.add(
+            InterventionOutcome(
+                record_id=record.id or 0,
+                window_days=30,
+                status="recovered",
+                observed_on=dt.date(2026, 5, 20),
+            )
+        )
+        session.commit()
+        assert session.exec(select(InterventionOutcome.status)).scalars().all() == ["recovered"]
 
 
 # ------------------------------------------------------------------------ models vs revisions
