@@ -1,19 +1,28 @@
 """The daily priority list: which accounts need attention today, and why.
 
 Every active account is scored by the scoring job (:mod:`keel.tools.health.snapshot`),
-which also ranks the book (:mod:`keel.tools.health.ranking`: ARR at risk weighted by
-urgency; expansion strength, then ARR) and writes a one-line reason per account. The list
-here is read from that snapshot: the book's order, cut to a CSM's accounts and to the top
-``N``.
+which also ranks the book (:mod:`keel.tools.health.ranking`: accounts flagged at risk
+first, each part by expected ARR loss; expansion strength, then ARR, among accounts with no
+open risk) and writes a one-line reason per account. The list here is read from that
+snapshot: the book's order, cut to a CSM's accounts and to the top ``N``. Items flagged at
+risk are the ones that **need attention**; the others after them are shown as "watch".
+
+A CSM is named the way the book stores them (usually an e-mail) or by name as briefings
+show it (``maya.chen@x`` is "Maya Chen"), in any case; an unknown name is an error that
+lists the known owners.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from keel.errors import KeelError
 from keel.memory.snapshots import AccountHealthRow
 from keel.tools.health.explain import ModelInfo
 from keel.tools.health.ranking import URGENCY_WINDOW_DAYS, expansion_strength, urgency
@@ -22,14 +31,66 @@ from keel.tools.health.snapshot import current_snapshot, scored_accounts, snapsh
 from keel.tools.risk_language import TEXT_UNAVAILABLE, PrototypeMatcher, refresh_if_needed
 
 __all__ = [
+    "ATTENTION_RULE",
     "URGENCY_WINDOW_DAYS",
     "ExpansionItem",
     "PriorityItem",
     "PriorityList",
     "compute_priorities",
     "expansion_strength",
+    "match_owner",
+    "owner_name",
     "urgency",
+    "urgency_label",
 ]
+
+ATTENTION_RULE = "flagged at risk; each part ranked by expected ARR loss (p(risk) x ARR)"
+
+
+def urgency_label(days_to_renewal: int | None, horizon_days: int) -> str:
+    """How soon the next renewal is, in words: the urgency column beside the ARR at risk."""
+    if days_to_renewal is None:
+        return "unknown"
+    if days_to_renewal <= 30:
+        return "high (<= 30 d)"
+    if days_to_renewal <= 90:
+        return "medium (<= 90 d)"
+    if days_to_renewal <= horizon_days:
+        return f"low (<= {horizon_days} d)"
+    return f"later (> {horizon_days} d)"
+
+
+def _fold(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(plain.casefold().split())
+
+
+def owner_name(owner: str) -> str:
+    """The owner as briefings show them: ``maya.chen@x`` -> ``Maya Chen``; a name as is."""
+    if "@" not in owner:
+        return owner.strip()
+    local = owner.split("@", 1)[0]
+    parts = [p for p in re.split(r"[._\-+]+", local) if p]
+    return " ".join(p.capitalize() for p in parts) or owner
+
+
+def match_owner(query: str, owners: Iterable[str]) -> str:
+    """The stored owner ``query`` names: the stored value (an e-mail, usually) or the name
+    briefings show, case- and accent-insensitive.
+
+    Raises:
+        KeelError: no owner matches; the message lists the known owners.
+    """
+    known = sorted({o for o in owners if o})
+    wanted = _fold(query)
+    for stored in known:
+        if wanted in (_fold(stored), _fold(owner_name(stored))):
+            return stored
+    shown = ", ".join(f"{owner_name(o)} ({o})" if owner_name(o) != o else o for o in known)
+    raise KeelError(
+        f"no accounts owned by '{query.strip()}' in the scored book; use a name or e-mail "
+        f"as listed: {shown or 'no owners recorded'}"
+    )
 
 
 class PriorityItem(BaseModel):
@@ -45,11 +106,15 @@ class PriorityItem(BaseModel):
     days_to_renewal: int | None
     renewal_date: dt.date | None
     urgency: float
+    # How soon the renewal is, in words (high: within 30 days, ...).
+    urgency_label: str = ""
     priority_score: float
     reason: str
     # Flagged at risk by the flag rule (tools.health.flags), and why ("" when not).
     flagged: bool = False
     flag: str = ""
+    # Above the list's floor (flagged at risk); the others are on watch.
+    needs_attention: bool = False
 
 
 class ExpansionItem(BaseModel):
@@ -80,9 +145,11 @@ class PriorityList(BaseModel):
     flag_rule: str = ""
     # Accounts flagged at risk in the whole book (or the owner's part of it).
     flagged: int = 0
+    # Who needs attention and in what order (ATTENTION_RULE).
+    attention_rule: str = ATTENTION_RULE
 
 
-def _risk_item(rank: int, row: AccountHealthRow) -> PriorityItem:
+def _risk_item(rank: int, row: AccountHealthRow, horizon_days: int) -> PriorityItem:
     return PriorityItem(
         rank=rank,
         account_id=row.account_id,
@@ -96,10 +163,12 @@ def _risk_item(rank: int, row: AccountHealthRow) -> PriorityItem:
         days_to_renewal=row.days_to_renewal,
         renewal_date=row.renewal_date,
         urgency=row.urgency,
+        urgency_label=urgency_label(row.days_to_renewal, horizon_days),
         priority_score=row.priority_score,
         reason=row.reason,
         flagged=row.flagged,
         flag=row.flag,
+        needs_attention=row.flagged,
     )
 
 
@@ -133,15 +202,19 @@ def compute_priorities(
     Args:
         vector_store: when given and the index changed since the last risk-language scan,
             the scan is refreshed first; otherwise cached matches are used if any.
-        owner: only list this CSM's accounts (flags are still decided over the whole book).
+        owner: only list this CSM's accounts (flags are still decided over the whole book),
+            named by e-mail or by name (see :func:`match_owner`).
+
+    Raises:
+        KeelError: ``owner`` owns no account in the scored book.
     """
     busy_note = refresh_if_needed(engine, vector_store)
     snapshot = current_snapshot(engine, as_of, horizon_days=horizon_days)
     rows = [a.row for a in scored_accounts(engine, snapshot)]
     if owner:
-        wanted = owner.strip().lower()
-        rows = [r for r in rows if r.owner_csm.lower() == wanted]
-    risks = [_risk_item(rank, row) for rank, row in enumerate(rows[:top], start=1)]
+        wanted = match_owner(owner, (r.owner_csm for r in rows))
+        rows = [r for r in rows if r.owner_csm == wanted]
+    risks = [_risk_item(rank, row, horizon_days) for rank, row in enumerate(rows[:top], start=1)]
     growth = sorted((r for r in rows if r.expansion_rank), key=lambda r: r.expansion_rank or 0)
     expansions = [_expansion_item(rank, row) for rank, row in enumerate(growth[:top], start=1)]
     active = snapshot.scored

@@ -20,18 +20,21 @@ from keel.errors import KeelError
 if TYPE_CHECKING:
     from keel.api.services.accounts import AccountView
     from keel.api.services.portfolio import PriorityList
+    from keel.tools.priorities import PriorityItem
 
 MIN_HORIZON, MAX_HORIZON = 7, 730
 
 PRIORITIES_HELP = (
     "The accounts that need attention today, and why.\n\n"
-    "Every active account is scored; risks are ranked by ARR at risk (probability of churn "
-    "or contraction within the horizon x ARR) weighted by urgency (days to renewal), each "
-    "with a one-line reason from its top health factors; then the top expansion "
-    "opportunities.\n\n"
+    "Every active account is scored. Accounts flagged at risk need attention and come first; "
+    "the others follow on watch. Each part is ranked by expected ARR loss (probability of "
+    "churn or contraction within the horizon x ARR), with the days to renewal and their "
+    "urgency in their own columns and a one-line reason from the top health factors. Then "
+    "the top expansion opportunities: accounts with no open risk.\n\n"
+    "--owner takes the CSM's e-mail or name as briefings show it, in any case.\n\n"
     "Examples:\n\n"
     "  keel priorities                         # top 10 as of the latest data\n"
-    "  keel priorities --top 25 --owner 'Dana Reyes'\n"
+    "  keel priorities --top 25 --owner 'Maya Chen'\n"
     "  keel priorities --as-of 2026-06-30 --json\n"
 )
 HEALTH_HELP = (
@@ -90,7 +93,10 @@ def _date(value: dt.datetime | None) -> dt.date | None:
 def priorities_command(
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many of each list.")] = 10,
     owner: Annotated[
-        str | None, typer.Option("--owner", help="Only this CSM's accounts.", show_default=False)
+        str | None,
+        typer.Option(
+            "--owner", help="Only this CSM's accounts (e-mail or name).", show_default=False
+        ),
     ] = None,
     as_of: ScoreAsOfOption = None,
     horizon: HorizonOption = 180,
@@ -109,8 +115,44 @@ def priorities_command(
     print_priorities(result)
 
 
+def _risk_table(title: str, items: list[PriorityItem]) -> Table:
+    from keel.tools.priorities import owner_name
+
+    table = Table(title=title, title_justify="left")
+    for column, justify in (
+        ("#", "right"),
+        ("account", "left"),
+        ("owner", "left"),
+        ("p(risk)", "right"),
+        ("ARR", "right"),
+        ("expected loss", "right"),
+        ("renews in", "right"),
+        ("urgency", "left"),
+        ("flag", "left"),
+        ("why", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for item in items:
+        renewal = f"{item.days_to_renewal} d" if item.days_to_renewal is not None else "?"
+        table.add_row(
+            str(item.rank),
+            f"{item.name} ({item.external_id})",
+            owner_name(item.owner_csm),
+            f"{item.probability:.0%}",
+            f"{item.arr:,.0f}",
+            f"{item.arr_at_risk:,.0f}",
+            renewal,
+            item.urgency_label,
+            item.flag or "-",
+            item.reason,
+        )
+    return table
+
+
 def print_priorities(result: PriorityList) -> None:
-    who = f" for {result.owner}" if result.owner else ""
+    from keel.tools.priorities import owner_name
+
+    who = f" for {owner_name(result.owner)}" if result.owner else ""
     console.print(
         f"[bold]Priorities{who} as of {result.as_of}[/] (risk of churn or contraction within "
         f"{result.horizon_days} days)"
@@ -118,43 +160,29 @@ def print_priorities(result: PriorityList) -> None:
     console.print(f"Coverage: {result.coverage}")
     console.print(f"Model: {result.model.note}")
     console.print(f"Flagged at risk: {result.flagged} ({result.flag_rule})")
+    console.print(
+        "Order: accounts flagged at risk need attention and come first, the others follow "
+        "on watch; each part by expected ARR loss (p(risk) x ARR). Urgency is how soon the "
+        "renewal is, shown beside it."
+    )
     if result.text_note:
         console.print(f"[yellow]Note:[/] {result.text_note}")
-    risks = Table(title="Needs attention", title_justify="left")
-    for column, justify in (
-        ("#", "right"),
-        ("account", "left"),
-        ("owner", "left"),
-        ("p(risk)", "right"),
-        ("ARR", "right"),
-        ("ARR at risk", "right"),
-        ("renewal", "right"),
-        ("flag", "left"),
-        ("why", "left"),
-    ):
-        risks.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for item in result.risks:
-        renewal = f"{item.days_to_renewal} d" if item.days_to_renewal is not None else "?"
-        risks.add_row(
-            str(item.rank),
-            f"{item.name} ({item.external_id})",
-            item.owner_csm,
-            f"{item.probability:.0%}",
-            f"{item.arr:,.0f}",
-            f"{item.arr_at_risk:,.0f}",
-            renewal,
-            item.flag or "-",
-            item.reason,
-        )
-    console.print(risks)
-    growth = Table(title="Expansion opportunities", title_justify="left")
+    attention = [i for i in result.risks if i.needs_attention]
+    watch = [i for i in result.risks if not i.needs_attention]
+    if attention:
+        console.print(_risk_table("Needs attention", attention))
+    else:
+        console.print("[bold]Needs attention:[/] none (no account is flagged at risk)")
+    if watch:
+        console.print(_risk_table("Watch (not flagged at risk)", watch))
+    growth = Table(title="Expansion opportunities (no open risk)", title_justify="left")
     for column in ("#", "account", "owner", "ARR", "p(risk)", "why"):
         growth.add_column(column)
     for exp in result.expansions:
         growth.add_row(
             str(exp.rank),
             f"{exp.name} ({exp.external_id})",
-            exp.owner_csm,
+            owner_name(exp.owner_csm),
             f"{exp.arr:,.0f}",
             f"{exp.probability:.0%}",
             exp.reason,

@@ -57,7 +57,9 @@ class PriorityQuery(BaseModel):
 
     top: int = Field(default=10, ge=1)
     owner: str | None = None
-    """Only this CSM's accounts (flags are still decided over the whole book)."""
+    """Only this CSM's accounts (flags are still decided over the whole book), by e-mail or by
+    name as briefings show it, in any case; an unknown owner is a KeelError listing the known
+    ones."""
     as_of: dt.date | None = None
     """Default: the latest day in the data."""
     horizon_days: int = DEFAULT_HORIZON_DAYS
@@ -121,12 +123,13 @@ BANDS = ("at risk", "watch", "healthy")
 def health_distribution(app: App, query: DistributionQuery) -> HealthDistribution:
     """Accounts, ARR and ARR at risk per health band, from the scored book."""
     from keel.tools.health.snapshot import current_snapshot, scored_accounts, snapshot_model
+    from keel.tools.priorities import match_owner
 
     snapshot = current_snapshot(app.engine, query.as_of, horizon_days=query.horizon_days)
     rows = [a.row for a in scored_accounts(app.engine, snapshot)]
     if query.owner:
-        wanted = query.owner.strip().lower()
-        rows = [r for r in rows if r.owner_csm.lower() == wanted]
+        wanted = match_owner(query.owner, (r.owner_csm for r in rows))
+        rows = [r for r in rows if r.owner_csm == wanted]
     bands = [
         BandCount(
             band=name,

@@ -69,3 +69,16 @@ def test_account_view_reads_the_same_rows_as_the_priority_list(keel_app: App) ->
 def test_account_view_errors_say_what_is_wrong(keel_app: App) -> None:
     with pytest.raises(KeelError, match="no account matches"):
         account_view(keel_app, AccountQuery(account="nobody"))
+
+
+def test_an_unknown_owner_is_an_error_listing_the_known_owners(keel_app: App) -> None:
+    # Before: an empty table and no word (the help's own example returned nothing).
+    with pytest.raises(KeelError) as caught:
+        priority_list(keel_app, PriorityQuery(owner="Dana Reyes"))
+    assert "Dana Reyes" in str(caught.value)
+    assert "csm-a" in str(caught.value) and "csm-b" in str(caught.value)
+    with pytest.raises(KeelError, match="as listed: csm-a, csm-b"):
+        health_distribution(keel_app, DistributionQuery(owner="Dana Reyes"))
+    # A known owner in another case still lists their accounts.
+    spread = health_distribution(keel_app, DistributionQuery(owner="CSM-A"))
+    assert 0 < spread.scored < priority_list(keel_app, PriorityQuery(top=100)).scored

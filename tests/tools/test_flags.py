@@ -92,4 +92,4 @@ def test_the_backtest_reports_the_rule_beside_the_threshold_alone(rare_churn: En
     assert multi.flagged > 0
     text = render_text(report)
     assert "flags: p >= 0.50, or in the book's top 10% by risk" in text
-    assert "flagged rows, p >= 0.50 alone" in text
+    assert "flagged snapshots, p >= 0.50 alone" in text

@@ -1,4 +1,5 @@
-"""The daily priority list: coverage, ordering by ARR at risk and urgency, owner filter."""
+"""The daily priority list: coverage, needs attention first then by expected ARR loss, owner
+filter."""
 
 from __future__ import annotations
 
@@ -40,12 +41,18 @@ def test_every_account_is_scored_and_coverage_is_reported(listing: PriorityList)
     assert listing.text_evidence  # the mini book's risk-language cache counts as scanned
 
 
-def test_risks_are_ranked_by_arr_at_risk_weighted_by_urgency(listing: PriorityList) -> None:
+def test_risks_needing_attention_come_first_then_by_expected_loss(listing: PriorityList) -> None:
     scores = [item.priority_score for item in listing.risks]
     assert scores == sorted(scores, reverse=True) and len(scores) == 15
+    attention = [item.needs_attention for item in listing.risks]
+    assert attention == sorted(attention, reverse=True)
+    for part in (True, False):
+        loss = [i.arr_at_risk for i in listing.risks if i.needs_attention is part]
+        assert loss == sorted(loss, reverse=True)  # the column reads in order
     for item in listing.risks:
+        assert item.needs_attention == item.flagged
         assert item.arr_at_risk == pytest.approx(item.probability * item.arr)
-        assert item.priority_score == pytest.approx(item.arr_at_risk * item.urgency)
+        assert item.urgency_label  # urgency shown in its own column
         # The reason names the signals behind the score, not just their factor.
         assert any(spec.label in item.reason for spec in SPECS.values()), item.reason
     assert [item.rank for item in listing.risks] == list(range(1, 16))
@@ -55,14 +62,6 @@ def test_urgency_rises_as_the_renewal_nears() -> None:
     days = np.array([400.0, 180.0, 90.0, 0.0, np.nan])
     u = urgency(days)
     assert u.tolist() == [1.0, 1.0, 1.5, 2.0, 1.0]
-
-
-def test_of_two_equal_exposures_the_sooner_renewal_ranks_first(listing: PriorityList) -> None:
-    # Same expected loss, different renewal dates: urgency decides.
-    by_score = sorted(
-        listing.risks, key=lambda i: (-i.arr_at_risk * i.urgency, i.days_to_renewal or 999)
-    )
-    assert [i.account_id for i in by_score] == [i.account_id for i in listing.risks]
 
 
 def test_owner_filter_lists_only_that_csm_but_scores_everyone(probes: ProbeBook) -> None:
@@ -76,8 +75,10 @@ def test_owner_filter_lists_only_that_csm_but_scores_everyone(probes: ProbeBook)
 
 def test_expansion_opportunities_are_low_risk_with_a_reason(listing: PriorityList) -> None:
     assert listing.expansions
+    attention = {i.account_id for i in listing.risks if i.needs_attention}
     for item in listing.expansions:
         assert item.probability < 0.5 and item.score > 0 and item.reason
+        assert item.account_id not in attention
     assert [i.score for i in listing.expansions] == sorted(
         (i.score for i in listing.expansions), reverse=True
     )

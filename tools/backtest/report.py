@@ -83,6 +83,22 @@ def _flags_text(report: BacktestReport) -> str:
     return f"flag threshold p >= {report.threshold:.2f}"
 
 
+def _counts_text(report: BacktestReport) -> list[str]:
+    """What was scored, in words: snapshots are not accounts, and a churn or contraction
+    follows several monthly snapshots of the same account."""
+    if not report.metrics:
+        return []
+    first = next(iter(report.metrics.values()))
+    unit = "monthly snapshots" if report.mode == "walk_forward" else "observations"
+    text = (
+        f"Scored {first.n:,} {unit} (one per active account per cut); {first.n_positive:,} of "
+        f"them were followed by a churn or contraction within {report.horizon_days} days"
+    )
+    if first.events is not None:
+        text += f", from {first.events:,} churn or contraction events"
+    return [text + "."]
+
+
 def render_text(report: BacktestReport) -> str:
     """The report as aligned plain text, models side by side."""
     kinds = list(report.metrics)
@@ -116,6 +132,7 @@ def render_text(report: BacktestReport) -> str:
     if not report.text_evidence:
         lines.append(f"Note: {TEXT_UNAVAILABLE}.")
     lines += report.notes
+    lines += _counts_text(report)
     lines.append("")
     header = f"{'metric':34s}" + "".join(f"{KIND_LABELS.get(k, k):>16s}" for k in kinds)
     lines.append(header)
@@ -125,17 +142,17 @@ def render_text(report: BacktestReport) -> str:
         lines.append(f"{label:34s}" + "".join(f"{v:>16s}" for v in values))
 
     m = [report.metrics[k] for k in kinds]
-    row("rows scored (positives)", [f"{x.n} ({x.n_positive})" for x in m])
+    row("snapshots (followed by a loss)", [f"{x.n:,} ({x.n_positive:,})" for x in m])
     row("AUC", [_f(x.auc) for x in m])
     row("top-decile lift", [_f(x.top_decile_lift, "{:.2f}") for x in m])
-    row("flagged rows", [str(x.flagged) for x in m])
+    row("flagged snapshots", [f"{x.flagged:,}" for x in m])
     row("precision of flags", [_f(x.precision) for x in m])
     row("recall of flags", [_f(x.recall) for x in m])
     if any(x.flagged_absolute is not None for x in m):
         at = f"p >= {report.threshold:.2f}"
         row(
-            f"flagged rows, {at} alone",
-            [str(x.flagged_absolute) if x.flagged_absolute is not None else "n/a" for x in m],
+            f"flagged snapshots, {at} alone",
+            [f"{x.flagged_absolute:,}" if x.flagged_absolute is not None else "n/a" for x in m],
         )
         row(f"precision, {at} alone", [_f(x.precision_absolute) for x in m])
         row(f"recall, {at} alone", [_f(x.recall_absolute) for x in m])
@@ -210,8 +227,9 @@ def render_text(report: BacktestReport) -> str:
             "AI-product accounts (falling engagement, rising outcomes; from ground truth):"
         )
         lines.append(
-            f"  {a.accounts} accounts, {a.rows} scored rows; in the top risk decile: "
-            f"{a.rows_in_top_decile} rows ({_f(a.share_in_top_decile, '{:.1%}')}), "
+            f"  {a.accounts} accounts, {a.rows:,} monthly snapshots scored; in the top risk "
+            f"decile: {a.rows_in_top_decile:,} snapshots "
+            f"({_f(a.share_in_top_decile, '{:.1%}')}), "
             f"{a.accounts_ever_in_top_decile} accounts ever; at the last cut ({a.last_cut}): "
             f"{a.in_top_decile_at_last_cut}"
         )
@@ -225,7 +243,8 @@ def render_text(report: BacktestReport) -> str:
             else ""
         )
         lines.append(
-            f"  rows showing the pattern at their cut (engagement down >= 10%, outcomes held): "
+            "  snapshots showing the pattern at their cut (engagement down >= 10%, outcomes "
+            "held): "
             f"{a.pattern_rows}; in the top risk decile: {a.pattern_rows_in_top_decile}"
             f"{baseline}"
         )

@@ -190,7 +190,7 @@ def _report(
         ai_product=ai_check,
         text_evidence=book.has_text_evidence,
         notes=[
-            "Precision of flags: a flagged row counts as right when a churn or contraction "
+            "Precision of flags: a flagged snapshot counts as right when a churn or contraction "
             f"became known within {horizon_days} days after its cut. Risk-flag accuracy: of "
             "accounts flagged, the share that churned or contracted at a renewal within "
             f"{LEAD_LOOKBACK_DAYS} days of a flag (flags whose year had not passed by the end "

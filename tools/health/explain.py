@@ -104,8 +104,11 @@ def model_info(model: HealthModel, as_of: dt.date) -> ModelInfo:
     if model.source == "prior":
         note = "default weights: too little labelled history to fit on yet"
     else:
-        note = f"fitted on {model.fitted_on} ({age} days ago) on {model.n_rows} rows"
-        note += f", {model.n_positive} churns/contractions"
+        note = (
+            f"fitted on {model.fitted_on} ({age} days ago) on {model.n_rows:,} monthly account "
+            f"snapshots, {model.n_positive:,} of them followed by a churn or contraction within "
+            f"{model.horizon_days} days"
+        )
         if ece is not None:
             note += f"; calibration error on recent outcomes {ece:.3f}"
     if stale:

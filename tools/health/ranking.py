@@ -1,12 +1,18 @@
-"""Where each scored account stands in the book: ARR at risk, urgency, flags, expansion.
+"""Where each scored account stands in the book: expected ARR loss, urgency, flags, expansion.
 
-Risks are ranked by ARR at risk (probability of churn or contraction within the horizon
-times ARR) weighted by urgency: the weight rises linearly from 1 for a renewal
-``URGENCY_WINDOW_DAYS`` or more away to 2 for a renewal due today, so of two equal
-exposures the one renewing sooner comes first. Expansion opportunities are accounts not
-flagged at risk with expansion signals (seats near the ceiling, new teams, fast adoption,
-outcome volume near the contracted ceiling), ranked by the strength of those signals,
-then ARR.
+Risks are ranked the way a CS leader reads a book: first the accounts that **need
+attention** (flagged at risk by the flag rule, :mod:`keel.tools.health.flags`), then the
+rest; within each, by **expected ARR loss** (probability of churn or contraction within the
+horizon times ARR, ``arr_at_risk``), largest first, so that column reads in order. Urgency
+(days to the next renewal) is shown beside it, not folded in: the probability is already
+that of a loss within the horizon. A big healthy account with a small probability never
+outranks one flagged at risk.
+
+Expansion opportunities are accounts with **no open risk** (not flagged, risk not above
+the book's mean, no risk language in the last 90 days, no departed champion left unreplaced,
+no churn or contraction at a renewal in the last year) and expansion signals (seats near
+the ceiling, new teams, fast adoption, outcome volume near the contracted ceiling), ranked
+by the strength of those signals, then ARR.
 
 The scoring job ranks the whole book once (:func:`rank_book`) and stores each account's
 place; a list cut to one CSM keeps the book's order (the sorts are stable), so it is the
@@ -20,9 +26,12 @@ import pandas as pd
 
 from keel.tools.health.flags import FlagRule, flag
 from keel.tools.health.service import BookScores
+from keel.tools.signals.catalog import RISK_LABELS, RISK_PREFIX
 from keel.tools.signals.expansion import expansion_terms
 
 URGENCY_WINDOW_DAYS = 180
+# A churn or contraction at a renewal this recent is an open risk (no expansion pick).
+RECENT_LOSS_DAYS = 365
 
 
 def urgency(days_to_renewal: np.ndarray) -> np.ndarray:
@@ -94,10 +103,67 @@ def band(percentile: float) -> str:
     return "at risk" if percentile < 25 else "watch" if percentile < 50 else "healthy"
 
 
+def open_risks(scores: BookScores, frame: pd.DataFrame) -> list[str]:
+    """Per row, the open risk that rules an account out as an expansion pick ("" if none):
+    flagged, risk above the book's mean, risk language in the last 90 days, a departed
+    champion not yet replaced, or a churn or contraction at a renewal in the last year."""
+
+    def col(name: str) -> np.ndarray:
+        if name not in frame.columns:
+            return np.zeros(len(frame))
+        return np.nan_to_num(frame[name].to_numpy(dtype=np.float64), nan=0.0)
+
+    p = frame["p"].to_numpy(dtype=np.float64)
+    mean = float(np.mean(p)) if len(p) else 0.0
+    language = {
+        label: col(RISK_PREFIX + label) for label in RISK_LABELS if RISK_PREFIX + label in frame
+    }
+    champions = col("champion_left")
+    recent = _recent_losses(scores, frame)
+    out: list[str] = []
+    for i in range(len(frame)):
+        mentioned = [k.replace("_", " ") for k, v in language.items() if v[i] > 0]
+        if bool(frame["flagged"].iat[i]):
+            out.append("flagged at risk")
+        elif p[i] > mean:
+            out.append(f"risk {p[i]:.0%} above the book's mean ({mean:.0%})")
+        elif mentioned:
+            out.append(", ".join(mentioned) + " mentioned in the last 90 days")
+        elif champions[i] > 0:
+            out.append("a champion left and is not yet replaced")
+        elif recent[i]:
+            out.append(recent[i])
+        else:
+            out.append("")
+    return out
+
+
+def _recent_losses(scores: BookScores, frame: pd.DataFrame) -> list[str]:
+    """Per row, why a churn or contraction known by the date, at a renewal less than
+    RECENT_LOSS_DAYS ago (or still ahead), is an open risk; "" when there is none."""
+    ren = scores.book.renewals
+    if ren.empty or frame.empty:
+        return [""] * len(frame)
+    today = int(frame["as_of"].max())
+    outcome = ren["outcome"].astype(str).str.lower()
+    known = ren["decided"].fillna(ren["renewal"]) if "decided" in ren else ren["renewal"]
+    lost = ren[
+        outcome.isin(("churned", "contracted"))
+        & (known <= today)
+        & (ren["renewal"] > today - RECENT_LOSS_DAYS)
+    ]
+    last = lost.sort_values("renewal").groupby("account_id")["outcome"].last()
+    return [
+        f"{str(last[a]).lower()} at a recent renewal" if a in last.index else ""
+        for a in frame["account_id"].tolist()
+    ]
+
+
 def rank_book(scores: BookScores) -> pd.DataFrame:
-    """Every scored account with its flag, ARR at risk, urgency, expansion strength and its
-    place in the book's risk order (``risk_rank``) and expansion order (``expansion_rank``,
-    0 when it is no expansion candidate)."""
+    """Every scored account with its flag, expected ARR loss, urgency, expansion strength and
+    its place in the book's risk order (``risk_rank``: accounts needing attention first,
+    then by expected ARR loss) and expansion order (``expansion_rank``, 0 when it is no
+    expansion candidate: no signals, or an open risk)."""
     frame = scores.frame.copy()
     accounts = scores.book.accounts.set_index("account_id")
     rule = flag_rule(scores)
@@ -107,19 +173,22 @@ def rank_book(scores: BookScores) -> pd.DataFrame:
     frame["arr"] = book_arr(scores)
     frame["arr_at_risk"] = frame["p"] * frame["arr"]
     frame["urgency"] = urgency(frame["days_to_renewal"].to_numpy(dtype=np.float64))
-    frame["priority"] = frame["arr_at_risk"] * frame["urgency"]
     frame["owner"] = frame["account_id"].map(accounts["owner_csm"]).fillna("").astype(str)
     frame = frame.reset_index(drop=True)
-    order = frame.sort_values(["priority", "p"], ascending=False).index
+    order = frame.sort_values(["flagged", "arr_at_risk", "p"], ascending=False, kind="stable").index
     frame.loc[order, "risk_rank"] = np.arange(1, len(frame) + 1)
+    frame["risk_rank"] = frame["risk_rank"].astype(np.int64)
+    # The list's sort key as one number, higher first: 1 + expected loss as a share of the
+    # book's ARR for an account needing attention, the share alone for the others.
+    total = float(frame["arr"].sum()) or 1.0
+    frame["priority"] = frame["flagged"].astype(np.float64) + frame["arr_at_risk"] / total
     strength, reasons = expansion_strength(frame)
     frame["expansion"] = strength
     frame["expansion_reason"] = reasons
-    # Expansion is offered to accounts not flagged at risk.
-    candidates = frame[~frame["flagged"] & (frame["expansion"] > 0)]
+    frame["open_risk"] = open_risks(scores, frame)
+    candidates = frame[(frame["open_risk"] == "") & (frame["expansion"] > 0)]
     best = candidates.sort_values(["expansion", "arr"], ascending=False).index
     frame["expansion_rank"] = 0
     frame.loc[best, "expansion_rank"] = np.arange(1, len(best) + 1)
-    frame["risk_rank"] = frame["risk_rank"].astype(np.int64)
     frame["expansion_rank"] = frame["expansion_rank"].astype(np.int64)
     return frame
