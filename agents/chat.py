@@ -21,13 +21,21 @@ Two nodes of the chat graph live here (the graph itself is wired in
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, NotRequired, TypedDict
 
+import openai
 from langchain.agents import create_agent
-from langchain.agents.middleware import ModelCallLimitMiddleware, ModelRequest, dynamic_prompt
+from langchain.agents.middleware import (
+    AgentState,
+    ModelCallLimitMiddleware,
+    ModelRequest,
+    after_model,
+    dynamic_prompt,
+)
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -38,6 +46,8 @@ from langgraph.runtime import Runtime
 from keel.agents.offline import step_config
 from keel.agents.prompts import CHAT_CONTEXT, CHAT_FOCUS, CHAT_NO_FOCUS, CHAT_SYSTEM
 from keel.tools.book_tools import TOOL_PROPOSE, BookScope
+
+logger = logging.getLogger(__name__)
 
 CHAT_STEP: Final = "chat"
 # Model turns per question: the tools (in one or two rounds), a proposal, the answer.
@@ -63,6 +73,13 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(*-])|\n+")
 # A number a sentence states (not the digits inside an id such as ``acc-00001``).
 _NUMBER = re.compile(r"(?<![\w-])\d")
 UNSUPPORTED_MARK: Final = " [no source]"
+# What the CSM reads when a turn ends without an answer (the thread stays usable).
+NO_ANSWER: Final = (
+    "I could not finish an answer to this question: {why}. Nothing was changed; ask again, "
+    "or ask it another way."
+)
+# What ModelCallLimitMiddleware writes when the turn's model calls run out.
+_LIMIT_PREFIX: Final = "Model call limits exceeded"
 NOTICE_PREFIXES: Final = ("_", "--", "(")
 DROPPED_NOTICE: Final = (
     "_({count} sentence(s) removed: the records they cited do not say what they said.)_"
@@ -173,12 +190,42 @@ def _chat_prompt(request: ModelRequest) -> str:
     return CHAT_SYSTEM
 
 
+@after_model(can_jump_to=["model"])
+def _retry_malformed_calls(state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+    """A tool call the model wrote with arguments that are not a JSON object (LangChain's
+    ``invalid_tool_calls``) gets an error result saying so, in the thread; when it was the
+    model's only call, the model is asked again (the model-call limit bounds the retries)
+    instead of the turn ending on an empty answer."""
+    del runtime
+    last = state["messages"][-1] if state["messages"] else None
+    if not isinstance(last, AIMessage) or not last.invalid_tool_calls:
+        return None
+    errors = [
+        ToolMessage(
+            content=(
+                f"Error: the call to {call.get('name') or 'a tool'} could not be run: its "
+                "arguments are not a JSON object matching the tool's parameters. Call it "
+                "again with valid arguments, or answer from the results you have."
+            ),
+            name=call.get("name") or "unknown",
+            tool_call_id=call["id"],
+            status="error",
+        )
+        for call in last.invalid_tool_calls
+        if call.get("id")
+    ]
+    if last.tool_calls:
+        return {"messages": errors}  # the valid calls run; the model sees both results
+    return {"messages": errors, "jump_to": "model"}
+
+
 def make_chat_agent(
     *, model: BaseChatModel, tools: Sequence[BaseTool]
 ) -> Callable[[ChatState, RunnableConfig, Runtime[ChatContext]], dict[str, Any]]:
     """The agent node: one question answered through the tool loop (built once)."""
     middleware: list[Any] = [
         _chat_prompt,
+        _retry_malformed_calls,
         ModelCallLimitMiddleware(run_limit=MAX_CHAT_MODEL_CALLS, exit_behavior="end"),
     ]
     agent: Any = create_agent(
@@ -207,7 +254,14 @@ def make_chat_agent(
             **(config.get("configurable") or {}),
             **loop_config["configurable"],
         }
-        result = agent.invoke({"messages": history}, merged, context=runtime.context)
+        try:
+            result = agent.invoke({"messages": history}, merged, context=runtime.context)
+        except (ValueError, openai.APIError) as exc:
+            # A reply the client could not read (a malformed body or stream): the turn ends
+            # with a plain answer saying so, and the thread goes on from there.
+            logger.warning("chat model reply could not be read: %s", exc)
+            why = "the model's reply was malformed and could not be read"
+            return {"messages": [AIMessage(content=NO_ANSWER.format(why=why))]}
         known = {m.id for m in history if m.id}
         new = [m for m in result["messages"] if not m.id or m.id not in known]
         return {"messages": new}
@@ -285,21 +339,56 @@ def cite(state: ChatState, *, scope: Callable[[str], str | None] | None = None) 
     """The last answer checked against the conversation's tool results."""
     messages = list(state["messages"])
     answer = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
-    if answer is None or answer.tool_calls:
-        text = "I could not finish an answer within this turn's limits; please ask again."
+    why = _no_answer(answer, messages)
+    if why is not None:
+        text = NO_ANSWER.format(why=why)
         checked = CheckedAnswer(text, [], [], [], [])
-        return {"answer": checked.as_state()}
+        update: dict[str, Any] = {"answer": checked.as_state()}
+        if answer is not None and not answer.tool_calls:
+            # The thread keeps the plain answer in place of an empty or limit message.
+            update["messages"] = [AIMessage(content=text, id=answer.id)]
+        return update
+    assert answer is not None  # _no_answer said there is one
     checked = check_answer(
         message_text(answer),
         known=evidence_records(messages),
         proposals=proposals_this_turn(messages),
         scope=scope,
     )
-    update: dict[str, Any] = {"answer": checked.as_state()}
+    update = {"answer": checked.as_state()}
     if checked.text != message_text(answer):
         # Same id: the checked text replaces the model's in the thread's history.
         update["messages"] = [AIMessage(content=checked.text, id=answer.id)]
     return update
+
+
+def _no_answer(answer: AIMessage | None, messages: Sequence[BaseMessage]) -> str | None:
+    """Why the turn ended without an answer to check, or None when it has one."""
+    if answer is not None and message_text(answer).startswith(NO_ANSWER.split(":", 1)[0]):
+        return None  # the agent node's own plain answer
+    text = message_text(answer).strip() if answer is not None else ""
+    if answer is not None and text and not answer.tool_calls and not text.startswith(_LIMIT_PREFIX):
+        return None
+    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
+    failed = [
+        f"{m.name or 'a tool'}: {_tool_error(message_text(m))}"
+        for m in messages[start + 1 :]
+        if isinstance(m, ToolMessage) and m.status == "error"
+    ]
+    if failed:
+        shown = "; ".join(dict.fromkeys(failed[-3:]))
+        return f"the model's tool calls failed ({shown})"
+    if text.startswith(_LIMIT_PREFIX) or (answer is not None and answer.tool_calls):
+        return "the model did not finish within this turn's limit of model calls"
+    return "the model returned an empty answer"
+
+
+def _tool_error(text: str) -> str:
+    if "not a valid tool" in text:
+        return "no such tool"
+    if "not a JSON object" in text or "malformed" in text:
+        return "malformed arguments"
+    return "arguments of the wrong type"
 
 
 def check_answer(

@@ -125,6 +125,21 @@ class OpenAIScript:
             self.requests.clear()
 
 
+def unanswered_tool_calls(request: dict[str, Any]) -> list[str]:
+    """Ids of the assistant tool calls in a received request that no ``tool`` message
+    answers (OpenAI rejects such a request with HTTP 400; this server does not)."""
+    answered = {
+        m.get("tool_call_id") for m in request.get("messages") or [] if m.get("role") == "tool"
+    }
+    return [
+        call["id"]
+        for message in request.get("messages") or []
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+        if call.get("id") not in answered
+    ]
+
+
 # --- the app -------------------------------------------------------------------------------
 
 

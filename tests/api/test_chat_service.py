@@ -14,11 +14,19 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from keel.api.services.chat import ChatRequest, ask
+from keel.agents.chat import MAX_CHAT_MODEL_CALLS
+from keel.api.services.chat import ChatRequest, ask, history
 from keel.app import App
 from keel.memory.models import Account
 from keel.settings import Settings
-from tests.openai_server import OpenAIServer, error, reply, tool_call
+from tests.openai_server import (
+    OpenAIServer,
+    RawBody,
+    error,
+    reply,
+    tool_call,
+    unanswered_tool_calls,
+)
 
 KEEL = [sys.executable, "-c", "from keel.api.cli.main import main; main()"]
 
@@ -161,3 +169,91 @@ def test_the_same_chat_runs_on_chatopenai_streamed_through_a_429(
     # The per-turn context reached the real model's system prompt; no offline-only text did.
     system = openai_server.script.requests[-1]["messages"][0]["content"]
     assert workspace.user in system and "offline" not in system.lower()
+
+
+def _llm_settings(workspace: Workspace, server: OpenAIServer) -> Settings:
+    return Settings(
+        data_dir=workspace.data_dir,
+        llm_base_url=server.base_url,
+        llm_model="test-model",
+        llm_timeout_s=5.0,
+        llm_max_retries=0,
+    )
+
+
+MALFORMED_CALLS = {
+    "arguments that are not JSON": tool_call("account_health", "not json at all"),
+    "arguments that are a JSON array": tool_call("account_health", "[1, 2]"),
+    "an unknown tool": tool_call("delete_account", {"account_ref": "everything"}),
+    "arguments of the wrong type": tool_call(
+        "book_renewals", {"within_days": "soon", "at_risk_only": [1]}
+    ),
+}
+
+
+@pytest.mark.service
+@pytest.mark.parametrize("case", list(MALFORMED_CALLS))
+def test_a_malformed_tool_call_is_answered_with_an_error_the_model_recovers_from(
+    workspace: Workspace, openai_server: OpenAIServer, case: str
+) -> None:
+    """The model's bad call gets an error result (not a traceback, not an empty answer),
+    the model answers on its next call, and the thread goes on well-formed."""
+    openai_server.script.push(MALFORMED_CALLS[case], reply("Recovered without that tool."))
+    with App(settings=_llm_settings(workspace, openai_server), use_vectors=False) as app:
+        events = list(
+            ask(app, ChatRequest(workspace.user, "why is it at risk?", account=workspace.account))
+        )
+        assert [e.kind for e in events if e.kind == "error"] == []
+        (answer,) = [e for e in events if e.kind == "answer"]
+        assert answer.text == "Recovered without that tool."
+        retry = openai_server.script.requests[1]
+        (result,) = [m for m in retry["messages"] if m.get("role") == "tool"]
+        assert result["content"].startswith("Error")  # the model was told what went wrong
+        assert unanswered_tool_calls(retry) == []
+
+        openai_server.script.reset()
+        openai_server.script.push(reply("Second answer."))
+        thread = events[0].text
+        follow = list(ask(app, ChatRequest(workspace.user, "and their NPS?", thread)))
+    assert [e.text for e in follow if e.kind == "answer"] == ["Second answer."]
+    assert unanswered_tool_calls(openai_server.script.requests[0]) == []
+
+
+@pytest.mark.service
+def test_a_model_that_keeps_calling_badly_gets_a_plain_answer_and_the_thread_goes_on(
+    workspace: Workspace, openai_server: OpenAIServer
+) -> None:
+    openai_server.script.push(*[tool_call("account_health", "not json")] * 8)
+    with App(settings=_llm_settings(workspace, openai_server), use_vectors=False) as app:
+        events = list(
+            ask(app, ChatRequest(workspace.user, "why is it at risk?", account=workspace.account))
+        )
+        (answer,) = [e for e in events if e.kind == "answer"]
+        assert answer.text.startswith("I could not finish an answer")
+        assert "account_health: malformed arguments" in answer.text
+        assert "Traceback" not in answer.text and "[no source]" not in answer.text
+        assert len(openai_server.script.requests) == MAX_CHAT_MODEL_CALLS  # bounded retries
+
+        openai_server.script.reset()
+        openai_server.script.push(reply("Back on track."))
+        follow = list(ask(app, ChatRequest(workspace.user, "try again", events[0].text)))
+        said = history(app, events[0].text)
+    assert [e.text for e in follow if e.kind == "answer"] == ["Back on track."]
+    assert unanswered_tool_calls(openai_server.script.requests[0]) == []
+    assert [m.text for m in said if m.role == "assistant"] == [answer.text, "Back on track."]
+
+
+@pytest.mark.service
+def test_a_reply_the_client_cannot_read_is_a_plain_answer_not_a_traceback(
+    workspace: Workspace, openai_server: OpenAIServer
+) -> None:
+    openai_server.script.push(RawBody('{"choices": [{"delta": '))
+    with App(settings=_llm_settings(workspace, openai_server), use_vectors=False) as app:
+        events = list(
+            ask(app, ChatRequest(workspace.user, "why is it at risk?", account=workspace.account))
+        )
+        (answer,) = [e for e in events if e.kind == "answer"]
+        assert "could not be read" in answer.text
+        openai_server.script.push(reply("Fine now."))
+        follow = list(ask(app, ChatRequest(workspace.user, "again?", events[0].text)))
+    assert [e.text for e in follow if e.kind == "answer"] == ["Fine now."]
