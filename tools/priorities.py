@@ -212,8 +212,9 @@ def compute_priorities(
     snapshot = current_snapshot(engine, as_of, horizon_days=horizon_days)
     rows = [a.row for a in scored_accounts(engine, snapshot)]
     if owner:
-        wanted = match_owner(owner, (r.owner_csm for r in rows))
-        rows = [r for r in rows if r.owner_csm == wanted]
+        # The owner as the book stores them (shown as a name by the CLI).
+        owner = match_owner(owner, (r.owner_csm for r in rows))
+        rows = [r for r in rows if r.owner_csm == owner]
     risks = [_risk_item(rank, row, horizon_days) for rank, row in enumerate(rows[:top], start=1)]
     growth = sorted((r for r in rows if r.expansion_rank), key=lambda r: r.expansion_rank or 0)
     expansions = [_expansion_item(rank, row) for rank, row in enumerate(growth[:top], start=1)]
