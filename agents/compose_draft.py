@@ -1,7 +1,11 @@
 """How the offline model writes a play's draft: templates over the fact lines the drafter allows.
 
 Nothing here quotes customer-written text into a draft: drafts are built from fact lines
-(code-written statements), never from ticket or note bodies.
+(code-written statements), never from ticket or note bodies. A draft for the customer holds
+only what the customer should read: facts in their words (no evidence ids: those are the
+draft's ``evidence_ids``, beside it for the reviewer), no scores or risk words, no note on
+which model wrote it, and one concrete ask. An internal note cites ids and says it was
+written offline.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "has achieved and plan the year ahead.",
     ),
     "save_plan": (
-        "I want to be direct about where {account} stands and what we will do about it.",
-        "This is the plan we propose to get {account} back on track, with owners and dates.",
+        "I want to be direct about what I'm seeing at {account} and what we will do about it.",
+        "Here is what we propose for {account} over the coming weeks, with owners and dates.",
     ),
     "expansion_conversation": (
         "{account} is using the product more widely than when we last spoke, and I think it's "
@@ -73,7 +77,7 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "how you work.",
     ),
     "adoption_congrats": (
-        "Congratulations: your team at {account} has started getting real use out of the product.",
+        "Congratulations: your team at {account} is using the product more.",
         "Great to see the progress at {account}; here are a few tips to build on it.",
     ),
     "ticket_satisfaction_pulse": (
@@ -100,32 +104,28 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
 }
 _ASKS: Final[dict[str, tuple[str, ...]]] = {
     "usage_drop_checkin": (
-        "Would a 30-minute working session next week help? I can bring a few ideas on "
-        "getting the team back into their usual routine.",
-        "Is anything getting in the way? If it helps, I can set up a short working session "
-        "with your team.",
+        "Could we set up a 30-minute working session next week to look at what changed?",
+        "Would you have 30 minutes next week to walk me through what changed for the team?",
     ),
     "champion_left_multithread": (
         "Could we find 30 minutes in the next two weeks to meet and agree on who we should "
         "work with going forward?",
     ),
-    "exec_sponsor_briefing": ("I'd welcome 20 minutes with you to agree on the next steps.",),
-    "renewal_kickoff": ("Could we set up a renewal review in the next few weeks?",),
-    "save_plan": (
-        "I'd like to review this plan with you this week; please tell me what we have missed.",
+    "exec_sponsor_briefing": (
+        "Could you give me 20 minutes in the next two weeks to go through these points and "
+        "name the owner on your side for each?",
     ),
+    "renewal_kickoff": ("Could we set up a 45-minute renewal review in the next two weeks?",),
+    "save_plan": ("Could we go through this plan together in a 30-minute call this week?",),
     "expansion_conversation": (
-        "Would you be open to a short call to look at options that fit how you use the "
-        "product today?",
+        "Would you be open to a 30-minute call next week to look at options that fit how you "
+        "use the product today?",
     ),
-    "adoption_congrats": ("Reply any time if you'd like a walkthrough of any of these.",),
-    "ticket_satisfaction_pulse": (
-        "Is the problem fully solved, and is anything else getting in your way?",
+    "adoption_congrats": (
+        "Would a 20-minute walkthrough of these for the rest of your team next week be useful?",
     ),
-    "billing_followup": (
-        "If there's anything we can do on our side (a copy of the invoice, different payment "
-        "details), just let me know.",
-    ),
+    "ticket_satisfaction_pulse": ("Could you confirm the problem is fully solved for your team?",),
+    "billing_followup": ("Could you let me know when the payment is scheduled?",),
     "quality_regression_followup": (
         "Could we review the affected workflows together in the next week?",
     ),
@@ -139,7 +139,7 @@ _SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
     "champion_left_multithread": ("Staying in touch at {account}", "Introducing myself"),
     "exec_sponsor_briefing": ("Executive brief: {account}", "{account}: where we stand"),
     "renewal_kickoff": ("Planning {account}'s renewal", "Looking back, and ahead, at {account}"),
-    "save_plan": ("Our plan for {account}", "{account}: a plan to get back on track"),
+    "save_plan": ("Our plan for {account}", "{account}: what we will do next"),
     "expansion_conversation": ("Does your plan still fit?", "{account}'s growth"),
     "adoption_congrats": ("Congratulations, {account}!", "Tips for {account}"),
     "ticket_satisfaction_pulse": ("Is it solved?", "Following up on your ticket"),
@@ -179,12 +179,14 @@ def compose_draft(ask: ComposeRequest) -> dict[str, Any]:
     subject = hints.get("preferred_subject") or vary(_SUBJECTS[play], key).format(**names)
     if internal:
         body = _internal_body(play, request, chosen, names, key)
+        # The CS team reads which model wrote a note; a customer never does (the reviewer
+        # sees the model's label beside a customer's draft instead).
+        notice = OFFLINE_NOTICE
+        if request.get("feedback"):
+            notice += " Revised after reviewer feedback."
+        body = f"{body}\n\n--\n{notice}"
     else:
         body = _customer_body(play, kind, request, chosen, names, hints, key)
-    notice = OFFLINE_NOTICE
-    if request.get("feedback"):
-        notice += " Revised after reviewer feedback."
-    body = f"{body}\n\n--\n{notice}"
     return {
         "subject": subject,
         "body": body,
@@ -235,6 +237,12 @@ _TICKET_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "expansion_conversation": ("feature_request", "account"),
 }
 MAX_TICKET_FACTS: Final = 2
+# The direction a play's signals must go to be worth saying to the customer.
+_SIGNAL_TREND: Final[dict[str, str]] = {
+    "adoption_congrats": "up",
+    "expansion_conversation": "up",
+    "usage_drop_checkin": "down",
+}
 
 
 def _pick_facts(
@@ -248,7 +256,19 @@ def _pick_facts(
     fact the play talks about."""
     wanted = _PLAY_FACTS.get(play, ("signal",))
     categories = _TICKET_CATEGORIES.get(play)
-    picked: list[dict[str, str]] = [dict(line) for line in lines if line["id"] in set(evidence)]
+    trend = _SIGNAL_TREND.get(play)
+    if trend is not None:
+        # A congratulation cites only what rose, a check-in on a drop only what fell.
+        lines = [
+            line
+            for line in lines
+            if line.get("kind") != "signal" or line.get("trend") in (trend, None)
+        ]
+    # The hypothesis's own evidence first, of the kinds the play talks about (a billing
+    # follow-up does not cite the usage drop that led to it).
+    picked: list[dict[str, str]] = [
+        dict(line) for line in lines if line["id"] in set(evidence) and line.get("kind") in wanted
+    ]
     for kind in wanted:
         matching = [dict(line) for line in lines if line.get("kind") == kind]
         if kind == "ticket":
@@ -299,9 +319,11 @@ def _customer_body(
     if not shorter:
         parts.append(vary(_OPENINGS[play], key).format(**names))
     if facts:
-        intro = "Here is what I'm looking at:" if kind == "email" else "The facts behind it:"
-        cited = "\n".join(f"- {strip_period(f['text'])} [{f['id']}]" for f in facts)
-        parts.append(cited if shorter else f"{intro}\n{cited}")
+        # The facts in the customer's words; their evidence ids travel beside the draft for
+        # the reviewer (``evidence_ids``), never in the text.
+        intro = "Here is what I'm seeing:" if kind == "email" else "Where things stand:"
+        listed = "\n".join(f"- {strip_period(f['text'])}" for f in facts)
+        parts.append(listed if shorter else f"{intro}\n{listed}")
     if play == "save_plan" and not shorter:
         parts.append(_save_commitments(request, names))
     if play == "adoption_congrats" and not shorter:

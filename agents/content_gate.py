@@ -23,10 +23,12 @@ from typing import Any, Final
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from keel.agents.facts import INTERNAL_DRAFT_KINDS
 from keel.agents.schemas import Draft
 from keel.memory.models import CallNote, NpsResponse, Ticket
 from keel.tools.account_tools import evidence_id
 from keel.tools.outbound.content import ContentProblem, check_content
+from keel.tools.outbound.customer_text import customer_text_problems, tidy
 from keel.tools.outbound.quotes import find_quotes
 from keel.tools.outbound.urls import names_a_host
 
@@ -35,6 +37,9 @@ REMOVED: Final = {
     "markup": "[formatting removed]",
     "offer": "[offer removed]",
     "address": "[address removed]",
+    # An internal id, score or model footer is cut out of a customer's text (the spans are
+    # whole sentences or citations, so what is left still reads).
+    "internal": "",
 }
 # A link disarmed for display: hxxp(s), [.], (.), {.}, [dot], [//], [:].
 _DISARMED: Final = re.compile(
@@ -99,23 +104,30 @@ def problems_in(
     draft: Draft, *, allowlist: Sequence[str], approved_offers: Sequence[str], owner_csm: str
 ) -> list[ContentProblem]:
     """The content policy's findings on a draft as it would be sent (its recipient, and the
-    owner CSM signing with their own address, are the addresses it may carry)."""
+    owner CSM signing with their own address, are the addresses it may carry); a draft for
+    the customer also may not carry anything internal (ids, scores, risk words, footers)."""
     addresses = {draft.recipient_address}
     if "@" in owner_csm:
         addresses.add(owner_csm)
-    return draft_problems(
+    found = draft_problems(
         subject=draft.subject,
         body=draft.body,
         allowlist=allowlist,
         approved_offers=approved_offers,
         addresses=addresses,
     )
+    if draft.kind not in INTERNAL_DRAFT_KINDS:
+        found += customer_text_problems(subject=draft.subject, body=draft.body)
+    return found
 
 
 def scrubbed(draft: Draft, problems: Sequence[ContentProblem]) -> Draft:
     """The draft with every span in ``problems`` removed from subject and body."""
     subject = " ".join(scrub(draft.subject, problems).split())
-    return draft.model_copy(update={"subject": subject, "body": scrub(draft.body, problems)})
+    body = scrub(draft.body, problems)
+    if any(p.kind == "internal" for p in problems):
+        body = tidy(body)
+    return draft.model_copy(update={"subject": subject, "body": body})
 
 
 def scrub(text: str, problems: Sequence[ContentProblem]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from langchain_core.language_models import BaseChatModel
@@ -84,6 +84,25 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
         if feedback:
             hints = merge_hints(hints, feedback_hints(feedback[-1]))
         approved_offers = deps.policy.offers_for(play.id)
+        kind = str(item.get("draft_kind") or play.draft_kind)
+        unsupported = unsupported_claim(
+            play.id, kind, lines_for_draft(facts.get("fact_lines") or [], kind)
+        )
+        if unsupported:
+            # What the play would tell the customer is not true of their data today: no
+            # draft, and the reason goes to the review's outcomes.
+            log.info("no draft for %s on account %s: %s", play.id, account.get("id"), unsupported)
+            return {
+                "draft": None,
+                "outcomes": [
+                    ActionOutcome(
+                        play=play.id,
+                        status="blocked",
+                        reasons=[unsupported],
+                        detail=unsupported,
+                    )
+                ],
+            }
         try:
             recipient = _recipient(item, facts)
             messages = drafter_messages(
@@ -160,6 +179,52 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
         return {"draft": draft.model_dump(mode="json"), "revision": revision}
 
     return drafter
+
+
+# What a customer play claims, and the fact (a kind of line, and a tag's value when given)
+# that must hold at the as-of date for the claim to be true; the reason when none does.
+_CLAIMS: Final[dict[str, tuple[str, Mapping[str, str], str]]] = {
+    "billing_followup": (
+        "billing",
+        {},
+        "no invoice is open or overdue as of the review date, so a billing follow-up would "
+        "tell the customer something untrue",
+    ),
+    "ticket_satisfaction_pulse": (
+        "ticket",
+        {"status": "closed"},
+        "no recently closed ticket to follow up on",
+    ),
+    "champion_left_multithread": (
+        "contact_left",
+        {},
+        "no contact of the account has left, so there is no departure to write about",
+    ),
+    "adoption_congrats": (
+        "signal",
+        {"trend": "up"},
+        "no usage measure the customer can see has risen, so there is no progress to "
+        "congratulate them on",
+    ),
+    "expansion_conversation": (
+        "signal",
+        {"trend": "up"},
+        "no usage measure the customer can see has grown, so the email's premise would be untrue",
+    ),
+}
+
+
+def unsupported_claim(play: str, kind: str, lines: Sequence[Mapping[str, str]]) -> str:
+    """Why a draft of ``play`` would say something untrue to the customer, given the fact
+    lines a customer's draft may use (``""`` when its premise holds, and for internal notes)."""
+    if kind in INTERNAL_DRAFT_KINDS or play not in _CLAIMS:
+        return ""
+    wanted, tags, reason = _CLAIMS[play]
+    for line in lines:
+        # A tag the line does not carry (a direction not measured) is not held against it.
+        if line.get("kind") == wanted and all(line.get(k, v) == v for k, v in tags.items()):
+            return ""
+    return reason
 
 
 def route_after_draft(state: ActionState) -> str:

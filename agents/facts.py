@@ -29,12 +29,15 @@ from keel.tools.account_tools import (
     TOOL_SIGNALS,
 )
 
-# Fact kinds a customer may read about: the account, changes in their own usage, their
-# renewal, billing and tickets, and contacts who left. Health scores, risk factors, the
-# model's signals ("model_signal") and cohort matches are Keel's internal assessment.
-CUSTOMER_FACT_KINDS: Final = frozenset(
-    {"signal", "renewal", "billing", "ticket", "contact_left", "account"}
-)
+# Fact kinds a customer may read about: changes in their own usage, their renewal, billing
+# and tickets, and contacts who left, each in the words of its ``customer`` tag (no record
+# ids, ARR, ticket priorities or role labels). Health scores, risk factors, the model's
+# signals ("model_signal"), cohort matches and the account line (ARR, segment) are Keel's
+# internal assessment.
+CUSTOMER_FACT_KINDS: Final = frozenset({"signal", "renewal", "billing", "ticket", "contact_left"})
+# Trends in survey scores are Keel's reading of the customer too: a customer is not told
+# their NPS or CSAT average moved.
+SURVEY_METRICS: Final = frozenset({"nps", "csat"})
 # Metric changes that are Keel's reading of the customer rather than what they did (the
 # tone of their tickets): internal like the model's signals.
 INFERRED_METRICS: Final = frozenset({"ticket_sentiment"})
@@ -173,9 +176,14 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
         # A change in what the customer did ("metric:...") is theirs to read; a model input
         # (days since the sponsor engaged) or an inferred tone is an assessment.
         own = str(signal.get("id") or "").startswith("metric:") and (
-            signal.get("name") not in INFERRED_METRICS
+            signal.get("name") not in INFERRED_METRICS | SURVEY_METRICS
         )
-        add(signal.get("id"), _signal_line(signal), "signal" if own else "model_signal")
+        add(
+            signal.get("id"),
+            _signal_line(signal),
+            "signal" if own else "model_signal",
+            **_signal_tags(signal) if own else {},
+        )
     renewal = facts.get("renewal")
     if renewal:
         add(
@@ -183,6 +191,8 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             f"Renewal on {renewal['renewal_date']} ({renewal['days_to_renewal']} days away), "
             f"ARR {_money(renewal.get('arr'))}.",
             "renewal",
+            customer=f"Your renewal is on {renewal['renewal_date']} "
+            f"({renewal['days_to_renewal']} days away).",
         )
     for issue in facts.get("billing_issues") or []:
         add(
@@ -190,6 +200,8 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             f"Invoice of {_money(issue.get('amount'))} due {issue.get('due_on')} is "
             f"{issue.get('status')} ({issue.get('days_overdue', 0)} days overdue).",
             "billing",
+            status=str(issue.get("status") or ""),
+            customer=_billing_customer(issue),
         )
     for contact in facts.get("contacts") or []:
         if contact.get("left_company"):
@@ -200,6 +212,9 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
                 f"{role} {contact.get('name')} ({contact.get('title') or 'no title'}) left the "
                 f"company{when}.",
                 "contact_left",
+                customer=f"{contact.get('name')}"
+                + (f" ({contact['title']})" if contact.get("title") else "")
+                + f" has left the company{when}.",
             )
     for item in (facts.get("evidence") or [])[:MAX_EVIDENCE_LINES]:
         add(
@@ -208,6 +223,7 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             str(item.get("kind") or "evidence"),
             category=str(item.get("category") or ""),
             status=str(item.get("status") or ""),
+            **({"customer": _ticket_customer(item)} if item.get("kind") == "ticket" else {}),
         )
     for match in (facts.get("similar_churned") or [])[:2]:
         add(match.get("id"), str(match.get("summary") or ""), "cohort")
@@ -219,7 +235,49 @@ def lines_for_draft(lines: Iterable[Mapping[str, str]], draft_kind: str) -> list
     only what a customer may read about (``CUSTOMER_FACT_KINDS``) for anything sent out."""
     if draft_kind in INTERNAL_DRAFT_KINDS:
         return [dict(line) for line in lines]
-    return [dict(line) for line in lines if line.get("kind") in CUSTOMER_FACT_KINDS]
+    out = []
+    for line in lines:
+        if line.get("kind") not in CUSTOMER_FACT_KINDS or line.get("trend") == "flat":
+            continue
+        # The customer's wording when the line has one (a line built without it is read as
+        # it stands: its kind is one a customer may read about).
+        text = line.get("customer") or line.get("text") or ""
+        out.append({k: v for k, v in line.items() if k != "customer"} | {"text": text})
+    return out
+
+
+def _signal_tags(signal: Mapping[str, Any]) -> dict[str, str]:
+    """``trend``: ``up``, ``down`` or ``flat`` (a change too small to be a claim: the
+    signal is not notable); nothing when the signal carries no change."""
+    change = signal.get("change_pct")
+    if signal.get("notable") is False:
+        return {"trend": "flat"}
+    before, after = signal.get("before"), signal.get("after")
+    if not isinstance(change, int | float) and isinstance(before, int | float):
+        # No percentage (it started from zero): the sign of the difference.
+        change = after - before if isinstance(after, int | float) else None
+    if isinstance(change, int | float):
+        return {"trend": "up" if change > 0 else "down" if change < 0 else "flat"}
+    return {}
+
+
+def _billing_customer(issue: Mapping[str, Any]) -> str:
+    due = issue.get("due_on")
+    amount = _money(issue.get("amount"))
+    if issue.get("status") == "failed":
+        return f"The payment for the invoice of {amount} due {due} did not go through."
+    days = int(issue.get("days_overdue") or 0)
+    late = f", {days} days past due" if days else ""
+    return f"The invoice of {amount} due {due} is still unpaid{late}."
+
+
+def _ticket_customer(item: Mapping[str, Any]) -> str:
+    category = str(item.get("category") or "support").replace("_", " ")
+    if item.get("status") == "closed":
+        state = f"was closed on {item['closed_on']}" if item.get("closed_on") else "was closed"
+    else:
+        state = "is still open"
+    return f"Your {category} ticket opened on {item.get('date')} {state}."
 
 
 def _notable(signals: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

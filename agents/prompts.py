@@ -103,8 +103,12 @@ Rules:
 # The drafter's audience rule for anything that leaves the company...
 CUSTOMER_AUDIENCE_RULE: Final = (
     "The reader is the customer: write about what they can see (their usage, tickets, "
-    "renewal, billing, people). Never mention health scores, churn risk, risk factors, "
-    "scoring or any other internal assessment of the account."
+    "renewal, billing, people), and only what is true of it today. Never mention health "
+    "scores, churn or churn risk, risk factors, ARR, NPS, ticket priorities, scoring or any "
+    "other internal assessment of the account. Never write the facts' ids in the subject "
+    "or body: cite them in evidence_ids only, where the reviewer reads them. Never say how "
+    "the text was written or by which model. End with exactly one concrete ask: a named "
+    "next step with a time frame."
 )
 # ...and for a note the CS team reads.
 INTERNAL_AUDIENCE_RULE: Final = (
@@ -143,7 +147,8 @@ Keel's content policy refused the draft above, for these reasons:
 {reasons}
 
 Write the draft again under the same rules: plain text, only the allowed links, no offer
-that is not approved, no address other than the recipient's. Do not repeat what was
+that is not approved, no address other than the recipient's and, for a customer, no
+evidence ids, scores, risk words or notes on how it was written. Do not repeat what was
 refused."""
 
 # --- meeting prep --------------------------------------------------------------------------

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "keel@localhost"
+    # The From a customer reads: each account's owner CSM (name and address) when the owner
+    # record is an address, else this.
+    sender_from: str = Field(
+        default="Customer Success <success@keel.example>",
+        description="From for customer e-mail whose account's owner CSM has no address.",
+    )
     smtp_starttls: bool | None = Field(
         default=None,
         description=(

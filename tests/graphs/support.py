@@ -30,6 +30,7 @@ from keel.memory.models import Account, Contact, LifecycleStage
 from keel.settings import Settings
 from keel.tools.account_intel import AccountIntel
 from keel.tools.account_tools import AccountReader
+from keel.tools.outbound.customer_text import find_internal
 from keel.tools.outbound.dry_run import DryRunAdapter
 from keel.tools.signals import latest_data_date
 
@@ -169,13 +170,14 @@ def actions_of(engine: Engine, thread_id: str) -> list[ProposedAction]:
 def assert_readable_draft(
     draft: Mapping[str, Any], *, account: Account, contact: Contact | None
 ) -> None:
-    """A draft a CSM can send: names the account and the contact, cites evidence, is honest."""
+    """A draft a CSM can send: names the account and the contact, holds nothing internal
+    (no evidence ids, no note on the model: those are the reviewer's), is honest."""
     body = str(draft["body"])
     assert account.name in body or account.name in str(draft["subject"]), body
     if contact is not None:
         assert contact.name.split()[0] in body, body
-    assert OFFLINE_NOTICE in body
-    assert "[" in body and "]" in body  # evidence ids cited inline
+    assert OFFLINE_NOTICE not in body
+    assert not find_internal(body), body
     assert len(body.split()) >= 30
 
 

@@ -73,7 +73,7 @@ __all__ = [
     "url_allowed",
 ]
 
-Kind = Literal["link", "markup", "offer", "address"]
+Kind = Literal["link", "markup", "offer", "address", "internal"]
 
 
 @dataclass(frozen=True)

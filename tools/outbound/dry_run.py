@@ -11,7 +11,7 @@ from pathlib import Path
 from keel.memory.actions import is_customer_facing
 from keel.redact import redact_secrets
 from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
-from keel.tools.outbound.render import IDEMPOTENCY_HEADER, to_email, to_markdown
+from keel.tools.outbound.render import DEFAULT_SENDER, IDEMPOTENCY_HEADER, to_email, to_markdown
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -29,7 +29,8 @@ class DryRunAdapter:
     """
 
     outbox_dir: Path
-    sender: str = "keel@localhost"
+    # The From when the account's owner CSM has no address (see ``render.sender_identity``).
+    sender: str = DEFAULT_SENDER
     name: str = "dry_run"
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendReceipt:

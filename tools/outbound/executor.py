@@ -441,7 +441,8 @@ def _recheck(
         contacts=contacts,
     )
     # The outbound content policy on the exact payload (links, markup, offers the play is
-    # not approved to make, addresses): a reviewer's edit is held to it as well.
+    # not approved to make, addresses; for a customer, nothing internal): a reviewer's edit
+    # is held to it as well.
     addresses = [*to, *cc, *([account.owner_csm] if "@" in account.owner_csm else [])]
     problems += content_problems(
         subject=str(payload.get("subject", "")),
@@ -450,6 +451,7 @@ def _recheck(
         allowlist=link_allowlist,
         approved_offers=policy.offers_for(action.play_id),
         addresses=addresses,
+        channel=action.channel,
     )
     problems += _policy_problems(session, action, account, contacts, policy, to, moment)
     return problems

@@ -32,7 +32,7 @@ def adapters_from_settings(settings: Settings, engine: Engine) -> dict[str, Outb
         raise KeelError(
             f"KEEL_OUTBOUND_CHANNEL is '{mode}'; expected one of {', '.join(OUTBOUND_MODES)}"
         )
-    dry: OutboundAdapter = DryRunAdapter(settings.outbox_dir, sender=settings.smtp_from)
+    dry: OutboundAdapter = DryRunAdapter(settings.outbox_dir, sender=settings.sender_from)
     webhook: OutboundAdapter | None = None
     if settings.webhook_url:
         webhook = WebhookAdapter(settings.webhook_url)
@@ -58,6 +58,7 @@ def adapters_from_settings(settings: Settings, engine: Engine) -> dict[str, Outb
         ssl=settings.smtp_ssl,
         allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
         ca_file=settings.smtp_ca_file,
+        from_fallback=settings.sender_from,
     )
     internal = webhook or dry
     return {Channel.EMAIL: smtp, Channel.SLACK: internal, Channel.INTERNAL: internal}

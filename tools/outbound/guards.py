@@ -14,6 +14,7 @@ from typing import Protocol
 from keel.errors import KeelError
 from keel.memory.actions import is_customer_facing
 from keel.tools.outbound.content import check_content, find_urls, url_allowed
+from keel.tools.outbound.customer_text import applies_to, customer_text_problems
 
 
 class ContactRecord(Protocol):
@@ -120,12 +121,15 @@ def content_problems(
     allowlist: Sequence[str],
     approved_offers: Sequence[str],
     addresses: Iterable[str],
+    channel: str | None = None,
 ) -> list[str]:
     """Everything in a message that may not go out, as reasons (empty when it may).
 
     The content policy (:func:`keel.tools.outbound.content.check_content`: links, markup,
     offers not approved for the play, addresses other than ``addresses``) over subject and
-    body, and every declared link checked against the allow-list.
+    body, and every declared link checked against the allow-list. On a customer-facing
+    ``channel``, also anything internal (:mod:`keel.tools.outbound.customer_text`:
+    evidence ids, scores and risk words, model footers).
     """
     found = check_content(
         subject=subject,
@@ -134,6 +138,8 @@ def content_problems(
         approved_offers=approved_offers,
         allowed_addresses={_norm(a) for a in addresses if a},
     )
+    if channel is not None and applies_to(channel):
+        found += customer_text_problems(subject=subject, body=body)
     reasons = [p.reason for p in found]
     reasons += link_problems(texts=(), declared=declared_links, allowlist=allowlist)
     return list(dict.fromkeys(reasons))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 from keel.memory.actions import ActionPayload, ProposedAction
@@ -18,6 +19,9 @@ ACCOUNT_HEADER = "X-Keel-Account"
 # RFC 5322 allows 998-character lines; with the default 78 the 64-character key would be
 # folded across lines, which readers (and grep over the outbox) handle less well.
 EMAIL_POLICY = email_policy.SMTP.clone(max_line_length=998)
+# Who a customer's e-mail is from when its account's owner CSM has no address and nothing
+# else is configured (``KEEL_SENDER_FROM``).
+DEFAULT_SENDER = "Customer Success <success@keel.example>"
 
 
 def render_message(
@@ -51,14 +55,41 @@ def render_message(
 
 def message_id(idempotency_key: str, sender: str) -> str:
     """A Message-ID derived from the key, so a resend carries the same id."""
-    domain = sender.rsplit("@", 1)[-1] if "@" in sender else "keel.localhost"
+    address = parseaddr(sender)[1] or sender
+    domain = address.rsplit("@", 1)[-1] if "@" in address else "keel.localhost"
     return f"<{idempotency_key}@{domain}>"
 
 
-def to_email(message: RenderedMessage, *, sender: str, idempotency_key: str) -> EmailMessage:
-    """An RFC 5322 email with the idempotency key as Message-ID and as a header."""
+def person_name(address: str) -> str:
+    """A display name from an address's local part (``dana.reyes@x`` -> ``Dana Reyes``)."""
+    local = address.split("@", 1)[0]
+    return " ".join(p.capitalize() for p in re.split(r"[._\-+]+", local) if p)
+
+
+def sender_identity(message: RenderedMessage, *, fallback: str) -> str:
+    """Who a customer's e-mail is from: the account's owner CSM, by name and address, when
+    the owner record is an address; else ``fallback`` (the configured sender)."""
+    name, address = parseaddr(message.owner_csm)
+    if address and "@" in address and " " not in address:
+        return formataddr((name or person_name(address), address))
+    return fallback
+
+
+def to_email(
+    message: RenderedMessage,
+    *,
+    sender: str,
+    idempotency_key: str,
+    from_fallback: str | None = None,
+) -> EmailMessage:
+    """An RFC 5322 email with the idempotency key as Message-ID and as a header.
+
+    ``sender`` is the transport's own address (envelope and Message-ID); the ``From`` a
+    reader sees is :func:`sender_identity`: the owner CSM, else ``from_fallback`` (default
+    ``sender``).
+    """
     email = EmailMessage(policy=EMAIL_POLICY)
-    email["From"] = sender
+    email["From"] = sender_identity(message, fallback=from_fallback or sender)
     email["To"] = ", ".join(message.to)
     if message.cc:
         email["Cc"] = ", ".join(message.cc)

@@ -65,6 +65,9 @@ class SmtpAdapter:
     ca_file: Path | None = None
     timeout_s: float = 30.0
     smtp_factory: SmtpFactory | None = None
+    # The From a reader sees when the account's owner CSM has no address (``sender``, the
+    # envelope address, when unset); an owner CSM with an address sends as themselves.
+    from_fallback: str | None = None
     name: str = "smtp"
 
     @property
@@ -135,7 +138,12 @@ class SmtpAdapter:
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendReceipt:
         self._check_plaintext_auth()
-        email = to_email(message, sender=self.sender, idempotency_key=idempotency_key)
+        email = to_email(
+            message,
+            sender=self.sender,
+            idempotency_key=idempotency_key,
+            from_fallback=self.from_fallback,
+        )
         recipients = [*message.to, *message.cc]
         where = self._where
         mode = self._starttls_mode()
