@@ -28,6 +28,7 @@ from keel.agents.facts import (
     lines_for_draft,
     tool_outputs,
 )
+from keel.agents.feedback import revising
 from keel.agents.offline import (
     OFFLINE_NOTICE,
     Composer,
@@ -70,7 +71,8 @@ def default_composers() -> dict[type[BaseModel], Composer]:
     return {
         Briefing: compose_briefing,
         Plan: compose_plan,
-        DraftContent: compose_draft,
+        # Reviewer feedback applied to what the draft composer writes.
+        DraftContent: revising(compose_draft),
         MeetingPrep: compose_meeting_prep,
         CallSummary: compose_call_summary,
     }

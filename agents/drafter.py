@@ -31,6 +31,7 @@ from keel.agents.feedback import (
     feedback_hints,
     guidance_lines,
     recall,
+    revision_checked,
     style_hints,
 )
 from keel.agents.offline import TypedPrompt, typed_prompt
@@ -169,6 +170,10 @@ def make_drafter(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                     }
                 )
             draft = _mark_customer_text(draft, deps, facts)
+            # What the reviewer's feedback named, checked by code after the model.
+            draft = revision_checked(
+                draft, feedback[-1] if feedback else None, state.get("previous_draft")
+            )
         except KeelError as exc:
             log.warning("drafter failed for %s on account %s: %s", play.id, account.get("id"), exc)
             return {

@@ -186,7 +186,10 @@ def test_respond_redrafts_with_the_feedback_and_asks_again(
     assert len(revised) == 1, "a new interrupt for the same play"
     new = revised[0]
     assert new.action_id != pending.action_id and new.interrupt_id != pending.interrupt_id
-    assert "quarterly business review on Friday" in new.args["body"]
+    # No fact on record for the review: never pasted from the feedback; the reviewer is
+    # told what was not done beside the draft.
+    assert "quarterly business review" not in new.args["body"]
+    assert "mention 'the quarterly business review on Friday'" in new.description
     assert len(new.args["body"].split()) < len(pending.args["body"].split())
     assert new.args["to"] == pending.args["to"]
     with Session(book.engine) as session:
