@@ -12,6 +12,7 @@ the contracted ceiling. Everything is deterministic and JSON-serialisable.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,7 +21,9 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from keel.domain.features import display_name
 from keel.errors import KeelError
+from keel.tools.claims import check_claims
 from keel.tools.cohort import SimilarAccount, similar_churned
 from keel.tools.health.explain import (
     Explanation,
@@ -37,8 +40,14 @@ from keel.tools.health.service import (
 from keel.tools.risk_language import TEXT_UNAVAILABLE
 from keel.tools.signals.billing import days_late, is_unpaid, payment_problems
 from keel.tools.signals.book import Book, latest_data_date, load_book
-from keel.tools.signals.catalog import EVENT_PREFIX
-from keel.tools.signals.constants import RECENT_DAYS
+from keel.tools.signals.catalog import EVENT_PREFIX, RISK_PREFIX
+from keel.tools.signals.constants import (
+    ADOPTION_VELOCITY_DAYS,
+    CONTACT_LEFT_DAYS,
+    NPS_DAYS,
+    RECENT_DAYS,
+    RISK_LANGUAGE_DAYS,
+)
 from keel.tools.signals.expansion import near_ceiling
 from keel.tools.signals.sentiment import sentiment_scores
 from keel.tools.signals.windows import day_date, day_number
@@ -51,6 +60,49 @@ MAX_RECORDS = 5
 LOW_CSAT = 3
 MAX_RISK_HYPOTHESES = 4
 PATTERN_MIN_SIMILARITY = 0.6
+# A change smaller than this is no evidence of a trend: "-0%" or "+2%" is not "falling"
+# or "rising". Relative for counts and rates; in points for scores (``_MIN_POINTS``).
+MIN_RELATIVE_CHANGE = 0.05
+_MIN_POINTS: dict[str, float] = {
+    "nps": 0.5,
+    "csat": 0.2,
+    "ticket_sentiment": 0.05,
+}
+# Metrics counted in whole units (seats, teams, tickets): shown without fractions.
+WHOLE_METRICS = frozenset({"seats_used", "active_teams", "tickets", "active_users"})
+# An invoice paid this many days late (or still unpaid this long past due) is a payment
+# problem worth a claim; one paid a few days late is ordinary payment-run timing.
+LATE_CLAIM_DAYS = 7
+# Contact roles whose departure puts the relationship at risk.
+RELATIONSHIP_ROLES = ("champion", "executive_sponsor")
+# What a record must say to be cited for a risk-language label: the semantic match finds
+# candidates, and a record is cited only when its matched text carries one of these cues
+# (a routine note near a prototype in meaning is no "quality complaint").
+LABEL_CUES: dict[str, str] = {
+    "competitor_evaluation": (
+        r"competit|rival|another (?:vendor|provider|tool|product|platform|solution)|"
+        r"other (?:vendor|provider|tool|product|platform|solution)s?|alternative|"
+        r"\bpilot|\btrial|evaluat|comparing|compare|switch|migrat|move to|moving to|"
+        r"\bRFP\b|demo from|cheaper"
+    ),
+    "budget_cut": (
+        r"budget|spend|cost|cfo|financ|licen[cs]e|cut|freeze|frozen|justif|approval|"
+        r"procurement|cheaper|price"
+    ),
+    "reorg": (
+        r"reorg|re-org|restructur|merg|layoff|laid off|new leadership|reports? into|"
+        r"department|leadership change|new (?:vp|director|head|ceo|cto|cio)"
+    ),
+    "champion_leaving": (
+        r"\bleft\b|leaving|leave|departed|no longer (?:works|with)|handed over|hand over|"
+        r"bounce|replac|successor|new (?:champion|contact|owner)|lost our|moved on"
+    ),
+    "quality_complaint": (
+        r"wrong|error|inaccura|accura|quality|mistake|incorrect|hallucinat|making things up|"
+        r"made up|worse|trust|complain|unreliable|broken|bad (?:answers|results|output)|"
+        r"check every|by hand|regress"
+    ),
+}
 
 Kind = Literal["risk", "expansion"]
 
@@ -64,6 +116,32 @@ class MetricDelta(BaseModel):
     after: float
     change_pct: float | None
     text: str
+
+    @property
+    def trend(self) -> Literal["up", "down", "flat"]:
+        """Which way the metric moved, ``flat`` when the change is too small to be evidence
+        (under :data:`MIN_RELATIVE_CHANGE`, or a score's minimum change in points)."""
+        return trend_of(self.metric, self.before, self.after, self.change_pct)
+
+
+def trend_of(
+    metric: str, before: float, after: float, change_pct: float | None
+) -> Literal["up", "down", "flat"]:
+    """The direction of a before/after change, ``flat`` below the claim thresholds."""
+    diff = after - before
+    if change_pct is not None:
+        if abs(change_pct) < MIN_RELATIVE_CHANGE:
+            return "flat"
+    elif metric in _MIN_POINTS:
+        if abs(diff) < _MIN_POINTS[metric]:
+            return "flat"
+    elif metric in WHOLE_METRICS or before == 0:
+        # From zero, or in whole units: a change of less than one unit is no change.
+        if abs(diff) < 1:
+            return "flat"
+    elif before and abs(diff / before) < MIN_RELATIVE_CHANGE:
+        return "flat"
+    return "up" if diff > 0 else "down" if diff < 0 else "flat"
 
 
 class EvidenceRecord(BaseModel):
@@ -103,17 +181,21 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _fmt(value: float) -> str:
-    if abs(value) >= 100 or float(value).is_integer():
+def _fmt(value: float, *, whole: bool = False) -> str:
+    if whole or abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
     return f"{value:.2f}"
 
 
 def support_headline(prior: int, recent: int) -> str:
     """Say what the ticket counts show: the factor can fire on a high level that is easing."""
-    if recent > prior:
+    pct = (recent - prior) / prior if prior else None
+    trend = trend_of("tickets", float(prior), float(recent), pct)
+    if trend == "up":
         return "Support load is rising"
-    if recent < prior:
+    if trend == "down":
         return "Support load is heavy, though easing"
     return "Support load stays heavy"
 
@@ -129,11 +211,27 @@ def _delta(
     relative: bool = True,
 ) -> MetricDelta:
     """A dated before/after change; ``relative=False`` for a score that can cross zero
-    (a sentiment from +0.2 to -0.1 is no percentage change)."""
+    (a sentiment from +0.2 to -0.1 is no percentage change) or a score on a fixed scale
+    (NPS, CSAT: points, not percent). Whole-unit metrics (seats, teams, tickets) are
+    rounded to whole units first, so the numbers and the text agree."""
+    whole = metric in WHOLE_METRICS
+    if whole:
+        before, after = float(round(before)), float(round(after))
     pct = (after - before) / before if before and relative else None
-    change = f" ({pct:+.0%})" if pct is not None else ""
+
+    def shown(value: float) -> str:
+        # Scores on a 0-10 or 1-5 scale read with one decimal ("7.5", not "7.50").
+        return f"{value:.1f}" if metric in ("nps", "csat") else _fmt(value, whole=whole)
+
     if not relative:
-        change = f" ({after - before:+.2f})"
+        diff = after - before
+        change = f" ({diff:+.2f})" if abs(diff) < 1 else f" ({diff:+.1f})"
+        if f"{abs(diff):.2f}" == "0.00":
+            change = " (unchanged)"
+    elif pct is not None:
+        change = f" ({pct:+.0%})" if round(abs(pct) * 100) >= 1 else " (unchanged)"
+    else:
+        change = ""
     return MetricDelta(
         metric=metric,
         label=label,
@@ -142,8 +240,49 @@ def _delta(
         before=float(before),
         after=float(after),
         change_pct=pct,
-        text=f"{label} {_fmt(before)} -> {_fmt(after)}{change} between {start} and {end}",
+        text=f"{label} {shown(before)} -> {shown(after)}{change} between {start} and {end}",
     )
+
+
+def _signal_text(signal: SignalContribution) -> str:
+    """A level signal as a claim's evidence: "seat utilisation 45% (typical 80%)"."""
+    if signal.display in ("yes", "no"):
+        return f"{signal.label}: {signal.display}"
+    typical = f" (typical {signal.typical})" if signal.typical else ""
+    return f"{signal.label} {signal.display}{typical}"
+
+
+# Signals that measure a change (their value is a delta, not a level).
+def _is_change_signal(name: str) -> bool:
+    return name.endswith(("_change", "_slope")) or name == "team_growth"
+
+
+def _level_driver(factor: FactorContribution) -> SignalContribution | None:
+    """The level signal (not a change) raising the factor's risk most, if any."""
+    candidates = [
+        s
+        for s in factor.signals
+        if not contrary(s) and s.contribution > 0 and not _is_change_signal(s.name)
+    ]
+    return max(candidates, key=lambda s: s.contribution, default=None)
+
+
+def _trend_claim(
+    falling: str,
+    low: str,
+    metrics: list[MetricDelta],
+    factor: FactorContribution,
+) -> tuple[str, list[MetricDelta]] | None:
+    """A claim that follows its numbers: "<falling>: <delta>" when a metric fell by enough
+    to be evidence, else "<low>: <level signal>" when a level is what raises the risk, else
+    no claim. Metrics that rose or held are not cited as evidence of a decline."""
+    down = [m for m in metrics if m.trend == "down"]
+    if down:
+        return f"{falling}: {down[0].text}", down
+    driver = _level_driver(factor)
+    if driver is not None:
+        return f"{low}: {_signal_text(driver)}", []
+    return None
 
 
 class _Evidence:
@@ -201,7 +340,7 @@ class _Evidence:
 
         return _delta(
             EVENT_PREFIX + name,
-            f"'{name}' events per 28 days",
+            f"{display_name(name)} events per 28 days",
             total(self.before_end),
             total(self.today),
             day_date(self.before_end),
@@ -216,6 +355,12 @@ class _Evidence:
             t["subject"].fillna("").astype(str) + ". " + t["body"].fillna("").astype(str)
         )
         return t
+
+
+def says(label: str, text: str) -> bool:
+    """Whether a record's matched text carries what it would be cited for (``label``)."""
+    cue = LABEL_CUES.get(label)
+    return bool(cue and text and re.search(cue, text, re.IGNORECASE))
 
 
 def _driver(factor: FactorContribution) -> SignalContribution | None:
@@ -260,13 +405,17 @@ def _ticket_record(row: dict[str, Any], today: int) -> EvidenceRecord:
         kind="ticket",
         external_id=str(row["external_id"]),
         date=day_date(int(row["opened"])),
-        summary=f"{row['priority']} {row['category']} ticket: {subject!r}{rated}{status}",
+        summary=f"{row['priority']} {str(row['category']).replace('_', ' ')} ticket: "
+        f"{subject!r}{rated}{status}",
     )
 
 
 def _risk_hypothesis(
     factor: FactorContribution, ev: _Evidence, external_id: str, n: int, book: Book
-) -> Hypothesis:
+) -> Hypothesis | None:
+    """The factor's claim with its evidence; None when the numbers support no claim (a
+    metric that rose is no decline, a payment a few days late is no slipping, a record
+    that does not say it is no evidence)."""
     metrics: list[MetricDelta] = []
     records: list[EvidenceRecord] = []
     claim = factor.text
@@ -276,7 +425,10 @@ def _risk_hypothesis(
             d = ev.usage_delta(column, label)
             if d:
                 metrics.append(d)
-        claim = "Engagement is falling" + (f": {metrics[0].text}" if metrics else "")
+        said = _trend_claim("Engagement is falling", "Engagement is low", metrics, factor)
+        if said is None:
+            return None
+        claim, metrics = said
     elif key == "outcomes":
         for column, label in (
             ("outcome_count", "outcomes per day"),
@@ -285,28 +437,42 @@ def _risk_hypothesis(
             d = ev.usage_delta(column, label)
             if d:
                 metrics.append(d)
-        claim = "Outcomes are slipping" + (f": {metrics[0].text}" if metrics else "")
+        said = _trend_claim("Outcomes are slipping", "Outcomes are low", metrics, factor)
+        if said is None:
+            return None
+        claim, metrics = said
     elif key == "seats":
         d = ev.usage_delta("seats_used", "seats used")
-        if d:
-            metrics.append(d)
-        claim = "Seat use is dropping" + (f": {d.text}" if d else "")
+        said = _trend_claim("Seat use is dropping", "Seat use is low", [d] if d else [], factor)
+        if said is None:
+            return None
+        claim, metrics = said
     elif key == "product_events":
         names = [s.name[len(EVENT_PREFIX) :] for s in factor.signals if s.contribution > 0]
         for name in names[:3]:
             d = ev.event_delta(name)
             if d:
                 metrics.append(d)
-        claim = "Product use is low or falling" + (f": {metrics[0].text}" if metrics else "")
+        said = _trend_claim("Product use is falling", "Product use is low", metrics, factor)
+        if said is None:
+            return None
+        claim, metrics = said
     elif key == "relationships":
-        left = ev.contacts[ev.contacts["left_day"].notna() & (ev.contacts["left_day"] <= ev.today)]
+        # Departures the signal counts: a champion or sponsor who left in its window.
+        left = ev.contacts[
+            ev.contacts["left_day"].notna()
+            & (ev.contacts["left_day"] <= ev.today)
+            & (ev.contacts["left_day"] > ev.today - CONTACT_LEFT_DAYS)
+            & ev.contacts["role"].astype(str).isin(RELATIONSHIP_ROLES)
+        ]
         for rec in _records(left.sort_values("left_day", ascending=False).head(MAX_RECORDS)):
+            role = str(rec["role"]).replace("_", " ")
             records.append(
                 EvidenceRecord(
                     kind="contact",
                     external_id=str(rec["external_id"]),
                     date=day_date(int(rec["left_day"])),
-                    summary=f"{rec['name']} ({rec['role']}) left",
+                    summary=f"{rec['name']} ({role}) left",
                 )
             )
         if records:
@@ -314,7 +480,10 @@ def _risk_hypothesis(
                 f"The champion relationship is at risk: {records[0].summary} on {records[0].date}"
             )
         else:
-            claim = "Champion and sponsor engagement has gone quiet"
+            driver = _level_driver(factor)
+            claim = "Champion and sponsor engagement has gone quiet" + (
+                f": {_signal_text(driver)}" if driver is not None else ""
+            )
     elif key in ("support", "sentiment"):
         tickets = ev.recent_tickets()
         is_recent = (
@@ -337,7 +506,8 @@ def _risk_hypothesis(
         elif driver is not None and driver.name == "csat":
             # Low satisfaction scores, not the tone of the tickets, raise the risk here.
             csat_metrics, worst = _csat_evidence(ev, tickets, since)
-            metrics.extend(csat_metrics)
+            # A CSAT that held or rose is no evidence of low satisfaction getting worse.
+            metrics.extend(m for m in csat_metrics if m.trend == "down")
         else:
             # Soured sentiment rests on the tone of the tickets: their mean sentiment then
             # and now, the volume only when it rose too, and only tickets that read
@@ -366,27 +536,41 @@ def _risk_hypothesis(
             typical = f" (typical {driver.typical})" if driver.typical else ""
             claim = f"Support satisfaction is low: {driver.label} {driver.display}{typical}"
         else:
-            claim = "Ticket sentiment has soured" + (
+            tone = [m for m in metrics if m.metric == "ticket_sentiment"]
+            if tone and tone[0].trend != "down":
+                # The tone did not sour: cite it only as the level it is, never as a change.
+                metrics = [m for m in metrics if m.metric != "ticket_sentiment"]
+                tone = []
+            if not tone and not records:
+                return None
+            headline = "Ticket sentiment has soured" if tone else "Recent tickets read negative"
+            claim = headline + (
                 f": most negative {records[0].external_id} ({records[0].summary})"
                 if records
-                else ""
+                else f": {tone[0].text}"
             )
     elif key == "nps":
         nps = ev.nps.sort_values("day", ascending=False)
-        nps_now = nps[nps["day"] > ev.today - 180]["score"]
-        nps_before = nps[(nps["day"] <= ev.today - 180) & (nps["day"] > ev.today - 360)]["score"]
+        in_window = nps[nps["day"] > ev.today - NPS_DAYS]
+        nps_now = in_window["score"]
+        nps_before = nps[
+            (nps["day"] <= ev.today - NPS_DAYS) & (nps["day"] > ev.today - 2 * NPS_DAYS)
+        ]["score"]
         if len(nps_now) and len(nps_before):
+            # A 0-10 score moves in points, not percent.
             metrics.append(
                 _delta(
                     "nps",
-                    "NPS (mean)",
+                    "NPS (mean, 0-10)",
                     float(nps_before.mean()),
                     float(nps_now.mean()),
-                    day_date(ev.today - 180),
+                    day_date(ev.today - NPS_DAYS),
                     ev.as_of,
+                    relative=False,
                 )
             )
-        for rec in _records(nps[nps["score"] <= 6].head(MAX_RECORDS)):
+        # Detractors in the window the signal reads, not from years ago.
+        for rec in _records(in_window[in_window["score"] <= 6].head(MAX_RECORDS)):
             records.append(
                 EvidenceRecord(
                     kind="nps",
@@ -395,19 +579,31 @@ def _risk_hypothesis(
                     summary=f"NPS {int(rec['score'])}",
                 )
             )
-        claim = "NPS is low or falling" + (f": {metrics[0].text}" if metrics else "")
+        said = _trend_claim("NPS is falling", "NPS is low", metrics, factor)
+        if said is None:
+            return None
+        claim, metrics = said
     elif key == "billing":
         # One rule for what is late (tools.signals.billing): void invoices are not owed,
-        # and one marked paid without a date was paid on time.
+        # and one marked paid without a date was paid on time. A claim rests only on
+        # invoices paid a week or more late or still unpaid that long past due: a payment
+        # run a few days after the due date is no sign of trouble.
         problem = payment_problems(ev.invoices)
         problem = problem[(problem["due"] < ev.today) & (problem["due"] > ev.today - 365)]
-        for rec in _records(problem.sort_values("due", ascending=False).head(MAX_RECORDS)):
+        serious: list[dict[str, Any]] = []
+        for rec in _records(problem.sort_values("due", ascending=False)):
             due = int(rec["due"])
             settled = float(rec["settled"])
+            late = days_late(due, settled, ev.today)
+            if late < LATE_CLAIM_DAYS:
+                continue
+            serious.append(rec)
+            if len(records) >= MAX_RECORDS:
+                continue
             state = (
-                "unpaid"
+                f"unpaid, {late} days past due"
                 if is_unpaid(settled, ev.today)
-                else f"paid {days_late(due, settled, ev.today)} days late"
+                else f"paid {late} days late"
             )
             records.append(
                 EvidenceRecord(
@@ -417,9 +613,34 @@ def _risk_hypothesis(
                     summary=f"invoice of {float(rec['amount']):,.0f} due {day_date(due)}: {state}",
                 )
             )
-        claim = f"Payments are slipping: {len(problem)} invoices late or unpaid in 12 months"
+        if not serious:
+            return None
+        unpaid = sum(1 for r in serious if is_unpaid(float(r["settled"]), ev.today))
+        n = len(serious)
+        what = "invoice" if n == 1 else "invoices"
+        now = f", {unpaid} still unpaid" if unpaid else ""
+        claim = (
+            f"Payments are slipping: {n} {what} paid {LATE_CLAIM_DAYS}+ days late or unpaid "
+            f"in 12 months{now}"
+        )
     elif key == "risk_language":
-        for rec in _records(ev.matches.sort_values("day", ascending=False).head(MAX_RECORDS)):
+        # The matches the signal counts (its window) for the labels it counts, and of
+        # those only records whose matched text says it (:data:`LABEL_CUES`).
+        counted = {
+            s.name[len(RISK_PREFIX) :]
+            for s in factor.signals
+            if s.name.startswith(RISK_PREFIX) and (s.value or 0) > 0
+        }
+        window = ev.matches[ev.matches["day"] > ev.today - RISK_LANGUAGE_DAYS]
+        cited: list[str] = []
+        for rec in _records(window.sort_values(["day", "score"], ascending=[False, False])):
+            label = str(rec["label"])
+            if counted and label not in counted:
+                continue
+            if not says(label, str(rec.get("snippet") or "")):
+                continue
+            if len(records) >= MAX_RECORDS:
+                break
             source = str(rec["source_kind"])
             kind: Literal["ticket", "note", "nps"] = (
                 "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
@@ -429,12 +650,14 @@ def _risk_hypothesis(
                     kind=kind,
                     external_id=str(rec["external_id"]),
                     date=day_date(int(rec["day"])),
-                    summary=f"{str(rec['label']).replace('_', ' ')} "
-                    f"(similarity {float(rec['score']):.2f})",
+                    summary=f"{label.replace('_', ' ')} (similarity {float(rec['score']):.2f})",
                 )
             )
-        labels = sorted({str(x).replace("_", " ") for x in ev.matches["label"]})
-        claim = "Risk language in notes and tickets" + (f": {', '.join(labels)}" if labels else "")
+            cited.append(label)
+        if not records:
+            return None
+        labels = sorted({x.replace("_", " ") for x in cited})
+        claim = f"Risk language in notes and tickets: {', '.join(labels)}"
     elif key == "renewal":
         upcoming = ev.renewals[ev.renewals["renewal"] >= ev.today].sort_values("renewal")
         if len(upcoming):
@@ -500,6 +723,8 @@ def _expansion_hypotheses(
         used = ev.window_mean("seats_used", ev.today) or 0.0
         bought = ev.window_mean("seats_purchased", ev.today) or 0.0
         d = ev.usage_delta("seats_used", "seats used")
+        if d is not None and d.trend == "down":
+            d = None  # seats in use falling is no evidence of growth
         add(
             "seats",
             f"Seats near the ceiling: {used:.0f} of {bought:.0f} seats used ({util:.0%})",
@@ -510,29 +735,40 @@ def _expansion_hypotheses(
     growth = signals.get("team_growth", np.nan)
     if near_ceiling("teams", growth):
         d = ev.usage_delta("active_teams", "active teams")
+        grew = d is not None and d.trend == "up"
         add(
             "teams",
-            "New teams invited" + (f": {d.text}" if d else ""),
+            f"New teams invited: {d.text}"
+            if grew and d is not None
+            else f"New teams invited: {growth:+.0f} active teams against the quarter before",
             float(growth),
-            [d] if d else [],
+            [d] if grew and d is not None else [],
             [],
         )
     velocity = signals.get("adoption_velocity", np.nan)
     if near_ceiling("adoption", velocity):
-        new = ev.features[ev.features["day"] > ev.today - 90]
-        firsts = new.groupby("feature")["day"].min().sort_values(ascending=False)
-        names = ", ".join(str(f) for f in firsts.index[:5])
-        add(
-            "adoption",
-            f"Fast adoption: {int(velocity)} new features in 90 days ({names})",
-            float(velocity),
-            [],
-            [],
-        )
+        # First use of each feature over the whole history: a feature adopted last year and
+        # used by more people this quarter is not new. The count is the list's own length.
+        firsts = ev.features.groupby("feature")["day"].min()
+        new = firsts[firsts > ev.today - ADOPTION_VELOCITY_DAYS].sort_values(ascending=False)
+        shown = [display_name(str(f)) for f in new.index[:5]]
+        more = len(new) - len(shown)
+        names = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+        if len(new):
+            what = "feature" if len(new) == 1 else "features"
+            add(
+                "adoption",
+                f"Fast adoption: {len(new)} new {what} in 90 days ({names})",
+                float(velocity),
+                [],
+                [],
+            )
     ceiling_use = signals.get("outcome_ceiling_use", np.nan)
     if near_ceiling("ceiling", ceiling_use):
         monthly = (ev.window_mean("outcome_count", ev.today) or 0.0) * 30
         d = ev.usage_delta("outcome_count", "outcomes per month", scale=30.0)
+        if d is not None and d.trend == "down":
+            d = None  # a falling volume is no evidence of growth toward the ceiling
         add(
             "outcome_ceiling",
             f"Outcome volume near the contracted ceiling: {monthly:,.0f} a month "
@@ -586,7 +822,9 @@ def hypotheses_for(
         risk: list[Hypothesis] = []
         top = explanation.actionable_risk_factors(MAX_RISK_HYPOTHESES)
         for n, factor in enumerate(top, start=1):
-            risk.append(_risk_hypothesis(factor, ev, ext, n, history))
+            made = _risk_hypothesis(factor, ev, ext, n, history)
+            if made is not None:
+                risk.append(made)
         matches = [s for s in similar.get(account, []) if s.similarity >= PATTERN_MIN_SIMILARITY]
         if matches:
             named = ", ".join(f"{s.name} ({s.similarity:.2f})" for s in matches)
@@ -611,8 +849,12 @@ def hypotheses_for(
                 summary=explanation.summary,
                 text_evidence=scores.text_evidence,
                 text_note=None if scores.text_evidence else TEXT_UNAVAILABLE,
-                risk=risk,
-                expansion=_expansion_hypotheses(signals.loc[account], ev, ext, history),
+                # The last word: any statement its own numbers contradict is reworded or
+                # dropped (tools.claims), whatever built it.
+                risk=check_claims(risk),
+                expansion=check_claims(
+                    _expansion_hypotheses(signals.loc[account], ev, ext, history)
+                ),
             )
         )
     return out

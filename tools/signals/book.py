@@ -116,7 +116,7 @@ def _queries(dialect: str) -> dict[str, str]:
         ),
         "risk_matches": (
             f"SELECT account_id, {d('day')} AS day, label, source_kind, source_id, external_id, "
-            "score FROM risk_language_match "
+            "score, snippet FROM risk_language_match "
             "WHERE day >= :since_risk AND day <= :until AND prototype_version = :version AND {acc}"
         ),
     }
