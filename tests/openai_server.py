@@ -40,6 +40,7 @@ class Reply:
     prompt_tokens: int = 10
     completion_tokens: int = 5
     delay_s: float = 0.0
+    token_delay_s: float = 0.0  # between streamed chunks (a model's per-token pace)
 
 
 @dataclass
@@ -229,6 +230,8 @@ async def _sse(entry: Reply, model: str, include_usage: bool) -> AsyncIterator[s
 
     yield chunk({"role": "assistant", "content": ""})
     for word in (entry.content or "").split(" ") if entry.content else []:
+        if entry.token_delay_s:
+            await asyncio.sleep(entry.token_delay_s)
         yield chunk({"content": word + " "})
     if entry.tool_calls:
         calls = [{"index": i, **call} for i, call in enumerate(_tool_calls_json(entry))]
