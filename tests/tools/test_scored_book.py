@@ -326,3 +326,19 @@ def _snapshot_account(engine: Engine, snapshot_id: int) -> int:
                 select(table.c.account_id).where(table.c.snapshot_id == snapshot_id).limit(1)
             ).scalar_one()
         )
+
+
+def test_a_book_scored_by_an_earlier_scoring_version_is_scored_again(book_engine: Engine) -> None:
+    """A workspace scored by an earlier Keel (another ranking rule) shows the new order on its
+    next read, not the stored old one."""
+    from keel.memory.snapshots import data_fingerprint
+    from keel.tools.health.snapshot import fresh_snapshot
+
+    snap = score_as_of(book_engine)
+    assert fresh_snapshot(book_engine, snap.as_of) is not None
+    table = BookSnapshot.__table__  # type: ignore[attr-defined]
+    with book_engine.begin() as conn:  # as an earlier version wrote it
+        conn.execute(table.update().values(fingerprint=data_fingerprint(book_engine)))
+    assert fresh_snapshot(book_engine, snap.as_of) is None
+    rescored = current_snapshot(book_engine, snap.as_of)
+    assert rescored.id == snap.id and rescored.scored_at > snap.scored_at

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,17 @@ DEFAULT_KIND = "multi_signal"
 log = logging.getLogger(__name__)
 
 
+# What a snapshot's rows mean: bump it when the scoring job writes them differently (the
+# ranking rule, the hypotheses, the explanation's wording), so a book scored by an earlier
+# Keel is scored again on its next read instead of showing the old order.
+SCORING_VERSION: Final = 2
+
+
+def scoring_fingerprint(engine: Engine) -> str:
+    """The data fingerprint plus the scoring job's version: what a fresh snapshot matches."""
+    return f"{data_fingerprint(engine)};scoring=v{SCORING_VERSION}"
+
+
 def _as_of(engine: Engine, as_of: dt.date | None) -> dt.date:
     when = as_of or latest_data_date(engine)
     if when is None:
@@ -78,7 +89,7 @@ def score_as_of(
         ValueError: the book has no telemetry.
     """
     when = _as_of(engine, as_of)
-    fingerprint = data_fingerprint(engine)
+    fingerprint = scoring_fingerprint(engine)
     model_id, model = get_model_record(
         engine, as_of=when, horizon_days=horizon_days, kind=kind, refit=refit
     )
@@ -201,7 +212,7 @@ def fresh_snapshot(
     except ValueError as exc:
         raise KeelError(str(exc)) from exc
     found = find_snapshot(engine, as_of=when, horizon_days=horizon_days, model_kind=kind)
-    return found if is_current(found, data_fingerprint(engine)) else None
+    return found if is_current(found, scoring_fingerprint(engine)) else None
 
 
 def current_snapshot(
