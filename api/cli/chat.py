@@ -103,11 +103,13 @@ def _print_answer(text: str, streamed: str, data: dict[str, object]) -> None:
         console.print("")
     cited = [str(c) for c in data.get("citations") or []]  # type: ignore[attr-defined]
     removed = [str(c) for c in data.get("removed") or []]  # type: ignore[attr-defined]
+    why = data.get("why") or {}
     if cited:
         console.print(f"[dim]sources: {escape(', '.join(cited))}[/]", highlight=False)
-    if removed:
+    for ident in removed:
+        reason = why.get(ident) if isinstance(why, dict) else None
         console.print(
-            f"[dim]removed (no tool returned them): {escape(', '.join(removed))}[/]",
+            f"[dim]removed {escape(ident)}: {escape(str(reason or 'no tool returned it'))}[/]",
             highlight=False,
         )
 
