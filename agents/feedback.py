@@ -498,6 +498,10 @@ def apply_feedback(
             paragraphs.remove(named)
             notes.append(f"removed the paragraph the reviewer named ({_ordinal(index)})")
             continue
+        if before and len(paragraphs) != len(before):
+            # The new text is laid out differently (a shorter draft already left it out):
+            # the paragraph the reviewer read is not there to remove.
+            continue
         stop = _sign_off_index(paragraphs)
         candidates = list(range(0, stop))
         if candidates and -len(candidates) <= index < len(candidates):

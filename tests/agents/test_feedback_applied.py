@@ -246,3 +246,12 @@ def test_a_revision_that_did_the_job_passes_the_check_unchanged() -> None:
         done,
         [],
     )
+
+
+def test_shorter_and_remove_the_second_paragraph_keep_the_facts() -> None:
+    """Shorter already leaves the opening (the second paragraph) out: the paragraph after it,
+    the facts, is not removed in its place."""
+    first, revised, _ = _revise("Shorter, more formal, and remove the second paragraph")
+    assert paragraphs_of(first.body)[1] not in revised.body
+    assert "Active users 42 -> 26" in revised.body
+    assert revised.body.startswith("Dear Priya Nair,")
