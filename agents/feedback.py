@@ -312,6 +312,7 @@ def parse_feedback(text: str) -> FeedbackAsks:
     taken = [(m.start(), m.end()) for m in _TOPIC_ASK.finditer(text)]
     taken += [(m.start(), m.end()) for m in _IDS_ASK.finditer(text)]
     taken += [(m.start(), m.end()) for m in _PARAGRAPH_ASK.finditer(text)]
+    taken += [(m.start(), m.end()) for m in _SHORTER.finditer(text)]
     for m in _DROP_ASK.finditer(text):
         if any(a <= m.start() < b for a, b in taken):
             continue

@@ -125,6 +125,7 @@ def _revise(feedback: str, **kwargs: Any) -> tuple[DraftContent, DraftContent, D
         ("Please remove the ids.", {"drop_ids": "any"}),
         ("no ticket numbers please", {"drop_ids": "ticket"}),
         ("Shorter", {"shorter": True}),
+        ("cut it down a bit", {"shorter": True}),
         ("more formal please", {"formal": True}),
         ("mention the SSO fix", {"mentions": ("the SSO fix",)}),
         ("remove the second paragraph", {"drop_paragraphs": (1,)}),
