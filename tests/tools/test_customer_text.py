@@ -118,6 +118,19 @@ def test_each_internal_kind_is_found(text: str) -> None:
     assert find_internal(text), text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Summit Health is using the product more widely this quarter.",
+        "Our Head of Risk, Maya, will join the call.",
+        "Feel free to arrange a time; the arr key is on the left.",
+        "Your support ticket was closed on 2026-10-09.",
+    ],
+)
+def test_names_and_ordinary_words_are_not_mistaken_for_scores(text: str) -> None:
+    assert find_internal(text) == [], text
+
+
 def test_what_a_customer_may_read_passes_untouched() -> None:
     assert find_internal(CLEAN_EMAIL) == []
     assert strip_internal(CLEAN_EMAIL) == CLEAN_EMAIL

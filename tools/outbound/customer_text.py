@@ -63,31 +63,34 @@ _CITATION_RE: Final = re.compile(
 
 # Keel's assessment of the account, in words a customer must not read.
 _ASSESSMENT: Final[tuple[tuple[str, str], ...]] = (
-    (r"\bhealth[\s-]*(?:scores?|percentiles?|status|rating|grade)\b", "a health score"),
-    (r"\bhealth\s+(?:is|was|went|dropped|fell|turned)\b", "a health score"),
-    (r"\bchurn(?:s|ed|ing)?\b|\battrition\b", "a churn assessment"),
+    (r"(?i)\bhealth[\s-]*(?:scores?|percentiles?|rating|grade)\b", "a health score"),
+    (r"(?i)\bchurn(?:s|ed|ing)?\b|\battrition\b", "a churn assessment"),
     (
-        r"\b(?:churn|renewal|retention|account|commercial)\s+risk\b|\brisk\s+(?:score|factor|"
-        r"level|model|signal|rating|tier|flag)s?\b|\bat[\s-]risk\b|\b(?:high|low|medium|elevated)"
-        r"[\s-]risk\b|\brisk\s+of\s+(?:churn|leaving|losing|cancell|not\s+renewing)",
+        r"(?i)\b(?:churn|renewal|retention|account|commercial)\s+risk\b|\brisk\s+(?:score|"
+        r"factor|level|model|signal|rating|tier|flag)s?\b|\bat[\s-]risk\b|\b(?:high|low|medium|"
+        r"elevated)[\s-]risk\b|\brisk\s+of\s+(?:churn|leaving|losing|cancell|not\s+renewing)",
         "a risk assessment",
     ),
-    (r"\bpercentile\b", "a percentile of the book"),
-    (r"\bARR\b|\bMRR\b|\b(?:annual|monthly)\s+recurring\s+revenue\b", "the account's revenue"),
-    (r"\bNPS\b|\bnet\s+promoter\b|\bdetractors?\b|\bpromoters?\b", "an NPS reading"),
+    (r"(?i)\bpercentile\b", "a percentile of the book"),
+    # Upper case only: "ARR" and "NPS" are acronyms; "arr" is not a word a reader trips on.
+    (r"\bARR\b|\bMRR\b|(?i:\b(?:annual|monthly)\s+recurring\s+revenue\b)", "the account's revenue"),
+    (r"\bNPS\b|(?i:\bnet\s+promoter\b|\bdetractors?\b)", "an NPS reading"),
     (
-        r"\b(?:low|normal|medium|high|urgent|critical)-priority\b|\b(?:low|normal|medium)\s+"
+        r"(?i)\b(?:low|normal|medium|high|urgent|critical)-priority\b|\b(?:low|normal|medium)\s+"
         r"priority\b",
         "a ticket priority label",
     ),
-    (r"\bsentiment\b", "a sentiment reading"),
-    (r"\bhypothes[ie]s\b|\bcohort\b|\bsimilar\s+(?:churned\s+)?accounts\b", "an internal analysis"),
     (
-        r"\bescalat(?:e|ed|ing|ion)\s+(?:internally|note)\b|\bsave\s+(?:plan|play)\b",
+        r"(?i)\b(?:ticket\s+)?sentiment\s+(?:score|trend|reading)s?\b|\bticket\s+sentiment\b",
+        "a sentiment reading",
+    ),
+    (r"(?i)\bhypothes[ie]s\b|\bsimilar\s+(?:churned\s+)?accounts\b", "an internal analysis"),
+    (
+        r"(?i)\bescalat(?:e|ed|ing|ion)\s+(?:internally|note)\b|\bsave\s+(?:plan|play)\b",
         "an internal play",
     ),
 )
-_ASSESSMENT_RES: Final = tuple((re.compile(p, re.IGNORECASE), what) for p, what in _ASSESSMENT)
+_ASSESSMENT_RES: Final = tuple((re.compile(p), what) for p, what in _ASSESSMENT)
 _PLAY_IDS_RE: Final = re.compile(
     r"\b(?:"
     + "|".join(sorted((re.escape(p) for p in PLAY_LIBRARY), key=len, reverse=True))
