@@ -11,18 +11,23 @@ prompt, over hand-written facts, and reads the draft as the customer would.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from keel.agents.composers import offline_model
-from keel.agents.drafter import drafter_messages, unsupported_claim
+from keel.agents.context import ReviewDeps
+from keel.agents.drafter import drafter_messages, make_drafter, unsupported_claim
 from keel.agents.facts import build_facts, lines_for_draft
 from keel.agents.feedback import StyleHints
 from keel.agents.offline import OFFLINE_NOTICE
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, DraftContent, Hypothesis
 from keel.domain.plays import PLAY_LIBRARY
+from keel.domain.policy import load_policy
+from keel.settings import Settings
 from keel.tools.account_tools import (
     TOOL_EVIDENCE,
     TOOL_HEALTH,
@@ -284,6 +289,34 @@ def test_a_billing_follow_up_needs_an_invoice_open_or_overdue_now() -> None:
     # The usage drop behind the hypothesis is not what a billing e-mail is about.
     assert "42 -> 26" not in content.body
     assert content.evidence_ids == ["invoice:acc-00036-i0007"]
+
+
+def test_the_drafter_writes_no_billing_follow_up_when_nothing_is_owed(tmp_path: Path) -> None:
+    facts = build_facts(_results(signals=[FALLING]), as_of=AS_OF)
+    deps = ReviewDeps(
+        engine=None,  # type: ignore[arg-type]  # not reached: the claim is refused first
+        settings=Settings(data_dir=tmp_path, _env_file=None),  # type: ignore[call-arg]
+        policy=load_policy(),
+    )
+    node = make_drafter(model=offline_model(), deps=deps)
+    state: Any = {
+        "item": {
+            "play": "billing_followup",
+            "rationale": "Payments are slipping.",
+            "hypothesis_id": "acc-00036:risk:1:engagement",
+            "draft_kind": "email",
+            "recipient_contact_id": 1,
+        },
+        "facts": facts,
+        "briefing": _briefing([]).model_dump(mode="json"),
+    }
+
+    result = node(state, SimpleNamespace(store=None))  # type: ignore[arg-type]
+
+    assert result["draft"] is None
+    (outcome,) = result["outcomes"]
+    assert outcome["status"] == "blocked" and outcome["play"] == "billing_followup"
+    assert "no invoice is open or overdue" in outcome["reasons"][0]
 
 
 def test_an_adoption_congratulation_cites_only_what_rose() -> None:
