@@ -18,6 +18,8 @@ For each id an artefact cites (in brackets in its text, or in its declared evide
   tickets): one shared content word with what they cite is enough there, and its
   numbers are the grounded scorer's to judge.
 
+A customer's draft cites beside its text, not in it (issue 19): a sentence of it that
+states a number is cited by the declared evidence id that supports it (the strict rule).
 A draft's sentence that states a number or date and cites nothing is counted as an
 uncited factual sentence. Score: good citations / (citations + uncited factual
 sentences); not applicable when nothing cites and nothing states a number.
@@ -51,6 +53,24 @@ def supports(sentence: str, support: str, *, strict: bool) -> bool:
         known = Known.of([support])
         return all(grounded(f, known) for f in find_numbers(without_citations(sentence)))
     return True
+
+
+def _declared_support(
+    outcome: Outcome, artefact: Artefact, sentence: str, known: set[str]
+) -> str | None:
+    """The declared evidence id of a customer's draft that supports ``sentence`` (strictly:
+    its words and every number), or None (also for internal artefacts, which cite inline)."""
+    if not artefact.key.startswith("draft:") or artefact.audience == INTERNAL:
+        return None
+    if not find_numbers(sentence):
+        return None
+    for ident in artefact.cited:
+        if _problem(outcome, artefact, ident, known) is not None:
+            continue
+        support = _support_text(outcome, artefact, ident)
+        if support.strip() and supports(sentence, support, strict=True):
+            return ident
+    return None
 
 
 def _support_text(outcome: Outcome, artefact: Artefact, ident: str) -> str:
@@ -90,6 +110,15 @@ def score_citations(outcome: Outcome) -> Score:
             cited = [c for c in inline if sentence.start <= c[1] < sentence.end]
             if not cited:
                 lowered = sentence.text.lower()
+                beside = _declared_support(outcome, artefact, sentence.text, known)
+                if beside is not None and not lowered.startswith(_GREETING_WORDS):
+                    # A customer's draft carries its citations beside the text (its
+                    # declared evidence ids), never inline: the sentence is cited when one
+                    # of them says it.
+                    total += 1
+                    good += 1
+                    checked.add(beside)
+                    continue
                 if (
                     is_draft
                     and not lowered.startswith(_GREETING_WORDS)

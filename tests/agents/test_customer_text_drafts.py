@@ -351,3 +351,16 @@ def test_internal_escalation_keeps_its_citations_and_notice() -> None:
     content, _ = _draft("internal_escalation")
     assert "[health:acc-00036@2026-10-31]" in content.body
     assert OFFLINE_NOTICE in content.body
+
+
+def test_the_citation_eval_reads_a_customer_draft_s_citations_beside_it() -> None:
+    from keel.evals.scorers.citations import score_citations
+    from tests.evals.support import GOOD_BODY, draft, outcome
+
+    beside = GOOD_BODY.replace(" [metric:active_users]", "").replace(" [ticket:acc-1-t01]", "")
+    assert "[" not in beside
+    score = score_citations(outcome(draft(beside)))
+    assert score.score == 1.0, score.reason
+    # A number no declared id carries is still an uncited claim.
+    invented = beside.replace("(-30%)", "(-45%)")
+    assert score_citations(outcome(draft(invented))).score < 1.0
