@@ -39,6 +39,7 @@ Examples:
 """
 
 SNIPPET_CHARS = 160
+PASSAGE_CHARS = 320
 
 
 class KindChoice(StrEnum):
@@ -100,20 +101,43 @@ def index_command(
     console.print(report_table(report))
 
 
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _print_hits(hits: list[EvidenceHit]) -> None:
-    """One block per record: the ids to cite, then its best passage (printed as plain text)."""
+    """One block per record: the ids to cite, the sentence that matches, then the record.
+
+    The matching sentence is printed in full (up to :data:`PASSAGE_CHARS`); the record's
+    text around it follows, dimmed, when it holds more than that sentence. Near-duplicate
+    records collapsed into a hit are cited on one line.
+    """
     for rank, hit in enumerate(hits, start=1):
         header = Text()
         header.append(f"{rank:>2}. ", style="bold")
         header.append(f"{hit.kind}:{hit.source_id}", style="bold cyan")
         header.append(f" ({hit.external_id})  account {hit.account_external_id or hit.account_id}")
         header.append(f"  {hit.date.isoformat()}  score {hit.score:.3f}", style="dim")
-        snippet = " ".join(hit.text.split())
-        if len(snippet) > SNIPPET_CHARS:
-            snippet = snippet[: SNIPPET_CHARS - 1] + "…"
+        if hit.match != "meaning":
+            header.append(f"  [{hit.match}]", style="green")
+        passage = " ".join((hit.passage or hit.text).split())
+        record = " ".join(hit.text.split())
         # Customer text is data: a Text object never interprets it as rich markup.
         console.print(header)
-        console.print(Padding(Text(snippet), (0, 0, 0, 4)))
+        console.print(Padding(Text(_clip(passage, PASSAGE_CHARS)), (0, 0, 0, 4)))
+        if record != passage:
+            console.print(
+                Padding(Text(f"in: {_clip(record, SNIPPET_CHARS)}", style="dim"), (0, 0, 0, 4))
+            )
+        if hit.similar:
+            shown = ", ".join(hit.similar[:5]) + (" …" if len(hit.similar) > 5 else "")
+            console.print(
+                Padding(
+                    Text(f"+{len(hit.similar)} near-duplicate(s): {shown}", style="dim"),
+                    (0, 0, 0, 4),
+                )
+            )
 
 
 def search_command(
@@ -135,9 +159,11 @@ def search_command(
     ] = None,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=200, help="How many records.")] = 8,
 ) -> None:
-    """Find the tickets, call notes and NPS comments closest in meaning to QUERY.
+    """Find the tickets, call notes and NPS comments that match QUERY.
 
-    Prints each record once (its best-matching passage) with the ids to cite.
+    Records that say QUERY word for word come first, then the closest in meaning and
+    words. Prints each record once with the ids to cite: the sentence that matches, then
+    the record around it; near-duplicate records are listed under the first.
     """
     request = SearchQuery(
         text=query,

@@ -62,9 +62,16 @@ class EvidenceHit(BaseModel):
     account_external_id: str
     date: dt.date
     text: str
+    """The record's best-matching chunk (the whole record when it is short)."""
     score: float
-    """Cosine similarity of the passage to the query."""
+    """Cosine similarity of the chunk to the query."""
     chunk: int
+    passage: str = ""
+    """The sentence of the record that matches the query."""
+    match: Literal["phrase", "keyword", "meaning"] = "meaning"
+    """Why it ranks here: it holds the query word for word, most of its words, or its meaning."""
+    similar: tuple[str, ...] = ()
+    """Near-duplicate records collapsed into this one (``kind:external_id``)."""
 
 
 class SearchResult(BaseModel):
@@ -97,6 +104,9 @@ def account_row_id(app: App, external_id: str) -> int:
 
 def search(app: App, query: SearchQuery) -> SearchResult:
     """The ``query.k`` records best matching ``query.text``, best first.
+
+    Hybrid: records holding the query word for word first, then by meaning fused with
+    keywords; near-duplicates collapse into the first (see ``VectorStore.search``).
 
     Raises:
         UnknownAccount: ``query.account`` names no account (checked before the index opens).

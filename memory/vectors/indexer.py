@@ -8,7 +8,10 @@ one risk sentence inside a long routine text is diluted in its chunk's vector. B
 in one collection and one numbering, so everything below (and the state table's
 ``n_chunks``, which counts records) treats them alike.
 
-Only documents whose content hash differs from the recorded one are embedded. Each batch
+Only documents whose content hash differs from the recorded one are embedded, and each
+distinct text once per run: templated books repeat sentences word for word across
+documents ("It works. Not much else to say."), and a repeated text gets the vector
+already computed. Each batch
 follows one order, so a run killed at any point is finished by the next run without
 duplicates (record ids are deterministic, so writing a record twice overwrites it):
 
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
 from keel.memory.embeddings import Embedder
@@ -98,6 +102,33 @@ def embedding_order(doc: SourceDoc) -> tuple[int, str, int]:
     return (len(doc.text), doc.kind, doc.source_id)
 
 
+class _VectorCache:
+    """Embeds each distinct text once per indexing run (bounded: at most ``limit`` kept)."""
+
+    def __init__(self, embedder: Embedder, limit: int = 200_000) -> None:
+        self.embedder = embedder
+        self.limit = limit
+        self.vectors: dict[str, np.ndarray] = {}
+        self.embedded = 0  # texts the model encoded
+        self.reused = 0  # texts answered from earlier in the run
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        fresh = self.embedder.embed(missing) if missing else None
+        found: dict[str, np.ndarray] = {}
+        if fresh is not None:
+            found = dict(zip(missing, fresh, strict=True))
+            self.embedded += len(missing)
+            if len(self.vectors) + len(found) <= self.limit:
+                self.vectors.update(found)
+        self.reused += len(texts) - len(missing)
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([found[t] if t in found else self.vectors[t] for t in texts]).astype(
+            np.float32, copy=False
+        )
+
+
 def _delete_ids(collection: Any, ids: Sequence[str], page: int) -> None:
     for start in range(0, len(ids), page):
         collection.delete(ids=list(ids[start : start + page]))
@@ -158,6 +189,7 @@ def index_documents(
 
     if progress:
         progress(0, len(pending))
+    cache = _VectorCache(embedder)
     chunks_written = 0
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
@@ -173,7 +205,7 @@ def index_documents(
             for d, p in zip(batch, pieces, strict=True)
             for n, (_text, unit) in enumerate(p)
         ]
-        vectors = embedder.embed(texts)
+        vectors = cache.embed(texts)
 
         old_extent = {d.key: extent.get(d.key, 0) for d in batch}
         save_state(
@@ -216,4 +248,5 @@ def index_documents(
         chunks_deleted=chunks_deleted,
         seconds=time.perf_counter() - started,
         repaired=repaired,
+        texts_embedded=cache.embedded,
     )

@@ -7,9 +7,11 @@ unfiltered). An account's evidence is a few hundred records, so a numpy dot prod
 exactly those rows is both exact and fast. Documents stay in Chroma and are fetched only
 for the rows returned.
 
-The copy holds every record, chunks and sentence units (``unit``), so its memory is
-(records x 384 x 4 bytes) plus a few bytes of tags per record; search selects the chunks,
-risk-language matching reads both.
+The copy holds every record, chunks and sentence units (``unit``), and their texts, so
+its memory is (records x 384 x 4 bytes) plus each record's text and a few bytes of tags;
+search ranks documents by both units and returns chunks, keyword scoring reads the chunks'
+texts (:mod:`keel.memory.vectors.keywords`, built on first use), risk-language matching
+reads every vector.
 
 The copy is tagged with the collection's generation (bumped by the indexer after every
 write) and reloaded when that changes, so another process's ``keel index`` is picked up.
@@ -20,10 +22,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from keel.memory.vectors.keywords import KeywordIndex
 from keel.memory.vectors.types import KINDS, UNITS, date_to_int, record_unit
 
 # Chroma's local backend binds one SQL variable per id; pages of 5000 stay under its limit.
@@ -47,6 +51,7 @@ class ChunkSnapshot:
     unit: np.ndarray  # int8, index into UNITS (records without ``unit`` are chunks)
     external_id: list[str]
     account_external_id: list[str]
+    documents: list[str]  # the record's text ("" when stored without one)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -56,22 +61,30 @@ class ChunkSnapshot:
         """One int64 per row identifying its source document (kind and source id)."""
         return self.source_id * len(KINDS) + self.kind
 
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        """BM25 postings and phrase keys of the chunks (sentences repeat their words)."""
+        chunks = np.flatnonzero(self.unit == _UNIT_CODE["chunk"])
+        return KeywordIndex(self.documents, chunks.tolist())
+
     @classmethod
     def load(cls, collection: Any, generation: str, *, dim: int) -> ChunkSnapshot:
         """Read every record's embedding and metadata from ``collection``, page by page."""
         ids: list[str] = []
         blocks: list[np.ndarray] = []
         metas: list[dict[str, Any]] = []
+        texts: list[str] = []
         offset = 0
         while True:
             page = collection.get(
-                include=["embeddings", "metadatas"], limit=PAGE_SIZE, offset=offset
+                include=["embeddings", "metadatas", "documents"], limit=PAGE_SIZE, offset=offset
             )
             if not page["ids"]:
                 break
             ids.extend(page["ids"])
             blocks.append(np.asarray(page["embeddings"], dtype=np.float32).reshape(-1, dim))
             metas.extend(page["metadatas"])
+            texts.extend(d or "" for d in (page["documents"] or [None] * len(page["ids"])))
             offset += len(page["ids"])
             if len(page["ids"]) < PAGE_SIZE:
                 break
@@ -88,6 +101,7 @@ class ChunkSnapshot:
             unit=np.fromiter((_UNIT_CODE[record_unit(m)] for m in metas), np.int8, len(metas)),
             external_id=[str(m["external_id"]) for m in metas],
             account_external_id=[str(m["account_external_id"]) for m in metas],
+            documents=texts,
         )
 
     def select(

@@ -8,27 +8,28 @@ A document is stored as records of two units (see :mod:`keel.memory.vectors.inde
 of a few sentences, which search returns, and single sentences, which risk-language
 prototypes are matched against together with the chunks.
 
-Reads take two paths. An unfiltered search is Chroma's HNSW query. A filtered search
-(account, kinds, dates) and prototype matching scan an in-memory snapshot of the vectors
-exactly (see :mod:`keel.memory.vectors.snapshot` for why).
-
-Search reads only chunks: it drops records tagged ``unit: sentence`` rather than keeping
-those tagged ``unit: chunk``, so records written before sentence units existed (no
-``unit`` tag) are still found. They exist only in an index that a newer Keel has not yet
-brought up to date, in whole or in part: the chunker's version is in every content hash,
-so the next ``keel index`` rewrites each such document, tags included. (Chroma's
-``$ne``, used as the HNSW path's fallback filter, matches records without the key since
-Chroma 0.5.12.)
+Reads scan an in-memory snapshot of the vectors and texts exactly (see
+:mod:`keel.memory.vectors.snapshot` for why not Chroma's filtered HNSW query). Search is
+hybrid: a document ranks by the cosine of its best chunk averaged with that of its best
+record, chunk or sentence (a phrase inside a long note is diluted in the note's chunk
+vector but not in its sentence's), fused with a BM25 rank over its chunks' words, and
+documents that hold the query word for word come first
+(:mod:`keel.memory.vectors.keywords`). A hit is a chunk with its matching sentence;
+near-duplicate records (templated NPS comments) collapse into the first. Records written
+before sentence units existed have no ``unit`` tag and are chunks
+(:func:`keel.memory.vectors.types.record_unit`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
+import math
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
@@ -37,18 +38,20 @@ from sqlalchemy.engine import Engine
 from keel.errors import KeelError, StoreDamaged
 from keel.memory.embeddings import Embedder
 from keel.memory.index_state import delete_state
+from keel.memory.vectors.chunking import split_sentences
 from keel.memory.vectors.client import chroma_errors, forget_client, make_chroma_client
 from keel.memory.vectors.indexer import DEFAULT_BATCH_SIZE, ProgressCallback, index_documents
 from keel.memory.vectors.integrity import check_folder, empty_folder
+from keel.memory.vectors.keywords import content_words, near_duplicate_key, phrase_key, words
 from keel.memory.vectors.lock import IndexLock
 from keel.memory.vectors.snapshot import ChunkSnapshot
 from keel.memory.vectors.types import (
     KINDS,
+    UNITS,
     IndexReport,
     PrototypeMatch,
     SearchHit,
     int_to_date,
-    record_unit,
 )
 from keel.settings import Settings
 
@@ -57,9 +60,15 @@ SNIPPET_CHARS = 240
 _META_EMBEDDER = "keel_embedder"
 _META_DIM = "keel_dim"
 _META_GENERATION = "keel_generation"
-# Search reads chunks only. "$ne" rather than {"unit": "chunk"}: records written before
-# the ``unit`` tag existed are chunks too, and "$ne" matches records without the key.
-_CHUNKS_ONLY: dict[str, Any] = {"unit": {"$ne": "sentence"}}
+_CHUNK_CODE = UNITS.index("chunk")
+# Reciprocal rank fusion's constant (the usual 60): a document's fused score is
+# 1 / (60 + its rank by meaning) + 1 / (60 + its rank by keywords).
+_RRF_K = 60.0
+# A document ranks by keywords only if its chunk holds this share of the query's words:
+# a long ticket holds a few of any query's common words, and is no keyword match for it.
+_KEYWORD_SHARE = 0.6
+# Chunk cosine at or above which a record is a near-duplicate of a better-ranked hit.
+_NEAR_DUPLICATE = 0.95
 # Rows of the snapshot multiplied at once in prototype matching (bounds peak memory).
 _MATCH_BLOCK = 50_000
 # Ids per Chroma ``get`` when fetching documents (SQLite caps bound variables).
@@ -138,18 +147,164 @@ def _clear_errors(
     return wrapper
 
 
-def _best_per_document(order: Iterable[int], documents: Sequence[Hashable], k: int) -> list[int]:
-    """The first ``k`` positions of ``order`` whose documents have not been seen yet."""
-    picked: list[int] = []
-    seen: set[Hashable] = set()
-    for position in order:
-        code = documents[position]
-        if code not in seen:
-            seen.add(code)
-            picked.append(int(position))
-            if len(picked) == k:
-                break
-    return picked
+def _first_per_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each distinct value of ``groups`` (sorted), the position of its largest value."""
+    order = np.lexsort((-values, groups))
+    starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
+    return np.asarray(order[starts])
+
+
+def _passage(
+    snapshot: ChunkSnapshot,
+    chunk_row: int,
+    sentence_row: int | None,
+    query_key: str,
+    terms: Sequence[str],
+    phrase: bool,
+) -> str:
+    """The sentence of a hit that matches the query: the phrase's, the nearest, or the
+    one sharing most of the query's words; the chunk itself when it is one sentence."""
+    sentences = split_sentences(snapshot.documents[chunk_row])
+    if phrase:
+        for sentence in sentences:
+            if query_key in phrase_key(sentence):
+                return sentence
+    if sentence_row is not None:
+        return snapshot.documents[sentence_row]
+    if not sentences:
+        return snapshot.documents[chunk_row]
+    wanted = set(terms)
+    best = max(sentences, key=lambda s: len(wanted & set(words(s))))
+    return best if wanted & set(words(best)) or len(sentences) == 1 else sentences[0]
+
+
+def _rank(
+    snapshot: ChunkSnapshot,
+    rows: np.ndarray,
+    vector: np.ndarray,
+    query: str,
+    k: int,
+    *,
+    collapse: bool,
+) -> list[SearchHit]:
+    """Hybrid ranking of the documents of ``rows`` (see :meth:`VectorStore.search`)."""
+    cosine = snapshot.embeddings[rows] @ vector
+    docs = snapshot.doc_codes[rows]
+    is_chunk = snapshot.unit[rows] == _CHUNK_CODE
+    if not is_chunk.any():
+        return []
+    # Only documents with a chunk can be returned (an orphan sentence has no passage).
+    codes, inverse = np.unique(docs, return_inverse=True)
+    best_any = _first_per_group(inverse, cosine)  # positions into rows, one per document
+    chunk_pos = np.flatnonzero(is_chunk)
+    best_chunk = chunk_pos[_first_per_group(inverse[chunk_pos], cosine[chunk_pos])]
+    chunk_of_doc = np.full(codes.size, -1, dtype=np.int64)
+    chunk_of_doc[inverse[best_chunk]] = best_chunk
+    sentence_pos = np.flatnonzero(~is_chunk)
+    sentence_of_doc = np.full(codes.size, -1, dtype=np.int64)
+    if sentence_pos.size:
+        best_sentence = sentence_pos[_first_per_group(inverse[sentence_pos], cosine[sentence_pos])]
+        sentence_of_doc[inverse[best_sentence]] = best_sentence
+    eligible = np.flatnonzero(chunk_of_doc >= 0)
+
+    # Meaning: the mean of the best chunk's cosine and the best record's (chunk or sentence).
+    # A sentence lifts a long record whose one sentence says it; the chunk keeps a record
+    # about the query ahead of one that has a sentence near it among many others.
+    meaning = np.full(codes.size, -np.inf, dtype=np.float32)
+    meaning[inverse[best_any]] = cosine[best_any]
+    has_chunk = chunk_of_doc >= 0
+    meaning[has_chunk] = 0.5 * (meaning[has_chunk] + cosine[chunk_of_doc[has_chunk]])
+    by_meaning = eligible[np.argsort(-meaning[eligible], kind="stable")]
+    meaning_rank = np.full(codes.size, np.inf)
+    meaning_rank[by_meaning] = np.arange(by_meaning.size)
+
+    # Keywords: BM25 of the best chunk of each document holding most of the query's words.
+    terms = content_words(query)
+    keyword_rank = np.full(codes.size, np.inf)
+    phrase_docs: set[int] = set()
+    if terms:
+        bm25, matched = snapshot.keywords.scores(terms)
+        chunk_rows = rows[chunk_pos]
+        needed = max(1, math.ceil(len(terms) * _KEYWORD_SHARE))
+        doc_bm25 = np.zeros(codes.size, dtype=np.float32)
+        hits = chunk_pos[matched[chunk_rows] >= needed]
+        np.maximum.at(doc_bm25, inverse[hits], bm25[rows[hits]])
+        by_keyword = np.flatnonzero(doc_bm25 > 0)
+        by_keyword = by_keyword[np.argsort(-doc_bm25[by_keyword], kind="stable")]
+        keyword_rank[by_keyword] = np.arange(by_keyword.size)
+        if len(words(query)) > 0 and hits.size:
+            found = snapshot.keywords.phrase_rows(query, rows[hits].tolist())
+            row_to_doc = dict(zip(rows[hits].tolist(), inverse[hits].tolist(), strict=True))
+            phrase_docs = {row_to_doc[r] for r in found}
+
+    fused = 1.0 / (_RRF_K + meaning_rank[eligible]) + 1.0 / (_RRF_K + keyword_rank[eligible])
+    is_phrase = np.fromiter((d in phrase_docs for d in eligible.tolist()), bool, eligible.size)
+    order = eligible[np.lexsort((meaning_rank[eligible], -fused, ~is_phrase))]
+
+    query_key = phrase_key(query)
+    picked: list[SearchHit] = []
+    picked_vectors: list[np.ndarray] = []
+    picked_keys: dict[str, int] = {}
+    similar: list[list[str]] = []
+    # Once k hits are picked, the next 3k documents are still read for their twins.
+    for visited, doc in enumerate(order.tolist()):
+        if len(picked) == k and (not collapse or visited >= 4 * k):
+            break
+        chunk_row = int(rows[chunk_of_doc[doc]])
+        sentence = int(sentence_of_doc[doc])
+        phrase = doc in phrase_docs
+        passage = _passage(
+            snapshot,
+            chunk_row,
+            None if sentence < 0 else int(rows[sentence]),
+            query_key,
+            terms,
+            phrase,
+        )
+        if collapse:
+            # A twin says the same thing: the same words up to case, punctuation and
+            # numbers, or nearly the same vector and the same matching sentence (a long
+            # templated note that differs in the one sentence the query found is no twin).
+            key = near_duplicate_key(snapshot.documents[chunk_row])
+            twin = picked_keys.get(key)
+            if twin is None and picked_vectors:
+                sims = np.stack(picked_vectors) @ snapshot.embeddings[chunk_row]
+                best = int(sims.argmax())
+                if float(sims[best]) >= _NEAR_DUPLICATE and near_duplicate_key(
+                    passage
+                ) == near_duplicate_key(picked[best].passage):
+                    twin = best
+            if twin is not None:
+                similar[twin].append(
+                    f"{KINDS[int(snapshot.kind[chunk_row])]}:{snapshot.external_id[chunk_row]}"
+                )
+                continue
+            if len(picked) == k:  # still looking for twins of the hits
+                continue
+            picked_keys.setdefault(key, len(picked))
+            picked_vectors.append(snapshot.embeddings[chunk_row])
+        picked.append(
+            SearchHit(
+                kind=KINDS[int(snapshot.kind[chunk_row])],
+                source_id=int(snapshot.source_id[chunk_row]),
+                external_id=snapshot.external_id[chunk_row],
+                account_id=int(snapshot.account_id[chunk_row]),
+                date=int_to_date(int(snapshot.date[chunk_row])),
+                text=snapshot.documents[chunk_row],
+                score=float(cosine[chunk_of_doc[doc]]),
+                chunk=int(snapshot.chunk[chunk_row]),
+                account_external_id=snapshot.account_external_id[chunk_row],
+                passage=passage,
+                match="phrase"
+                if phrase
+                else ("keyword" if np.isfinite(keyword_rank[doc]) else "meaning"),
+            )
+        )
+        similar.append([])
+    return [
+        dataclasses.replace(hit, similar=tuple(more)) if more else hit
+        for hit, more in zip(picked, similar, strict=True)
+    ]
 
 
 class VectorStore:
@@ -320,12 +475,22 @@ class VectorStore:
         kinds: Sequence[str] | None = None,
         since: dt.date | None = None,
         until: dt.date | None = None,
+        collapse: bool = True,
     ) -> list[SearchHit]:
         """The ``k`` source records best matching ``query``, best first, one hit per record.
 
-        Each hit is the record's best-matching chunk; sentence units are never returned
-        (they serve prototype matching). Filters combine with AND; dates are inclusive
-        and compare the record's date (ticket opened, call held, NPS answered).
+        Hybrid: records are ranked by meaning (the mean of the query's cosine to their best
+        chunk and to their best record, a chunk or one of their sentences) fused with a
+        keyword rank (BM25 over their chunks' words) by reciprocal rank; records holding
+        the query's words as an exact phrase come first. Each hit is the record's
+        best-matching chunk (``text``, ``chunk``, ``score``: that chunk's cosine) and its
+        best-matching sentence (``passage``). With ``collapse``, a record that repeats an
+        earlier hit's text (up to case, punctuation and numbers), or its vector (chunk
+        cosine >= 0.95) with the same matching sentence, is not a hit of its own but
+        listed in that hit's ``similar``.
+
+        Filters combine with AND; dates are inclusive and compare the record's date
+        (ticket opened, call held, NPS answered).
 
         Raises:
             KeelError: empty query, ``k`` < 1, an unknown kind, or ``since`` after ``until``.
@@ -343,105 +508,18 @@ class VectorStore:
         self._check_readable()
         generation = self._sync()
         vector = self.embedder.embed_one(query)
-        if account_id is None and kinds is None and since is None and until is None:
-            return self._search_hnsw(vector, k)
-        return self._search_snapshot(
-            vector,
-            k,
-            self._current_snapshot(generation),
+        snapshot = self._current_snapshot(generation)
+        rows = snapshot.select(
             account_ids=None if account_id is None else [account_id],
             kinds=kinds,
             since=since,
             until=until,
-            units=["chunk"],
         )
-
-    def _search_hnsw(self, vector: np.ndarray, k: int) -> list[SearchHit]:
-        # Ask for more than k records: several may belong to one document, and most are
-        # sentences, which are dropped here (in a 60-account book 81% of a query's 32
-        # nearest records were sentences). Filtering them out in Chroma instead costs a
-        # metadata scan of the whole collection per query (21k records: 55 ms with the
-        # filter, 8 ms for 128 unfiltered neighbours), so the filter is only the fallback
-        # when the nearest 64 * k records hold chunks of fewer than k documents.
-        n_results = 16 * k
-        where: dict[str, Any] | None = None
-        while True:
-            result = self._collection.query(
-                query_embeddings=[vector],
-                n_results=n_results,
-                where=where,
-                include=["metadatas", "documents", "distances"],
-            )
-            ids = result["ids"][0]
-            metas = result["metadatas"][0]
-            docs = result["documents"][0]
-            dists = result["distances"][0]
-            chunks = [i for i, m in enumerate(metas) if record_unit(m) == "chunk"]
-            picked = _best_per_document(chunks, [m["doc"] for m in metas], k)
-            if len(picked) == k or len(ids) < n_results:
-                break
-            if n_results >= 64 * k:
-                if where is not None:
-                    break
-                where, n_results = _CHUNKS_ONLY, 4 * k
-                continue
-            n_results *= 4
-        return [
-            SearchHit(
-                kind=str(metas[i]["kind"]),
-                source_id=int(metas[i]["source_id"]),
-                external_id=str(metas[i]["external_id"]),
-                account_id=int(metas[i]["account_id"]),
-                date=int_to_date(int(metas[i]["date"])),
-                text=docs[i] or "",
-                score=1.0 - float(dists[i]),
-                chunk=int(metas[i]["chunk"]),
-                account_external_id=str(metas[i]["account_external_id"]),
-            )
-            for i in picked
-        ]
-
-    def _search_snapshot(
-        self,
-        vector: np.ndarray,
-        k: int,
-        snapshot: ChunkSnapshot,
-        **filters: Any,
-    ) -> list[SearchHit]:
-        rows = snapshot.select(**filters)
         if rows is None:
             rows = np.arange(len(snapshot))
         if rows.size == 0:
             return []
-        scores = snapshot.embeddings[rows] @ vector
-        doc_codes = snapshot.doc_codes[rows].tolist()
-        # Sorting a few hundred scores is free; for large candidate sets sort only the top.
-        top = min(rows.size, 32 * k)
-        if top < rows.size:
-            candidates = np.argpartition(-scores, top - 1)[:top]
-            order = candidates[np.argsort(-scores[candidates], kind="stable")]
-            picked = _best_per_document(order, doc_codes, k)
-            if len(picked) < k:
-                order = np.argsort(-scores, kind="stable")
-                picked = _best_per_document(order, doc_codes, k)
-        else:
-            picked = _best_per_document(np.argsort(-scores, kind="stable"), doc_codes, k)
-        chosen = [int(rows[i]) for i in picked]
-        texts = self._documents([snapshot.ids[r] for r in chosen])
-        return [
-            SearchHit(
-                kind=KINDS[int(snapshot.kind[r])],
-                source_id=int(snapshot.source_id[r]),
-                external_id=snapshot.external_id[r],
-                account_id=int(snapshot.account_id[r]),
-                date=int_to_date(int(snapshot.date[r])),
-                text=texts.get(snapshot.ids[r], ""),
-                score=float(scores[i]),
-                chunk=int(snapshot.chunk[r]),
-                account_external_id=snapshot.account_external_id[r],
-            )
-            for i, r in zip(picked, chosen, strict=True)
-        ]
+        return _rank(snapshot, rows, vector, query, k, collapse=collapse)
 
     @_clear_errors
     def match_prototypes(

@@ -51,10 +51,14 @@ def int_to_date(value: int) -> dt.date:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """The best-matching chunk of one source record.
+    """The best-matching chunk of one source record, and its sentence that matches.
 
     ``kind`` and ``source_id`` (the internal row id) or ``external_id`` (the id in the
-    customer's system) identify the record to cite; ``score`` is the cosine similarity.
+    customer's system) identify the record to cite; ``score`` is the chunk's cosine
+    similarity. ``passage`` is the sentence that matches the query (the chunk itself for
+    a one-sentence record); ``match`` says why the record ranks where it does:
+    ``"phrase"`` (it holds the query word for word), ``"keyword"`` or ``"meaning"``.
+    ``similar`` cites records collapsed into this hit as near-duplicates of it.
     """
 
     kind: str
@@ -66,6 +70,9 @@ class SearchHit:
     score: float
     chunk: int
     account_external_id: str = ""
+    passage: str = ""
+    match: str = "meaning"
+    similar: tuple[str, ...] = ()
 
 
 class PrototypeMatch(NamedTuple):
@@ -102,6 +109,8 @@ class IndexReport:
     # Documents whose records were missing from or inconsistent with Chroma (e.g. the
     # Chroma directory was deleted while the database kept its index state): re-embedded.
     repaired: int = 0
+    # Distinct texts the model encoded (a text repeated across records is encoded once).
+    texts_embedded: int = 0
 
     @property
     def embedded_documents(self) -> int:
