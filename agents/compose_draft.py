@@ -71,10 +71,9 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "Here is what we propose for {account} over the coming weeks, with owners and dates.",
     ),
     "expansion_conversation": (
-        "{account} is using the product more widely than when we last spoke, and I think it's "
-        "worth checking the plan still fits.",
-        "Your team's usage has grown, so I'd like to make sure {account}'s plan keeps up with "
-        "how you work.",
+        "I've been looking at how {account} uses its plan, and I think it's worth checking "
+        "the plan still fits how your team works.",
+        "I'd like to make sure {account}'s plan keeps up with how your team works today.",
     ),
     "adoption_congrats": (
         "Congratulations: your team at {account} is using the product more.",

@@ -211,11 +211,6 @@ _CLAIMS: Final[dict[str, tuple[str, Mapping[str, str], str]]] = {
         "no usage measure the customer can see has risen, so there is no progress to "
         "congratulate them on",
     ),
-    "expansion_conversation": (
-        "signal",
-        {"trend": "up"},
-        "no usage measure the customer can see has grown, so the email's premise would be untrue",
-    ),
 }
 
 

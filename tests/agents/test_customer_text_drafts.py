@@ -364,3 +364,15 @@ def test_the_citation_eval_reads_a_customer_draft_s_citations_beside_it() -> Non
     # A number no declared id carries is still an uncited claim.
     invented = beside.replace("(-30%)", "(-45%)")
     assert score_citations(outcome(draft(invented))).score < 1.0
+
+
+def test_an_expansion_email_claims_no_growth_it_cannot_show() -> None:
+    # Seats at the ceiling with a flat seat count: worth the conversation, but not "your
+    # usage has grown", and neither the flat count nor a fall is cited.
+    facts = build_facts(_results(signals=[FLAT, FALLING]), as_of=AS_OF)
+    lines = lines_for_draft(facts["fact_lines"], "email")
+    assert unsupported_claim("expansion_conversation", "email", lines) == ""
+
+    content, _ = _draft("expansion_conversation", signals=[FLAT, FALLING])
+    assert "grown" not in content.body and "more widely" not in content.body
+    assert "28.46" not in content.body and "42 -> 26" not in content.body
