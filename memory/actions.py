@@ -114,6 +114,9 @@ class DecisionKind(StrEnum):
     # A human sends a failed action again: audited like a decision, but not an approval
     # (the approval it rests on is the earlier one, whose payload hash still has to match).
     RETRY = "retry"
+    # Keel took a repeat out of the queue: a play already waiting, or one a reviewer
+    # rejected on the same evidence (see :func:`find_repeat`). Not a human decision.
+    WITHDRAW = "withdraw"
 
 
 STATUS_AFTER: dict[DecisionKind, ActionStatus] = {
@@ -125,6 +128,8 @@ STATUS_AFTER: dict[DecisionKind, ActionStatus] = {
 }
 HUMAN_DECISIONS: frozenset[DecisionKind] = frozenset(STATUS_AFTER) - {DecisionKind.AUTO}
 POLICY_USER = "policy"
+# Who withdraws a repeated proposal (audited like a decision).
+KEEL_USER = "keel"
 
 
 class ActionNotFound(KeelError):
@@ -778,3 +783,159 @@ def recent_touches(
                     )
                 )
     return touches
+
+
+# ------------------------------------------------------------------- a queue that stays clean
+
+
+def evidence_fingerprint(payload: Mapping[str, Any]) -> str:
+    """sha256 of what a proposal rests on: its hypothesis and its evidence ids (sorted).
+
+    Two proposals of one play with the same fingerprint argue from the same evidence, so a
+    reviewer's rejection of the first answers the second too.
+    """
+    meta = payload.get("metadata") or {}
+    ids = sorted({str(e) for e in meta.get("evidence_ids") or []})
+    material = canonical_json([str(meta.get("hypothesis_id") or ""), ids])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A new proposal that repeats an earlier one: why, and which one."""
+
+    action_id: str
+    earlier_id: str
+    earlier_status: str
+    reason: str
+
+
+def find_repeat(session: Session, action: ProposedAction) -> Repeat | None:
+    """The earlier action ``action`` repeats, if any (queries over existing columns only).
+
+    A repeat is, for the same account, play and kind of draft, from another review thread:
+    an action still waiting for a decision (``pending``); or one a person rejected whose
+    evidence fingerprint (:func:`evidence_fingerprint`) is the same -- the evidence has not
+    changed since the rejection. Rejections by Keel itself do not count.
+    """
+    query = (
+        select(ProposedAction)
+        .where(
+            ProposedAction.account_id == action.account_id,
+            ProposedAction.play_id == action.play_id,
+            ProposedAction.draft_kind == action.draft_kind,
+            col(ProposedAction.id) != action.id,
+            col(ProposedAction.thread_id) != action.thread_id,
+            col(ProposedAction.status).in_([ActionStatus.PENDING, ActionStatus.REJECTED]),
+        )
+        .order_by(col(ProposedAction.created_at).desc(), col(ProposedAction.id))
+    )
+    fingerprint = evidence_fingerprint(action.payload)
+    for earlier in session.exec(query).all():
+        if earlier.status == ActionStatus.PENDING:
+            return Repeat(
+                action.id,
+                earlier.id,
+                str(earlier.status),
+                f"{earlier.play_id} is already waiting for approval as action {earlier.id}",
+            )
+        if earlier.decided_by in (None, KEEL_USER, POLICY_USER):
+            continue
+        if evidence_fingerprint(earlier.payload) != fingerprint:
+            continue
+        rejection = next(
+            (
+                d
+                for d in reversed(list_decisions(session, action_id=earlier.id))
+                if d.decision == DecisionKind.REJECT
+            ),
+            None,
+        )
+        why = f": {rejection.message}" if rejection is not None and rejection.message else ""
+        on = f" on {earlier.decided_at:%Y-%m-%d}" if earlier.decided_at else ""
+        return Repeat(
+            action.id,
+            earlier.id,
+            str(earlier.status),
+            f"{earlier.play_id} was rejected by {earlier.decided_by}{on} (action "
+            f"{earlier.id}{why}) and its evidence has not changed",
+        )
+    return None
+
+
+def withdraw_repeat(
+    engine: Engine, repeat: Repeat, *, now: dt.datetime | None = None
+) -> ProposedAction | None:
+    """Take a repeated proposal out of the queue: ``pending`` -> ``superseded``, audited as a
+    ``withdraw`` by ``keel`` with the reason. Compare-and-set; None when it was no longer
+    pending (someone decided it first)."""
+    moment = as_utc(now)
+    with Session(engine) as session:
+        current = session.get(ProposedAction, repeat.action_id)
+        if current is None:
+            return None
+        result = session.exec(
+            update(ProposedAction)
+            .where(
+                col(ProposedAction.id) == repeat.action_id,
+                col(ProposedAction.status) == ActionStatus.PENDING,
+            )
+            .values(status=ActionStatus.SUPERSEDED, decided_at=moment, decided_by=KEEL_USER)
+        )
+        if result.rowcount != 1:
+            session.rollback()
+            return None
+        session.add(
+            ActionDecision(
+                action_id=repeat.action_id,
+                decision=DecisionKind.WITHDRAW,
+                user=KEEL_USER,
+                at=moment,
+                payload_hash_before=current.payload_hash,
+                payload_hash=current.payload_hash,
+                message=f"not proposed again: {repeat.reason}",
+            )
+        )
+        session.commit()
+        withdrawn = session.get(ProposedAction, repeat.action_id, populate_existing=True)
+        assert withdrawn is not None
+        session.expunge(withdrawn)
+        return withdrawn
+
+
+def resolve_action_id(session: Session, ref: str) -> str:
+    """The full id of the action ``ref`` names: its id, or a unique prefix of it.
+
+    Raises:
+        ActionNotFound: no action has that id or prefix.
+        KeelError: the prefix matches several actions (the message lists them).
+    """
+    ref = ref.strip().lower()
+    if session.get(ProposedAction, ref) is not None:
+        return ref
+    if not ref or any(c not in "0123456789abcdef" for c in ref):
+        raise ActionNotFound(
+            f"no action with id '{ref}': ids are hexadecimal (see `keel approvals list`)"
+        )
+    matches = list(
+        session.exec(
+            select(ProposedAction)
+            .where(col(ProposedAction.id).startswith(ref))
+            .order_by(col(ProposedAction.created_at).desc())
+            .limit(11)
+        ).all()
+    )
+    if not matches:
+        raise ActionNotFound(
+            f"no action with id or id prefix '{ref}' (see `keel approvals list --status all`)"
+        )
+    if len(matches) > 1:
+        shown = "\n".join(
+            f"  {m.id}  {m.play_id}  {m.status}  {m.created_at:%Y-%m-%d %H:%M}"
+            for m in matches[:10]
+        )
+        more = "\n  ... and more" if len(matches) > 10 else ""
+        raise KeelError(
+            f"the id prefix '{ref}' matches several actions; give more characters:\n{shown}{more}"
+        )
+    return matches[0].id

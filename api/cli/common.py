@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -53,3 +55,24 @@ def progress() -> Iterator[Progress]:
         transient=False,
     ) as bar:
         yield bar
+
+
+# Scoring this many days past the latest telemetry reads a book that stopped: say so.
+PAST_DATA_DAYS = 30
+
+
+def warn_if_past_data(engine: Any, as_of: dt.date) -> str | None:
+    """Warn (on stderr) when ``as_of`` is more than :data:`PAST_DATA_DAYS` after the book's
+    latest telemetry: signals go stale and every account looks quiet. Returns the warning."""
+    from keel.tools.signals import latest_data_date
+
+    latest = latest_data_date(engine)
+    if latest is None or (as_of - latest).days <= PAST_DATA_DAYS:
+        return None
+    warning = (
+        f"warning: scoring as of {as_of}, {(as_of - latest).days} days after the book's "
+        f"latest data ({latest}); usage, tickets and notes look silent past that date. "
+        "Import newer data, or drop --as-of to use the latest data date."
+    )
+    Console(stderr=True).print(f"[yellow]{warning}[/]", highlight=False, soft_wrap=True)
+    return warning

@@ -23,13 +23,16 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
-from keel.api.cli.common import console, make_app
+from keel.api.cli.common import console, make_app, warn_if_past_data
 from keel.api.cli.outbox import print_report
 from keel.api.services.reviews import SETTLE_SECONDS
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from keel.graphs.runner import ReviewResult
+    from keel.memory.actions import Repeat
     from keel.runtime import Runtime
 
 REVIEW_HELP = (
@@ -115,6 +118,7 @@ def review_command(
     app = make_app(use_vectors=vectors)
     found = resolve_account(app.engine, account)
     day = review_date(app, as_of.date() if as_of else None)
+    warn_if_past_data(app.engine, day)
     console.print(
         f"[dim]Reviewing {found.name} ({found.external_id}) as of {day} with "
         f"{app.model_label}...[/]"
@@ -122,6 +126,7 @@ def review_command(
     run = review_account(app, found.external_id, as_of=day, worker_id="keel review")
     result = run.result
     print_review(app, result)
+    print_repeats(app, run.repeats)
     print_report(run.delivery, quiet_when_idle=True)
     if result.failures:
         console.print(
@@ -181,17 +186,37 @@ def print_review(runtime: Runtime, result: ReviewResult) -> None:
     for outcome in result.outcomes:
         detail = f" - {outcome['detail']}" if outcome.get("detail") else ""
         reasons = "; ".join(outcome.get("reasons") or [])
-        extra = f"\n    [dim]{reasons}[/]" if outcome.get("status") == "blocked" and reasons else ""
+        shown = outcome.get("status") in ("blocked", "failed", "refused")
+        said = reasons in str(outcome.get("detail") or "")
+        extra = f"\n    [dim]{reasons}[/]" if shown and reasons and not said else ""
         console.print(f"[bold]{outcome['play']}[/]: {outcome['status']}{detail}{extra}")
     console.print(f"[dim]thread {result.thread_id}[/]")
 
 
-def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> None:
+def print_repeats(runtime: Runtime, repeats: Sequence[Repeat]) -> None:
+    """What this review did not propose again, and the earlier actions still waiting."""
+    if not repeats:
+        return
+    for repeat in repeats:
+        console.print(f"[yellow]Not proposed again:[/] {repeat.reason}.", highlight=False)
+    waiting = dict.fromkeys(r.earlier_id for r in repeats if r.earlier_status == "pending")
+    for earlier in waiting:
+        print_action(runtime, earlier, title="Already waiting for approval")
+    console.print(
+        f"[dim]{len(repeats)} repeated proposal(s) withdrawn; the queue holds each play once "
+        "(`keel approvals list`).[/]"
+    )
+
+
+def print_action(
+    runtime: Runtime, action_id: str, *, waiting: bool = False, title: str | None = None
+) -> None:
     from keel.api.services.approvals import show
 
     action = show(runtime, action_id)
     header = [
         f"**Action** `{action.id}`  **status** {action.status}",
+        *([f"**Not sent because** {action.not_sent_reason}"] if action.not_sent_reason else []),
         f"**Account** {action.account_name}  **play** "
         f"{action.play}  **channel** {action.channel} ({action.draft_kind})",
         f"**To** {action.recipient}",
@@ -214,7 +239,7 @@ def print_action(runtime: Runtime, action_id: str, *, waiting: bool = False) -> 
             f"  attempt {n} {attempt.started_at:%Y-%m-%d %H:%M:%S} by {attempt.worker} via "
             f"{attempt.transport or '-'}: {attempt.outcome or 'in progress'}{error}"
         )
-    title = "Waiting for approval" if waiting else "Proposed action"
+    title = title or ("Waiting for approval" if waiting else "Proposed action")
     console.print(Panel(Markdown(body), title=title, subtitle=action.produced_by or None))
     console.print("[dim]" + "\n".join(footer) + "[/]")
 
@@ -248,6 +273,7 @@ def prep_command(
     app = make_app(use_vectors=vectors)
     found = resolve_account(app.engine, account)
     day = review_date(app, as_of.date() if as_of else None)
+    warn_if_past_data(app.engine, day)
     console.print(f"[dim]Preparing {found.name} as of {day} with {app.model_label}...[/]")
     run = prepare(
         app,
@@ -289,10 +315,11 @@ def _decide(
     message: str | None = None,
     edited: dict[str, Any] | None = None,
 ) -> None:
-    from keel.api.services.reviews import decide
+    from keel.api.services.reviews import decide, resolve_action
 
     app = make_app()
     reviewer = default_user(user)
+    action_id = resolve_action(app, action_id)
     run = decide(
         app,
         action_id,
@@ -303,16 +330,68 @@ def _decide(
         settle_s=SETTLE_SECONDS,
     )
     result = run.result
+    if not result.recorded and result.delivery is None:
+        # Nothing recorded and nothing done: a second decision, refused (exit 2).
+        raise KeelError(
+            f"{kind} refused: action {action_id} is already {result.status} "
+            f"({result.message}); nothing new was recorded"
+        )
     if result.recorded:
         console.print(f"[green]{kind} recorded for {action_id} by {reviewer}.[/]")
     else:
-        console.print(f"{kind} by {reviewer} was recorded earlier; nothing new recorded.")
-    print_review(app, result)
+        console.print(
+            f"{kind} by {reviewer} was recorded earlier; nothing new recorded "
+            "(the unfinished send was tried again)."
+        )
+    print_decision_summary(app, action_id)
+    for error in result.errors:
+        where = f" ({error['play']})" if error.get("play") else ""
+        console.print(f"[bold red]{error['step']}{where} failed:[/] {error['error']}")
+    # A redraft (respond) is new text: shown in full, since it is what is decided next.
+    if kind == "respond":
+        for redraft in _redrafts_of(app, action_id):
+            print_action(app, redraft, waiting=True)
+    elif len(result.pending) > 0:
+        console.print(
+            f"[dim]{len(result.pending)} more action(s) of this review wait: keel approvals list[/]"
+        )
     print_report(run.delivery, quiet_when_idle=True)
     if not result.ok:
         console.print(f"[bold red]{action_id}: {result.message}[/]", highlight=False)
         raise typer.Exit(1)
     console.print(f"[bold]{action_id}: {result.message}[/]", highlight=False)
+
+
+def _redrafts_of(runtime: Runtime, action_id: str) -> list[str]:
+    from sqlmodel import Session, select
+
+    from keel.memory.actions import ActionStatus, ProposedAction
+
+    with Session(runtime.engine) as session:
+        rows = session.exec(
+            select(ProposedAction).where(
+                ProposedAction.parent_action_id == action_id,
+                ProposedAction.status == ActionStatus.PENDING,
+            )
+        ).all()
+        return [row.id for row in rows]
+
+
+def print_decision_summary(runtime: Runtime, action_id: str) -> None:
+    """A few lines on the decided action (not its whole draft again)."""
+    from keel.api.services.approvals import show
+
+    action = show(runtime, action_id)
+    console.print(
+        f"  {action.account_name}: {action.play} ({action.channel}) to {action.recipient}",
+        highlight=False,
+    )
+    if action.subject:
+        console.print(f'  subject: "{action.subject}"', highlight=False)
+    console.print(f"  status: {action.status}", highlight=False)
+    if action.not_sent_reason:
+        console.print(f"  not sent because: {action.not_sent_reason}", highlight=False)
+    console.print(f"  [dim]full draft: keel approvals show {action_id[:8]}[/]", highlight=False)
 
 
 def approvals_list(
@@ -363,18 +442,24 @@ def approvals_list(
             console.print(f"{row.id}: {row.attention}", soft_wrap=True)
 
 
-def approvals_show(action_id: Annotated[str, typer.Argument(help="The action id.")]) -> None:
-    print_action(make_app(), action_id)
+def approvals_show(
+    action_id: Annotated[str, typer.Argument(help="The action id (or a unique prefix).")],
+) -> None:
+    from keel.api.services.reviews import resolve_action
+
+    app = make_app()
+    print_action(app, resolve_action(app, action_id))
 
 
 def approvals_approve(
-    action_id: Annotated[str, typer.Argument(help="The action id.")], user: UserOption = None
+    action_id: Annotated[str, typer.Argument(help="The action id (or a unique prefix).")],
+    user: UserOption = None,
 ) -> None:
     _decide(action_id, "approve", user=user)
 
 
 def approvals_edit(
-    action_id: Annotated[str, typer.Argument(help="The action id.")],
+    action_id: Annotated[str, typer.Argument(help="The action id (or a unique prefix).")],
     subject: Annotated[str | None, typer.Option("--subject", show_default=False)] = None,
     body: Annotated[str | None, typer.Option("--body", show_default=False)] = None,
     file: Annotated[
@@ -408,7 +493,7 @@ def approvals_edit(
 
 
 def approvals_respond(
-    action_id: Annotated[str, typer.Argument(help="The action id.")],
+    action_id: Annotated[str, typer.Argument(help="The action id (or a unique prefix).")],
     message: Annotated[str, typer.Option("--message", "-m", help="Feedback for the redraft.")],
     user: UserOption = None,
 ) -> None:
@@ -416,7 +501,7 @@ def approvals_respond(
 
 
 def approvals_reject(
-    action_id: Annotated[str, typer.Argument(help="The action id.")],
+    action_id: Annotated[str, typer.Argument(help="The action id (or a unique prefix).")],
     reason: Annotated[
         str | None, typer.Option("--reason", "--message", "-m", help="Why.", show_default=False)
     ] = None,
@@ -426,16 +511,19 @@ def approvals_reject(
 
 
 def approvals_retry(
-    action_id: Annotated[str, typer.Argument(help="The failed action's id.")],
+    action_id: Annotated[str, typer.Argument(help="The failed action's id (or a unique prefix).")],
     user: UserOption = None,
     reason: Annotated[
         str | None, typer.Option("--message", "-m", help="Why (audited).", show_default=False)
     ] = None,
 ) -> None:
     from keel.api.services.approvals import retry
+    from keel.api.services.reviews import resolve_action
 
     reviewer = default_user(user)
-    run = retry(make_app(), action_id, user=reviewer, reason=reason)
+    app = make_app()
+    action_id = resolve_action(app, action_id)
+    run = retry(app, action_id, user=reviewer, reason=reason)
     console.print(f"[green]retry recorded for {action_id} by {reviewer}.[/]")
     if not run.ok:
         console.print(f"[bold red]{action_id}: {run.message}[/]", highlight=False)

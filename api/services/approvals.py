@@ -19,6 +19,7 @@ from keel.app import App
 from keel.errors import KeelError
 from keel.memory.actions import (
     ActionStatus,
+    DeliveryAttempt,
     ProposedAction,
     count_actions,
     get_action,
@@ -108,6 +109,9 @@ class ActionDetail:
     attempts: list[AttemptEntry] = field(default_factory=list)
     # Where delivery stands, once a decision was taken; None before.
     delivery: str | None = None
+    # Why it was not sent (a re-check refused it: a frequency cap, a recipient, a guard on
+    # the text; or the transport's error), for a failed or retrying action; else None.
+    not_sent_reason: str | None = None
 
 
 def status_filter(status: str) -> list[str] | None:
@@ -223,7 +227,21 @@ def show(app: App, action_id: str) -> ActionDetail:
             delivery=describe_delivery(action).text
             if trail and action.status not in _UNDECIDED
             else None,
+            not_sent_reason=_not_sent_reason(action, attempts),
         )
+
+
+def _not_sent_reason(action: ProposedAction, attempts: list[DeliveryAttempt]) -> str | None:
+    if action.status not in (ActionStatus.FAILED, ActionStatus.SENDING):
+        return None
+    if action.status == ActionStatus.SENDING and action.claim_token:
+        return None  # being delivered now
+    last = next((a for a in reversed(attempts) if a.error), None)
+    reason = action.last_error or (last.error if last is not None else None)
+    if not reason:
+        return None
+    refused = last is not None and last.outcome == "refused"
+    return f"refused by the re-check before sending: {reason}" if refused else reason
 
 
 @dataclass(frozen=True)

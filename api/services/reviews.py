@@ -9,13 +9,15 @@ account's share of its own budget (:meth:`keel.agents.budget.RunBudget.for_accou
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langchain_core.callbacks import BaseCallbackHandler
+from sqlmodel import Session
 
 from keel.agents.budget import RunBudget
 from keel.agents.context import RunContext
@@ -29,6 +31,7 @@ from keel.graphs.runner import (
     new_thread_id,
     start_review,
 )
+from keel.memory.actions import Repeat, find_repeat, get_action, resolve_action_id, withdraw_repeat
 from keel.tools.account_tools import resolve_account
 from keel.tools.outbound.delivery import DeliveryReport, deliver_due
 from keel.tools.signals import latest_data_date
@@ -57,6 +60,9 @@ class ReviewRun:
     delivery: DeliveryReport
     calls_used: int
     tokens_used: int
+    # Proposals this review withdrew as repeats: a play already waiting for approval, or
+    # one a reviewer rejected on the same evidence (see keel.memory.actions.find_repeat).
+    repeats: list[Repeat] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ def review_account(
     callbacks: Sequence[BaseCallbackHandler] = (),
     max_concurrency: int | None = None,
     max_plays: int | None = None,
+    dedupe: bool | None = None,
 ) -> ReviewRun:
     """Review one account until it finishes or pauses for approval.
 
@@ -123,6 +130,9 @@ def review_account(
         max_concurrency: At most this many plays drafted side by side.
         max_plays: At most this many plays for this review, below the usual limit (the
             nightly run holds a CSM's daily draft cap with it; 0: a briefing only).
+        dedupe: Withdraw the proposals that repeat an earlier review's (a play already
+            waiting for approval; one a reviewer rejected, evidence unchanged), so the
+            queue holds each once. Default: on for an ad-hoc review (no ``thread_id``).
 
     Raises:
         AccountNotFound: no account matches ``account``.
@@ -148,6 +158,9 @@ def review_account(
         callbacks=callbacks,
         max_concurrency=max_concurrency,
     )
+    repeats: list[Repeat] = []
+    if dedupe if dedupe is not None else thread_id is None:
+        result, repeats = withdraw_repeats(app, result)
     report = deliver_due(delivery(app, worker_id)) if deliver else DeliveryReport()
     spent = context.budget
     return ReviewRun(
@@ -158,7 +171,36 @@ def review_account(
         delivery=report,
         calls_used=spent.calls_used if spent else 0,
         tokens_used=spent.tokens_used if spent else 0,
+        repeats=repeats,
     )
+
+
+def withdraw_repeats(app: App, result: ReviewResult) -> tuple[ReviewResult, list[Repeat]]:
+    """Withdraw the review's pending proposals that repeat earlier ones; the result without
+    them, and what was withdrawn (with the earlier action each repeats)."""
+    repeats: list[Repeat] = []
+    kept = []
+    for pending in result.pending:
+        with Session(app.engine) as session:
+            repeat = find_repeat(session, get_action(session, action_id=pending.action_id))
+        if repeat is not None and withdraw_repeat(app.engine, repeat) is not None:
+            repeats.append(repeat)
+        else:
+            kept.append(pending)
+    if not repeats:
+        return result, []
+    return dataclasses.replace(result, pending=kept), repeats
+
+
+def resolve_action(app: App, ref: str) -> str:
+    """The full id of the action ``ref`` names (its id or a unique prefix).
+
+    Raises:
+        ActionNotFound: none matches.
+        KeelError: several match (listed).
+    """
+    with Session(app.engine) as session:
+        return resolve_action_id(session, ref)
 
 
 def decide(
@@ -179,6 +221,7 @@ def decide(
         ConflictError: the action was already decided otherwise or by someone else.
         ActionNotFound: no such action.
     """
+    action_id = resolve_action(app, action_id)
     outbox = delivery(app, worker_id or f"keel approvals ({user})")
     context = run_context(app, as_of=review_date(app), user=user, thread_id="")
     result = decide_action(
