@@ -19,7 +19,13 @@ class Settings(BaseSettings):
         env_prefix="KEEL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    data_dir: Path = Field(default=Path("keel-data"), description="Where embedded state lives.")
+    data_dir: Path = Field(
+        default_factory=lambda: find_data_dir(),
+        description=(
+            "Where embedded state lives. Default: the nearest `keel-data` folder in the "
+            "current directory or one above it, else ./keel-data."
+        ),
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite file under data_dir."
     )
@@ -95,6 +101,15 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @property
+    def data_dir_source(self) -> str:
+        """How :attr:`data_dir` was chosen, in words (said beside the path in the output)."""
+        if "data_dir" in self.model_fields_set:
+            return "set by KEEL_DATA_DIR"
+        if self.data_dir.resolve() == (Path.cwd() / DATA_DIR_NAME).resolve():
+            return "in the current directory"
+        return "found above the current directory"
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under ``data_dir``."""
@@ -113,6 +128,23 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.openai_api_key is not None or self.llm_base_url is not None
+
+
+DATA_DIR_NAME = "keel-data"
+
+
+def find_data_dir(start: Path | None = None) -> Path:
+    """The workspace a command uses when KEEL_DATA_DIR is not set: the nearest folder named
+    ``keel-data`` in ``start`` (default the current directory) or a directory above it,
+    else ``./keel-data`` (created on first use). So a command run from a sub-folder of a
+    project reads the same book as from its root."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DATA_DIR_NAME
+        if candidate.is_dir():
+            # In the current directory: the relative path, as before.
+            return Path(DATA_DIR_NAME) if folder == Path.cwd().resolve() else candidate
+    return Path(DATA_DIR_NAME)
 
 
 def get_settings(**overrides: object) -> Settings:
