@@ -38,13 +38,14 @@ def compose_plan(ask: ComposeRequest) -> dict[str, Any]:
         allowed,
         max_plays=planning.max_plays or 3,
         customer_slots=planning.customer_slots,
+        account_risk=planning.account_risk,
     )
     chosen = [_planned(s.play, s.hypothesis, key) for s in selected]
     note = ""
     if not chosen:
         note = (
-            f"No hypothesis reaches {MIN_PLAY_CONFIDENCE:.0%} confidence with an allowed play: "
-            "nothing calls for outreach now."
+            f"No hypothesis reaches {MIN_PLAY_CONFIDENCE:.0%} confidence with an allowed play "
+            "(a renewal date alone calls for none): nothing calls for outreach now."
         )
     return {"plays": [p.model_dump(mode="json") for p in chosen], "note": note}
 

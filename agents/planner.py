@@ -28,11 +28,16 @@ from keel.agents.offline import TypedPrompt, typed_prompt
 from keel.agents.prompts import PLANNER_REQUEST, PLANNER_SYSTEM
 from keel.agents.repair import invoke_structured
 from keel.agents.schemas import Briefing, Plan, PlannedPlay
-from keel.agents.selection import code_selected_plays
+from keel.agents.selection import (
+    ESCALATION_PLAY,
+    account_risk_of,
+    code_selected_plays,
+    misfit,
+)
 from keel.agents.state import ReviewState
 from keel.agents.step_requests import PLANNER_STEP, AllowedPlay, PlanningRequest, plain
 from keel.domain.plays import PLAY_LIBRARY, Play
-from keel.domain.policy import PolicyDecision
+from keel.domain.policy import Policy, PolicyDecision
 from keel.errors import KeelError
 from keel.memory.actions import list_actions, recent_touches
 from keel.memory.models import Account, ContactRole
@@ -72,7 +77,12 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 return {"plan": {"plays": [], "dropped": dropped, "produced_by": deps.model_label}}
             slots = remaining_account_slots(deps, touches, as_of)
             messages = planner_messages(
-                briefing, allowed, max_plays=max_plays, customer_slots=slots
+                briefing,
+                allowed,
+                max_plays=max_plays,
+                customer_slots=slots,
+                account_risk=account_risk_of(facts),
+                factors=_factors(facts),
             )
             plan = invoke_structured(model, messages, Plan)
         except KeelError as exc:
@@ -85,6 +95,11 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             contacts=facts.get("contacts") or [],
             customer_slots=slots,
             max_plays=max_plays,
+            account_risk=account_risk_of(facts),
+            factors=_factors(facts),
+        )
+        address_escalations(
+            items, deps.policy, str((facts.get("account") or {}).get("owner_csm") or "")
         )
         mark_code_selected(
             items,
@@ -178,8 +193,15 @@ def planner_messages(
     *,
     max_plays: int,
     customer_slots: int | None = None,
+    account_risk: float | None = None,
+    factors: dict[str, str] | None = None,
 ) -> TypedPrompt:
-    """The planner's prompt (prose for any model) with its :class:`PlanningRequest`."""
+    """The planner's prompt (prose for any model) with its :class:`PlanningRequest`.
+
+    ``factors`` maps the code's hypothesis ids to the health factor each rests on, so the
+    shared selection rule knows a renewal-date hypothesis from a risk whatever ids the
+    briefing kept; ``account_risk`` is the account's modelled risk."""
+    known = factors or {}
     plays = "\n".join(_play_line(PLAY_LIBRARY[d.play_id]) for d in allowed)
     planning = PlanningRequest(
         account_id=briefing.account_id,
@@ -202,10 +224,12 @@ def planner_messages(
                     "category": h.category,
                     "confidence": h.confidence,
                     "statement": h.statement,
+                    **({"factor": known[h.id]} if h.id in known else {}),
                 }
                 for h in briefing.hypotheses
             ]
         ),
+        account_risk=account_risk,
     )
     slots = (
         "No limit on customer-facing messages this time."
@@ -220,6 +244,15 @@ def planner_messages(
     )
     messages = [SystemMessage(PLANNER_SYSTEM.format(max_plays=max_plays)), HumanMessage(request)]
     return typed_prompt(messages, planning)
+
+
+def _factors(facts: dict[str, Any]) -> dict[str, str]:
+    """Code hypothesis id -> the health factor it rests on."""
+    return {
+        str(h["id"]): str(h["factor"])
+        for h in facts.get("hypotheses") or []
+        if h.get("id") and h.get("factor")
+    }
 
 
 def _play_line(play: Play) -> str:
@@ -246,9 +279,27 @@ def enforce_plan(
     contacts: Sequence[dict[str, Any]],
     customer_slots: int | None,
     max_plays: int,
+    account_risk: float | None = None,
+    factors: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Hold the model's plan to the policy and assign recipients (see the module docstring)."""
+    """Hold the model's plan to the policy and assign recipients (see the module docstring).
+
+    With ``account_risk`` (and ``factors``, code hypothesis id -> factor), a play that does
+    not fit the account by the shared selection rule (:func:`keel.agents.selection.misfit`:
+    an escalation for a low-risk account, a risk play for a renewal date) is dropped too.
+    A play asked for in words (the chat) passes neither and is only held to the policy.
+    """
     hypothesis_ids = {h.id for h in briefing.hypotheses}
+    known = factors or {}
+    by_id = {
+        h.id: {
+            "id": h.id,
+            "kind": h.kind,
+            "category": h.category,
+            **({"factor": known[h.id]} if h.id in known else {}),
+        }
+        for h in briefing.hypotheses
+    }
     items: list[dict[str, Any]] = []
     dropped: list[dict[str, str]] = []
     used_contacts: set[int] = set()
@@ -256,6 +307,10 @@ def enforce_plan(
     for planned in plan.plays:
         play = PLAY_LIBRARY.get(planned.play)
         reason = _refusal(planned, play, allowed, items, max_plays)
+        if reason is None and play is not None:
+            reason = misfit(
+                play.id, by_id.get(planned.hypothesis_id or ""), account_risk=account_risk
+            )
         if (
             reason is None
             and play is not None
@@ -288,6 +343,16 @@ def enforce_plan(
             }
         )
     return items, dropped
+
+
+def address_escalations(items: list[dict[str, Any]], policy: Policy, owner_csm: str) -> None:
+    """Give each escalation its recipient: the policy's escalation contact, never the
+    account's own CSM (``internal_recipient``: name and address, empty for the CS team's
+    channel)."""
+    target = policy.escalation_for(owner_csm)
+    for item in items:
+        if item["play"] == ESCALATION_PLAY:
+            item["internal_recipient"] = {"name": target.name, "address": target.address}
 
 
 def mark_code_selected(items: list[dict[str, Any]], selected: set[str]) -> None:

@@ -20,6 +20,19 @@ SAVE_PLAN_CONFIDENCE: Final = 0.75
 MIN_PLAY_CONFIDENCE: Final = 0.45
 ESCALATION_CONFIDENCE: Final = 0.6
 ESCALATION_PLAY: Final = "internal_escalation"
+SAVE_PLAY: Final = "save_plan"
+# The account's modelled risk (churn or contraction within the horizon) from which a save
+# plan or an internal escalation is warranted, and below which growth plays come first. A
+# 3%-risk account with a renewal coming is a renewal kickoff, not an escalation.
+SERIOUS_RISK: Final = 0.3
+# Factors that say *when* to talk, not that something is wrong: the renewal date is
+# context (tools.signals.catalog), so "Renewal is close" alone calls for no risk play.
+TIMING_FACTORS: Final = frozenset({"renewal"})
+# Hypothesis kinds a growth play answers; the plays that answer them.
+GROWTH_CATEGORIES: Final = frozenset({"healthy_renewal", "expansion", "adoption_win"})
+# Hypothesis kinds with a play made for them: it comes before a save plan, whatever the
+# risk (a departed champion is answered by multi-threading; a save plan may follow).
+DEDICATED_PLAYS: Final[dict[str, str]] = {"champion_left": "champion_left_multithread"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,27 @@ def plannable(
     return kept
 
 
+def factor_of(hypothesis: Mapping[str, Any]) -> str:
+    """The health factor a hypothesis rests on: its ``factor``, else the last part of a
+    code hypothesis id (``acc-00006:risk:1:renewal``)."""
+    factor = hypothesis.get("factor")
+    if factor:
+        return str(factor)
+    parts = str(hypothesis.get("id") or "").split(":")
+    return parts[-1] if len(parts) >= 3 else ""
+
+
+def timing_only(hypothesis: Mapping[str, Any]) -> bool:
+    """A risk hypothesis that rests on the calendar alone (the renewal is close)."""
+    return hypothesis.get("kind") == "risk" and factor_of(hypothesis) in TIMING_FACTORS
+
+
+def is_growth(hypothesis: Mapping[str, Any]) -> bool:
+    return str(hypothesis.get("category") or "") in GROWTH_CATEGORIES or (
+        hypothesis.get("kind") == "expansion"
+    )
+
+
 def select_plays(
     hypotheses: Iterable[Mapping[str, Any]],
     allowed: Collection[str],
@@ -58,31 +92,60 @@ def select_plays(
     max_plays: int,
     customer_slots: int | None,
     require_evidence: bool = False,
+    account_risk: float | None = None,
 ) -> list[Selected]:
     """The plays the signals select, in order.
 
+    The rule: a hypothesis resting on the renewal date alone gets no play; one play per
+    kind of hypothesis, the most specific allowed (a departed champion: multi-threading;
+    expansion: the expansion conversation; a healthy renewal: the renewal kickoff). When
+    the account's risk is known, below :data:`SERIOUS_RISK` growth hypotheses come first
+    and no save plan or escalation is chosen; at or above it, risk comes first and no
+    growth play is chosen (an account at risk is not sold more).
+
     Args:
         hypotheses: Candidate hypotheses (``id``, ``kind``, ``category``, ``confidence``,
-            ``evidence_ids``), strongest first or in any order.
+            ``evidence_ids``, optionally ``factor``), in any order.
         allowed: Play ids the policy allows for the account now.
         max_plays: At most this many plays.
         customer_slots: Customer-facing messages the frequency cap still allows (None: no
             cap); internal plays do not count.
         require_evidence: Skip hypotheses that cite no evidence (raw candidates).
+        account_risk: The account's modelled risk (0-1); None when unknown (then every
+            risk hypothesis may be answered by a save plan or an escalation, by confidence).
     """
-    ranked = plannable(hypotheses, require_evidence=require_evidence)
+    ranked = [
+        h for h in plannable(hypotheses, require_evidence=require_evidence) if not timing_only(h)
+    ]
+    serious = account_risk is None or account_risk >= SERIOUS_RISK
+    if account_risk is not None:
+        growth = [h for h in ranked if is_growth(h)]
+        risks = [h for h in ranked if not is_growth(h)]
+        ranked = risks if serious else growth + risks
     chosen: list[Selected] = []
+    answered: set[str] = set()
     for hypothesis in ranked:
         if len(chosen) >= max_plays:
             break
+        category = str(hypothesis.get("category") or "")
+        if category and category in answered:
+            continue
         customer = sum(1 for s in chosen if PLAY_LIBRARY[s.play].customer_facing)
         full = customer_slots is not None and customer >= int(customer_slots)
-        play_id = best_play(hypothesis, allowed, {s.play for s in chosen}, internal_only=full)
+        play_id = best_play(
+            hypothesis,
+            allowed,
+            {s.play for s in chosen},
+            internal_only=full,
+            serious=serious,
+        )
         if play_id is not None:
             chosen.append(Selected(play_id, hypothesis))
+            answered.add(category)
     risks = [h for h in ranked if h.get("kind") == "risk"]
     if (
-        len(chosen) < max_plays
+        serious
+        and len(chosen) < max_plays
         and ESCALATION_PLAY in allowed
         and ESCALATION_PLAY not in {s.play for s in chosen}
         and risks
@@ -98,8 +161,12 @@ def best_play(
     taken: Collection[str],
     *,
     internal_only: bool = False,
+    serious: bool = True,
 ) -> str | None:
-    """The most specific allowed play answering the hypothesis; a save plan when risk is high."""
+    """The most specific allowed play answering the hypothesis: its dedicated play when it
+    has one, a save plan when the hypothesis is strong and the account at serious risk,
+    else the customer play answering the fewest kinds. No escalation or save plan for an
+    account that is not at serious risk (``serious=False``)."""
     category = str(hypothesis.get("category") or "")
     answering = [
         PLAY_LIBRARY[p]
@@ -108,15 +175,20 @@ def best_play(
         and category in {str(a) for a in PLAY_LIBRARY[p].answers}
         and p not in taken
         and (not internal_only or not PLAY_LIBRARY[p].customer_facing)
+        and (serious or p not in (SAVE_PLAY, ESCALATION_PLAY))
     ]
     if not answering:
         return None
+    dedicated = DEDICATED_PLAYS.get(category)
+    if dedicated is not None and any(p.id == dedicated for p in answering):
+        return dedicated
     high_risk = (
-        hypothesis.get("kind") == "risk"
+        serious
+        and hypothesis.get("kind") == "risk"
         and float(hypothesis.get("confidence") or 0) >= SAVE_PLAN_CONFIDENCE
     )
-    if high_risk and any(p.id == "save_plan" for p in answering):
-        return "save_plan"
+    if high_risk and any(p.id == SAVE_PLAY for p in answering):
+        return SAVE_PLAY
     customer = [p for p in answering if p.kind != "internal"] or answering
     order = list(PLAY_LIBRARY)
     customer.sort(key=lambda p: (len(p.answers), order.index(p.id)))
@@ -140,5 +212,40 @@ def code_selected_plays(
             max_plays=max_plays,
             customer_slots=customer_slots,
             require_evidence=True,
+            account_risk=account_risk_of(facts),
         )
     }
+
+
+def account_risk_of(facts: Mapping[str, Any]) -> float | None:
+    """The account's modelled risk from the review's facts (``facts["health"]["risk"]``)."""
+    risk = (facts.get("health") or {}).get("risk")
+    try:
+        return None if risk is None else float(risk)
+    except (TypeError, ValueError):
+        return None
+
+
+def misfit(
+    play_id: str, hypothesis: Mapping[str, Any] | None, *, account_risk: float | None
+) -> str | None:
+    """Why a play a model planned does not fit the account (None when it fits).
+
+    The same rule as :func:`select_plays`, as a check on a plan it did not write: no save
+    plan or escalation below :data:`SERIOUS_RISK`, no growth play at or above it, and no
+    risk play answering a renewal date alone.
+    """
+    play = PLAY_LIBRARY.get(play_id)
+    if play is None:
+        return None
+    if account_risk is not None:
+        if play_id in (SAVE_PLAY, ESCALATION_PLAY) and account_risk < SERIOUS_RISK:
+            return (
+                f"the account's risk ({account_risk:.0%}) is below the {SERIOUS_RISK:.0%} a "
+                "save plan or an escalation needs"
+            )
+        if play.kind == "growth" and account_risk >= SERIOUS_RISK:
+            return f"an account at {account_risk:.0%} risk gets no growth play"
+    if hypothesis is not None and timing_only(hypothesis) and play.kind != "growth":
+        return "a renewal date alone is no risk: it calls for no risk play"
+    return None

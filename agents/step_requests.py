@@ -55,6 +55,9 @@ class PlanningRequest(BaseModel):
     )
     allowed_plays: list[AllowedPlay]
     hypotheses: list[dict[str, Any]]
+    # The account's modelled risk (0-1; None when unknown): the shared selection rule
+    # (agents.selection) weighs growth against risk plays by it.
+    account_risk: float | None = None
 
 
 class DraftRequest(BaseModel):

@@ -194,8 +194,9 @@ _PLAYS: tuple[Play, ...] = (
         id="internal_escalation",
         title="Internal escalation",
         description=(
-            "An internal note to the CS team or a message to the owner CSM: what is wrong, "
-            "the evidence, and what help is needed (product, support, leadership)."
+            "An internal note to the escalation contact the policy names (the CS leader or "
+            "an escalation desk, never the account's own CSM): what is wrong, the evidence, "
+            "and what help is needed (product, support, leadership)."
         ),
         kind="internal",
         draft_kinds=(_D.INTERNAL_NOTE, _D.SLACK),

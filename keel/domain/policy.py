@@ -146,6 +146,26 @@ class DailyCaps(_Strict):
     daily_drafts_per_csm: int | None = Field(default=None, ge=0)
 
 
+class EscalationTarget(_Strict):
+    """Who an internal escalation goes to: someone who can help beyond the account's own
+    CSM (who owns the account already), e.g. the CS leader or an escalation desk."""
+
+    name: str = Field(min_length=1)
+    # An e-mail address or a channel; empty: the CS team's configured channel.
+    address: str = ""
+
+    def is_owner(self, owner_csm: str) -> bool:
+        """Whether this target is the account's own CSM (by address or name)."""
+        owner = owner_csm.strip().lower()
+        if not owner:
+            return False
+        return owner in {self.address.strip().lower(), self.name.strip().lower()}
+
+
+# Where an escalation goes when the configured target is the account's own CSM.
+TEAM_CHANNEL = EscalationTarget(name="the CS team channel", address="")
+
+
 class AlwaysApprove(_Strict):
     plays: list[PlayId] = Field(default_factory=list)
     arr_threshold: float = Field(ge=0)
@@ -165,6 +185,10 @@ class Policy(_Strict):
     never_touch: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     leave_alone_top_health_quartile: bool = True
     allowed_for_top_quartile: list[PlayId] = Field(default_factory=list)
+    # Internal escalations go here, never to the account's own CSM.
+    escalation: EscalationTarget = Field(
+        default_factory=lambda: EscalationTarget(name="CS leadership")
+    )
     # The only commercial offers (discounts, credits, waivers, SLA or legal terms) a play's
     # message may carry, in words a reviewer signed off; none by default. Checked by code
     # on the draft and again before sending, whatever the model wrote.
@@ -184,6 +208,13 @@ class Policy(_Strict):
     def digest(self) -> str:
         """sha256 of the policy file's bytes: which policy revision decided."""
         return self._digest
+
+    def escalation_for(self, owner_csm: str) -> EscalationTarget:
+        """Who an escalation about an account owned by ``owner_csm`` goes to: the
+        configured target, or the CS team channel when that target is the owner."""
+        if self.escalation.is_owner(owner_csm):
+            return TEAM_CHANNEL
+        return self.escalation
 
     def offers_for(self, play_id: str) -> list[str]:
         """The offers ``play_id``'s messages may make (usually none)."""
