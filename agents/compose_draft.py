@@ -139,7 +139,7 @@ _SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
     "exec_sponsor_briefing": ("Executive brief: {account}", "{account}: where we stand"),
     "renewal_kickoff": ("Planning {account}'s renewal", "Looking back, and ahead, at {account}"),
     "save_plan": ("Our plan for {account}", "{account}: what we will do next"),
-    "expansion_conversation": ("Does your plan still fit?", "{account}'s growth"),
+    "expansion_conversation": ("Does your plan still fit?", "Your plan at {account}"),
     "adoption_congrats": ("Congratulations, {account}!", "Tips for {account}"),
     "ticket_satisfaction_pulse": ("Is it solved?", "Following up on your ticket"),
     "billing_followup": ("About an open invoice", "A quick billing question"),

@@ -375,4 +375,12 @@ def test_an_expansion_email_claims_no_growth_it_cannot_show() -> None:
 
     content, _ = _draft("expansion_conversation", signals=[FLAT, FALLING])
     assert "grown" not in content.body and "more widely" not in content.body
+    # Whichever wording an account draws.
+    from keel.agents import compose_draft
+
+    for template in (
+        *compose_draft._SUBJECTS["expansion_conversation"],
+        *compose_draft._OPENINGS["expansion_conversation"],
+    ):
+        assert "grow" not in template and "more widely" not in template, template
     assert "28.46" not in content.body and "42 -> 26" not in content.body
