@@ -282,14 +282,18 @@ def _pick_facts(
 
 
 def _departed(lines: Sequence[Mapping[str, str]]) -> str:
-    for line in lines:
-        if line.get("kind") == "contact_left":
-            # "Champion Jane Doe (VP Ops) left the company on ..." -> "Jane Doe"
-            match = re.match(
-                r"^(?:Champion|Executive sponsor|Admin|User|Contact) (.+?) \(", line["text"]
-            )
-            if match:
-                return match.group(1)
+    left = [line for line in lines if line.get("kind") == "contact_left"]
+    # The champion who left, by the line's tags (a customer's lines carry no role words).
+    for line in sorted(left, key=lambda line: line.get("role") != "champion"):
+        if line.get("name"):
+            return line["name"]
+    for line in left:
+        # "Champion Jane Doe (VP Ops) left the company on ..." -> "Jane Doe"
+        match = re.match(
+            r"^(?:Champion|Executive sponsor|Admin|User|Contact) (.+?) \(", line["text"]
+        )
+        if match:
+            return match.group(1)
     return "your previous main contact"
 
 

@@ -202,8 +202,8 @@ _CLAIMS: Final[dict[str, tuple[str, Mapping[str, str], str]]] = {
     ),
     "champion_left_multithread": (
         "contact_left",
-        {},
-        "no contact of the account has left, so there is no departure to write about",
+        {"role": "champion"},
+        "no champion of the account has left, so there is no departure to write about",
     ),
     "adoption_congrats": (
         "signal",

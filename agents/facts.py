@@ -212,6 +212,8 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
                 f"{role} {contact.get('name')} ({contact.get('title') or 'no title'}) left the "
                 f"company{when}.",
                 "contact_left",
+                role=str(contact.get("role") or ""),
+                name=str(contact.get("name") or ""),
                 customer=f"{contact.get('name')}"
                 + (f" ({contact['title']})" if contact.get("title") else "")
                 + f" has left the company{when}.",

@@ -384,3 +384,16 @@ def test_an_expansion_email_claims_no_growth_it_cannot_show() -> None:
     ):
         assert "grow" not in template and "more widely" not in template, template
     assert "28.46" not in content.body and "42 -> 26" not in content.body
+
+
+def test_a_multithreading_email_names_the_champion_who_left() -> None:
+    content, _ = _draft("champion_left_multithread")
+    assert "Omar Haddad" in content.body and "previous main contact" not in content.body
+    assert "Champion" not in content.body  # Keel's role label, not the customer's words
+
+    # A user who left is no champion's departure.
+    results = _results(signals=[FALLING])
+    for contact in results[TOOL_PROFILE]["contacts"]:
+        contact["role"] = "user" if contact["left_company"] else contact["role"]
+    lines = lines_for_draft(build_facts(results, as_of=AS_OF)["fact_lines"], "email")
+    assert "no champion" in unsupported_claim("champion_left_multithread", "email", lines)
