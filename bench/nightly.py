@@ -9,6 +9,9 @@ does: score the date, review every active account in its own thread (SQLite chec
 ``durability="sync"``), one delivery pass, the digests. Prints:
 
 - accounts reviewed per second over the review phase, and the time of every phase;
+- per phase (score, review, deliver, outcomes, digest): its seconds, the night's accounts
+  per second through it, and what it processed (accounts scored and reviewed, actions
+  sent, interventions and outcomes recorded, digest files) per second;
 - the share of the review phase outside tool and model calls (Keel's own work inside the
   nodes plus graph and persistence overhead), from LangChain callbacks (see
   ``bench/review.py``); with ``--concurrency`` above 1 the call times overlap, so the share
@@ -41,10 +44,39 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.review import Timer  # noqa: E402
-from keel.api.services.nightly import NightlyRequest, run_nightly  # noqa: E402
+from keel.api.services.nightly import NightlyReport, NightlyRequest, run_nightly  # noqa: E402
 from keel.api.services.seeding import SeedRequest, seed_book  # noqa: E402
 from keel.app import App  # noqa: E402
 from keel.settings import Settings  # noqa: E402
+
+
+def phase_throughput(report: NightlyReport) -> list[tuple[str, float, int, str, float]]:
+    """Per phase: seconds, what it processed (count and unit), and the book's accounts per
+    second through that phase (the night's accounts / the phase's seconds)."""
+    processed = {
+        "score": (report.total, "accounts scored"),
+        "review": (report.total - report.skipped, "accounts reviewed"),
+        "deliver": (report.actions_sent, "actions sent"),
+        "outcomes": (
+            report.interventions_recorded + report.outcomes_recorded,
+            "interventions and outcomes recorded",
+        ),
+        "digest": (len(report.digests), "digest files"),
+    }
+    rows = []
+    for name, seconds in report.phases.items():
+        if name == "total":
+            continue
+        count, unit = processed.get(name, (0, ""))
+        rows.append((name, seconds, count, unit, report.total / max(seconds, 1e-9)))
+    return rows
+
+
+def print_phase_throughput(report: NightlyReport) -> None:
+    print(f"{'phase':<10}{'seconds':>10}{'accounts/s':>14}  processed")
+    for name, seconds, count, unit, per_second in phase_throughput(report):
+        rate = f"{count / max(seconds, 1e-9):,.1f}/s" if count else "-"
+        print(f"{name:<10}{seconds:>10.2f}{per_second:>14,.1f}  {count} {unit} ({rate})")
 
 
 def main() -> None:
@@ -92,6 +124,7 @@ def main() -> None:
     print(
         "phases: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in report.phases.items())
     )
+    print_phase_throughput(report)
     print(
         f"accounts per second (offline model, concurrency {args.concurrency}): "
         f"{report.total / max(review, 1e-9):.2f} over the review phase, "

@@ -111,8 +111,8 @@ def open_run(
 ) -> NightlyRun:
     """The run for ``as_of``: created, or the existing one reopened for another attempt.
 
-    When the book the existing run reviewed is gone (an account it recorded no longer
-    exists under the same id, external id and name: the book was re-seeded), the run
+    When the book the existing run reviewed is gone (most accounts it recorded no longer
+    exist under the same id, external id and name: the book was re-seeded), the run
     starts over: its account rows are dropped and it gets a new generation, so its
     threads are new too.
     """
@@ -149,7 +149,8 @@ def open_run(
 
 
 def _book_replaced(session: Session, run_id: int) -> bool:
-    """Whether an account the run recorded is no longer in the book as it was."""
+    """Whether most accounts the run recorded are no longer in the book as they were (gone,
+    or their id now names another external id or another name): the book was replaced."""
     from keel.memory.models import Account
 
     recorded = session.exec(
@@ -168,11 +169,14 @@ def _book_replaced(session: Session, run_id: int) -> bool:
             )
         ).all():
             now[int(account_id or 0)] = (external_id, name)
+    changed = 0
     for account_id, external_id, name in recorded:
         found = now.get(account_id)
         if found is None or found[0] != external_id or (name and found[1] != name):
-            return True
-    return False
+            changed += 1
+    # A re-seed replaces the whole book; an import renaming or removing an account or two
+    # is the same book, and its night must resume, not start over (that would draft again).
+    return changed * 2 > len(recorded)
 
 
 def account_rows(engine: Engine, run_id: int) -> dict[int, NightlyAccount]:

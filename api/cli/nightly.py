@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -44,6 +45,19 @@ def nightly_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary (for cron).")
     ] = False,
+    send_digests: Annotated[
+        bool,
+        typer.Option(
+            "--send-digests",
+            help="Also send each digest through the outbound adapters (KEEL_OUTBOUND_CHANNEL, "
+            "internal channel): each CSM's to that CSM, after the usual recipient and "
+            "content checks; once per reader and night.",
+        ),
+    ] = False,
+    digest_leader: Annotated[
+        str | None,
+        typer.Option("--digest-leader", help="The CS leader's address for the leader's digest."),
+    ] = None,
 ) -> None:
     from keel.api.services.nightly import AccountProgress, NightlyRequest, run_nightly
 
@@ -55,6 +69,8 @@ def nightly_command(
         concurrency=concurrency,
         max_calls=max_calls,
         max_tokens=max_tokens,
+        send_digests=send_digests,
+        digest_leader=digest_leader,
     )
     with app:
         if quiet:
@@ -91,6 +107,18 @@ def nightly_command(
             )
             if report.digests:
                 console.print(f"Digests: {escape(str(report.digests[0].parent))}")
+            if report.digest_deliveries:
+                tally = Counter(d.status for d in report.digest_deliveries)
+                console.print(
+                    "Digests sent: " + ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
+                )
+            if report.interventions_recorded or report.outcomes_recorded:
+                console.print(
+                    f"Interventions recorded: {report.interventions_recorded}; outcomes "
+                    f"judged: {report.outcomes_recorded} (keel metrics)"
+                )
+    for refused in (d for d in report.digest_deliveries if d.status in ("refused", "failed")):
+        typer.echo(f"digest for {refused.reader} {refused.status}: {refused.detail}", err=True)
     if report.failures:
         names = ", ".join(f"{f.name} ({f.external_id})" for f in report.failures[:5])
         more = f" and {len(report.failures) - 5} more" if len(report.failures) > 5 else ""

@@ -6,12 +6,19 @@ run and why (the two runs' scored snapshots compared: flag and band), renewals i
 90 days with their health, expansion openings, the drafts waiting for approval, and what
 the AI-led tier sent on its own. Accounts are named by name, with their external id as a
 reference; action ids appear only as references a reader can pass to ``keel approvals``.
+
+When asked (``keel nightly --send-digests``), each digest is also sent through the
+outbound adapter of the internal channel (dry-run outbox, webhook, or whatever
+``KEEL_OUTBOUND_CHANNEL`` configures), after the recipient and content checks every
+internal message passes (:func:`send_digests`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from keel.api.services.approvals import ActionSummary, list_inbox
 from keel.app import App
+from keel.errors import KeelError
 from keel.memory import runs
 from keel.memory.actions import ActionStatus, ProposedAction
 from keel.memory.models import Account
@@ -99,12 +107,14 @@ def build_digests(app: App, *, as_of: dt.date) -> list[Digest]:
     return [digest(None), *(digest(o) for o in owners)]
 
 
-def write_digests(app: App, *, as_of: dt.date) -> list[Path]:
+def write_digests(
+    app: App, *, as_of: dt.date, digests: Sequence[Digest] | None = None
+) -> list[Path]:
     """Write every digest as Markdown and HTML; the paths written."""
     folder = app.settings.data_dir / "digests" / as_of.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for digest in build_digests(app, as_of=as_of):
+    for digest in digests if digests is not None else build_digests(app, as_of=as_of):
         stem = LEADER if digest.owner is None else _slug(digest.owner)
         for suffix, text in ((".md", to_markdown(digest)), (".html", to_html(digest))):
             path = folder / f"{stem}{suffix}"
@@ -149,7 +159,8 @@ def _move(now: AccountHealthRow, then: AccountHealthRow | None) -> Move | None:
 
 
 def _sent_alone(app: App, as_of: dt.date) -> list[tuple[int, str, str, str]]:
-    """What went out tonight without a human's approval (the AI-led tier)."""
+    """What went out tonight without a human's approval (the AI-led tier), in any of the
+    night's generations."""
     prefix = f"nightly:{as_of.isoformat()}:"
     with Session(app.engine) as session:
         found = session.exec(
@@ -238,3 +249,128 @@ def to_html(d: Digest) -> str:
         parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in body) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------------- sending
+
+DIGEST_PLAY = "morning_digest"
+SENT_LEDGER = "sent.json"
+
+
+@dataclass(frozen=True)
+class DigestDelivery:
+    """What happened to one reader's digest: ``sent``, ``already_sent``, ``refused`` (a
+    guard said no: ``detail`` says why) or ``failed`` (the transport failed)."""
+
+    reader: str
+    status: str
+    transport: str = ""
+    detail: str = ""
+
+
+def digest_key(as_of: dt.date, generation: str, reader: str) -> str:
+    """One key per reader and night: a night run again never sends its digest twice."""
+    from keel.memory.actions import canonical_json
+
+    material = canonical_json(["digest", as_of.isoformat(), generation, reader])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def send_digests(
+    app: App,
+    digests: Sequence[Digest],
+    *,
+    generation: str = "",
+    leader: str | None = None,
+) -> list[DigestDelivery]:
+    """Send each digest through the outbound adapter of the internal channel.
+
+    Each CSM's digest goes to that CSM only; the leader's to ``leader`` (or, when None, to
+    the channel itself, addressed to nobody). The checks the executor makes on any
+    internal message are made first (recipients: the owner only; content: links on the
+    allow-list, no markup, no offer, no address but the recipient's); a digest they refuse
+    is not sent and says why. A digest goes once per reader and night: the adapter gets a
+    key per (night, reader), and a ledger beside the digest files remembers what went (a
+    crash between a send and its ledger line may repeat that one send on a transport that
+    cannot dedupe by key).
+    """
+    from keel.memory.actions import Channel, DraftKind
+    from keel.tools.outbound.base import RenderedMessage
+    from keel.tools.outbound.guards import content_problems, recipient_problems
+
+    if not digests:
+        return []
+    adapter = app.outbound[str(Channel.INTERNAL)]
+    folder = app.settings.data_dir / "digests" / digests[0].as_of.isoformat()
+    ledger_path = folder / SENT_LEDGER
+    ledger: dict[str, dict[str, str]] = (
+        json.loads(ledger_path.read_text(encoding="utf-8")) if ledger_path.exists() else {}
+    )
+    results: list[DigestDelivery] = []
+    for digest in digests:
+        reader = LEADER if digest.owner is None else digest.owner
+        address = leader if digest.owner is None else digest.owner
+        key = digest_key(digest.as_of, generation, reader)
+        if ledger.get(reader, {}).get("key") == key:
+            results.append(DigestDelivery(reader, "already_sent", ledger[reader]["transport"]))
+            continue
+        if adapter.name == "crm":
+            results.append(
+                DigestDelivery(reader, "refused", adapter.name, "a digest is not a CRM task")
+            )
+            continue
+        to = [address] if address else []
+        subject, body = _title(digest), to_markdown(digest)
+        problems = recipient_problems(
+            channel=Channel.INTERNAL,
+            to=to,
+            cc=[],
+            recipient_contact_id=None,
+            account_id=0,
+            owner_csm=address or "",
+            contacts=[],
+        ) + content_problems(
+            subject=subject,
+            body=body,
+            declared_links=[],
+            allowlist=app.settings.link_allowlist,
+            approved_offers=[],
+            addresses=to,
+        )
+        if problems:
+            results.append(DigestDelivery(reader, "refused", adapter.name, "; ".join(problems)))
+            continue
+        message = RenderedMessage(
+            action_id=f"digest-{key[:16]}",
+            account_id=0,
+            account_external_id="digest",
+            account_name=f"Morning digest {digest.as_of}",
+            owner_csm=address or "",
+            play_id=DIGEST_PLAY,
+            channel=Channel.INTERNAL,
+            draft_kind=DraftKind.INTERNAL_NOTE,
+            subject=subject,
+            body=body,
+            to=tuple(to),
+            cc=(),
+            links=(),
+            rendered_at=dt.datetime.now(dt.UTC),
+            metadata={"digest": reader, "as_of": digest.as_of.isoformat()},
+        )
+        try:
+            receipt = adapter.send(message, idempotency_key=key)
+        except KeelError as exc:  # the transport failed: the next run of the night retries
+            results.append(DigestDelivery(reader, "failed", adapter.name, str(exc)))
+            continue
+        ledger[reader] = {"key": key, "transport": receipt.transport, "id": receipt.external_id}
+        _write_json(ledger_path, ledger)
+        status = "already_sent" if receipt.duplicate else "sent"
+        results.append(DigestDelivery(reader, status, receipt.transport, receipt.detail))
+    return results
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)

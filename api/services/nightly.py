@@ -42,6 +42,7 @@ from sqlmodel import Session, col, select
 from keel.agents.budget import RunBudget
 from keel.agents.context import DEFAULT_MAX_PLAYS
 from keel.agents.step_requests import ANALYST_STEP
+from keel.api.services.digest import DigestDelivery
 from keel.api.services.metrics import record_interventions
 from keel.api.services.outbox import deliver_once
 from keel.api.services.reviews import review_account, run_context
@@ -88,6 +89,9 @@ class NightlyRequest:
         concurrency: Accounts reviewed side by side.
         limit: Only the first ``limit`` accounts by priority (the demo's top-N).
         digest: Write the morning digests at the end.
+        send_digests: Also send them through the outbound adapters (internal channel).
+        digest_leader: The CS leader's address for the leader's digest (None: the
+            internal channel itself, addressed to nobody).
         max_calls: The night's model calls; ``KEEL_LLM_MAX_CALLS`` when None.
         max_tokens: The night's model tokens; ``KEEL_LLM_MAX_TOKENS`` when None.
         callbacks: LangChain handlers for every account's review (tracing, timing).
@@ -98,6 +102,8 @@ class NightlyRequest:
     concurrency: int = 1
     limit: int | None = None
     digest: bool = True
+    send_digests: bool = False
+    digest_leader: str | None = None
     max_calls: int | None = None
     max_tokens: int | None = None
     callbacks: Sequence[BaseCallbackHandler] = ()
@@ -146,6 +152,7 @@ class NightlyReport:
     failures: list[AccountFailure] = field(default_factory=list)
     pending_action_ids: list[str] = field(default_factory=list)
     digests: list[Path] = field(default_factory=list)
+    digest_deliveries: list[DigestDelivery] = field(default_factory=list)
     # The run record's generation (part of its thread ids: see nightly_thread_id).
     generation: str = ""
     # Sent actions recorded as interventions tonight, and outcomes judged tonight.
@@ -269,11 +276,17 @@ def run_nightly(
     phases["outcomes"] = time.perf_counter() - tick
 
     digests: list[Path] = []
+    deliveries: list[DigestDelivery] = []
     if request.digest:
-        from keel.api.services.digest import write_digests
+        from keel.api.services.digest import build_digests, send_digests, write_digests
 
         tick = time.perf_counter()
-        digests = write_digests(app, as_of=as_of)
+        built = build_digests(app, as_of=as_of)
+        digests = write_digests(app, as_of=as_of, digests=built)
+        if request.send_digests:
+            deliveries = send_digests(
+                app, built, generation=generation, leader=request.digest_leader
+            )
         phases["digest"] = time.perf_counter() - tick
     phases["total"] = time.perf_counter() - started
 
@@ -283,6 +296,7 @@ def run_nightly(
         report,
         generation=generation,
         digests=digests,
+        digest_deliveries=deliveries,
         interventions_recorded=recorded.interventions,
         outcomes_recorded=recorded.outcomes + recorded.renewals,
     )

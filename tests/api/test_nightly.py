@@ -305,9 +305,12 @@ def test_keel_nightly_exits_1_naming_the_failed_account_and_keel_runs_shows_it(
     if not any(c.name == "nightly" for c in app.registered_commands):
         _register()  # once per process (test_demo.py registers at import)
     runner = CliRunner()
-    result = runner.invoke(app, ["nightly", "--concurrency", "2"])
+    result = runner.invoke(app, ["nightly", "--concurrency", "2", "--send-digests"])
     assert result.exit_code == 1, result.output
     assert f"1 account(s) failed: {victim.name} ({victim.external_id})" in result.output
+    # The digests still go out (through the dry-run outbox), once per reader.
+    sent = list(settings.outbox_dir.glob("*morning_digest*"))
+    assert sent and f"Digests sent: {len(sent)} sent" in result.output
     listed = runner.invoke(app, ["runs", "list"])
     assert listed.exit_code == 0 and "failed" in listed.output
     shown = runner.invoke(app, ["runs", "show", "1"])
@@ -379,3 +382,68 @@ def test_a_night_after_a_reseed_that_kept_the_run_reviews_the_new_book(tmp_path:
         # And the same night once more (same book) redoes nothing.
         third = run_nightly(app, NightlyRequest(as_of=first.as_of, limit=3, digest=False))
         assert third.generation == again.generation and third.skipped == 3
+
+
+# ---------------------------------------------------------------------- digests sent out
+
+
+def test_digests_go_through_the_outbound_adapter_once_and_behind_the_checks(
+    tmp_path: Path,
+) -> None:
+    """--send-digests: each reader's digest through the internal channel's adapter (the
+    dry-run outbox here), to that CSM only, once per night however often the night runs;
+    a digest carrying a link off the allow-list (an imported account name) is refused."""
+    from keel.api.services.digest import LEADER
+    from keel.memory.synth import seed_book
+
+    leader = "lead@kitewing.example"
+    with App(settings=Settings(data_dir=tmp_path / "keel-data"), use_vectors=False) as app:
+        seed_book(app.engine, n_accounts=12, seed=SEED)
+        quiet = run_nightly(app, NightlyRequest(limit=3))
+        assert quiet.digests and not quiet.digest_deliveries  # files only unless asked
+        assert not app.settings.outbox_dir.exists() or not list(
+            app.settings.outbox_dir.glob("*morning_digest*")
+        )
+        request = NightlyRequest(limit=3, send_digests=True, digest_leader=leader)
+        first = run_nightly(app, request)
+        readers = {d.reader: d for d in first.digest_deliveries}
+        owners = {p.stem for p in first.digests if p.suffix == ".md"} - {"leader"}
+        assert LEADER in readers and len(readers) == len(owners) + 1
+        assert all(d.status == "sent" and d.transport == "dry_run" for d in readers.values())
+        files = sorted(app.settings.outbox_dir.glob("*morning_digest*"))
+        assert len(files) == len(readers)
+        texts = [f.read_text(encoding="utf-8") for f in files]
+        assert sum("Keel morning digest for CS leader" in t for t in texts) == 1
+        for reader in set(readers) - {LEADER}:  # each CSM's digest addressed to that CSM
+            (mine,) = [t for t in texts if f"Keel morning digest for {reader}" in t]
+            assert reader in mine
+
+        again = run_nightly(app, request)
+        assert {d.status for d in again.digest_deliveries} == {"already_sent"}
+        assert sorted(app.settings.outbox_dir.glob("*morning_digest*")) == files
+
+    # Another night, an account whose imported name carries a link: its digests are refused.
+    with App(settings=Settings(data_dir=tmp_path / "other"), use_vectors=False) as app:
+        seed_book(app.engine, n_accounts=12, seed=SEED)
+        night = run_nightly(app, NightlyRequest(limit=3, digest=False))
+        with Session(app.engine) as session:
+            waiting = session.exec(
+                select(ProposedAction).where(ProposedAction.status == "pending")
+            ).first()
+            assert waiting is not None
+            account = session.get(Account, waiting.account_id)
+            assert account is not None
+            account.name = "Evil Corp see https://evil.example/pay"
+            owner = account.owner_csm
+            session.add(account)
+            session.commit()
+        rerun = run_nightly(app, NightlyRequest(as_of=night.as_of, limit=3, send_digests=True))
+        # One renamed account is the same book: the night resumes, it does not start over.
+        assert rerun.generation == night.generation and rerun.skipped == 3
+        sent = rerun.digest_deliveries
+        refused = {d.reader: d for d in sent if d.status == "refused"}
+        assert set(refused) == {LEADER, owner}
+        assert all("https://evil.example/pay" in d.detail for d in refused.values())
+        assert all(d.status == "sent" for d in sent if d.reader not in refused)
+        outbox = [f.read_text(encoding="utf-8") for f in app.settings.outbox_dir.glob("*")]
+        assert not any("evil.example" in t for t in outbox)
