@@ -273,8 +273,13 @@ def _billing_customer(issue: Mapping[str, Any]) -> str:
     return f"The invoice of {amount} due {due} is still unpaid{late}."
 
 
+# Ticket categories as a customer would say them ("how_to" is a how-to question).
+_TICKET_WORDS: Final = {"how_to": "how-to", "feature_request": "feature request"}
+
+
 def _ticket_customer(item: Mapping[str, Any]) -> str:
-    category = str(item.get("category") or "support").replace("_", " ")
+    raw = str(item.get("category") or "support")
+    category = _TICKET_WORDS.get(raw, raw.replace("_", " "))
     if item.get("status") == "closed":
         state = f"was closed on {item['closed_on']}" if item.get("closed_on") else "was closed"
     else:
