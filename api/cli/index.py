@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.padding import Padding
@@ -48,6 +52,69 @@ class KindChoice(StrEnum):
     nps = "nps"
 
 
+class LineProgress:
+    """Progress as plain, flushed lines on stdout: survives redirection to a file or a pipe.
+
+    A line when the work starts, then at most one every ``every`` seconds (and at each
+    tenth of the work when that comes sooner), and one when it ends:
+    ``Embedding: 1,280 / 7,818 documents (16%), 42 s, about 3 min left``.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        unit: str,
+        *,
+        every: float = 15.0,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label, self.unit, self.every = label, unit, every
+        self.stream = stream
+        self.clock = clock
+        self.started: float | None = None  # the first call: loading the model is not work done
+        self.last_time = -1.0
+        self.last_tenth = -1
+        self.ended = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        elapsed = now - self.started
+        tenth = 10 * done // total if total else 10
+        end = total > 0 and done >= total
+        if self.ended or not (
+            self.last_time < 0
+            or end
+            or tenth > self.last_tenth
+            or now - self.last_time >= self.every
+        ):
+            return
+        self.last_time, self.last_tenth, self.ended = now, tenth, end
+        line = f"{self.label}: {done:,} / {total:,} {self.unit}"
+        if total:
+            line += f" ({100 * done // total}%)"
+        line += f", {elapsed:.0f} s"
+        if 0 < done < total and elapsed > 0:
+            left = elapsed * (total - done) / done
+            line += (
+                f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"
+            )
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+@contextmanager
+def embedding_progress(label: str = "Embedding") -> Iterator[Callable[[int, int], None]]:
+    """``progress(done, total)`` for indexing: a bar on a terminal, plain lines otherwise."""
+    if sys.stdout.isatty():
+        with progress() as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+    else:
+        yield LineProgress(label, "documents")
+
+
 def report_table(report: IndexResult | IndexReport) -> Table:
     """The counts of one index run (``keel demo`` passes the vector store's own report)."""
     table = Table(title="Vector index", show_header=True, header_style="bold")
@@ -60,6 +127,7 @@ def report_table(report: IndexResult | IndexReport) -> Table:
         ("unchanged documents", report.unchanged),
         ("removed documents", report.removed),
         ("records written (chunks + sentences)", report.chunks_written),
+        ("distinct texts embedded", report.texts_embedded),
         ("records deleted", report.chunks_deleted),
     ]
     for label, value in rows:
@@ -91,12 +159,7 @@ def index_command(
     """
     request = IndexRequest(rebuild=rebuild, batch_size=batch_size)
     runtime = make_runtime()
-    with progress() as bar:
-        task = bar.add_task("embedding", total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with embedding_progress() as on_progress:
         report = index_documents(runtime, request, progress=on_progress)
     console.print(report_table(report))
 

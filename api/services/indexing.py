@@ -47,6 +47,8 @@ class IndexResult(BaseModel):
     chunks_written: int
     chunks_deleted: int
     seconds: float
+    texts_embedded: int = 0
+    """Distinct texts the model encoded: a text repeated across records is encoded once."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
