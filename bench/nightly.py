@@ -56,7 +56,8 @@ def phase_throughput(report: NightlyReport) -> list[tuple[str, float, int, str, 
     processed = {
         "score": (report.total, "accounts scored"),
         "review": (report.total - report.skipped, "accounts reviewed"),
-        "deliver": (report.actions_sent, "actions sent"),
+        # The AI-led tier's sends may happen inside the reviews already: this is the night's.
+        "deliver": (report.actions_sent, "actions sent in the night"),
         "outcomes": (
             report.interventions_recorded + report.outcomes_recorded,
             "interventions and outcomes recorded",
