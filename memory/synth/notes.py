@@ -73,7 +73,8 @@ def _style(style: str, header: str, body: list[str], steps: list[str], rng: rand
     if style == "bullets":
         out = header + "\n" + "\n".join(f"- {s}" for s in body)
         if steps:
-            out += "\nNext steps:\n" + "\n".join(f"- {s}" for s in steps)
+            label = rng.choice(("Next", "Action", "TODO", "Follow-up", "NS"))
+            out += "\n" + "\n".join(f"- {label}: {s}" for s in steps)
         return out
     if style == "terse":
         lines = [_terse(s) for s in [header, *body]]
@@ -98,6 +99,23 @@ def _terse(sentence: str) -> str:
     return s.strip().rstrip(".")
 
 
+# Situations that put a renewal at risk (with the account's stress, as the CSM senses it).
+_RISK_TAGS = ("decline", "budget", "competitor", "reorg", "champion_gone", "quality_gap")
+
+
+def stance_for(tags: dict[str, float], stress: float) -> str:
+    """The note's stance on the renewal: renewing, at_risk or not_renewing.
+
+    Every sentence of a note follows it: a customer who has given notice gets no renewal
+    paperwork, and a confident renewal line never sits beside "needs to check internally".
+    """
+    if tags.get("churn_notice"):
+        return "not_renewing"
+    if stress > 0.4 or any(tags.get(t, 0.0) > 0.3 for t in _RISK_TAGS):
+        return "at_risk"
+    return "renewing"
+
+
 def compose_note(
     rng: random.Random,
     kind: str,
@@ -106,14 +124,16 @@ def compose_note(
     stress: float,
     slots: Slots,
 ) -> str:
+    stance = stance_for(tags, stress)
     header = pick(rng, npb.HEADERS[kind], slots)
     body: list[str] = []
     if rng.random() < {"prose": 0.35, "bullets": 0.22, "terse": 0.12}[style]:
         body.append(pick(rng, npb.SMALL_TALK, slots))
     if rng.random() < (0.95 if kind == "qbr" else 0.55):
         body.append(pick(rng, npb.STATUS, slots))
-    for _ in range(rng.choice((1, 1, 2)) + (1 if kind == "qbr" else 0)):
-        body.append(pick(rng, npb.TOPICS, slots))
+    topics = usable(npb.TOPICS, slots)
+    for t in rng.sample(topics, min(len(topics), rng.choice((1, 1, 2)) + (kind == "qbr"))):
+        body.append(render(t, rng, slots))
     n_sig = 0
     for tag, x in sorted(tags.items(), key=lambda kv: -kv[1]):
         bank = npb.SIGNALS.get(tag)
@@ -121,25 +141,38 @@ def compose_note(
             continue
         if tag == "sponsor_silent" and kind not in ("qbr", "meeting"):
             continue
+        if tag in npb.STEPS_ONLY_FOR and npb.STEPS_ONLY_FOR[tag] != stance:
+            continue
         if rng.random() < 0.15 + 0.6 * x:
             body.append(pick(rng, bank, slots))
             n_sig += 1
-    if stress < 0.3 and rng.random() < 0.15:
-        body.append(pick(rng, npb.MIXED["healthy"], slots))
-    elif stress > 0.4 and rng.random() < 0.2:
+    if stance == "renewing" and stress < 0.3 and rng.random() < 0.15:
+        body.append(pick(rng, npb.MIXED["good"], slots))
+    elif stance != "renewing" and stress > 0.4 and rng.random() < 0.2:
         body.append(pick(rng, npb.MIXED["risk"], slots))
     if tags.get("renewal_soon") and rng.random() < 0.5:
-        mood = "expand" if tags.get("expansion", 0) > 0.3 else "risk" if stress > 0.4 else "good"
+        if stance == "not_renewing":
+            mood = "exit"
+        elif stance == "at_risk":
+            mood = "risk"
+        else:
+            mood = "expand" if tags.get("expansion", 0) > 0.3 else "good"
         body.append(pick(rng, npb.RENEWAL[mood], slots))
+    body = [b for b in body if b]
     if len(body) > 2:
         # People don't write in a fixed order; keep the status near the top.
         head, rest = body[:1], body[1:]
         rng.shuffle(rest)
         body = head + rest
     situational = [
-        step for tag, x in tags.items() if x > 0.2 for step in npb.NEXT_STEPS_BY_TAG.get(tag, ())
+        step
+        for tag, x in tags.items()
+        if x > 0.2 and npb.STEPS_ONLY_FOR.get(tag, stance) == stance
+        for step in npb.NEXT_STEPS_BY_TAG.get(tag, ())
     ]
-    options = usable((*npb.NEXT_STEPS, *situational, *situational), slots)
+    options = usable(
+        (*npb.NEXT_STEPS, *npb.NEXT_STEPS_BY_STANCE[stance], *situational, *situational), slots
+    )
     steps = [render(s, rng, slots) for s in rng.sample(options, rng.choice((0, 1, 2, 2, 3)))]
     steps = [s[:1].lower() + s[1:] for s in steps]
     return _style(style, header, body, steps, rng)
@@ -210,6 +243,10 @@ def notes_for(
         if kind.startswith("renewal:"):
             real_kind = "email" if py.random() < 0.5 else "call"
         people = _attendees(py, roster, day, real_kind, tags)
+        # The words come from a stream of their own: rewording a phrase bank never moves
+        # another note's date, kind or attendees.
+        words = random.Random(py.getrandbits(64))
+        voice.rng = words
         recent = [s for k, s in recent_subjects.items() if i - 45 <= k <= i]
         slots = voice.slots(
             day,
@@ -217,15 +254,15 @@ def notes_for(
             exclude={m.external_id for m in people},
             stick=0.35,
             extra={
-                "attendees": _names(py, people),
-                "recent_ticket": py.choice(recent) if recent else "SSO login loop",
+                "attendees": _names(words, people),
+                "recent_ticket": words.choice(recent) if recent else "the SSO login loop",
                 **extra,
             },
         )
-        text = _event_text(py, kind, slots) or compose_note(
-            py, real_kind, plan.csm_style, tags, float(lat.stress[i]), slots
+        text = _event_text(words, kind, slots) or compose_note(
+            words, real_kind, plan.csm_style, tags, float(lat.stress[i]), slots
         )
-        text = apply_style(paraphrase(text, py, 0.5), csm_style)
+        text = apply_style(paraphrase(text, words, 0.5), csm_style)
         rows.append(
             {
                 "external_id": f"{plan.external_id}-n{seq:04d}",

@@ -67,8 +67,11 @@ def nps_for(
             score = int(np.clip(round(mean + rng.normal(0.0, 1.4)), 0, 10))
             comment = ""
             if py.random() < 0.6:
-                comment = _comment(py, score, tags, voice.slots(answered, speaker=member))
-                comment = apply_style(paraphrase(comment, py), style_for(member.email, plan.region))
+                words = random.Random(py.getrandbits(64))  # wording apart from who answers
+                voice.rng = words
+                comment = _comment(words, score, tags, voice.slots(answered, speaker=member))
+                comment = paraphrase(comment, words)
+                comment = apply_style(comment, style_for(member.email, plan.region))
             seq += 1
             rows.append(
                 {

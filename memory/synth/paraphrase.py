@@ -51,7 +51,7 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("figure out", "work out", "understand"),
     ("explain", "clarify"),
     ("send me", "forward me"),
-    ("fixed", "resolved", "sorted"),
+    ("fixed", "sorted"),  # not "resolved": "tickets resolved" is a unit
     ("Thanks for looking into it", "Thanks for checking", "Thanks for digging into this"),
     ("Appreciate the help", "Appreciate it", "Much appreciated"),
     ("a short call", "a quick call", "a 15-minute call"),
@@ -183,6 +183,8 @@ def paraphrase(text: str, rng: random.Random, p: float = 0.75) -> str:
     def swap(m: re.Match[str]) -> str:
         if rng.random() >= p:
             return m.group(0)
+        if m.group(0) == "a few" and text.startswith(" more", m.end()):
+            return m.group(0)  # "a couple of more" is not English
         group = _GROUP_OF[m.group(0)]
         return group[rng.randrange(len(group))]
 

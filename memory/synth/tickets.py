@@ -25,6 +25,19 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # Median hours to resolve by priority.
 RESOLUTION_HOURS = {"low": 90.0, "normal": 40.0, "high": 16.0, "urgent": 4.0}
 ROLE_WEIGHT = {"champion": 3.0, "admin": 3.0, "user": 1.5, "executive_sponsor": 0.15}
+# Some tickets wait: on the customer (a PO, a verification, an example) or on the vendor
+# (engineering, the product team). (chance, median days waiting, share waiting on customer)
+WAITS: dict[str, tuple[float, float, float]] = {
+    "how_to": (0.14, 5.0, 0.6),
+    "bug": (0.26, 8.0, 0.35),
+    "outage": (0.05, 2.0, 0.2),
+    "quality": (0.3, 9.0, 0.35),
+    "billing": (0.26, 6.0, 0.75),
+    "account": (0.24, 6.0, 0.7),
+    "feature_request": (0.5, 21.0, 0.1),
+}
+# Nothing stays open for more than this: old tickets are settled one way or another.
+MAX_OPEN_DAYS = 80.0
 
 
 def _boosted(issue: tp.IssueSpec, tags: dict[str, float]) -> float:
@@ -73,6 +86,7 @@ def compose_ticket(
         body = render(terse, rng, {**slots, "problem": problem, "ask": ask})
         return subject, body + "\n\n" + render("{me}", rng, slots)
     angry = tone == "frustrated"
+    family = tp.FAMILY[issue.category]
     paras: list[list[str]] = []
     paras.append([pick(rng, tp.GREETINGS_ANGRY if angry else tp.GREETINGS, slots)])
     intro = [
@@ -81,14 +95,14 @@ def compose_ticket(
             maybe(rng, 0.04 if angry else 0.18, tp.SMALL_TALK, slots),
             maybe(rng, 0.85, tp.CONTEXT_NEW_ADMIN, slots)
             if newcomer
-            else maybe(rng, 0.18, tp.CONTEXT, slots),
+            else maybe(rng, 0.18, tp.CONTEXT[family], slots),
         )
         if x
     ]
     if intro:
         paras.append(intro)
     core: list[str] = []
-    praise = maybe(rng, 0.08 if angry else 0.18, tp.PRAISE, slots)
+    praise = maybe(rng, 0.08 if angry else 0.18, tp.PRAISE[family], slots)
     if praise:
         core.append(praise)
     core.append(_lead(rng, 0.12, tp.LEAD_INS, problem, slots))
@@ -96,17 +110,18 @@ def compose_ticket(
     for d in rng.sample(details, min(len(details), rng.choice((0, 1, 1, 1, 2)))):
         core.append(_lead(rng, 0.3, tp.LEAD_INS, render(d, rng, slots), slots))
     paras.append(core)
-    signals = _signals(rng, tags, slots)
+    signals = _signals(rng, tags, slots, family)
     if signals:
         paras.append(signals)
     tail: list[str] = []
-    if rng.random() < 0.25:
-        tail.append(_lead(rng, 0.2, tp.LEAD_INS, pick(rng, tp.TRIED, slots), slots))
+    tried = tp.TRIED[issue.category]
+    if tried and rng.random() < 0.25:
+        tail.append(_lead(rng, 0.2, tp.LEAD_INS, pick(rng, tried, slots), slots))
     impact_bank = {
         "calm": tp.IMPACT_CALM,
         "concerned": tp.IMPACT_CONCERNED,
         "frustrated": tp.IMPACT_FRUSTRATED,
-    }[tone]
+    }[tone][family]
     if rng.random() < 0.6:
         tail.append(_lead(rng, 0.15, tp.LEAD_INS, pick(rng, impact_bank, slots), slots))
     if tail:
@@ -122,7 +137,7 @@ def compose_ticket(
         else:
             short = rng.random() < 0.65
             # Someone who signs off with "Thanks" does not also close with "Thanks!".
-            bank = tp.CLOSINGS_SHORT if short else tp.CLOSINGS
+            bank = tp.CLOSINGS_SHORT if short else tp.CLOSINGS[family]
         if not (thanked and bank is tp.CLOSINGS_SHORT):
             end.append(pick(rng, bank, slots))
     if end:
@@ -137,11 +152,11 @@ def _lead(rng: random.Random, p: float, bank: tuple[str, ...], sentence: str, sl
     return lead_in(render(rng.choice(bank), rng, slots) + " ", sentence).replace("  ", " ")
 
 
-def _signals(rng: random.Random, tags: dict[str, float], slots: Slots) -> list[str]:
+def _signals(rng: random.Random, tags: dict[str, float], slots: Slots, family: str) -> list[str]:
     out: list[str] = []
     for tag, x in sorted(tags.items(), key=lambda kv: -kv[1]):
         bank = tp.SIGNALS.get(tag)
-        if not bank or len(out) >= 2:
+        if not bank or len(out) >= 2 or family not in tp.SIGNAL_FAMILIES.get(tag, (family,)):
             continue
         p = 0.12 + 0.5 * x if tag != "renewal_soon" else 0.04
         if rng.random() < p:
@@ -189,12 +204,18 @@ def tickets_for(
             clock = dt.time(hour, int(rng.integers(0, 60)), int(rng.integers(0, 60)), tzinfo=dt.UTC)
             opened = dt.datetime.combine(day, clock)
             hours = RESOLUTION_HOURS[priority] * float(rng.lognormal(0.0, 0.8)) * (1 + 0.5 * f)
+            chance, median_days, on_customer = WAITS[issue.category]
+            waits_on_customer = False
+            if py.random() < chance:
+                hours += 24.0 * median_days * py.lognormvariate(0.0, 0.7)
+                waits_on_customer = py.random() < on_customer
+            hours = min(hours, 24.0 * MAX_OPEN_DAYS)
             # Whole seconds: help desks export timestamps without microseconds.
             closed: dt.datetime | None = opened + dt.timedelta(seconds=round(hours * 3600))
             if closed is not None and closed > end_dt:
                 closed = None
             if closed is None:
-                status = "pending" if py.random() < 0.4 else "open"
+                status = "pending" if waits_on_customer else "open"
             elif closed < end_dt - dt.timedelta(days=4):
                 status = "closed"
             else:
@@ -203,11 +224,15 @@ def tickets_for(
             if closed is not None and py.random() < 0.42:
                 bump = 0.3 if priority in ("high", "urgent") else 0.0
                 csat = int(np.clip(round(4.95 - 2.6 * f - bump + rng.normal(0, 0.6)), 1, 5))
+            # The words come from a stream of their own: rewording a phrase bank never moves
+            # another ticket's category, priority or dates.
+            words = random.Random(py.getrandbits(64))
+            voice.rng = words
             slots = voice.slots(day, speaker=who, numbers=usage.snapshot(i))
             subject, body = compose_ticket(
-                py, issue, tone, t, slots, newcomer=bool(who and who.newcomer)
+                words, issue, tone, t, slots, newcomer=bool(who and who.newcomer)
             )
-            body = paraphrase(body, py)
+            body = paraphrase(body, words)
             if who is not None:
                 body = apply_style(body, style_for(who.email, plan.region))
             seq += 1

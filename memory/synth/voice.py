@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from keel.memory.synth.calendar import Window
 from keel.memory.synth.contacts import Member, Roster
-from keel.memory.synth.names import PRODUCT, Person, people
+from keel.memory.synth.names import PRODUCT
 from keel.memory.synth.phrases.common import (
     BROWSERS,
     CHURN_REASONS,
@@ -72,7 +72,6 @@ class Voice:
         self.competitor = profile.choice(COMPETITORS)
         self.new_dept = profile.choice(NEW_DEPARTMENTS)
         self.reason = profile.choice(CHURN_REASONS)
-        self.strangers: list[Person] = people(profile, 3)
 
     # -- formatting helpers -------------------------------------------------------------
     def fmt_date(self, d: dt.date) -> str:
@@ -143,17 +142,28 @@ class Voice:
 
         return f
 
-    def _first_or(self, m: Member | None, fallback: int) -> str:
-        return m.first if m else self.strangers[fallback].first
+    def _known(self, day: dt.date) -> list[Member]:
+        """Everyone of this account known by ``day``, present or gone (never a stranger)."""
+        return [m for m in self.roster.members if m.added_on <= day]
+
+    def _first_or(self, m: Member | None, day: dt.date) -> str:
+        """``m``'s first name, else someone of this account, else a role (no invented names)."""
+        if m is not None:
+            return m.first
+        known = self._known(day)
+        return known[-1].first if known else "the team lead"
 
     def _person(self, day: dt.date, exclude: set[str]) -> Callable[[], str]:
+        """A colleague of this account: present and not excluded, else anyone of the account."""
         rng = self.rng
         others = [m.first for m in self.roster.present(day) if m.external_id not in exclude]
+        if not others:
+            others = [m.first for m in self._known(day) if m.external_id not in exclude]
+        if not others:
+            others = ["a colleague", "someone on the team", "one of the team leads"]
 
         def f() -> str:
-            if others and rng.random() < 0.8:
-                return others[rng.randrange(len(others))]
-            return self.strangers[rng.randrange(len(self.strangers))].first
+            return others[rng.randrange(len(others))]
 
         return f
 
@@ -231,9 +241,9 @@ class Voice:
             "unit": unit,
             "unit_short": short,
             "unit_one": short.rstrip("s"),
-            "champion": self._first_or(champ, 0),
-            "me": self._first_or(me, 0),
-            "me_full": me.person.name if me else self.strangers[0].name,
+            "champion": self._first_or(champ, day),
+            "me": self._first_or(me, day),
+            "me_full": me.person.name if me else self._first_or(None, day),
             "me_title": me.title if me else "Operations Manager",
             "person": self._person(day, skip),
             "agent": self._sticky(SUPPORT_AGENTS, stick),

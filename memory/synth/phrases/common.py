@@ -200,7 +200,9 @@ SPORTS = (
     "the World Cup qualifiers",
 )
 
-SUPPORT_AGENTS = ("Jonas", "Mira", "Ken", "Aoife", "Luis", "Petra", "Sanjay", "Hollie", "Femi")
+# The vendor's support desk (they answer every account's tickets). Kept apart from the customer
+# name pool, so a greeting to an agent never reads as a name from another account.
+SUPPORT_AGENTS = ("Joost", "Marit", "Ken", "Aoife", "Luis", "Pilar", "Sanjay", "Hollie", "Femi")
 
 TITLES = {
     "champion": (

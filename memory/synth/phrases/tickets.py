@@ -757,7 +757,7 @@ ISSUES: tuple[IssueSpec, ...] = (
             "Our company card was replaced [last week|in {month}], please tell me how to update it.",
         ),
         details=(
-            "Our AP cycle runs on the {n10}th.",
+            "Our AP cycle runs on the [1st|5th|15th|20th|last working day] of the month.",
             "Payments are on hold while finance reviews vendors[ until {next_month}|].",
         ),
         asks=(
@@ -1032,61 +1032,158 @@ SMALL_TALK: tuple[str, ...] = (
     "[I'm covering for {person} this week|{person} is out this week, so I'm handling this], so [apologies if I'm missing context|bear with me].",
 )
 
-CONTEXT: tuple[str, ...] = (
-    "I'm the {me_title} [on|in] {team}[ at {company}|].",
-    "[For context,|Background:|Some context:] I look after {product} for {team}[ in {city}|].",
-    "I'm writing on behalf of {team}[ at {company}|][, {n10} people in total|].",
-    "We've been using {feature} [for a while now|since {last_year}|since the rollout|for about {n2} months] [in {team}|across {n2} teams].",
-    "We use {feature} [daily|every day|all the time|for most of our {unit_short}] [in {team}|across {n2} teams].",
-)
+# A ticket's lines come from its issue and from banks kept per kind of ticket: a technical
+# fault, a commercial/admin request or an idea. A declined card is never "fixed by clearing
+# the cache", and a billing question never "slows the team down".
+FAMILY: dict[str, str] = {
+    "how_to": "tech",
+    "bug": "tech",
+    "outage": "tech",
+    "quality": "tech",
+    "billing": "commercial",
+    "account": "commercial",
+    "feature_request": "idea",
+}
+
+CONTEXT: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "I'm the {me_title} [on|in] {team}[ at {company}|].",
+        "[For context,|Background:|Some context:] I look after {product} for {team}[ in {city}|].",
+        "I'm writing on behalf of {team}[ at {company}|][, {n10} people in total|].",
+        "We've been using {feature} [for a while now|since {last_year}|since the rollout|for about {n2} months] [in {team}|across {n2} teams].",
+        "We use {feature} [daily|every day|all the time|for most of our {unit_short}] [in {team}|across {n2} teams].",
+    ),
+    "commercial": (
+        "I'm the {me_title} [at {company}|on our side] and [look after|handle] our [vendor contracts|software subscriptions|{product} account].",
+        "[For context,|Some context:] I [deal with|handle] [the paperwork|the admin side|contracts and invoices] for {product}[ at {company}|].",
+        "I'm writing on behalf of {team}[ at {company}|], who [own|pay for] the {product} [subscription|contract].",
+        "[Finance|Procurement|Our finance team] asked me to [pick this up|sort this out|follow up on this][ while {person} is out|].",
+    ),
+    "idea": (
+        "I'm the {me_title} [on|in] {team}[ at {company}|].",
+        "We use {feature} [daily|every day|all the time] [in {team}|across {n2} teams], [which is why|so] this came up.",
+        "This came up [in our last retro|in a {team} meeting|when {person} was training new starters].",
+    ),
+}
+
+PRAISE: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "[Overall|Generally|On the whole] {ai_feature} has been [great|a real help|a big win] for us, [but|however] [this one is|this is] getting in the way.",
+        "The team [loves|really likes|is a big fan of] the new {feature}, so [it's a shame|it's frustrating|it's annoying] when [this happens|things like this happen].",
+        "[To be fair|In fairness], support has been [quick|helpful|great] every time we've asked[ — {agent} especially|], [so hoping|hoping] this one is simple.",
+        "We're [mostly|generally|on the whole] [very happy|happy|pleased] with {product}, [this is just one thing|just one annoyance|only this bit is bugging us].",
+        "{ai_feature} is [handling|taking care of] [a lot|most|a good chunk] of our {unit_short} now, which is great, [but|though] this bit still needs a human.",
+    ),
+    "commercial": (
+        "[To be fair|In fairness], your team has been [quick|helpful|easy to work with] on [admin|paperwork|account] questions before[ — {agent} especially|].",
+        "[Happy|Glad] to [sort|settle] this [quickly|on our side] once I know [what you need|the process].",
+    ),
+    "idea": (
+        "[Overall|Generally|On the whole] {product} works [well|really well] for us, [this would just make it better|this is a nice-to-have].",
+        "The team [loves|really likes|is a big fan of] {feature}, [which is why|so] [they keep asking for more|this keeps coming up].",
+        "The rollout to {team} went [smoothly|really well|better than expected], [thanks for that|kudos to your onboarding folks|{csm} was a great help].",
+    ),
+}
+
+IMPACT_CALM: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "Not urgent, but it would be nice to have this sorted before [{date_future}|{person} is back|the {month} close|our {weekday} review].",
+        "No [rush|big rush|real hurry] on this one[, whenever you get a chance|, {agent}|, it can wait until {weekday}|, we have a workaround with {person}].",
+        "It's more of an annoyance than a blocker [for {team}|on {queue}|for {person} and a couple of others|for the {n10} or so people who use it].",
+        "[It only affects|This affects|It's only hitting] [a handful of|about {n2}|maybe {n10}] [items|people|{unit_short}] [in {queue}|a day|a week], so low priority.",
+        "[Nothing is broken as such|We can live with it for now], [just|but] [curious|want to understand] what's going on [with {queue}|since {since}|before {person} asks].",
+    ),
+    "commercial": (
+        "Not urgent, but [finance|our AP team|procurement] would like it [sorted|closed out] before [{date_future}|the {month} close|the end of {month}].",
+        "No [rush|big rush|real hurry] on this one[, whenever you get a chance|, {agent}|, it can wait until {weekday}].",
+    ),
+    "idea": (
+        "No [rush|big rush|real hurry] on this, [just a wish from {team}|it's a nice-to-have|we're managing without it].",
+        "Not urgent at all, [just|but] [wanted to put it on your radar|wanted to register the interest|{person} asked me to pass it on].",
+    ),
+}
+IMPACT_CONCERNED: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "This is slowing {team} down[ — about {n10} people are affected|, especially in the mornings|].",
+        "It's [creating|causing] [extra|a lot of] manual work for [the team|{team}] [every day|each shift|on every shift].",
+        "We have [a review|a busy period|an audit] coming up {date_future_ref}, so I'd like to get ahead of it.",
+        "[Our|The] SLA on {queue} is [at risk|slipping|already slipping] because of this.",
+        "{person} has been [working around|patching] this by hand [for a week now|since {since}|for {n2} days].",
+        "[At the moment|Right now] we're [losing|spending] about {n2} hours a day on [this|workarounds].",
+    ),
+    "commercial": (
+        "[Finance|Our AP team|Procurement] [needs|wants] this [settled|closed out] before [the {month} close|{date_future}|our next payment run].",
+        "We have [an audit|a vendor review|the year-end close] coming up {date_future_ref}, so I'd like to get ahead of it.",
+        "I've been asked about this [twice|a few times|again] [this week|by {sponsor}|by finance] and don't have an answer yet.",
+    ),
+    "idea": (
+        "[Right now|At the moment] {person} [rebuilds this by hand|keeps a spreadsheet for it] [every week|each month], which takes [a few hours|most of a morning].",
+        "It comes up [in every|in most] [team meeting|review with {sponsor}|planning session], so [it matters to us|it's worth asking].",
+    ),
+}
+IMPACT_FRUSTRATED: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "This is the [second|third|fourth] time [this month|in a few weeks|since {last_month}] and it's [becoming hard|getting hard] to defend the tool internally.",
+        "[Honestly,|To be honest,|Frankly,] the team is [losing patience|running out of patience|fed up] with this.",
+        "We pay for {product} so we don't have to do this by hand, and right now we're doing it by hand[ again|].",
+        "I [need|really need] a proper answer on this, not another workaround[ like last time|].",
+        "[Our|My] [director|manager|VP|{sponsor}] is asking me [every day|daily|twice a day] when this will be fixed.",
+        "If this can't be resolved [soon|this week|by {date_future}] I'll have to escalate [internally|this with {csm}].",
+        "[We raised|I raised] [something similar|the same thing] [in {last_month}|a few weeks ago] and [it came back|nothing changed].",
+    ),
+    "commercial": (
+        "[Honestly,|To be honest,|Frankly,] this [should not|shouldn't] take [this long|several emails] to [sort out|resolve].",
+        "[We raised|I raised] [the same thing|this] [in {last_month}|a few weeks ago] and [still have no answer|nothing happened].",
+        "[Our|My] [CFO|finance director|{sponsor}] is asking me [every day|daily] [when this will be settled|why this is still open].",
+        "If this can't be [resolved|settled] [this week|by {date_future}] I'll have to escalate [internally|this with {csm}].",
+    ),
+    "idea": (
+        "[Honestly,|To be honest,] we [expected|assumed] this would [already be there|be standard] at [this price|our plan level].",
+        "We [asked for|requested] this [in {last_month}|a while ago] and [never heard back|nothing happened].",
+    ),
+}
+
+# What the customer already tried, for the kind of problem it is (none for an idea).
+TRIED: dict[str, tuple[str, ...]] = {
+    "bug": (
+        "We've already [cleared the cache|logged out and back in|restarted everything] and tried in {browser}.",
+        "I re-authorised the {integration} connection[ {day_ref}|], [no change|same thing|didn't help].",
+        "{person} reproduced it on [their|a different|a colleague's] machine[ in {city}|].",
+        "We checked our own settings [twice|again|with {person}|{day_ref}] [and nothing has changed|and can't see anything wrong|and they look right].",
+    ),
+    "outage": (
+        "We've already [cleared the cache|logged out and back in|restarted everything] and tried in {browser}.",
+        "{person} [sees the same|reproduced it] from [home|the {city} office|a different network].",
+        "[Your status page says|The status page shows] all systems operational, [which doesn't match|but we're clearly down].",
+    ),
+    "how_to": (
+        "[Tried|I tried|We tried] the steps in your help article[ on {feature}|], [same result|didn't help|no luck].",
+        "We checked our own settings [twice|again|with {person}|{day_ref}] [and can't see anything wrong|and they look right].",
+        "[I searched|We searched] the docs for [{feature}|this|'{queue}'] but [couldn't find an answer|only found the basics].",
+    ),
+    "quality": (
+        "We [checked|reviewed] the knowledge articles for {queue}[ with {person}|] and they [look right|are up to date].",
+        "[Tried|We tried] [lowering|raising] the confidence threshold[ for {queue}|], [same result|no real difference|it only helped a bit].",
+        "{person} [went through|reviewed] [{n10}|about {n10}|a sample of] of the [answers|cases] by hand[ {day_ref}|].",
+    ),
+    "billing": (
+        "I [checked|went through] [our contract|the order form|the last invoices][ with {person}|] and [can't find|don't see] [an explanation|where this comes from].",
+        "[Our AP team|Finance|{person} in finance] [confirmed|double-checked] [the details on our side|our records][ {day_ref}|].",
+        "I looked [in the billing settings|under account settings] but [couldn't find|didn't see] [where to change it|an option for this].",
+    ),
+    "account": (
+        "I looked [in the admin settings|under account settings] but [couldn't find|didn't see] [where to do it|an option for this].",
+        "[I checked|We checked] [your help centre|the docs][ {day_ref}|] [but couldn't find the process|and found nothing on this].",
+    ),
+    "feature_request": (),
+}
+
 CONTEXT_NEW_ADMIN: tuple[str, ...] = (
     "I've recently taken over {product} from {old_champion}, so [bear with me|apologies if this is obvious|forgive the basic question].",
     "I'm new to {company} and inherited the {product} setup from {old_champion}[ a few weeks ago|].",
     "{old_champion} used to handle these things but [has left|is no longer with us|moved on], so I'm picking it up.",
     "I'm the new {me_title} here and still finding my way around {product}.",
     "I joined {company} [recently|in {last_month}|a few weeks ago] and {product} landed on my desk[ along with everything else|].",
-)
-
-PRAISE: tuple[str, ...] = (
-    "[Overall|Generally|On the whole] {ai_feature} has been [great|a real help|a big win] for us, [but|however] [this one is|this is] getting in the way.",
-    "The team [loves|really likes|is a big fan of] the new {feature}, so [it's a shame|it's frustrating|it's annoying] when [this happens|things like this happen].",
-    "[To be fair|In fairness], support has been [quick|helpful|great] every time we've asked[ — {agent} especially|], [so hoping|hoping] this one is simple.",
-    "We're [mostly|generally|on the whole] [very happy|happy|pleased] with {product}, [this is just one thing|just one annoyance|only this bit is bugging us].",
-    "{ai_feature} is [handling|taking care of] [a lot|most|a good chunk] of our {unit_short} now, which is great, [but|though] this bit still needs a human.",
-    "The rollout to {team} went [smoothly|really well|better than expected], [thanks for that|kudos to your onboarding folks|{csm} was a great help].",
-)
-
-IMPACT_CALM: tuple[str, ...] = (
-    "Not urgent, but it would be nice to have this sorted before [{date_future}|{person} is back|the {month} close|our {weekday} review].",
-    "No [rush|big rush|real hurry] on this one[, whenever you get a chance|, {agent}|, it can wait until {weekday}|, we have a workaround with {person}].",
-    "It's more of an annoyance than a blocker [for {team}|on {queue}|for {person} and a couple of others|for the {n10} or so people who use it].",
-    "[It only affects|This affects|It's only hitting] [a handful of|about {n2}|maybe {n10}] [items|people|{unit_short}] [in {queue}|a day|a week], so low priority.",
-    "[Nothing is broken as such|We can live with it for now], [just|but] [curious|want to understand] what's going on [with {queue}|since {since}|before {person} asks].",
-)
-IMPACT_CONCERNED: tuple[str, ...] = (
-    "This is slowing {team} down[ — about {n10} people are affected|, especially in the mornings|].",
-    "It's [creating|causing] [extra|a lot of] manual work for [the team|{team}] [every day|each shift|on every shift].",
-    "We have [a review|a busy period|an audit] coming up {date_future_ref}, so I'd like to get ahead of it.",
-    "[Our|The] SLA on {queue} is [at risk|slipping|already slipping] because of this.",
-    "{person} has been [working around|patching] this by hand [for a week now|since {since}|for {n2} days].",
-    "[At the moment|Right now] we're [losing|spending] about {n2} hours a day on [this|workarounds].",
-)
-IMPACT_FRUSTRATED: tuple[str, ...] = (
-    "This is the [second|third|fourth] time [this month|in a few weeks|since {last_month}] and it's [becoming hard|getting hard] to defend the tool internally.",
-    "[Honestly,|To be honest,|Frankly,] the team is [losing patience|running out of patience|fed up] with this.",
-    "We pay for {product} so we don't have to do this by hand, and right now we're doing it by hand[ again|].",
-    "I [need|really need] a proper answer on this, not another workaround[ like last time|].",
-    "[Our|My] [director|manager|VP|{sponsor}] is asking me [every day|daily|twice a day] when this will be fixed.",
-    "If this can't be resolved [soon|this week|by {date_future}] I'll have to escalate [internally|this with {csm}].",
-    "[We raised|I raised] [something similar|the same thing] [in {last_month}|a few weeks ago] and [it came back|nothing changed].",
-)
-
-TRIED: tuple[str, ...] = (
-    "We've already [cleared the cache|logged out and back in|restarted everything] and tried in {browser}.",
-    "I re-authorised the {integration} connection[ {day_ref}|], [no change|same thing|didn't help].",
-    "[Tried|I tried|We tried] the steps in your help article[ on {feature}|], [same result|didn't help|no luck].",
-    "{person} reproduced it on [their|a different|a colleague's] machine[ in {city}|].",
-    "We checked our own settings [twice|again|with {person}|{day_ref}] [and nothing has changed|and can't see anything wrong|and they look right].",
 )
 
 # Most people close with a few words; some say more.
@@ -1101,13 +1198,26 @@ CLOSINGS_SHORT: tuple[str, ...] = (
     "Thank you!",
     "Thanks, {agent}.",
 )
-CLOSINGS: tuple[str, ...] = (
-    "Let me know if you need [logs|screenshots|a HAR file|a screen recording|example IDs|more examples][ or anything else| from our side| from {person}|].",
-    "Happy to jump on a call if that's easier[ — I'm free {weekday} afternoon| — {weekday} morning works|, {person} can join too| any time after {clock}].",
-    "Looking forward to [hearing from you|your reply|an update|hearing back][ soon| this week| before {weekday}| on this one| — {person} is waiting too| before our {weekday} stand-up].",
-    "[Thanks|Thank you|Many thanks] for [looking into this|checking|your help|digging into it][, {agent}|, as always| on behalf of {team}| — {person} says thanks too].",
-    "I'm [around|at my desk|online] until [{clock}|five|late] [today|on {weekday}] if you want to [call|chat|have a look together].",
-)
+CLOSINGS: dict[str, tuple[str, ...]] = {
+    "tech": (
+        "Let me know if you need [logs|screenshots|a HAR file|a screen recording|example IDs|more examples][ or anything else| from our side| from {person}|].",
+        "Happy to jump on a call if that's easier[ — I'm free {weekday} afternoon| — {weekday} morning works|, {person} can join too| any time after {clock}].",
+        "Looking forward to [hearing from you|your reply|an update|hearing back][ soon| this week| before {weekday}| on this one| — {person} is waiting too| before our {weekday} stand-up].",
+        "[Thanks|Thank you|Many thanks] for [looking into this|checking|your help|digging into it][, {agent}|, as always| on behalf of {team}| — {person} says thanks too].",
+        "I'm [around|at my desk|online] until [{clock}|five|late] [today|on {weekday}] if you want to [call|chat|have a look together].",
+    ),
+    "commercial": (
+        "Let me know if you need [a copy of the contract|our PO|our VAT details|anything else][ from our side| from {person}| from finance|].",
+        "Happy to jump on a call if that's easier[ — I'm free {weekday} afternoon| — {weekday} morning works|, {person} from finance can join too].",
+        "Looking forward to [hearing from you|your reply|an update][ soon| this week| before {weekday}| — finance is waiting too].",
+        "[Thanks|Thank you|Many thanks] for [looking into this|your help|sorting this out][, {agent}|, as always| on behalf of {team}].",
+    ),
+    "idea": (
+        "Happy to [walk your product team through it|share how we'd use it|join a feedback call][ — {weekday} works| — {person} can join too|].",
+        "[Thanks|Thank you|Many thanks] for [passing it on|considering it|listening][, {agent}|, as always| on behalf of {team}].",
+        "Looking forward to [hearing what you think|any news on this][ — {person} is keen too|].",
+    ),
+}
 CLOSINGS_ANGRY: tuple[str, ...] = (
     "Please prioritise this.",
     "Update today, please.",
@@ -1184,6 +1294,14 @@ SUBJECT_PREFIXES: tuple[str, ...] = (
     "{company_tag} ",
     "Fwd: ",
 )
+
+# Situation lines that only fit some kinds of ticket ("since the release, this has been much
+# worse" is about a fault, not an invoice). Tags not listed fit every ticket.
+SIGNAL_FAMILIES: dict[str, tuple[str, ...]] = {
+    "quality_gap": ("tech",),
+    "mild_dip": ("tech",),
+    "ai_gains": ("tech", "idea"),
+}
 
 # Situation lines: the account's hidden state leaking into a ticket, mostly implicitly.
 SIGNALS: dict[str, tuple[str, ...]] = {
