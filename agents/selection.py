@@ -25,6 +25,9 @@ SAVE_PLAY: Final = "save_plan"
 # plan or an internal escalation is warranted, and below which growth plays come first. A
 # 3%-risk account with a renewal coming is a renewal kickoff, not an escalation.
 SERIOUS_RISK: Final = 0.3
+# From this modelled risk the account's strongest risk answered by a save plan gets one,
+# whatever that hypothesis's own confidence.
+SAVE_PLAN_RISK: Final = 0.4
 # Factors that say *when* to talk, not that something is wrong: the renewal date is
 # context (tools.signals.catalog), so "Renewal is close" alone calls for no risk play.
 TIMING_FACTORS: Final = frozenset({"renewal"})
@@ -96,7 +99,8 @@ def select_plays(
 ) -> list[Selected]:
     """The plays the signals select, in order.
 
-    The rule: a hypothesis resting on the renewal date alone gets no play; one play per
+    The rule: a hypothesis resting on the renewal date alone gets no risk play (on an
+    account known not to be at serious risk it is a healthy renewal: the kickoff); one play per
     kind of hypothesis, the most specific allowed (a departed champion: multi-threading;
     expansion: the expansion conversation; a healthy renewal: the renewal kickoff). When
     the account's risk is known, below :data:`SERIOUS_RISK` growth hypotheses come first
@@ -114,14 +118,23 @@ def select_plays(
         account_risk: The account's modelled risk (0-1); None when unknown (then every
             risk hypothesis may be answered by a save plan or an escalation, by confidence).
     """
-    ranked = [
-        h for h in plannable(hypotheses, require_evidence=require_evidence) if not timing_only(h)
-    ]
     serious = account_risk is None or account_risk >= SERIOUS_RISK
+    candidates = plannable(hypotheses, require_evidence=require_evidence)
+    troubled = any(h.get("kind") == "risk" and not timing_only(h) for h in candidates)
+    ranked: list[Mapping[str, Any]] = []
+    for h in candidates:
+        if not timing_only(h):
+            ranked.append(h)
+        elif account_risk is not None and not serious and not troubled:
+            # A renewal coming on an account with nothing else wrong: a renewal kickoff.
+            ranked.append({**h, "kind": "expansion", "category": "healthy_renewal"})
     if account_risk is not None:
         growth = [h for h in ranked if is_growth(h)]
         risks = [h for h in ranked if not is_growth(h)]
         ranked = risks if serious else growth + risks
+        # A hypothesis with a play made for it (a departed champion) comes first: nobody
+        # else on the account is reached well until the relationship is rebuilt.
+        ranked.sort(key=lambda h: str(h.get("category") or "") not in DEDICATED_PLAYS)
     chosen: list[Selected] = []
     answered: set[str] = set()
     for hypothesis in ranked:
@@ -138,6 +151,7 @@ def select_plays(
             {s.play for s in chosen},
             internal_only=full,
             serious=serious,
+            save=account_risk is not None and account_risk >= SAVE_PLAN_RISK,
         )
         if play_id is not None:
             chosen.append(Selected(play_id, hypothesis))
@@ -162,11 +176,13 @@ def best_play(
     *,
     internal_only: bool = False,
     serious: bool = True,
+    save: bool = False,
 ) -> str | None:
     """The most specific allowed play answering the hypothesis: its dedicated play when it
     has one, a save plan when the hypothesis is strong and the account at serious risk,
     else the customer play answering the fewest kinds. No escalation or save plan for an
-    account that is not at serious risk (``serious=False``)."""
+    account that is not at serious risk (``serious=False``); ``save``: the account's risk
+    alone calls for a save plan (:data:`SAVE_PLAN_RISK`)."""
     category = str(hypothesis.get("category") or "")
     answering = [
         PLAY_LIBRARY[p]
@@ -179,15 +195,16 @@ def best_play(
     ]
     if not answering:
         return None
+    risk = hypothesis.get("kind") == "risk"
+    can_save = serious and risk and any(p.id == SAVE_PLAY for p in answering)
+    if can_save and save:
+        # The account's own risk calls for a save plan (to the sponsor): it comes first,
+        # and for a departed champion it is the multi-threading move as well.
+        return SAVE_PLAY
     dedicated = DEDICATED_PLAYS.get(category)
     if dedicated is not None and any(p.id == dedicated for p in answering):
         return dedicated
-    high_risk = (
-        serious
-        and hypothesis.get("kind") == "risk"
-        and float(hypothesis.get("confidence") or 0) >= SAVE_PLAN_CONFIDENCE
-    )
-    if high_risk and any(p.id == SAVE_PLAY for p in answering):
+    if can_save and float(hypothesis.get("confidence") or 0) >= SAVE_PLAN_CONFIDENCE:
         return SAVE_PLAY
     customer = [p for p in answering if p.kind != "internal"] or answering
     order = list(PLAY_LIBRARY)

@@ -98,7 +98,7 @@ def test_an_account_at_serious_risk_is_not_sold_more() -> None:
 def test_a_departed_champion_gets_multithreading_even_at_high_risk() -> None:
     champion = _h("acc-9:risk:1:relationships", "risk", "champion_left", 0.85)
     usage = _h("acc-9:risk:2:engagement", "risk", "usage_decline", 0.8)
-    plays = _plays([champion, usage], risk=0.5)
+    plays = _plays([champion, usage], risk=0.35)
     assert plays[0] == "champion_left_multithread"
     assert "save_plan" in plays  # the next strong risk still gets its save plan
     assert _plays([champion], risk=0.05) == ["champion_left_multithread"]
@@ -192,3 +192,23 @@ def test_escalations_go_to_the_policys_contact_never_the_owner(tmp_path: Path) -
     assert mine.escalation.address == OWNER
     assert mine.escalation_for(OWNER.upper()) == TEAM_CHANNEL
     assert mine.escalation_for("someone.else@kitewing.example").address == OWNER
+
+
+def test_a_renewal_coming_is_a_kickoff_only_when_nothing_else_is_wrong() -> None:
+    # Low modelled risk, nothing else: the renewal date is the moment for a kickoff.
+    assert _plays([RENEWAL_CLOSE], risk=0.02) == ["renewal_kickoff"]
+    # A declining account with a renewal coming is no healthy renewal.
+    usage = _h("acc-6:risk:2:engagement", "risk", "usage_decline", 0.6)
+    plays = _plays([RENEWAL_CLOSE, usage], risk=0.12)
+    assert plays == ["usage_drop_checkin"]
+
+
+def test_an_account_at_high_risk_gets_its_save_plan_first() -> None:
+    # At 45% modelled risk the save plan (to the sponsor) takes the first slot, whatever
+    # each hypothesis's own confidence; the usage check-in follows.
+    champion = _h("acc-9:risk:1:relationships", "risk", "champion_left", 0.6)
+    usage = _h("acc-9:risk:2:engagement", "risk", "usage_decline", 0.55)
+    plays = _plays([usage, champion], risk=0.45)
+    assert plays == ["save_plan", "usage_drop_checkin", "internal_escalation"]
+    # With one customer slot left, the save plan still goes first.
+    assert _plays([usage, champion], risk=0.45, customer_slots=1)[0] == "save_plan"
