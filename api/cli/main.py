@@ -31,6 +31,7 @@ class KeelGroup(TyperGroup):
             bare_group = len(args) == 1 and isinstance(command, TyperGroup)
             if command is not None and not bare_group:
                 check_workspace(args[0], quiet="--json" in args)
+                _warn_past_data(args)
         return super().invoke(ctx)
 
 
@@ -94,6 +95,40 @@ def check_workspace(command: str, *, quiet: bool = False) -> None:
         )
 
 
+def _warn_past_data(args: list[str]) -> None:
+    """Any command given ``--as-of`` far past the book's latest data warns (stderr)."""
+    import datetime as dt
+
+    value = next(
+        (
+            nxt if arg == "--as-of" else arg.split("=", 1)[1]
+            for arg, nxt in zip(args, [*args[1:], ""], strict=True)
+            if arg == "--as-of" or arg.startswith("--as-of=")
+        ),
+        None,
+    )
+    try:
+        as_of = dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return  # the command's own option parsing says what is wrong
+    if as_of is None:
+        return
+    from keel.api.cli.common import warn_if_past_data
+    from keel.memory.db import make_engine
+    from keel.settings import Settings
+
+    settings = Settings()
+    if not settings.database_url and not (settings.data_dir / "keel.db").is_file():
+        return
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        warn_if_past_data(engine, as_of)
+    except Exception:
+        return
+    finally:
+        engine.dispose()
+
+
 def _has_accounts(database: Path) -> bool:
     import sqlite3
 
@@ -147,8 +182,7 @@ def main() -> None:
         _fail(exc)
     except Exception as exc:
         # A store's own exception that no factory translated (a lock, a full disk, a
-        # damaged file, a server down): one message too. Anything else is a bug and keeps
-        # its traceback.
+        # damaged file, a server down): one message too.
         known = _store_failure(exc)
         if known is not None:
             _fail(known)

@@ -23,7 +23,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
-from keel.api.cli.common import console, make_app, warn_if_past_data
+from keel.api.cli.common import console, make_app
 from keel.api.cli.outbox import print_report
 from keel.api.services.reviews import SETTLE_SECONDS
 from keel.errors import KeelError
@@ -118,7 +118,6 @@ def review_command(
     app = make_app(use_vectors=vectors)
     found = resolve_account(app.engine, account)
     day = review_date(app, as_of.date() if as_of else None)
-    warn_if_past_data(app.engine, day)
     console.print(
         f"[dim]Reviewing {found.name} ({found.external_id}) as of {day} with "
         f"{app.model_label}...[/]"
@@ -273,7 +272,6 @@ def prep_command(
     app = make_app(use_vectors=vectors)
     found = resolve_account(app.engine, account)
     day = review_date(app, as_of.date() if as_of else None)
-    warn_if_past_data(app.engine, day)
     console.print(f"[dim]Preparing {found.name} as of {day} with {app.model_label}...[/]")
     run = prepare(
         app,

@@ -28,6 +28,7 @@ HELP_ONLY = {
     "demo": "builds a whole book and embeds it (minutes); tests/api/test_demo.py runs it",
     "eval": "runs the scenarios in a workspace of its own (tens of seconds); tests/evals",
     "db revision": "writes a migration file into the source tree (for contributors)",
+    "local-model serve": "loads a model and serves until stopped; tests/evals/test_local_model",
 }
 # Values for required arguments and options, by parameter name; anything else gets "x".
 VALUES = {
@@ -205,6 +206,11 @@ def test_reviewing_far_past_the_data_warns(
     warning = warn_if_past_data(engine, far)
     assert warning is not None and "200 days after" in warning and str(latest) in warning
     engine.dispose()
+    # Any command given --as-of says it too (checked before the command runs).
+    monkeypatch.setenv("KEEL_DATA_DIR", str(workspace))
+    code, out = keel(capsys, monkeypatch, "priorities", "--as-of", far.isoformat(), "--top", "1")
+    assert code in (0, 2), out
+    assert "200 days after" in out.replace("\n", " ") and "Traceback" not in out
 
 
 def test_the_readme_links_nothing_outside_the_repository() -> None:
