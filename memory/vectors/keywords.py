@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+")
+_DIGITS = re.compile(r"\d+")
 # Words too common to say what a query is about. They still count inside a phrase.
 _STOPWORDS_TEXT = """a an and are as at be been but by can could did do does for from had has
 have how i if in into is it its me my no not of on or our so that the their them then there
@@ -103,7 +104,7 @@ class KeywordIndex:
 
 def near_duplicate_key(text: str) -> str:
     """A key equal for texts that differ only in case, punctuation, spacing or numbers."""
-    return " ".join(re.sub(r"\d+", "0", w) for w in words(text))
+    return _DIGITS.sub("0", " ".join(words(text)))
 
 
 __all__ = [

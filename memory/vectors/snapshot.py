@@ -62,6 +62,21 @@ class ChunkSnapshot:
         return self.source_id * len(KINDS) + self.kind
 
     @cached_property
+    def _documents_numbered(self) -> tuple[np.ndarray, int]:
+        codes, inverse = np.unique(self.doc_codes, return_inverse=True)
+        return inverse.astype(np.int64), int(codes.size)
+
+    @property
+    def doc_index(self) -> np.ndarray:
+        """Each row's document as a number in ``range(n_docs)`` (computed once)."""
+        return self._documents_numbered[0]
+
+    @property
+    def n_docs(self) -> int:
+        """How many documents the rows belong to."""
+        return self._documents_numbered[1]
+
+    @cached_property
     def keywords(self) -> KeywordIndex:
         """BM25 postings and phrase keys of the chunks (sentences repeat their words)."""
         chunks = np.flatnonzero(self.unit == _UNIT_CODE["chunk"])

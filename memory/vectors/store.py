@@ -147,11 +147,23 @@ def _clear_errors(
     return wrapper
 
 
-def _first_per_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each distinct value of ``groups`` (sorted), the position of its largest value."""
-    order = np.lexsort((-values, groups))
-    starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
-    return np.asarray(order[starts])
+def _best_per_document(
+    inverse: np.ndarray, values: np.ndarray, positions: np.ndarray, n_docs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: the largest of ``values[positions]`` and where it is (-inf and -1 if none).
+
+    ``inverse`` maps each position to its document number. No sort: one scatter-max, then
+    the first position that reaches it.
+    """
+    best = np.full(n_docs, -np.inf, dtype=np.float32)
+    where = np.full(n_docs, -1, dtype=np.int64)
+    if positions.size == 0:
+        return best, where
+    docs = inverse[positions]
+    np.maximum.at(best, docs, values[positions])
+    top = positions[values[positions] >= best[docs]][::-1]  # reversed: the first one wins
+    where[inverse[top]] = top
+    return best, where
 
 
 def _passage(
@@ -188,62 +200,51 @@ def _rank(
     collapse: bool,
 ) -> list[SearchHit]:
     """Hybrid ranking of the documents of ``rows`` (see :meth:`VectorStore.search`)."""
-    cosine = snapshot.embeddings[rows] @ vector
-    docs = snapshot.doc_codes[rows]
+    # Every row (no filter): skip copying the whole matrix through fancy indexing.
+    whole = rows.size == len(snapshot)
+    cosine = (snapshot.embeddings if whole else snapshot.embeddings[rows]) @ vector
     is_chunk = snapshot.unit[rows] == _CHUNK_CODE
     if not is_chunk.any():
         return []
+    inverse = snapshot.doc_index[rows]  # each row's document number
+    n_docs = snapshot.n_docs
+    everything = np.arange(rows.size)
+    best_any, _ = _best_per_document(inverse, cosine, everything, n_docs)
+    best_chunk, chunk_of_doc = _best_per_document(inverse, cosine, np.flatnonzero(is_chunk), n_docs)
+    _, sentence_of_doc = _best_per_document(inverse, cosine, np.flatnonzero(~is_chunk), n_docs)
     # Only documents with a chunk can be returned (an orphan sentence has no passage).
-    codes, inverse = np.unique(docs, return_inverse=True)
-    best_any = _first_per_group(inverse, cosine)  # positions into rows, one per document
-    chunk_pos = np.flatnonzero(is_chunk)
-    best_chunk = chunk_pos[_first_per_group(inverse[chunk_pos], cosine[chunk_pos])]
-    chunk_of_doc = np.full(codes.size, -1, dtype=np.int64)
-    chunk_of_doc[inverse[best_chunk]] = best_chunk
-    sentence_pos = np.flatnonzero(~is_chunk)
-    sentence_of_doc = np.full(codes.size, -1, dtype=np.int64)
-    if sentence_pos.size:
-        best_sentence = sentence_pos[_first_per_group(inverse[sentence_pos], cosine[sentence_pos])]
-        sentence_of_doc[inverse[best_sentence]] = best_sentence
     eligible = np.flatnonzero(chunk_of_doc >= 0)
 
     # Meaning: the mean of the best chunk's cosine and the best record's (chunk or sentence).
     # A sentence lifts a long record whose one sentence says it; the chunk keeps a record
     # about the query ahead of one that has a sentence near it among many others.
-    meaning = np.full(codes.size, -np.inf, dtype=np.float32)
-    meaning[inverse[best_any]] = cosine[best_any]
-    has_chunk = chunk_of_doc >= 0
-    meaning[has_chunk] = 0.5 * (meaning[has_chunk] + cosine[chunk_of_doc[has_chunk]])
-    by_meaning = eligible[np.argsort(-meaning[eligible], kind="stable")]
-    meaning_rank = np.full(codes.size, np.inf)
+    meaning = 0.5 * (best_any[eligible] + best_chunk[eligible])
+    by_meaning = eligible[np.argsort(-meaning, kind="stable")]
+    meaning_rank = np.full(n_docs, np.inf)
     meaning_rank[by_meaning] = np.arange(by_meaning.size)
 
     # Keywords: BM25 of the best chunk of each document holding most of the query's words.
     terms = content_words(query)
-    keyword_rank = np.full(codes.size, np.inf)
-    phrase_docs: set[int] = set()
+    keyword_rank = np.full(n_docs, np.inf)
+    is_phrase = np.zeros(n_docs, dtype=bool)
     if terms:
         bm25, matched = snapshot.keywords.scores(terms)
-        chunk_rows = rows[chunk_pos]
         needed = max(1, math.ceil(len(terms) * _KEYWORD_SHARE))
-        doc_bm25 = np.zeros(codes.size, dtype=np.float32)
-        hits = chunk_pos[matched[chunk_rows] >= needed]
-        np.maximum.at(doc_bm25, inverse[hits], bm25[rows[hits]])
-        by_keyword = np.flatnonzero(doc_bm25 > 0)
-        by_keyword = by_keyword[np.argsort(-doc_bm25[by_keyword], kind="stable")]
-        keyword_rank[by_keyword] = np.arange(by_keyword.size)
-        if len(words(query)) > 0 and hits.size:
+        hits = np.flatnonzero(is_chunk & (matched[rows] >= needed))
+        if hits.size:
+            doc_bm25, _ = _best_per_document(inverse, bm25[rows], hits, n_docs)
+            by_keyword = np.flatnonzero(doc_bm25 > 0)
+            by_keyword = by_keyword[np.argsort(-doc_bm25[by_keyword], kind="stable")]
+            keyword_rank[by_keyword] = np.arange(by_keyword.size)
             found = snapshot.keywords.phrase_rows(query, rows[hits].tolist())
-            row_to_doc = dict(zip(rows[hits].tolist(), inverse[hits].tolist(), strict=True))
-            phrase_docs = {row_to_doc[r] for r in found}
+            is_phrase[snapshot.doc_index[np.asarray(sorted(found), dtype=np.int64)]] = True
 
     fused = 1.0 / (_RRF_K + meaning_rank[eligible]) + 1.0 / (_RRF_K + keyword_rank[eligible])
-    is_phrase = np.fromiter((d in phrase_docs for d in eligible.tolist()), bool, eligible.size)
-    order = eligible[np.lexsort((meaning_rank[eligible], -fused, ~is_phrase))]
+    order = eligible[np.lexsort((meaning_rank[eligible], -fused, ~is_phrase[eligible]))]
 
     query_key = phrase_key(query)
     picked: list[SearchHit] = []
-    picked_vectors: list[np.ndarray] = []
+    picked_vectors = np.zeros((k, snapshot.embeddings.shape[1]), dtype=np.float32)
     picked_keys: dict[str, int] = {}
     similar: list[list[str]] = []
     # Once k hits are picked, the next 3k documents are still read for their twins.
@@ -252,7 +253,7 @@ def _rank(
             break
         chunk_row = int(rows[chunk_of_doc[doc]])
         sentence = int(sentence_of_doc[doc])
-        phrase = doc in phrase_docs
+        phrase = bool(is_phrase[doc])
         passage = _passage(
             snapshot,
             chunk_row,
@@ -267,8 +268,8 @@ def _rank(
             # templated note that differs in the one sentence the query found is no twin).
             key = near_duplicate_key(snapshot.documents[chunk_row])
             twin = picked_keys.get(key)
-            if twin is None and picked_vectors:
-                sims = np.stack(picked_vectors) @ snapshot.embeddings[chunk_row]
+            if twin is None and picked:
+                sims = picked_vectors[: len(picked)] @ snapshot.embeddings[chunk_row]
                 best = int(sims.argmax())
                 if float(sims[best]) >= _NEAR_DUPLICATE and near_duplicate_key(
                     passage
@@ -282,7 +283,7 @@ def _rank(
             if len(picked) == k:  # still looking for twins of the hits
                 continue
             picked_keys.setdefault(key, len(picked))
-            picked_vectors.append(snapshot.embeddings[chunk_row])
+            picked_vectors[len(picked)] = snapshot.embeddings[chunk_row]
         picked.append(
             SearchHit(
                 kind=KINDS[int(snapshot.kind[chunk_row])],
@@ -291,7 +292,7 @@ def _rank(
                 account_id=int(snapshot.account_id[chunk_row]),
                 date=int_to_date(int(snapshot.date[chunk_row])),
                 text=snapshot.documents[chunk_row],
-                score=float(cosine[chunk_of_doc[doc]]),
+                score=float(best_chunk[doc]),
                 chunk=int(snapshot.chunk[chunk_row]),
                 account_external_id=snapshot.account_external_id[chunk_row],
                 passage=passage,
