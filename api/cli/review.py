@@ -223,6 +223,11 @@ def print_action(
     ]
     if action.evidence_ids:
         header.append(f"**Evidence** `{', '.join(action.evidence_ids)}`")
+    if (action.produced_by or "").startswith("offline:"):
+        from keel.agents.offline.text import OFFLINE_NOTICE
+
+        # Said to the reviewer, never in the message: customer drafts carry no footer.
+        header.append(f"**Note** {OFFLINE_NOTICE} It is not part of the message.")
     body = "\n".join(header) + "\n\n---\n\n" + action.body
     footer = [f"Policy: {'; '.join(action.policy_reasons)}"]
     for decision in action.decisions:

@@ -60,7 +60,8 @@ def test_review_prints_a_cited_briefing_and_the_drafts_waiting(
     external_id, ids, output = _pending_account(book, persistence, app)
     account = next(a for a in book.active_accounts() if a.external_id == external_id)
     assert f"Briefing: {account.name}" in output
-    assert "Written by Keel's offline model" in output
+    # The notice is the reviewer's (in the briefing and beside each draft), wrapped in panels.
+    assert "Written by Keel's offline model" in re.sub(r"[│\s]+", " ", output)
     assert "offline:keel-offline-1" in output
     assert "Waiting for approval" in output
     assert EVIDENCE.search(output), "evidence ids are shown"
