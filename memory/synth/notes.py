@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -73,8 +74,11 @@ def _style(style: str, header: str, body: list[str], steps: list[str], rng: rand
     if style == "bullets":
         out = header + "\n" + "\n".join(f"- {s}" for s in body)
         if steps:
-            label = rng.choice(("Next", "Action", "TODO", "Follow-up", "NS"))
-            out += "\n" + "\n".join(f"- {label}: {s}" for s in steps)
+            label = rng.choice(("Next step", "Action item", "TODO", "Follow-up", "NS"))
+            out += "\n" + "\n".join(
+                f"- {'NS' if s.startswith(label.lower().replace('-', ' ')) else label}: {s}"
+                for s in steps
+            )
         return out
     if style == "terse":
         lines = [_terse(s) for s in [header, *body]]
@@ -97,6 +101,17 @@ def _terse(sentence: str) -> str:
     for long, short in npb.TERSE_REPLACEMENTS:
         s = s.replace(long, short)
     return s.strip().rstrip(".")
+
+
+# Lines that need people in the same (virtual) room: never in a logged e-mail.
+_SPOKEN = re.compile(
+    r"\bcall\b|camera|minutes|Demoed|Screen-shared|Quick look|Short tour|Ten minutes|joined for"
+    r"|dropped in|sat in|Spent \["
+)
+
+
+def _for_kind(bank: tuple[str, ...], kind: str) -> tuple[str, ...]:
+    return tuple(t for t in bank if not _SPOKEN.search(t)) if kind == "email" else bank
 
 
 # Situations that put a renewal at risk (with the account's stress, as the CSM senses it).
@@ -128,10 +143,10 @@ def compose_note(
     header = pick(rng, npb.HEADERS[kind], slots)
     body: list[str] = []
     if rng.random() < {"prose": 0.35, "bullets": 0.22, "terse": 0.12}[style]:
-        body.append(pick(rng, npb.SMALL_TALK, slots))
+        body.append(pick(rng, _for_kind(npb.SMALL_TALK, kind), slots))
     if rng.random() < (0.95 if kind == "qbr" else 0.55):
         body.append(pick(rng, npb.STATUS, slots))
-    topics = usable(npb.TOPICS, slots)
+    topics = usable(_for_kind(npb.TOPICS, kind), slots)
     for t in rng.sample(topics, min(len(topics), rng.choice((1, 1, 2)) + (kind == "qbr"))):
         body.append(render(t, rng, slots))
     n_sig = 0

@@ -20,7 +20,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
     ),
     "qbr": (
         "QBR ({quarter}) with {attendees}[, in person in {city}|, remote|, at their {city} office|][ — focus on {feature}| — focus on {team}| — {next_quarter} goals|].",
-        "[Quarterly business review|Quarterly review|{quarter} review] [for|with] {company}[ in {city}|, remote| over video][ — {feature} and {queue} on the agenda| — renewal and {next_quarter} goals|]. Attendees: {attendees}.",
+        "[Quarterly business review|Quarterly review|{quarter} review] [for|with] {company}[ in {city}|, remote| over video][ — {feature} and {queue} on the agenda| — renewal and {next_quarter} goals| — {team} and {feature}|] (attendees: {attendees}).",
         "{quarter} business review with {attendees}[, in person in {city}|, remote|, at our {city} office][ — {unit} and adoption| — cost per {unit_one}| — {team} rollout|].",
         "QBR: {attendees}[ ({minutes} min)| (ran long)| (half day, {city})|][ — {last_quarter} recap and {next_quarter} plan| — {feature} deep dive| — {queue} numbers|].",
     ),
@@ -49,18 +49,18 @@ SMALL_TALK: tuple[str, ...] = (
     "{champion} mentioned [they|their team|{team}] just won an internal award for [customer satisfaction|response times|the {queue} backlog clean-up].",
     "[Apparently|Turns out] {person} ran a [marathon|half marathon|10k] [last weekend|in {city}|in {last_month}].",
     "{champion} has been [busy with|buried in|swamped by] [budget season|hiring|the {city} move|year-end] [like everyone|this month|].",
-    "They had a company offsite [last week|in {city}|in {last_month}], everyone a bit tired.",
+    "They had a [company|team|department] offsite [last week|in {city}|in {last_month}], everyone [a bit tired|still recovering|full of new ideas].",
 )
 
 # Status lines use the account's real numbers at the note's date.
 STATUS: tuple[str, ...] = (
-    "{seats_used}/{seats_total} seats [in use|assigned|taken][, ~{active_avg} active users on a normal weekday|, ~{active_avg} active on a weekday| across {teams_phrase}|, {team} the busiest].",
+    "{seats_used}/{seats_total} seats [in use|assigned|taken][, ~{active_avg} active users on a normal weekday|, ~{active_avg} active on a weekday| across {teams_phrase}|, {team} the busiest][ — {feature} most used| — {queue} the busiest queue| per {champion}|].",
     "[Usage:|Numbers:|Metrics:|Quick numbers:] {outcome_30d} {unit} in the last 30 days[, quality score around {quality_pct}%|, {seats_used} seats used| — {team} the biggest user| — mostly {queue}|].",
-    "They're at {seats_used} of {seats_total} seats [across {teams_phrase}|with {team} the heaviest user|after adding {team}|][ — {feature} the most used|, flat since {last_month}|].",
+    "They're at {seats_used} of {seats_total} seats [across {teams_phrase}|with {team} the heaviest user|after adding {team}|in {city} and elsewhere|][ — {feature} the most used|, flat since {last_month}|, {queue} growing|].",
     "Around {active_avg} people in the tool [daily|on a weekday|most days]; {outcome_30d} {unit} [last month|in {last_month}|over the last 30 days][, mostly through {feature}|, {queue} the biggest queue|].",
     "Quality on [AI-handled work|automated answers|{ai_feature} output] is [sitting at|around|holding at|running at] {quality_pct}%[ per their QA|, {team} checks a sample weekly| on {queue}|].",
-    "{teams_phrase} live [now|at the moment|as of {month}], {seats_used} seats assigned[; {feature} next|; {team} still to onboard|].",
-    "[Per the dashboard|From our side|Per their numbers], {outcome_30d} {unit} in 30 days and ~{active_avg} daily users[ — {feature} doing most of it| — {queue} busiest|].",
+    "{teams_phrase} live [now|at the moment|as of {month}], {seats_used} seats assigned[; {feature} next|; {team} still to onboard|; {integration} connected|; {queue} the busiest].",
+    "[Per the dashboard|From our side|Per their numbers], {outcome_30d} {unit} in 30 days and ~{active_avg} people active on a weekday[ — {feature} doing most of it| — {queue} busiest|].",
 )
 
 TOPICS: tuple[str, ...] = (
@@ -71,12 +71,12 @@ TOPICS: tuple[str, ...] = (
     "Reviewed their routing setup [for {queue}|with {person}|for {team}|], suggested [merging two queues|simplifying the rules for {queue}|a fallback rule for {queue}|moving {queue} to {feature}].",
     "Talked about training for [new joiners in {team}|the {n2} new starters in {team}|{team} before {next_month}|{team} on {feature}][ — {person} will organise|, maybe onsite in {city}|].",
     "They want better reporting on {unit} per team for [their leadership|{sponsor}|the {next_quarter} board pack|{team}][; showed them the {feature} filters|; will send an example|].",
-    "Went through the {last_quarter} numbers[ with {champion}| with {person}|]; [no surprises|mostly as expected|volume up a bit|{unit} up about {pct_small}%|{queue} is the outlier|{team} grew the most].",
+    "Went through the {last_quarter} [numbers|usage|results][ with {champion}| with {person}| for {team}|]; [no surprises|mostly as expected|volume up a bit|{unit} up about {pct_small}%|{queue} is the outlier|{team} grew the most|{feature} use up, {queue} flat].",
     "{person} asked [whether|if] {ai_feature} can handle [refunds|address changes|invoice disputes|{queue}|the {team} backlog] too[ — said we'd check|; it can, sent the docs|].",
     "Agreed to [review|clean up|prune] their [macros and knowledge articles|{n10} oldest macros|knowledge articles for {queue}|{feature} setup] together[ in {next_month}| with {person}| before {date_future}|].",
     "[Quick look|Short tour|Ten minutes] [at|of] the analytics dashboard together[ with {person}| for {team}|]; they didn't know about the [export|scheduled reports|team filter|{queue} view].",
     "Raised the {integration} sync [duplicates|delays|errors] again; engineering fix [is scheduled|shipped last week|is in testing|is due {date_future}].",
-    "{champion} shared their {next_quarter} priorities: [{team} rollout|cost per {unit_one}|faster first response|{queue} backlog|more {ai_feature}|{integration} integration][ and {feature}|].",
+    "{champion} shared their {next_quarter} priorities: [{team} rollout|cost per {unit_one}|faster first response|{queue} backlog|more {ai_feature}|{integration} integration][ and {feature}| and {queue}| and hiring for {team}|].",
     "Spent [most of the call|twenty minutes|a while|the second half] on {queue}[ — backlog is about {n100} items| and SLAs| with {person}| and {feature}|].",
     "{person} from {team} [joined for|dropped in for|sat in on] the [first|last] [ten minutes|half] to ask about [{feature}|{queue}|{integration}].",
 )
@@ -97,7 +97,7 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "Found out {old_champion} left {company} [a few weeks ago|last month|in {last_month}] — nobody told us.",
         "{new_person} is the new point of contact; doesn't know the history and asked what {product} is used for[ in {team}|].",
         "Call was with {new_person} ({new_title}), who replaced {old_champion}. [Polite but noncommittal|Friendly, hard to read|Asked a lot about cost].",
-        "Emails to {old_champion} bounce. Need to rebuild the relationship [from scratch|with {new_person}|across {team}].",
+        "Emails to {old_champion} bounce[ since {last_month}|]; need to rebuild the relationship [from scratch|with {new_person}|across {team}].",
         "{new_person} wants to 'review the whole tool stack' before committing to anything[ in {next_quarter}|].",
     ),
     "handover": (
@@ -155,7 +155,7 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "They moved {n2} agents from the queue to [onboarding|{team}] because the bot handles [password resets|order status questions|{queue}].",
         "Fewer people in the tool day to day; {unit} up about {pct}% over the quarter.",
         "{champion}: 'we barely touch the simple stuff anymore'[ — {team} agrees|].",
-        "Quality on automated answers is the best it's been ({quality_pct}%)[ on {queue}|].",
+        "Quality on automated answers is the best it's been ({quality_pct}%)[ on {queue}| for {team}| per their QA|].",
         "{sponsor} presented the automation numbers to their board; [very positive|well received|lots of questions about {ai_feature}].",
     ),
     "churn_notice": (
@@ -172,12 +172,12 @@ SIGNALS: dict[str, tuple[str, ...]] = {
 # Mixed signals: goodwill in a difficult account, grumbles in a happy one.
 MIXED: dict[str, tuple[str, ...]] = {
     "good": (
-        "{champion} grumbled about the price increase but said [the team|{team}] 'can't imagine going back'.",
+        "{champion} grumbled about the price increase but said [the team|{team}|the {queue} folks] ['can't imagine going back'|'would riot' without it|'wouldn't go back'][ to {competitor}|].",
         "Some frustration with the [{integration} sync|search|{feature}] bug[ {person} raised|], otherwise very happy.",
         "[A couple of|A few|{n2}] agents [in {team}|] still prefer writing replies from scratch, but overall adoption is good.",
         "Usage dipped [over the holidays|during their peak month|in {last_month}], expected; back to normal now[ per {champion}|].",
-        "They complained about response times on one ticket[ ({ticket_ref})|], resolved since.",
-        "{champion} joked that {product} is 'the one tool nobody complains about'[ in {team}|].",
+        "They complained about [response times|a slow answer|the back-and-forth] on one ticket[ ({ticket_ref})| about {feature}| from {team}|], [resolved since|sorted now|{person} is fine with it now].",
+        "{champion} joked that {product} is 'the one tool nobody [complains about|moans about|asks to replace]'[ in {team}| at {company}| on {queue}|].",
     ),
     "risk": (
         "{champion} was positive about {feature} itself; the problem is elsewhere.",
@@ -190,9 +190,10 @@ MIXED: dict[str, tuple[str, ...]] = {
 # Renewal talk near the renewal date, by the note's stance on the renewal.
 RENEWAL: dict[str, tuple[str, ...]] = {
     "good": (
-        "Renewal on {renewal_date}: {champion} expects a straightforward renewal, procurement will ask for a [multi-year|loyalty|small] discount.",
-        "Renewal conversation started[ with {champion}| with {sponsor}|]; they want to lock pricing for [two|three] years[ and add {team}|].",
-        "{champion} confirmed budget for the renewal is approved[ by {sponsor}| for {next_quarter}|].",
+        "Renewal on {renewal_date}: {champion} expects a straightforward renewal[ for {team} and the rest|], [procurement|their finance team|{sponsor}] will ask for a [multi-year|loyalty|small|{pct_small}%] discount[ again|].",
+        "Renewal conversation started[ with {champion}| with {sponsor}| over email|]; they want to lock pricing for [two|three] years[ and add {team}| and move {queue} onto {feature}| — paperwork in {next_month}|].",
+        "{champion} confirmed budget for the renewal is approved[ by {sponsor}| for {next_quarter}| in their {next_quarter} plan|][, no change in scope|, same seat count|, maybe a few seats for {team}|].",
+        "[Renewal|The {renewal_date} renewal] [looks routine|should be simple|is not a worry]: {champion} [already has the budget|wants the order form early|asked for the quote by {date_future}][ — {team} keeps growing|].",
     ),
     "expand": (
         "Renewal on {renewal_date}: they want to add {n10} seats and {team}.",
@@ -255,11 +256,11 @@ STEPS_ONLY_FOR: dict[str, str] = {
 NEXT_STEPS_BY_STANCE: dict[str, tuple[str, ...]] = {
     "renewing": (
         "schedule the next QBR for [{next_quarter}|{next_month}][ in {city}| with {sponsor}|]",
-        "set up an exec check-in with {sponsor}[ before {next_quarter}|]",
+        "set up an exec check-in with {sponsor}[ before {next_quarter}| in {next_month}| about {team}| about {feature}|]",
     ),
     "at_risk": (
         "prepare renewal options for {champion}[ before {renewal_date}| with a smaller package|]",
-        "set up an exec check-in with {sponsor}[ before {next_quarter}| about value|]",
+        "set up an exec check-in with {sponsor}[ before {next_quarter}| about value| about {team}| before {renewal_date}|]",
         "[build|send] a value summary for [{sponsor}|{champion}|their leadership][ by {date_future}|]",
     ),
     "not_renewing": (
@@ -277,8 +278,8 @@ KICKOFF: tuple[str, ...] = (
 
 RENEWAL_OUTCOME: dict[str, tuple[str, ...]] = {
     "renewed": (
-        "Renewal signed[ — same scope|, small price uplift accepted|, two-year term|].",
-        "Order form for the renewal came back signed[ by {sponsor}| on {weekday}|].",
+        "Renewal signed[ — same scope|, small price uplift accepted|, two-year term|, {seats_after} seats as before|][; thanked {champion} and {sponsor}|; kickoff for {next_quarter} next|].",
+        "Order form for the renewal came back signed[ by {sponsor}| on {weekday}| after a short procurement round|][, {seats_after} seats|, same terms|].",
     ),
     "expanded": (
         "Renewal signed with expansion: seats up to {seats_after}[, {team} added|].",
