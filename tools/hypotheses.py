@@ -619,9 +619,10 @@ def _risk_hypothesis(
         n = len(serious)
         what = "invoice" if n == 1 else "invoices"
         now = f", {unpaid} still unpaid" if unpaid else ""
+        # One late invoice is a late payment; "slipping" takes more than one.
+        headline = "Payments are slipping" if n > 1 else "A payment ran late"
         claim = (
-            f"Payments are slipping: {n} {what} paid {LATE_CLAIM_DAYS}+ days late or unpaid "
-            f"in 12 months{now}"
+            f"{headline}: {n} {what} paid {LATE_CLAIM_DAYS}+ days late or unpaid in 12 months{now}"
         )
     elif key == "risk_language":
         # The matches the signal counts (its window) for the labels it counts, and of

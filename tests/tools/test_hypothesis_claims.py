@@ -166,7 +166,9 @@ def test_a_falling_nps_is_claimed_in_points_with_its_delta() -> None:
         for i in range(4)
     ]
     h = _risk(_book(nps=nps), _factor("nps", _signal("nps", "5.0", 0.5)))
-    assert h is not None and h.claim.startswith("NPS is falling: NPS (mean, 0-10) 9.0 -> 5.0 (-4.0)")
+    assert h is not None and h.claim.startswith(
+        "NPS is falling: NPS (mean, 0-10) 9.0 -> 5.0 (-4.0)"
+    )
     # Detractors cited from the window the signal reads.
     assert [r.external_id for r in h.records] == [f"n-new-{i}" for i in range(4)]
 
@@ -233,7 +235,7 @@ def test_payments_a_few_days_late_are_not_slipping() -> None:
     invoices.append({**invoices[0], "external_id": "inv-late", "paid": TODAY - 60 + 21})
     h = _risk(_book(invoices=invoices), factor)
     assert h is not None and [r.external_id for r in h.records] == ["inv-late"]
-    assert h.claim.startswith("Payments are slipping: 1 invoice paid 7+ days late")
+    assert h.claim.startswith("A payment ran late: 1 invoice paid 7+ days late")
 
 
 def _match(day: int, label: str, snippet: str, ext: str) -> dict[str, Any]:
