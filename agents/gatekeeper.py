@@ -131,6 +131,7 @@ def make_gate_nodes(deps: ReviewDeps) -> GateNodes:
                     account_id=account.id or 0,
                     since=today - dt.timedelta(days=TOUCH_LOOKBACK_DAYS),
                     include_in_flight=True,
+                    as_of=today,
                 )
                 if t.action_id not in own
             ]

@@ -152,6 +152,7 @@ def allowed_plays(
                 account_id=account_id,
                 since=as_of - dt.timedelta(days=TOUCH_LOOKBACK_DAYS),
                 include_in_flight=True,
+                as_of=as_of,
             )
             if t.action_id not in own
         ]

@@ -737,6 +737,7 @@ def recent_touches(
     since: dt.date,
     include_in_flight: bool = False,
     exclude_action_id: str | None = None,
+    as_of: dt.date | None = None,
 ) -> list[Touch]:
     """Messages to the account since ``since`` (inclusive), for frequency caps.
 
@@ -744,6 +745,10 @@ def recent_touches(
     (pending, approved, sending), so it does not queue five emails to one account; the
     executor counts only what was really sent, so two approved actions cannot block each
     other and the first to go out wins the cap.
+
+    An action in flight is a touch of the review date ``as_of`` when it was created later
+    (by the wall clock): a review of a past date (a demo book, a backfill) otherwise sees
+    its own queue as in the future and lets duplicates through the caps.
     """
     start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
     touches: list[Touch] = []
@@ -773,10 +778,11 @@ def recent_touches(
         ).all()
         for action in flying:
             if action.id != exclude_action_id:
+                created = action.created_at.date()
                 touches.append(
                     Touch(
                         action_id=action.id,
-                        on=action.created_at.date(),
+                        on=min(created, as_of) if as_of is not None else created,
                         contact_id=action.recipient_contact_id,
                         play_id=action.play_id,
                         customer_facing=is_customer_facing(action.channel),

@@ -351,6 +351,37 @@ def test_recent_touches(engine: Engine, book: Book) -> None:
     assert excluding == []
 
 
+def test_a_review_of_a_past_date_counts_its_queue_against_the_caps(
+    engine: Engine, book: Book
+) -> None:
+    """An action queued today (wall clock) by a review of a past date is a touch of that
+    date: the policy counts touches on or before its review date, so dated by the clock it
+    was never counted and the caps let duplicates through."""
+    from keel.domain.policy import load_policy
+
+    pending = propose(engine, book)
+    as_of = NOW.date() - dt.timedelta(days=40)
+    since = as_of - dt.timedelta(days=30)
+    with Session(engine) as session:
+        touches = recent_touches(
+            session, account_id=book.account_id, since=since, include_in_flight=True, as_of=as_of
+        )
+        account = session.get(Account, book.account_id)
+        contact = session.get(Contact, book.champion_id)
+    assert [(t.action_id, t.on) for t in touches] == [(pending.id, as_of)]
+    assert account is not None and contact is not None
+    decision = load_policy().evaluate(
+        play_id="adoption_congrats",
+        account=account,
+        channel="email",
+        recipient_contact=contact,
+        health_percentile=90.0,
+        recent_actions=touches,
+        today=as_of,
+    )
+    assert not decision.allowed and "frequency cap" in " ".join(decision.reasons)
+
+
 # ------------------------------------------------------------------ concurrent decisions
 
 
