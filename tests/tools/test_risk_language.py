@@ -16,9 +16,17 @@ from keel.memory.vectors.chunking import chunk_text
 from keel.memory.vectors.documents import ticket_text
 from keel.memory.vectors.types import PrototypeMatch
 from keel.runtime import Runtime
+from keel.tools.expansion_language import expansion_matches
 from keel.tools.risk_language import (
+    EXPANSION,
     MIN_SCORE,
+    NOT_A_SIGNAL,
+    PROTOTYPE_VERSION,
     PROTOTYPES,
+    RISK_KINDS,
+    THRESHOLDS,
+    all_prototypes,
+    last_scan,
     matches_for,
     needs_refresh,
     refresh_matches,
@@ -76,6 +84,44 @@ def test_matches_are_cached_and_refreshed_only_when_the_index_changes(engine: En
     sig = compute_signals(book, [1, 1], [day_number(DAY), day_number(DAY) + 30])
     assert sig["risk:budget_cut"].tolist() == [1.0, 1.0]
     assert sig["risk:competitor_evaluation"].tolist() == [0.0, 1.0]
+
+
+def test_each_kind_keeps_its_own_threshold_and_contrasts_are_never_cached(
+    engine: Engine,
+) -> None:
+    build_minibook(engine, n_healthy=0, n_decline=0, n_ai=0, probes={"a": set()}, days=200,
+                   text_scanned=False)  # fmt: skip
+    _index_state(engine, 5)
+    quality, budget = THRESHOLDS["quality_complaint"], THRESHOLDS["budget_cut"]
+    assert quality > budget  # the kinds' thresholds differ
+    fake = FakePrototypeMatcher(
+        [
+            _match("quality_complaint", 1, DAY, quality - 0.01),  # under its own threshold
+            _match("budget_cut", 2, DAY, quality - 0.01),  # the same score is enough here
+            _match(NOT_A_SIGNAL, 3, DAY, 0.95),  # closest to a contrast phrase: nothing
+            _match(EXPANSION, 4, DAY, THRESHOLDS[EXPANSION] + 0.05),
+        ]
+    )
+    result = refresh_matches(engine, fake)
+    assert result.n_matches == 2
+    scan = last_scan(engine)
+    assert scan is not None and scan.prototype_version == PROTOTYPE_VERSION
+    assert scan.min_score == MIN_SCORE == min(THRESHOLDS.values())
+    assert {(m.label, m.source_id) for m in matches_for(engine)} == {
+        ("budget_cut", 2),
+        (EXPANSION, 4),
+    }
+    assert [m.source_id for m in matches_for(engine, kinds=RISK_KINDS)] == [2]
+    assert [(m.label, m.source_id) for m in expansion_matches(engine, account_ids=[1])] == [
+        (EXPANSION, 4)
+    ]
+    # The expansion label is no risk signal: only budget_cut counts.
+    book = load_book(engine, prototype_version=result.version)
+    sig = compute_signals(book, [1], [day_number(DAY) + 1])
+    risk = {c: float(sig[c].iloc[0]) for c in sig.columns if c.startswith("risk:")}
+    assert risk == {f"risk:{k}": float(k == "budget_cut") for k in RISK_KINDS}
+    # The scan matches against every kind's phrases and the contrasts at once.
+    assert set(all_prototypes()) == {*PROTOTYPES, EXPANSION, NOT_A_SIGNAL}
 
 
 def test_a_document_embedded_again_after_the_scan_triggers_a_refresh(engine: Engine) -> None:
