@@ -112,6 +112,7 @@ def render_html(data: dict[str, Any]) -> str:
         parts.append(f"<p class='muted'>{e(note)}</p>")
     parts.append(_summary(data))
     parts.append(_comparison(data.get("comparison")))
+    parts.append(_judge(data.get("judge")))
     parts.append("<h2>Scenarios (failures first)</h2>")
     for scenario in sorted(data["scenarios"], key=lambda s: (worst(s), s["id"])):
         parts.append(_scenario(scenario))
@@ -154,6 +155,45 @@ def _comparison(comparison: dict[str, Any] | None) -> str:
                     f"<td>{_num(c['after'])}</td><td>{e(c['reason'])}</td></tr>"
                 )
             parts.append("</table>")
+    return "".join(parts)
+
+
+def _judge(judged: dict[str, Any] | None) -> str:
+    """The optional judge: pinned model and prompt, mean ratings, agreement, each verdict."""
+    if not judged:
+        return ""
+    e = html.escape
+    if judged.get("skipped"):
+        return f"<h2>Judge</h2><p class='muted'>{e(judged['skipped'])}</p>"
+    agreement = judged["agreement"]
+    parts = [
+        "<h2>Judge</h2>",
+        f"<p class='muted'>{e(str(judged['model']))} @ {e(str(judged['base_url']))}, "
+        f"temperature {judged['temperature']}, prompt {e(judged['prompt_version'])} "
+        f"{e(judged['prompt_digest'])}; {judged['calls']} calls, {judged['cached']} cached. "
+        "Informative only: the gate does not read it.</p>",
+        "<table><tr><th>criterion</th><th>drafts mean</th><th>accuracy</th><th>within 1</th>"
+        "<th>kappa</th><th>weighted kappa</th><th>labelled drafts rated</th></tr>",
+    ]
+    for criterion, mean in judged["means"].items():
+        a = agreement["criteria"].get(criterion) or {}
+        parts.append(
+            f"<tr><td>{e(criterion)}</td><td>{_num(mean)}</td><td>{_num(a.get('accuracy'))}</td>"
+            f"<td>{_num(a.get('within_one'))}</td><td>{_num(a.get('kappa'))}</td>"
+            f"<td>{_num(a.get('weighted_kappa'))}</td>"
+            f"<td>{a.get('n', 0)}/{agreement['drafts']}</td></tr>"
+        )
+    parts.append("</table><table><tr><th>draft</th><th>ratings (reason)</th></tr>")
+    for d in judged["drafts"]:
+        rated = "; ".join(
+            f"{k} {r['score'] if r['score'] is not None else '?'} ({r['reason']})"
+            for k, r in d["ratings"].items()
+        )
+        shown = e(rated) + (f" <span class='bad'>{e(d['error'])}</span>" if d["error"] else "")
+        parts.append(
+            f"<tr><td>{e(str(d['scenario']))} {e(str(d['artefact']))}</td><td>{shown}</td></tr>"
+        )
+    parts.append("</table>")
     return "".join(parts)
 
 

@@ -28,7 +28,8 @@ EVAL_EPILOG = (
     "  keel eval                                      (default dataset and gate)\n\n"
     "  keel eval --out runs/base                      (keep this run as a baseline)\n\n"
     "  keel eval --compare runs/base --out runs/new   (what got better or worse)\n\n"
-    "  keel eval --dataset my.yaml --gate strict.yaml"
+    "  keel eval --dataset my.yaml --gate strict.yaml\n\n"
+    "  keel eval --judge                              (adds the LLM judge's ratings)"
 )
 
 
@@ -46,6 +47,27 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path | None = typer.Option(
             None, "--out", help="Where run.json and report.html go (default keel-evals/<time>)."
+        ),
+        judge: bool = typer.Option(
+            False,
+            "--judge",
+            help="Also have an LLM judge rate each customer draft (clarity, tone, empathy, "
+            "actionability, 1-5) and measure its agreement with the team's labels; on the "
+            "configured model unless --judge-model/--judge-base-url say otherwise; verdicts "
+            "are cached, so a run replays offline. Informative: the gate ignores it.",
+        ),
+        judge_model: str | None = typer.Option(
+            None, "--judge-model", help="The judge's model name (default KEEL_LLM_MODEL)."
+        ),
+        judge_base_url: str | None = typer.Option(
+            None,
+            "--judge-base-url",
+            help="The judge's OpenAI-compatible endpoint (default KEEL_LLM_BASE_URL).",
+        ),
+        judge_cache: Path | None = typer.Option(
+            None,
+            "--judge-cache",
+            help="The judge's verdict cache (default keel-evals/judge-cache).",
         ),
     ) -> None:
         from keel.evals.report import write_run
@@ -65,6 +87,14 @@ def register(app: typer.Typer) -> None:
                 gate_path=gate,
                 progress=step,
             )
+        if judge:
+            from keel.evals.judge import DEFAULT_CACHE, judge_config, judge_run
+
+            settings = Settings()
+            config = judge_config(settings, model=judge_model, base_url=judge_base_url)
+            if config is not None:
+                console.print(f"Judging the drafts with {config.label} ...", highlight=False)
+            run.data["judge"] = judge_run(run.data, config, cache_dir=judge_cache or DEFAULT_CACHE)
         target = out or Path("keel-evals") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_path, report_path = write_run(run.data, target)
         print_run(run)
@@ -122,12 +152,51 @@ def print_run(run: EvalRun) -> None:
                 f"{change.after:.2f}",
                 highlight=False,
             )
+    if data.get("judge"):
+        print_judge(data["judge"])
     if run.passed:
         console.print(f"[green]Gate passed[/] ({run.gate_path})")
     else:
         console.print(f"[red]Gate missed[/] ({run.gate_path}):")
         for line in run.gate_missed:
             console.print(f"  {line}", highlight=False)
+
+
+def print_judge(judged: dict[str, Any]) -> None:
+    """The judge's part of a run: its pinned model, mean ratings, agreement with people."""
+    if judged.get("skipped"):
+        console.print(f"[yellow]{judged['skipped']}[/]", highlight=False)
+        return
+    console.print(
+        f"Judge {judged['model']} @ {judged['base_url']} (temperature {judged['temperature']}, "
+        f"prompt {judged['prompt_version']} {judged['prompt_digest']}): {judged['calls']} "
+        f"calls, {judged['cached']} from the cache {judged['cache']}",
+        highlight=False,
+    )
+    table = Table(title="Judge (1-5) and its agreement with the team's labels")
+    for column in ("criterion", "drafts mean", "accuracy", "within 1", "kappa", "w. kappa", "n"):
+        table.add_column(column, justify="left" if column == "criterion" else "right")
+    agreement = judged["agreement"]["criteria"]
+    for criterion, mean in judged["means"].items():
+        a = agreement.get(criterion) or {}
+        table.add_row(
+            criterion,
+            _num(mean),
+            _num(a.get("accuracy")),
+            _num(a.get("within_one")),
+            _num(a.get("kappa")),
+            _num(a.get("weighted_kappa")),
+            f"{a.get('n', 0)}/{judged['agreement']['drafts']}",
+        )
+    console.print(table)
+    unread = [d for d in judged["drafts"] if d["error"]]
+    unread_labels = judged["agreement"]["errors"]
+    if unread or unread_labels:
+        console.print(
+            f"  the judge left {len(unread)} draft(s) and {len(unread_labels)} labelled "
+            "draft(s) (partly) unrated; reasons in run.json",
+            highlight=False,
+        )
 
 
 def _worst(scenario: dict[str, Any]) -> tuple[float, str, str] | None:
