@@ -83,15 +83,16 @@ LABEL_CUES: dict[str, str] = {
         r"competit|rival|another (?:vendor|provider|tool|product|platform|solution)|"
         r"other (?:vendor|provider|tool|product|platform|solution)s?|alternative|"
         r"\bpilot|\btrial|evaluat|comparing|compare|switch|migrat|move to|moving to|"
-        r"\bRFP\b|demo from|cheaper"
+        r"\bRFP\b|demo from|cheaper|standardi[sz]|not the default"
     ),
     "budget_cut": (
-        r"budget|spend|cost|cfo|financ|licen[cs]e|cut|freeze|frozen|justif|approval|"
-        r"procurement|cheaper|price"
+        r"budget|spend|cost|cfo|financ|licen[cs]e|cut|freeze|frozen|justif|approv|"
+        r"procurement|cheaper|price|holding payments"
     ),
     "reorg": (
         r"reorg|re-org|restructur|merg|layoff|laid off|new leadership|reports? into|"
-        r"department|leadership change|new (?:vp|director|head|ceo|cto|cio)"
+        r"department|leadership change|new (?:vp|director|head|ceo|cto|cio)|"
+        r"vendor review|re-?review\w* (?:all )?vendors|new (?:security|it|procurement) team"
     ),
     "champion_leaving": (
         r"\bleft\b|leaving|leave|departed|no longer (?:works|with)|handed over|hand over|"
@@ -99,8 +100,8 @@ LABEL_CUES: dict[str, str] = {
     ),
     "quality_complaint": (
         r"wrong|error|inaccura|accura|quality|mistake|incorrect|hallucinat|making things up|"
-        r"made up|worse|trust|complain|unreliable|broken|bad (?:answers|results|output)|"
-        r"check every|by hand|regress"
+        r"made[- ]up|worse|trust|complain|unreliable|broken|bad (?:answers|results|output)|"
+        r"check every|by hand|regress|outdated"
     ),
 }
 

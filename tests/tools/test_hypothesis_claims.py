@@ -345,3 +345,27 @@ def test_the_check_drops_fractional_seats_and_unbacked_labels() -> None:
     fixed = check_claim(h)
     assert fixed is not None and fixed.claim == "Risk language in notes and tickets: budget cut"
     assert check_claims([h.model_copy(update={"records": []})]) == []
+
+
+# Sentences the demo book's semantic matcher labelled (issue 19): what a record must say
+# to be cited for a label, and the routine ones it matched without saying it.
+SAYS = [
+    ("competitor_evaluation", "Their IT team is standardising on one platform; ours is not."),
+    ("competitor_evaluation", "They are piloting another vendor in the Berlin team."),
+    ("reorg", "This is part of a group-wide vendor review."),
+    ("budget_cut", "AP is holding payments while vendors are re-approved."),
+    ("quality_complaint", "Made-up information in AI replies"),
+]
+SAYS_NOT = [
+    ("competitor_evaluation", "- send them the data export documentation"),
+    ("quality_complaint", "- They want better reporting on tickets sorted per team"),
+    ("champion_leaving", "Emailed Zoe Walsh (Service Desk Manager) a follow-up & got a reply"),
+    ("quality_complaint", "We reviewed the Q3 roadmap together."),
+]
+
+
+def test_a_label_is_cited_only_from_text_that_says_it() -> None:
+    from keel.tools.hypotheses import says
+
+    assert all(says(label, text) for label, text in SAYS)
+    assert not any(says(label, text) for label, text in SAYS_NOT)
