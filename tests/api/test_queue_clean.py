@@ -99,7 +99,11 @@ def test_a_second_review_adds_nothing_already_pending_and_a_rejected_play_stays_
     assert code == 0, second
     again = pending_of(book, account.id or 0)
     assert {a.id for a in again} == {a.id for a in waiting}, "nothing new is queued"
-    assert "Not proposed again" in second and "Already waiting for approval" in second
+    # Said either way: the repeat is withdrawn, or the frequency caps (which count the
+    # actions already waiting) stop it before it is drafted.
+    assert ("Not proposed again" in second and "Already waiting for approval" in second) or (
+        "frequency cap" in second
+    ), second
     assert "Traceback" not in second
 
     # The reviewer rejects one play (by id prefix); the next review does not bring it back.
