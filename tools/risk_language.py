@@ -1,12 +1,17 @@
 """Risk language in notes, tickets and NPS comments, found by meaning rather than keywords.
 
-Each risk label has a handful of prototype phrases. The vector store labels every indexed
-record, each sentence of at least five words and each chunk, with its best-matching
-phrase (``VectorStore.match_prototypes``). Sentences are what finds risk language: one
-sentence about a budget cut in a routine call note is diluted in its chunk's vector. The
-matches are cached in ``risk_language_match``, one row per (source document, label), dated
-by the document, so "matches known as of a date" is a SQL filter and a backtest never
-re-embeds anything.
+Each risk kind, and expansion, has several prototype phrases; contrast phrases stand for
+what only looks like them ("we evaluated alternatives last year and chose you"). The
+vector store labels every indexed record, each sentence of at least five words and each
+chunk, with its best-matching phrase (``VectorStore.match_prototypes``); a record is of a
+kind when that phrase is the kind's and its similarity reaches the kind's threshold
+(``THRESHOLDS``, fitted on the team's labelled set, tools/data/language_labels.yaml;
+``bench/risk_language.py`` prints precision and recall per kind). Sentences are what
+finds risk language: one sentence about a budget cut in a routine call note is diluted in
+its chunk's vector. The matches are cached in ``risk_language_match``, one row per (source
+document, label), dated by the document, so "matches known as of a date" is a SQL filter
+and a backtest never re-embeds anything. Contrast matches are never cached; expansion
+matches are, under their own label (read by ``keel.tools.expansion_language``).
 
 The cache is refreshed when the prototypes change or the index has changed since the
 last scan (documents added or removed, or any document embedded again). Without an index
