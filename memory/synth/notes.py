@@ -188,7 +188,9 @@ def compose_note(
     options = usable(
         (*npb.NEXT_STEPS, *npb.NEXT_STEPS_BY_STANCE[stance], *situational, *situational), slots
     )
-    steps = [render(s, rng, slots) for s in rng.sample(options, rng.choice((0, 1, 2, 2, 3)))]
+    # Situational steps are listed twice (more likely); a note names each step once.
+    picked = list(dict.fromkeys(rng.sample(options, rng.choice((0, 1, 2, 2, 3)))))
+    steps = [render(s, rng, slots) for s in picked]
     steps = [s[:1].lower() + s[1:] for s in steps]
     return _style(style, header, body, steps, rng)
 
@@ -270,7 +272,11 @@ def notes_for(
             stick=0.35,
             extra={
                 "attendees": _names(words, people),
-                "recent_ticket": words.choice(recent) if recent else "the SSO login loop",
+                # The person the CSM spoke to is someone on the call, not whoever holds the
+                # champion role that day.
+                **({"champion": people[0].first} if people else {}),
+                # No recent ticket: lines about one are not usable (none is invented).
+                **({"recent_ticket": words.choice(recent)} if recent else {}),
                 **extra,
             },
         )
