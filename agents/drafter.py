@@ -265,11 +265,13 @@ def drafter_messages(
     # A customer's draft sees only what a customer may read about (both model paths).
     lines = lines_for_draft(facts.get("fact_lines") or [], kind)
     hypothesis = next((h for h in briefing.hypotheses if h.id == item.get("hypothesis_id")), None)
-    who = (
-        f"{recipient['name']} ({recipient.get('title') or recipient.get('role')})"
-        if recipient
-        else f"the owner CSM {account.get('owner_name') or '(unassigned)'}"
-    )
+    target = item.get("internal_recipient") or {}
+    if recipient:
+        who = f"{recipient['name']} ({recipient.get('title') or recipient.get('role')})"
+    elif target.get("name"):
+        who = f"{target['name']}, who can help beyond the account's CSM"
+    else:
+        who = f"the owner CSM {account.get('owner_name') or '(unassigned)'}"
     request = DRAFTER_REQUEST.format(
         account_name=account.get("name", ""),
         segment=account.get("segment", ""),
@@ -356,6 +358,10 @@ def assemble_draft(
     lines = lines_for_draft(facts.get("fact_lines") or [], kind)
     # Evidence a customer's draft may cite is what it was given: an internal id is dropped.
     known = {line["id"] for line in lines}
+    # An internal note goes to whom the planner named from the policy (an escalation: the
+    # escalation contact, never the account's own CSM), else to the owner CSM.
+    target: dict[str, Any] = dict(item.get("internal_recipient") or {})
+    owner = str(account.get("owner_csm") or "")
     # The words are the model's, unchanged: the content policy (:func:`_problems`) judges
     # them as they would be sent, and the node removes what it refuses.
     body = content.body
@@ -365,8 +371,8 @@ def assemble_draft(
         play=play.id,
         account_id=int(account.get("id") or 0),
         recipient_contact_id=recipient["id"] if recipient else None,
-        recipient_name=recipient["name"] if recipient else str(account.get("owner_csm") or ""),
-        recipient_address=recipient["email"] if recipient else "",
+        recipient_name=recipient["name"] if recipient else str(target.get("name") or owner),
+        recipient_address=recipient["email"] if recipient else str(target.get("address") or ""),
         subject=subject[:200] or play.title,
         body=body,
         evidence_ids=[i for i in content.evidence_ids if i in known],

@@ -8,9 +8,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
-from keel.memory.actions import CrmTask, as_utc
+from keel.memory.actions import CrmTask, as_utc, is_customer_facing
 from keel.redact import redact_secrets
 from keel.tools.outbound.base import OutboundError, RenderedMessage, SendReceipt
+from keel.tools.outbound.render import addressee
 
 
 @dataclass
@@ -47,7 +48,11 @@ class CrmTaskAdapter:
             idempotency_key=idempotency_key,
             action_id=message.action_id,
             account_id=message.account_id,
-            assignee=message.owner_csm,
+            # The account's owner for a customer's message; an internal note's addressee
+            # (an escalation's target when it names one, else the owner).
+            assignee=message.owner_csm
+            if is_customer_facing(message.channel)
+            else addressee(message),
             title=message.subject or message.play_id,
             body=self._body(message),
             play_id=message.play_id,

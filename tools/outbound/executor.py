@@ -439,6 +439,7 @@ def _recheck(
         account_id=account.id or 0,
         owner_csm=account.owner_csm,
         contacts=contacts,
+        escalation_address=policy.escalation_for(account.owner_csm).address,
     )
     # The outbound content policy on the exact payload (links, markup, offers the play is
     # not approved to make, addresses; for a customer, nothing internal): a reviewer's edit

@@ -51,18 +51,23 @@ def recipient_problems(
     account_id: int,
     owner_csm: str,
     contacts: Iterable[ContactRecord],
+    escalation_address: str = "",
 ) -> list[str]:
     """Why the addresses are not acceptable (empty when they are).
 
     Customer-facing: exactly one ``to``, and every address (to and cc) belongs to a contact
     of this account who has not left; ``recipient_contact_id``, when set, is that ``to``.
-    Internal: addressed to nobody (the configured channel) or to the owner CSM only.
+    Internal: addressed to nobody (the configured channel), to the owner CSM, or to the
+    policy's escalation target (``escalation_address``); no one else.
     """
     if not is_customer_facing(channel):
-        allowed = _norm(owner_csm)
-        bad = [a for a in [*to, *cc] if not allowed or _norm(a) != allowed]
+        allowed = {_norm(a) for a in (owner_csm, escalation_address) if _norm(a)}
+        bad = [a for a in [*to, *cc] if _norm(a) not in allowed]
         if bad:
-            who = f"the owner CSM ({owner_csm})" if owner_csm else "nobody (no owner CSM)"
+            whom = [f"the owner CSM ({owner_csm})"] if owner_csm else []
+            if escalation_address:
+                whom.append(f"the escalation contact ({escalation_address})")
+            who = " or ".join(whom) or "nobody (no owner CSM)"
             return [f"internal messages go to {who}, not to {', '.join(bad)}"]
         return []
 

@@ -131,6 +131,15 @@ def to_chat_json(message: RenderedMessage, *, idempotency_key: str) -> dict[str,
     }
 
 
+def addressee(message: RenderedMessage) -> str:
+    """Who the message is for: its addresses, else the named recipient the drafter set (an
+    escalation's target, posted to the team channel), else the owner CSM."""
+    if message.to:
+        return ", ".join(message.to)
+    named = str(message.metadata.get("recipient_name") or "")
+    return named or message.owner_csm or "(team channel)"
+
+
 def to_markdown(message: RenderedMessage, *, idempotency_key: str) -> str:
     """A readable note for non-email messages (dry-run outbox)."""
     lines = [
@@ -139,7 +148,7 @@ def to_markdown(message: RenderedMessage, *, idempotency_key: str) -> str:
         f"- account: {message.account_name} ({message.account_external_id})",
         f"- play: {message.play_id}",
         f"- channel: {message.channel} ({message.draft_kind})",
-        f"- to: {', '.join(message.to) or message.owner_csm or '(team channel)'}",
+        f"- to: {addressee(message)}",
         f"- action: {message.action_id}",
         f"- {IDEMPOTENCY_HEADER}: {idempotency_key}",
         f"- rendered at: {message.rendered_at.isoformat()}",
