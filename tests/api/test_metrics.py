@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from keel.api.services.metrics import operating_metrics
-from keel.api.services.nightly import NightlyRequest, run_nightly
+from keel.api.services.nightly import NightlyRequest, run_nightly, thread_date
 from keel.api.services.reviews import decide
 from keel.app import App
 from keel.memory import interventions as iv
@@ -72,18 +72,31 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
         yield _nights(app)
 
 
-def _expected(book: Book, record: iv.InterventionRecord, window: int) -> str:
-    """The window's status worked out from the nightly snapshots."""
+def _dates(book: Book) -> list[dt.date]:
+    return [book.d0 + dt.timedelta(days=d) for d in (0, 30, 60, 90)]  # the last is latest
+
+
+def _expected(book: Book, record: iv.InterventionRecord, window: int) -> str | None:
+    """The window's status worked out from the nightly snapshots (None: still open)."""
     if not record.flagged:
         return iv.NO_SIGNAL
     end = record.on + dt.timedelta(days=window)
-    later = [
-        record.on + dt.timedelta(days=d) for d in (30, 60, 90) if d <= window
-    ]  # the nights run after d0, all within the window or at its end
-    scores = [_snapshot(book.app, day)[record.account_id] for day in later if day <= end]
+    inside = [day for day in _dates(book) if record.on < day <= min(end, book.latest)]
+    scores = [_snapshot(book.app, day)[record.account_id] for day in inside]
     if any(not s.flagged for s in scores):
         return iv.RECOVERED
+    if end > book.latest:
+        return None
     return iv.NOT_RECOVERED if scores else iv.UNMEASURED
+
+
+def _first_signal(book: Book, record: iv.InterventionRecord) -> dt.date | None:
+    start = None
+    for day in reversed([d for d in _dates(book) if d <= record.on]):
+        if not _snapshot(book.app, day)[record.account_id].flagged:
+            break
+        start = day
+    return start
 
 
 def _check(book: Book) -> None:
@@ -94,7 +107,6 @@ def _check(book: Book) -> None:
     records = iv.records(app.engine)
     # Every executed action is an intervention, recorded once.
     assert sent and sorted(r.intervention_id for r in records) == sorted(s.id for s in sent)
-    d0_scores = _snapshot(app, book.d0)
     approved = [r for r in records if not r.ai_led]
     assert approved and all(r.approved_by == APPROVER and r.decision == "approve" for r in approved)
     for r in records:
@@ -108,21 +120,27 @@ def _check(book: Book) -> None:
         if r.ai_led:
             assert (r.approved_by, r.decision) == ("policy", "auto")
         # The signal is the account's score on the night the action was proposed for.
-        assert r.on == book.d0
-        score = d0_scores[r.account_id]
+        assert r.on == thread_date(r.thread_id) and r.on in _dates(book)
+        score = _snapshot(app, r.on)[r.account_id]
         assert (r.flagged, r.probability, r.band) == (score.flagged, score.probability, score.band)
-        assert r.first_signal_on == (book.d0 if score.flagged else None)
+        assert r.first_signal_on == _first_signal(book, r)
     flagged = [r for r in records if r.flagged]
     assert flagged, "some interventions should answer a risk flag"
+    assert any(r.on == book.d0 for r in flagged), "d0's should have closed windows"
 
     # Each window judged by a later night, as the snapshots say.
     judged = {(o.record_id, o.window_days): o for o in iv.outcomes(app.engine)}
+    night_of = {run.id: run.as_of for run in runs.list_runs(app.engine)}
     for r in records:
         for window in iv.WINDOWS:
-            outcome = judged[(r.id or 0, window)]
-            assert outcome.status == _expected(book, r, window), (r.play_id, window)
-            if r.flagged:
-                assert outcome.run_id not in (None, book.d0_run)
+            outcome = judged.get((r.id or 0, window))
+            expected = _expected(book, r, window)
+            assert (outcome.status if outcome else None) == expected, (r.play_id, window)
+            if outcome is not None and r.flagged:
+                assert night_of[outcome.run_id] > r.on  # judged by a later night
+    assert any(judged.get((r.id or 0, 90)) is not None for r in flagged if r.on == book.d0), (
+        "d0's 90-day windows close on the latest night"
+    )
 
     # A renewal outcome is recorded once decided by the latest night, never one decided later.
     with Session(app.engine) as session:
@@ -155,7 +173,8 @@ def _check(book: Book) -> None:
         mine = [r for r in records if r.play_id == play_id]
         assert p.ai_led == sum(r.ai_led for r in mine)
         for window in iv.WINDOWS:
-            statuses = [judged[(r.id or 0, window)].status for r in mine if r.flagged]
+            found = [judged.get((r.id or 0, window)) for r in mine if r.flagged]
+            statuses = [o.status for o in found if o is not None]
             rate = p.recovery[window]
             assert rate.hits == statuses.count(iv.RECOVERED)
             assert rate.n == rate.hits + statuses.count(iv.NOT_RECOVERED)
@@ -231,6 +250,7 @@ def test_keel_metrics_prints_the_report(book: Book, monkeypatch: pytest.MonkeyPa
     from keel.api.cli.main import _register, app
 
     settings = book.app.settings
+    monkeypatch.setenv("KEEL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setattr(
         metrics_cli, "make_app", lambda **_: App(settings=settings, use_vectors=False)
     )
@@ -253,6 +273,11 @@ def test_keel_metrics_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from keel.api.cli.main import _register, app
 
     settings = Settings(data_dir=tmp_path / "keel-data")
+    from keel.memory.synth import seed_book
+
+    with App(settings=settings, use_vectors=False) as seeded:
+        seed_book(seeded.engine, n_accounts=10, seed=SEED)  # a book, and no night yet
+    monkeypatch.setenv("KEEL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setattr(
         metrics_cli, "make_app", lambda **_: App(settings=settings, use_vectors=False)
     )

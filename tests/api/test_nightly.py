@@ -302,6 +302,7 @@ def test_keel_nightly_exits_1_naming_the_failed_account_and_keel_runs_shows_it(
         return App(settings=settings, use_vectors=False, model=model)  # type: ignore[arg-type]
 
     monkeypatch.setattr(nightly_cli, "make_app", failing_app)
+    monkeypatch.setenv("KEEL_DATA_DIR", str(settings.data_dir))  # the workspace check
     if not any(c.name == "nightly" for c in app.registered_commands):
         _register()  # once per process (test_demo.py registers at import)
     runner = CliRunner()
