@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,7 @@ _SPOKEN = re.compile(
 )
 
 
+@cache
 def _for_kind(bank: tuple[str, ...], kind: str) -> tuple[str, ...]:
     return tuple(t for t in bank if not _SPOKEN.search(t)) if kind == "email" else bank
 
@@ -251,6 +253,10 @@ def notes_for(
         i += max(3, round(gap))
     csm_style = style_for(plan.csm_email, "NA" if plan.csm_name in _US_CSMS else "EMEA")
     rows: list[Row] = []
+    # The words come from a stream of their own: rewording a phrase bank never moves a
+    # note's date, kind or attendees.
+    words = random.Random(py.getrandbits(64))
+    voice.rng = words
     for seq, (i, kind, extra) in enumerate(sorted(events, key=lambda e: (e[0], e[1])), start=1):
         day = window.day(i)
         tags = tags_on(lat, i)
@@ -260,10 +266,6 @@ def notes_for(
         if kind.startswith("renewal:"):
             real_kind = "email" if py.random() < 0.5 else "call"
         people = _attendees(py, roster, day, real_kind, tags)
-        # The words come from a stream of their own: rewording a phrase bank never moves
-        # another note's date, kind or attendees.
-        words = random.Random(py.getrandbits(64))
-        voice.rng = words
         recent = [s for k, s in recent_subjects.items() if i - 45 <= k <= i]
         slots = voice.slots(
             day,

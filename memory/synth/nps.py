@@ -49,6 +49,8 @@ def nps_for(
 ) -> list[Row]:
     rows: list[Row] = []
     seq = 0
+    words = random.Random(py.getrandbits(64))  # wording apart from who answers and when
+    voice.rng = words
     for wave in _waves(window):
         for member in roster.present(wave):
             if member.role == "executive_sponsor" and py.random() < 0.7:
@@ -67,8 +69,6 @@ def nps_for(
             score = int(np.clip(round(mean + rng.normal(0.0, 1.4)), 0, 10))
             comment = ""
             if py.random() < 0.6:
-                words = random.Random(py.getrandbits(64))  # wording apart from who answers
-                voice.rng = words
                 comment = _comment(words, score, tags, voice.slots(answered, speaker=member))
                 comment = paraphrase(comment, words)
                 comment = apply_style(comment, style_for(member.email, plan.region))

@@ -164,14 +164,42 @@ _APPROX = re.compile(r"\b(about|around|roughly|approximately)(?= ~?\d)")
 _APPROX_WORDS = ("about", "around", "roughly", "approximately")
 
 
+_Trie = dict[str, "_Trie"]
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching exactly ``words``, longest first, as a prefix tree.
+
+    The same matches as ``word1|word2|...`` sorted longest first, several times faster: at
+    each position the engine follows one branch instead of trying hundreds of wordings.
+    """
+    trie: _Trie = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: _Trie) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:  # a wording ends here, a longer one may go on: try the longer one first
+            return ("(?:" + body + ")?") if len(branches) > 1 or len(body) > 1 else body + "?"
+        return body
+
+    return build(trie)
+
+
 def _compile() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
     """One alternation over every wording (longest first), and wording -> its group."""
     group_of: dict[str, tuple[str, ...]] = {}
     for group in SYNONYMS:
         for wording in group:
             group_of.setdefault(wording, group)
-    alts = sorted(group_of, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(a) for a in alts) + r")\b"), group_of
+    return re.compile(r"\b(" + _trie_pattern(list(group_of)) + r")\b"), group_of
 
 
 _RX, _GROUP_OF = _compile()

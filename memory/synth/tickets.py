@@ -182,6 +182,10 @@ def tickets_for(
     end_dt = dt.datetime.combine(window.end, dt.time(23, 59, 59, tzinfo=dt.UTC))
     rows: list[Row] = []
     seq = 0
+    # The words come from a stream of their own: rewording a phrase bank never moves a
+    # ticket's category, priority, requester or dates.
+    words = random.Random(py.getrandbits(64))
+    voice.rng = words
     for i in np.nonzero(counts)[0].tolist():
         day = window.day(i)
         tags = tags_on(lat, i)
@@ -224,10 +228,6 @@ def tickets_for(
             if closed is not None and py.random() < 0.42:
                 bump = 0.3 if priority in ("high", "urgent") else 0.0
                 csat = int(np.clip(round(4.95 - 2.6 * f - bump + rng.normal(0, 0.6)), 1, 5))
-            # The words come from a stream of their own: rewording a phrase bank never moves
-            # another ticket's category, priority or dates.
-            words = random.Random(py.getrandbits(64))
-            voice.rng = words
             slots = voice.slots(day, speaker=who, numbers=usage.snapshot(i))
             subject, body = compose_ticket(
                 words, issue, tone, t, slots, newcomer=bool(who and who.newcomer)
