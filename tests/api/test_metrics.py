@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from keel.api.services.metrics import operating_metrics
 from keel.api.services.nightly import NightlyRequest, run_nightly, thread_date
-from keel.api.services.reviews import decide
+from keel.api.services.reviews import decide, review_date
 from keel.app import App
 from keel.memory import interventions as iv
 from keel.memory import runs
@@ -53,7 +53,7 @@ def _nights(app: App) -> Book:
     from keel.memory.synth import seed_book
 
     seed_book(app.engine, n_accounts=BOOK, seed=SEED)
-    latest = run_nightly(app, NightlyRequest(limit=1, digest=False)).as_of
+    latest = review_date(app)  # the latest data date; the nights run in date order
     d0 = latest - dt.timedelta(days=90)
     first = run_nightly(app, NightlyRequest(as_of=d0, limit=4, digest=False))
     assert first.pending_action_ids, "the night should leave drafts to approve"
