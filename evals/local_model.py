@@ -61,11 +61,17 @@ TOOL_NOTE = (
     "To call one, reply with only a JSON object and nothing else: "
     '{{"tool": "<name>", "arguments": {{...}}}}. Otherwise reply in plain text.'
 )
+# A small model copies a JSON schema's "type"/"properties" instead of filling them in: it
+# is shown the object's shape (every field with a placeholder of its type) to fill instead.
 FORCED_TOOL_NOTE = (
     "Reply with only a JSON object and nothing else: the arguments of `{name}` "
-    "({description}), matching this JSON schema:\n{schema}"
+    "({description}). Use exactly this shape, replacing each placeholder with the right "
+    "value from the conversation:\n{schema}"
 )
-SCHEMA_NOTE = "Reply with only a JSON object and nothing else, matching this JSON schema:\n{schema}"
+SCHEMA_NOTE = (
+    "Reply with only a JSON object and nothing else. Use exactly this shape, replacing each "
+    "placeholder with the right value from the conversation:\n{schema}"
+)
 JSON_NOTE = "Reply with only a JSON object and nothing else."
 
 
@@ -280,7 +286,7 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         note = FORCED_TOOL_NOTE.format(
             name=forced,
             description=function.get("description") or "no description",
-            schema=json.dumps(function.get("parameters") or {}, separators=(",", ":")),
+            schema=json.dumps(skeleton(function.get("parameters") or {})),
         )
     elif tools:
         listed = "\n".join(
@@ -291,10 +297,7 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         note = TOOL_NOTE.format(tools=listed)
     elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
-        note, json_reply = (
-            SCHEMA_NOTE.format(schema=json.dumps(schema, separators=(",", ":"))),
-            True,
-        )
+        note, json_reply = SCHEMA_NOTE.format(schema=json.dumps(skeleton(schema))), True
     elif isinstance(response_format, dict) and response_format.get("type") == "json_object":
         note, json_reply = JSON_NOTE, True
     if note:
@@ -313,6 +316,34 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         forced_tool=forced if forced in tools else None,
         json_reply=json_reply,
     )
+
+
+def skeleton(schema: Any, defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
+    """An example value of a JSON schema's shape: objects with every property, one item per
+    array, a placeholder per scalar (``"<text>"``, ``0``, ``false``, an enum's first value)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return None
+    defs = {**(defs or {}), **(schema.get("$defs") or schema.get("definitions") or {})}
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return skeleton(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
+        if options:
+            return skeleton(options[0], defs, depth + 1)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "object" or "properties" in schema:
+        return {
+            name: skeleton(sub, defs, depth + 1)
+            for name, sub in (schema.get("properties") or {}).items()
+        }
+    if kind == "array":
+        return [skeleton(schema.get("items") or {}, defs, depth + 1)]
+    return {"integer": 0, "number": 0.0, "boolean": False}.get(str(kind), "<text>")
 
 
 def _message(raw: Any, index: int) -> dict[str, str]:

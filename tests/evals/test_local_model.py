@@ -26,6 +26,7 @@ from keel.evals.local_model import (
     model_path,
     parse_request,
     reply_message,
+    skeleton,
 )
 
 PLAN_TOOL = {
@@ -57,7 +58,7 @@ def test_a_forced_tool_is_prompted_and_its_json_becomes_the_call() -> None:
     assert request.forced_tool == "Plan"
     system = request.messages[0]
     assert system["role"] == "system" and system["content"].startswith("Be brief.")
-    assert "`Plan`" in system["content"] and '"subject"' in system["content"]
+    assert "`Plan`" in system["content"] and '{"subject": "<text>"}' in system["content"]
     message = reply_message('Sure!\n```json\n{"subject": "Renewal"}\n```', request)
     (call,) = message["tool_calls"]
     assert call["function"]["name"] == "Plan"
@@ -121,7 +122,7 @@ def test_json_response_formats_and_the_conversation() -> None:
     roles = [m["role"] for m in request.messages]
     assert roles == ["system", "user", "assistant", "user"]
     assert request.messages[0]["content"].startswith("Rules.")
-    assert "JSON schema" in request.messages[0]["content"]
+    assert "Use exactly this shape" in request.messages[0]["content"]
     assert '"tool": "lookup"' in request.messages[2]["content"]
     assert request.messages[3]["content"] == "Tool result (c1):\nARR 120000"
     assert request.json_reply and request.stream and request.include_usage
@@ -145,6 +146,29 @@ def test_bad_requests_say_what_is_wrong(body: object, message: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_request(body)
     assert message in str(caught.value)
+
+
+def test_the_model_is_shown_a_shape_to_fill_not_a_schema() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "account_id": {"type": "integer"},
+            "as_of": {"type": "string", "format": "date"},
+            "kind": {"enum": ["risk", "expansion"]},
+            "owner": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Person"}]},
+            "items": {"type": "array", "items": {"$ref": "#/$defs/Person"}},
+            "score": {"type": ["number", "null"]},
+        },
+        "$defs": {"Person": {"type": "object", "properties": {"name": {"type": "string"}}}},
+    }
+    assert skeleton(schema) == {
+        "account_id": 0,
+        "as_of": "<text>",
+        "kind": "risk",
+        "owner": {"name": "<text>"},
+        "items": [{"name": "<text>"}],
+        "score": 0.0,
+    }
 
 
 def test_first_json_object_skips_broken_braces() -> None:
