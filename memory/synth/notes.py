@@ -307,7 +307,9 @@ def _event_text(rng: random.Random, kind: str, slots: Slots) -> str | None:
         outcome = kind.split(":", 1)[1]
         text = pick(rng, npb.RENEWAL_OUTCOME[outcome], slots)
         if outcome == "churned" and rng.random() < 0.6:
-            text += " " + pick(rng, npb.SIGNALS["churn_notice"], slots)
+            # The reason is said once: the follow-up line is about the wind-down.
+            more = [t for t in npb.SIGNALS["churn_notice"] if "{reason}" not in t]
+            text += " " + pick(rng, more, slots)
         return text
     if kind == "discover":
         return pick(rng, npb.HEADERS["call"], slots) + " " + pick(rng, npb.DISCOVER, slots)
