@@ -347,6 +347,10 @@ def _decide(
             "(the unfinished send was tried again)."
         )
     print_decision_summary(app, action_id)
+    for outcome in result.outcomes:
+        # What the decision's own step said (e.g. decided without its review thread).
+        if outcome.get("action_id") == action_id and outcome.get("detail"):
+            console.print(f"  note: {outcome['detail']}", highlight=False)
     for error in result.errors:
         where = f" ({error['play']})" if error.get("play") else ""
         console.print(f"[bold red]{error['step']}{where} failed:[/] {error['error']}")

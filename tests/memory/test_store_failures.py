@@ -191,11 +191,15 @@ def test_a_damaged_keel_db_is_named_with_how_to_restore_it(tmp_path: Path) -> No
     )
 
 
-def test_a_damaged_checkpoint_db_says_to_move_it_aside(tmp_path: Path) -> None:
-    data_dir = _fresh_data_dir(tmp_path)
+def test_a_damaged_checkpoint_db_says_to_move_it_aside(book: Book, pending: list[str]) -> None:
+    data_dir = book.settings.data_dir
     checkpoints = data_dir / CHECKPOINT_FILE
+    for leftover in data_dir.glob(CHECKPOINT_FILE + "*"):
+        leftover.unlink()
     checkpoints.write_bytes(os.urandom(8192))
-    result = keel(data_dir, "approvals", "approve", "0" * 32)
+    # Deciding a real action opens the review's checkpoints (an unknown id stops earlier,
+    # at the id).
+    result = keel(data_dir, "approvals", "approve", pending[0])
     assert_one_message(
         result,
         f"the checkpoint database {checkpoints} is damaged",
