@@ -426,9 +426,56 @@ def first_json_object(text: str) -> tuple[dict[str, Any], str] | None:
     return None
 
 
+def close_truncated(text: str) -> dict[str, Any] | None:
+    """A JSON object cut off by the token cap, closed: the open string ended, an unfinished
+    member dropped (back to the last comma), the open arrays and objects closed. None when
+    ``text`` does not start an object or cannot be closed into one."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return None
+    for _ in range(50):
+        stack: list[str] = []
+        in_string = escaped = False
+        last_comma = -1
+        for index, char in enumerate(text):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char in "{[":
+                stack.append("}" if char == "{" else "]")
+            elif char in "}]" and stack:
+                stack.pop()
+            elif char == ",":
+                last_comma = index
+        candidate = text + ('"' if in_string else "") + "".join(reversed(stack))
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            if last_comma <= 0:
+                return None
+            text = text[:last_comma]
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
 def reply_message(text: str, request: ChatRequest) -> dict[str, Any]:
-    """The assistant message for a reply: a tool call when the reply is one, else text."""
+    """The assistant message for a reply: a tool call when the reply is one, else text.
+
+    A JSON answer cut off by the token cap is closed first (:func:`close_truncated`)."""
     found = first_json_object(text)
+    if (request.forced_tool or request.json_reply) and text.lstrip().startswith("{"):
+        whole = first_json_object(text)
+        if whole is None or not text.lstrip().startswith(whole[1]):
+            closed = close_truncated(text)
+            if closed is not None:
+                found = (closed, text)
     if request.forced_tool is not None:
         arguments = found[0] if found else {}
         if (

@@ -267,3 +267,20 @@ def test_keel_talks_to_smollm2_through_its_chat_openai_path(tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_a_json_answer_cut_off_by_the_token_cap_is_closed() -> None:
+    request = parse_request(
+        {
+            "messages": [{"role": "user", "content": "Go"}],
+            "tools": [PLAN_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "Plan"}},
+        }
+    )
+    # Cut inside the second item: the first inner object must not be taken for the answer.
+    cut = '{"subject": "Renewal", "items": [{"x": 1}, {"x": "tw'
+    message = reply_message(cut, request)
+    arguments = json.loads(message["tool_calls"][0]["function"]["arguments"])
+    assert arguments == {"subject": "Renewal", "items": [{"x": 1}, {"x": "tw"}]}
+    dangling = reply_message('{"subject": "Renewal", "bo', request)
+    assert json.loads(dangling["tool_calls"][0]["function"]["arguments"]) == {"subject": "Renewal"}
