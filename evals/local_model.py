@@ -300,7 +300,11 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         note, json_reply = SCHEMA_NOTE.format(schema=json.dumps(skeleton(schema))), True
     elif isinstance(response_format, dict) and response_format.get("type") == "json_object":
         note, json_reply = JSON_NOTE, True
-    if note:
+    if note and (forced or json_reply):
+        # A required JSON answer is asked for last, where a small model still reads it (in
+        # a long conversation it copies earlier turns instead of the system prompt's note).
+        messages = [*messages, {"role": "user", "content": note}]
+    elif note:
         messages = _with_system_note(messages, note)
     stream_options = body.get("stream_options") or {}
     return ChatRequest(
@@ -540,6 +544,7 @@ def create_app(model: Generator, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) ->
             prefix="{" if request.forced_tool or request.json_reply else "",
         )
         message = reply_message(generation.text, request)
+        _trace(request, generation, message)
         finish = "tool_calls" if message.get("tool_calls") else generation.finish_reason
         usage = {
             "prompt_tokens": generation.prompt_tokens,
@@ -566,6 +571,29 @@ def create_app(model: Generator, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) ->
         )
 
     return app
+
+
+TRACE_ENV = "KEEL_LOCAL_MODEL_TRACE"
+
+
+def _trace(request: ChatRequest, generation: Generation, message: dict[str, Any]) -> None:
+    """With ``KEEL_LOCAL_MODEL_TRACE=FILE``: one JSON line per call (the system note's
+    tail, the raw reply, the message sent back), to see what the model made of a prompt."""
+    path = os.environ.get(TRACE_ENV)
+    if not path:
+        return
+    entry = {
+        "system_tail": request.messages[0]["content"][-600:],
+        "last": request.messages[-1]["content"][-300:],
+        "forced_tool": request.forced_tool,
+        "tools": sorted(request.tools),
+        "reply": generation.text,
+        "finish": generation.finish_reason,
+        "tokens": [generation.prompt_tokens, generation.completion_tokens],
+        "message": message,
+    }
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(entry) + "\n")
 
 
 def _chunks(

@@ -56,9 +56,11 @@ def test_a_forced_tool_is_prompted_and_its_json_becomes_the_call() -> None:
         }
     )
     assert request.forced_tool == "Plan"
-    system = request.messages[0]
-    assert system["role"] == "system" and system["content"].startswith("Be brief.")
-    assert "`Plan`" in system["content"] and '{"subject": "<text>"}' in system["content"]
+    # Asked for last, after the conversation: a small model reads the end.
+    assert request.messages[0] == {"role": "system", "content": "Be brief."}
+    last = request.messages[-1]
+    assert last["role"] == "user" and last["content"].startswith("Reply with only a JSON")
+    assert "`Plan`" in last["content"] and '{"subject": "<text>"}' in last["content"]
     message = reply_message('Sure!\n```json\n{"subject": "Renewal"}\n```', request)
     (call,) = message["tool_calls"]
     assert call["function"]["name"] == "Plan"
@@ -120,9 +122,9 @@ def test_json_response_formats_and_the_conversation() -> None:
         max_tokens_cap=256,
     )
     roles = [m["role"] for m in request.messages]
-    assert roles == ["system", "user", "assistant", "user"]
-    assert request.messages[0]["content"].startswith("Rules.")
-    assert "Use exactly this shape" in request.messages[0]["content"]
+    assert roles == ["system", "user", "assistant", "user", "user"]
+    assert request.messages[0]["content"] == "Rules."
+    assert "Use exactly this shape" in request.messages[-1]["content"]
     assert '"tool": "lookup"' in request.messages[2]["content"]
     assert request.messages[3]["content"] == "Tool result (c1):\nARR 120000"
     assert request.json_reply and request.stream and request.include_usage
