@@ -240,7 +240,7 @@ def test_keel_talks_to_smollm2_through_its_chat_openai_path(tmp_path: Path) -> N
         settings = Settings(
             llm_base_url=base_url,
             llm_model=MODEL_NAME,
-            openai_api_key="local",  # type: ignore[arg-type]
+            openai_api_key="local",
             llm_timeout_s=300,
             llm_max_retries=0,
         )
