@@ -24,8 +24,9 @@ reviews 169 s (5.3 accounts/s; 780 accounts past their CSM's cap, briefed withou
 delivery and digests under 1 s; 64% of the review phase outside tool and model calls;
 peak memory 836 MB. With ``--no-cap`` (every account's plays drafted), 300 accounts (256
 active): 526 drafts, reviews 98 s (2.6 accounts/s), 79% outside tool and model calls, peak
-465 MB. The 10,000-account night and the real-client throughput at concurrency 1/8/32
-(issue 21) are not measured yet.
+465 MB. The 10,000-account night is not measured yet. The real client's throughput against
+the ideal at concurrency 1/8/32 (a local server answering after a fixed delay) is
+``bench/nightly_llm.py``'s.
 
 Nothing is asserted: the script prints figures.
 """

@@ -697,10 +697,14 @@ def serve_citing_hostile() -> Iterator[HostileServer]:
 
 
 @contextmanager
-def serve_hostile() -> Iterator[HostileServer]:
-    """Run the hostile model on 127.0.0.1 with an ephemeral port (a background thread)."""
+def serve_hostile(*, delay_s: float = 0.0) -> Iterator[HostileServer]:
+    """Run the hostile model on 127.0.0.1 with an ephemeral port (a background thread).
+
+    ``delay_s``: every response is sent that long after its request arrived (see
+    :func:`tests.openai_server.serve`); 0 answers as soon as it can.
+    """
     model = HostileModel()
-    with serve(model) as running:
+    with serve(model, delay_s=delay_s) as running:
         yield HostileServer(base_url=running.base_url, model=model, server=running)
 
 

@@ -101,6 +101,9 @@ class OpenAIScript:
 
     def __init__(self, default: Scripted | None = None) -> None:
         self.default = default or reply("(no scripted response)")
+        # A fixed latency for every response, counted from the request's arrival and
+        # including the time to work out the answer (see make_app); 0: none.
+        self.response_delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Lock()
@@ -151,7 +154,17 @@ def make_app(script: OpenAIScript) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         body = await request.json()
-        entry = script.next(body)
+        if script.response_delay_s > 0:
+            # A model that answers a fixed time after the request arrives: the answer is
+            # worked out off the event loop (other requests' clocks keep running), then
+            # the rest of the delay is waited.
+            arrived = time.perf_counter()
+            entry = await asyncio.to_thread(script.next, body)
+            remaining = script.response_delay_s - (time.perf_counter() - arrived)
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+        else:
+            entry = script.next(body)
         if entry.delay_s:
             await asyncio.sleep(entry.delay_s)
         if isinstance(entry, Failure):
@@ -254,8 +267,14 @@ class OpenAIServer:
 
 
 @contextmanager
-def serve(script: OpenAIScript) -> Iterator[OpenAIServer]:
-    """Run the app on 127.0.0.1 with an ephemeral port in a background thread."""
+def serve(script: OpenAIScript, *, delay_s: float = 0.0) -> Iterator[OpenAIServer]:
+    """Run the app on 127.0.0.1 with an ephemeral port in a background thread.
+
+    ``delay_s``: every response is sent that long after its request arrived (the
+    script's ``response_delay_s``); 0 (the default) answers as soon as it can.
+    """
+    if delay_s:
+        script.response_delay_s = delay_s
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
