@@ -333,14 +333,19 @@ def _decide(
         settle_s=SETTLE_SECONDS,
     )
     result = run.result
-    if not result.recorded and result.delivery is None:
-        # Nothing recorded and nothing done: a second decision, refused (exit 2).
+    # The same reviewer repeating an approval whose message went out (a command a crash
+    # cut short, run again) is told so and exits 0; any other decision that records and
+    # sends nothing is a second decision, refused (exit 2).
+    retried = result.status == "sent" and kind in ("approve", "edit")
+    if not result.recorded and result.delivery is None and not retried:
         raise KeelError(
             f"{kind} refused: action {action_id} is already {result.status} "
             f"({result.message}); nothing new was recorded"
         )
     if result.recorded:
         console.print(f"[green]{kind} recorded for {action_id} by {reviewer}.[/]")
+    elif result.delivery is None:
+        console.print(f"{kind} by {reviewer} was recorded earlier; nothing new was recorded.")
     else:
         console.print(
             f"{kind} by {reviewer} was recorded earlier; nothing new recorded "
