@@ -76,7 +76,7 @@ def test_walk_forward_on_a_small_book(engine: Engine, mini, tmp_path: Path) -> N
         "top-decile lift",
         "precision of flags",
         "risk-flag accuracy (accounts)",
-        "rows showing the pattern",
+        "snapshots showing the pattern",
         "median lead to churn date",
         "usage-only",
     ):

@@ -111,7 +111,8 @@ def _billing_evidence(engine: Engine, account: str, as_of: dt.date) -> list[str]
         text="late or failed payments",
     )
     hypothesis = _risk_hypothesis(factor, _Evidence(book, account_id, as_of), account, 1, book)
-    return [r.summary for r in hypothesis.records]
+    # No late or unpaid invoice: no billing hypothesis at all (a claim needs its evidence).
+    return [r.summary for r in hypothesis.records] if hypothesis is not None else []
 
 
 def test_a_paid_invoice_is_never_stated_late(billed: Engine) -> None:
@@ -122,10 +123,10 @@ def test_a_paid_invoice_is_never_stated_late(billed: Engine) -> None:
         "invoice of 35,000 due 2024-03-31: paid 20 days late"
     ]
     assert _billing_evidence(billed, "paid-late", AFTER_DUE) == [
-        "invoice of 35,000 due 2024-03-31: unpaid"
+        "invoice of 35,000 due 2024-03-31: unpaid, 10 days past due"
     ]
     assert _billing_evidence(billed, "open-past-due", LATER) == [
-        "invoice of 35,000 due 2024-03-31: unpaid"
+        "invoice of 35,000 due 2024-03-31: unpaid, 91 days past due"
     ]
 
 
