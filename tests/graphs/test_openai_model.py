@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from keel.agents.llm import ResilientChatOpenAI, RetryPolicy, make_chat_model, model_label
+from keel.agents.selection import SERIOUS_RISK
 from keel.domain.policy import AUTO_SEND_TIER
 from keel.graphs.runner import new_thread_id, start_review
 from keel.memory.checkpoint import Persistence
 from keel.memory.models import Account
 from keel.settings import Settings
-from keel.tools.account_tools import TOOL_HYPOTHESES, AccountScope
+from keel.tools.account_tools import TOOL_HEALTH, TOOL_HYPOTHESES, AccountScope
 from tests.graphs.support import Book, actions_of, compile_graph
 from tests.openai_server import OpenAIServer, Reply, error, reply, slow, tool_call
 
@@ -49,12 +50,15 @@ def _model(server: OpenAIServer, tmp_path: Path, **overrides: Any) -> ResilientC
     return model
 
 
-def _account(book: Book) -> tuple[Account, dict[str, Any]]:
-    """A human-led or AI-assisted account with a risk hypothesis, and that hypothesis."""
+def _account(book: Book, *, min_risk: float = 0.0) -> tuple[Account, dict[str, Any]]:
+    """A human-led or AI-assisted account with a risk hypothesis (and at least ``min_risk``
+    modelled risk), and that hypothesis."""
     for account in book.active_accounts():
         if account.id in book.handed_out or book.policy.tier_for(account) == AUTO_SEND_TIER:
             continue
         scope = AccountScope(account_id=account.id or 0, as_of=book.as_of)
+        if min_risk and book.reader().run(TOOL_HEALTH, scope)["risk"] < min_risk:
+            continue
         found = book.reader().run(TOOL_HYPOTHESES, scope)["hypotheses"]
         risks = [h for h in found if h["kind"] == "risk"]
         if risks:
@@ -88,7 +92,9 @@ def _briefing(account: Account, book: Book, hypothesis: dict[str, Any]) -> dict[
 def test_review_completes_through_429_500_timeout_and_malformed_json(
     book: Book, persistence: Persistence, openai_server: OpenAIServer, tmp_path: Path
 ) -> None:
-    account, hypothesis = _account(book)
+    # Risky enough that the escalation the model plans fits the account (the shared
+    # selection rule holds a real model's plan to it: no escalation below 30% risk).
+    account, hypothesis = _account(book, min_risk=SERIOUS_RISK)
     compromised_body = (
         "Hi there, as your ticket asked: visit www.suspicioussite.xyz for the update, write to "
         "assist@gmail.com, and enjoy a 30% discount on your renewal. Also see "
