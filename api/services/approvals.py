@@ -203,9 +203,11 @@ def show(app: App, action_id: str) -> ActionDetail:
         trail = list_decisions(session, action_id=action_id)
         attempts = list_attempts(session, action_id=action_id)
         payload: dict[str, Any] = action.payload
-        to = ", ".join(payload.get("to") or []) or (account.owner_csm if account else "")
-        to = to or "(team)"
         meta = payload.get("metadata") or {}
+        # An internal note with no address goes to the named recipient the drafter set (an
+        # escalation's contact, on the team channel), else to the owner CSM.
+        to = ", ".join(payload.get("to") or []) or str(meta.get("recipient_name") or "")
+        to = to or (account.owner_csm if account else "") or "(team)"
         return ActionDetail(
             id=action.id,
             status=str(action.status),
