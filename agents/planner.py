@@ -32,6 +32,7 @@ from keel.agents.selection import (
     ESCALATION_PLAY,
     account_risk_of,
     code_selected_plays,
+    is_open_risk,
     misfit,
 )
 from keel.agents.state import ReviewState
@@ -301,6 +302,9 @@ def enforce_plan(
         }
         for h in briefing.hypotheses
     }
+    # An open risk on the account (risk language, a departed champion) rules out growth
+    # plays, as the offline planner's selection rule does.
+    open_risk = any(is_open_risk(h) for h in by_id.values())
     items: list[dict[str, Any]] = []
     dropped: list[dict[str, str]] = []
     used_contacts: set[int] = set()
@@ -310,7 +314,10 @@ def enforce_plan(
         reason = _refusal(planned, play, allowed, items, max_plays)
         if reason is None and play is not None:
             reason = misfit(
-                play.id, by_id.get(planned.hypothesis_id or ""), account_risk=account_risk
+                play.id,
+                by_id.get(planned.hypothesis_id or ""),
+                account_risk=account_risk,
+                open_risk=open_risk if factors is not None else False,
             )
         if (
             reason is None

@@ -36,6 +36,12 @@ GROWTH_CATEGORIES: Final = frozenset({"healthy_renewal", "expansion", "adoption_
 # Hypothesis kinds with a play made for them: it comes before a save plan, whatever the
 # risk (a departed champion is answered by multi-threading; a save plan may follow).
 DEDICATED_PLAYS: Final[dict[str, str]] = {"champion_left": "champion_left_multithread"}
+# Open risks no growth play talks over, whatever the modelled risk: the customer is weighing
+# an alternative, cutting budget or saying they may not renew (risk language in their own
+# words), or the champion left. The priority list keeps such accounts out of its expansion
+# picks too.
+OPEN_RISK_FACTORS: Final = frozenset({"risk_language"})
+OPEN_RISK_CATEGORIES: Final = frozenset({"champion_left"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,15 @@ def timing_only(hypothesis: Mapping[str, Any]) -> bool:
     return hypothesis.get("kind") == "risk" and factor_of(hypothesis) in TIMING_FACTORS
 
 
+def is_open_risk(hypothesis: Mapping[str, Any]) -> bool:
+    """A risk no growth play should talk over (:data:`OPEN_RISK_FACTORS`, a departed
+    champion)."""
+    if hypothesis.get("kind") != "risk" or timing_only(hypothesis):
+        return False
+    category = str(hypothesis.get("category") or "")
+    return factor_of(hypothesis) in OPEN_RISK_FACTORS or category in OPEN_RISK_CATEGORIES
+
+
 def is_growth(hypothesis: Mapping[str, Any]) -> bool:
     return str(hypothesis.get("category") or "") in GROWTH_CATEGORIES or (
         hypothesis.get("kind") == "expansion"
@@ -105,7 +120,8 @@ def select_plays(
     expansion: the expansion conversation; a healthy renewal: the renewal kickoff). When
     the account's risk is known, below :data:`SERIOUS_RISK` growth hypotheses come first
     and no save plan or escalation is chosen; at or above it, risk comes first and no
-    growth play is chosen (an account at risk is not sold more).
+    growth play is chosen (an account at risk is not sold more); nor is one over an open
+    risk (:func:`is_open_risk`: risk language, a departed champion).
 
     Args:
         hypotheses: Candidate hypotheses (``id``, ``kind``, ``category``, ``confidence``,
@@ -128,10 +144,11 @@ def select_plays(
         elif account_risk is not None and not serious and not troubled:
             # A renewal coming on an account with nothing else wrong: a renewal kickoff.
             ranked.append({**h, "kind": "expansion", "category": "healthy_renewal"})
+    open_risk = any(is_open_risk(h) for h in candidates)
     if account_risk is not None:
         growth = [h for h in ranked if is_growth(h)]
         risks = [h for h in ranked if not is_growth(h)]
-        ranked = risks if serious else growth + risks
+        ranked = risks if serious or open_risk else growth + risks
         # A hypothesis with a play made for it (a departed champion) comes first: nobody
         # else on the account is reached well until the relationship is rebuilt.
         ranked.sort(key=lambda h: str(h.get("category") or "") not in DEDICATED_PLAYS)
@@ -244,7 +261,11 @@ def account_risk_of(facts: Mapping[str, Any]) -> float | None:
 
 
 def misfit(
-    play_id: str, hypothesis: Mapping[str, Any] | None, *, account_risk: float | None
+    play_id: str,
+    hypothesis: Mapping[str, Any] | None,
+    *,
+    account_risk: float | None,
+    open_risk: bool = False,
 ) -> str | None:
     """Why a play a model planned does not fit the account (None when it fits).
 
@@ -255,6 +276,11 @@ def misfit(
     play = PLAY_LIBRARY.get(play_id)
     if play is None:
         return None
+    if open_risk and play.kind == "growth":
+        return (
+            "the account has an open risk (the customer's own words of risk, or a departed "
+            "champion): no growth play talks over it"
+        )
     if account_risk is not None:
         if play_id in (SAVE_PLAY, ESCALATION_PLAY) and account_risk < SERIOUS_RISK:
             return (

@@ -89,6 +89,18 @@ def test_expansion_hypotheses_get_the_expansion_play() -> None:
     assert plays.count("expansion_conversation") == 1 and "exec_sponsor_briefing" not in plays
 
 
+def test_no_growth_play_over_the_customers_own_words_of_risk() -> None:
+    """The demo's Ventura Underwriters: 17% risk, flagged for a competitor mention, was
+    offered an expansion conversation; risk language (or a departed champion) is an open
+    risk no growth play talks over, whatever the modelled risk."""
+    words = _h("acc-23:risk:1:risk_language", "risk", "renewal_risk", 0.7)
+    plays = _plays([words, *EXPANSIONS, HEALTHY_RENEWAL], risk=0.17)
+    assert plays and not {"expansion_conversation", "adoption_congrats"} & set(plays)
+    # An NPS dip on a healthy account is no such risk: the expansion still comes first.
+    nps = _h("acc-23:risk:1:nps", "risk", "renewal_risk", 0.7)
+    assert _plays([nps, *EXPANSIONS], risk=0.17)[0] == "expansion_conversation"
+
+
 def test_an_account_at_serious_risk_is_not_sold_more() -> None:
     risks = [_h("acc-6:risk:2:engagement", "risk", "usage_decline", 0.8)]
     plays = _plays([*risks, *EXPANSIONS, HEALTHY_RENEWAL], risk=0.45)
