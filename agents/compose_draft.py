@@ -244,6 +244,10 @@ _SIGNAL_TREND: Final[dict[str, str]] = {
 }
 
 
+# Signals that count problems: more of them is never growth, fewer is never lost use.
+_PROBLEM_COUNTS: Final = frozenset({"metric:tickets"})
+
+
 def _pick_facts(
     play: str,
     lines: Sequence[Mapping[str, str]],
@@ -257,11 +261,13 @@ def _pick_facts(
     categories = _TICKET_CATEGORIES.get(play)
     trend = _SIGNAL_TREND.get(play)
     if trend is not None:
-        # A congratulation cites only what rose, a check-in on a drop only what fell.
+        # A congratulation cites only what rose, a check-in on a drop only what fell; and a
+        # count of problems (tickets) is neither growth nor lost use, whichever way it went.
         lines = [
             line
             for line in lines
-            if line.get("kind") != "signal" or line.get("trend") in (trend, None)
+            if line.get("kind") != "signal"
+            or (line.get("trend") in (trend, None) and line.get("id") not in _PROBLEM_COUNTS)
         ]
     # The hypothesis's own evidence first, of the kinds the play talks about (a billing
     # follow-up does not cite the usage drop that led to it).

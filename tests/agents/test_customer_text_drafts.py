@@ -397,3 +397,23 @@ def test_a_multithreading_email_names_the_champion_who_left() -> None:
         contact["role"] = "user" if contact["left_company"] else contact["role"]
     lines = lines_for_draft(build_facts(results, as_of=AS_OF)["fact_lines"], "email")
     assert "no champion" in unsupported_claim("champion_left_multithread", "email", lines)
+
+
+TICKETS_UP = {
+    "id": "metric:tickets",
+    "name": "tickets",
+    "text": "Tickets per 90 days 11 -> 13 (+18%) between 2026-08-02 and 2026-10-31",
+    "before": 11.0,
+    "after": 13.0,
+    "change_pct": 0.18,
+    "notable": True,
+}
+
+
+def test_more_tickets_is_no_growth_to_cite_in_an_expansion_email() -> None:
+    """The demo's expansion e-mail to Ventura Underwriters cited 'Tickets per 90 days
+    11 -> 13 (+18%)' as what it was seeing: a rising count of problems is not growth."""
+    content, _ = _draft("expansion_conversation", signals=[TICKETS_UP, RISING])
+    assert "Tickets per 90 days" not in content.body
+    assert "metric:tickets" not in content.evidence_ids
+    assert "4 -> 7" in content.body
