@@ -8,8 +8,6 @@ and exit codes), enumerated from the Typer app so a new command is covered on it
 
 from __future__ import annotations
 
-import importlib
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,8 @@ import pytest
 
 from keel.memory.db import init_db, make_engine
 from keel.settings import Settings, find_data_dir
+from tests.api.cli_support import cli_main, keel
 
-cli_main = importlib.import_module("keel.api.cli.main")
 ROOT = Path(__file__).resolve().parents[2]
 HINT = ("keel demo", "keel seed", "keel import")
 
@@ -75,21 +73,6 @@ def _commands() -> list[tuple[list[str], list[str]]]:
 
 
 COMMANDS = _commands()
-
-
-def keel(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str]:
-    """Run ``keel ARGS`` through its console entry point; (exit code, stdout + stderr)."""
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["keel", *args])
-    code = 0
-    try:
-        cli_main.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 @pytest.fixture()

@@ -6,8 +6,6 @@ refused. Runs the ``keel`` entry point in process (``main()``: its exit codes, i
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -27,9 +25,8 @@ from keel.memory.checkpoint import Persistence, open_persistence
 from keel.memory.db import init_db, make_engine
 from keel.memory.models import Account, Contact
 from keel.settings import Settings
+from tests.api.cli_support import keel
 from tests.graphs.support import Book, compile_graph, first_review_with, retire, seed
-
-cli_main = importlib.import_module("keel.api.cli.main")
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +49,6 @@ def _env(book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEL_DATA_DIR", str(book.settings.data_dir))
     monkeypatch.setenv("USER", "queue-reviewer")
     monkeypatch.setenv("COLUMNS", "200")
-
-
-def keel(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str]:
-    """Run ``keel ARGS`` through its console entry point; (exit code, stdout + stderr)."""
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["keel", *args])
-    code = 0
-    try:
-        cli_main.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def pending_of(book: Book, account_id: int) -> list[ProposedAction]:
