@@ -30,6 +30,7 @@ from keel.memory.actions import (
 from keel.memory.models import Account, Contact
 from keel.tools.account_tools import resolve_account
 from keel.tools.outbound.delivery import describe_delivery, retry_failed
+from keel.tools.outbound.render import addressee_of
 
 # What the default list shows: everything that is not finished -- waiting for a decision,
 # failed (needs a human: retry), approved but not sent yet.
@@ -204,10 +205,7 @@ def show(app: App, action_id: str) -> ActionDetail:
         attempts = list_attempts(session, action_id=action_id)
         payload: dict[str, Any] = action.payload
         meta = payload.get("metadata") or {}
-        # An internal note with no address goes to the named recipient the drafter set (an
-        # escalation's contact, on the team channel), else to the owner CSM.
-        to = ", ".join(payload.get("to") or []) or str(meta.get("recipient_name") or "")
-        to = to or (account.owner_csm if account else "") or "(team)"
+        to = addressee_of(payload.get("to") or [], meta, account.owner_csm if account else "")
         return ActionDetail(
             id=action.id,
             status=str(action.status),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -132,12 +133,17 @@ def to_chat_json(message: RenderedMessage, *, idempotency_key: str) -> dict[str,
 
 
 def addressee(message: RenderedMessage) -> str:
-    """Who the message is for: its addresses, else the named recipient the drafter set (an
+    """Who the message is for (:func:`addressee_of`)."""
+    return addressee_of(message.to, message.metadata, message.owner_csm)
+
+
+def addressee_of(to: Sequence[str], metadata: Mapping[str, Any], owner_csm: str) -> str:
+    """Who a message is for: its addresses, else the named recipient the drafter set (an
     escalation's target, posted to the team channel), else the owner CSM."""
-    if message.to:
-        return ", ".join(message.to)
-    named = str(message.metadata.get("recipient_name") or "")
-    return named or message.owner_csm or "(team channel)"
+    if to:
+        return ", ".join(to)
+    named = str(metadata.get("recipient_name") or "")
+    return named or owner_csm or "(team channel)"
 
 
 def to_markdown(message: RenderedMessage, *, idempotency_key: str) -> str:
