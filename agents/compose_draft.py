@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from keel.agents.compose_text import first_name, strip_period
+from keel.agents.compose_text import first_name, possessive, strip_period
 from keel.agents.facts import (
     INTERNAL_DRAFT_KINDS,
     lines_for_draft,
@@ -52,7 +52,7 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "I'm {owner}, the customer success manager for {account}. {departed} was our main "
         "point of contact and has moved on, so I'd like to make sure your team keeps getting "
         "full value.",
-        "As {account}'s customer success manager I worked closely with {departed}, who has "
+        "As {accounts} customer success manager I worked closely with {departed}, who has "
         "since left; I'd like to introduce myself properly and keep things on track.",
     ),
     "exec_sponsor_briefing": (
@@ -61,7 +61,7 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
         "A one-page update on {account} for you as executive sponsor.",
     ),
     "renewal_kickoff": (
-        "With {account}'s renewal coming up, I'd like to start the conversation early and look "
+        "With {accounts} renewal coming up, I'd like to start the conversation early and look "
         "back at the year together.",
         "Your renewal is on the horizon, and I'd like to use the time to review what {account} "
         "has achieved and plan the year ahead.",
@@ -73,15 +73,14 @@ _OPENINGS: Final[dict[str, tuple[str, ...]]] = {
     "expansion_conversation": (
         "I've been looking at how {account} uses its plan, and I think it's worth checking "
         "the plan still fits how your team works.",
-        "I'd like to make sure {account}'s plan keeps up with how your team works today.",
+        "I'd like to make sure {accounts} plan keeps up with how your team works today.",
     ),
     "adoption_congrats": (
         "Congratulations: your team at {account} is using the product more.",
         "Great to see the progress at {account}; here are a few tips to build on it.",
     ),
     "ticket_satisfaction_pulse": (
-        "A quick follow-up on {account}'s recent support request, to make sure it is really "
-        "solved.",
+        "A quick follow-up on {accounts} recent support request, to make sure it is really solved.",
         "I saw your support ticket was closed and wanted to check it actually fixed things for "
         "you and the team at {account}.",
     ),
@@ -134,10 +133,10 @@ _ASKS: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 _SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
-    "usage_drop_checkin": ("Checking in on {account}", "A quick question about {account}'s usage"),
+    "usage_drop_checkin": ("Checking in on {account}", "A quick question about {accounts} usage"),
     "champion_left_multithread": ("Staying in touch at {account}", "Introducing myself"),
     "exec_sponsor_briefing": ("Executive brief: {account}", "{account}: where we stand"),
-    "renewal_kickoff": ("Planning {account}'s renewal", "Looking back, and ahead, at {account}"),
+    "renewal_kickoff": ("Planning {accounts} renewal", "Looking back, and ahead, at {account}"),
     "save_plan": ("Our plan for {account}", "{account}: what we will do next"),
     "expansion_conversation": ("Does your plan still fit?", "Your plan at {account}"),
     "adoption_congrats": ("Congratulations, {account}!", "Tips for {account}"),
@@ -170,6 +169,7 @@ def compose_draft(ask: ComposeRequest) -> dict[str, Any]:
     )
     names = {
         "account": str(account.get("name") or "your account"),
+        "accounts": possessive(str(account.get("name") or "your account")),
         "owner": str(
             account.get("owner_name") or account.get("owner_csm") or "your customer success manager"
         ),

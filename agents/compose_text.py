@@ -17,7 +17,15 @@ def first_name(name: str) -> str:
 
 
 def lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text else text
+    """The text with its first letter lower-cased, unless it starts an acronym ("NPS")."""
+    if not text or text[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def possessive(name: str) -> str:
+    """``Acme's``, ``Ashford Airways'``."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def strip_period(text: str) -> str:
