@@ -37,7 +37,7 @@ from keel.tools.health.service import (
     score_book,
     text_prototype_version,
 )
-from keel.tools.risk_language import TEXT_UNAVAILABLE
+from keel.tools.risk_language import EXPANSION, RISK_KINDS, TEXT_UNAVAILABLE
 from keel.tools.signals.billing import days_late, is_unpaid, payment_problems
 from keel.tools.signals.book import Book, latest_data_date, load_book
 from keel.tools.signals.catalog import EVENT_PREFIX, RISK_PREFIX
@@ -48,7 +48,12 @@ from keel.tools.signals.constants import (
     RECENT_DAYS,
     RISK_LANGUAGE_DAYS,
 )
-from keel.tools.signals.expansion import near_ceiling
+from keel.tools.signals.expansion import (
+    EXPANSION_CUES,
+    EXPANSION_LANGUAGE_SIGNAL,
+    near_ceiling,
+    seats_in_use,
+)
 from keel.tools.signals.sentiment import sentiment_scores
 from keel.tools.signals.windows import day_date, day_number
 
@@ -103,6 +108,8 @@ LABEL_CUES: dict[str, str] = {
         r"made[- ]up|worse|trust|complain|unreliable|broken|bad (?:answers|results|output)|"
         r"check every|by hand|regress|outdated"
     ),
+    # Growth in the customer's words (the expansion signal counts only such records too).
+    EXPANSION: EXPANSION_CUES,
 }
 
 Kind = Literal["risk", "expansion"]
@@ -299,6 +306,14 @@ class _Evidence:
 
         self.usage = mine(book.usage)
         self.usage = self.usage[self.usage["day"] <= self.today]
+        # Seats as the seat signals read them: active users stand for seats used where
+        # the export has no seats-used column (tools.signals.expansion.seats_in_use).
+        seats = seats_in_use(self.usage, mine(book.accounts))
+        self.usage = self.usage.assign(
+            seats_used=seats["used"],
+            seats_purchased=seats["bought"],
+            seats_derived=seats["derived"],
+        )
         self.events = mine(book.events)
         self.events = self.events[self.events["day"] <= self.today]
         self.tickets = mine(book.tickets)
@@ -637,7 +652,7 @@ def _risk_hypothesis(
         cited: list[str] = []
         for rec in _records(window.sort_values(["day", "score"], ascending=[False, False])):
             label = str(rec["label"])
-            if counted and label not in counted:
+            if label not in RISK_KINDS or (counted and label not in counted):
                 continue
             if not says(label, str(rec.get("snippet") or "")):
                 continue
@@ -719,21 +734,32 @@ def _expansion_hypotheses(
             )
         )
 
+    # Expansion language in the window the signal counts: cited by the telemetry claim it
+    # backs (seats first), or on its own when no telemetry shows growth.
+    mentions = signals.get(EXPANSION_LANGUAGE_SIGNAL, np.nan)
+    said = _expansion_language_records(ev) if near_ceiling("language", mentions) else []
     util = signals.get("usage_seat_utilisation", np.nan)
     # Expansion thresholds are the ones every view uses (tools.signals.expansion).
     if near_ceiling("seats", util):
-        used = ev.window_mean("seats_used", ev.today) or 0.0
-        bought = ev.window_mean("seats_purchased", ev.today) or 0.0
-        d = ev.usage_delta("seats_used", "seats used")
+        recent = ev.usage[ev.usage["day"] > ev.today - RECENT_DAYS]
+        used = round(ev.window_mean("seats_used", ev.today) or 0.0)
+        bought = round(ev.window_mean("seats_purchased", ev.today) or 0.0)
+        derived = bool(recent["seats_derived"].any())
+        # Active users stand for seats used when the export has no seats-used column.
+        label = "active users on purchased seats" if derived else "seats used"
+        d = ev.usage_delta("seats_used", label)
         if d is not None and d.trend == "down":
             d = None  # seats in use falling is no evidence of growth
-        add(
-            "seats",
-            f"Seats near the ceiling: {used:.0f} of {bought:.0f} seats used ({util:.0%})",
-            float(util),
-            [d] if d else [],
-            [],
+        figure = (
+            f"{used:,} active users on {bought:,} purchased seats"
+            if derived
+            else f"{used:,} of {bought:,} seats used"
         )
+        claim = f"Seats near the ceiling: {figure} ({util:.0%})"
+        if said:
+            claim += f", and expansion language in {_where_said(said)}"
+        add("seats", claim, float(util), [d] if d else [], said)
+        said = []
     growth = signals.get("team_growth", np.nan)
     if near_ceiling("teams", growth):
         d = ev.usage_delta("active_teams", "active teams")
@@ -779,7 +805,53 @@ def _expansion_hypotheses(
             [d] if d else [],
             [],
         )
+    if said:
+        add(
+            "language",
+            f"Expansion language in notes and tickets: {_where_said(said)} "
+            f"in {RISK_LANGUAGE_DAYS} days",
+            float(mentions),
+            [],
+            said,
+        )
     return out
+
+
+def _where_said(records: Sequence[EvidenceRecord]) -> str:
+    """ "1 note", "2 notes and 1 ticket": where the cited language was found."""
+    names = {"note": "note", "ticket": "ticket", "nps": "NPS comment"}
+    parts = []
+    for kind in ("note", "ticket", "nps"):
+        n = sum(1 for r in records if r.kind == kind)
+        if n:
+            parts.append(f"{n} {names[kind]}{'' if n == 1 else 's'}")
+    return " and ".join(parts)
+
+
+def _expansion_language_records(ev: _Evidence) -> list[EvidenceRecord]:
+    """Records with expansion language in the window the signal counts, newest first, each
+    only when its matched text says it (:data:`LABEL_CUES`), at most ``MAX_RECORDS``."""
+    m = ev.matches
+    window = m[(m["label"].astype(str) == EXPANSION) & (m["day"] > ev.today - RISK_LANGUAGE_DAYS)]
+    records: list[EvidenceRecord] = []
+    for rec in _records(window.sort_values(["day", "score"], ascending=[False, False])):
+        if not says(EXPANSION, str(rec.get("snippet") or "")):
+            continue
+        source = str(rec["source_kind"])
+        kind: Literal["ticket", "note", "nps"] = (
+            "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
+        )
+        records.append(
+            EvidenceRecord(
+                kind=kind,
+                external_id=str(rec["external_id"]),
+                date=day_date(int(rec["day"])),
+                summary=f"expansion language (similarity {float(rec['score']):.2f})",
+            )
+        )
+        if len(records) >= MAX_RECORDS:
+            break
+    return records
 
 
 def resolve_account(book: Book, account: str | int) -> int:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from keel.tools.signals.constants import RENEWAL_TIMING_BINS
+from keel.tools.signals.expansion import EXPANSION_LANGUAGE_SIGNAL
 
 FACTOR_LABELS: dict[str, str] = {
     "baseline": "Baseline",
@@ -29,6 +30,7 @@ FACTOR_LABELS: dict[str, str] = {
     "renewal": "Renewal",
     "tenure": "Tenure",
     "risk_language": "Risk language in notes and tickets",
+    "expansion_language": "Expansion language in notes and tickets",
 }
 
 # Changes are modelled as log-ratios and shown as percentages.
@@ -203,6 +205,15 @@ _SPECS: tuple[SignalSpec, ...] = (
         for (lo, hi), prior in zip(RENEWAL_TIMING_BINS, RENEWAL_TIMING_PRIORS, strict=True)
     ),
     SignalSpec("tenure", "tenure", "tenure (days)", LOG_COUNT, prior=-0.1),
+    # An expansion signal (tools.signals.expansion), shown and used for expansion picks and
+    # hypotheses, not a risk input.
+    SignalSpec(
+        EXPANSION_LANGUAGE_SIGNAL,
+        "expansion_language",
+        "expansion language mentions (90 days)",
+        "{:.0f}",
+        multi=False,
+    ),
 )
 
 RISK_LABELS: tuple[str, ...] = (

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from keel.tools.risk_language import EXPANSION
 from keel.tools.signals import constants as C
 from keel.tools.signals.billing import payment_problems
 from keel.tools.signals.book import Book
@@ -39,6 +40,7 @@ from keel.tools.signals.catalog import (
     RISK_PREFIX,
     renewal_timing_signal,
 )
+from keel.tools.signals.expansion import EXPANSION_LANGUAGE_SIGNAL, says_expansion, seats_in_use
 from keel.tools.signals.sentiment import sentiment_scores
 from keel.tools.signals.windows import FloatArray, IntArray, WindowIndex
 
@@ -158,7 +160,10 @@ def build_indexes(book: Book) -> _Indexes:
     t0 = int(u["day"].min()) if not u.empty else 0
     t = (u["day"] - t0).astype(float)
     au = u["active_users"].astype(float)
-    seats_ok = u["seats_purchased"].notna() & u["seats_used"].notna()
+    # Seats used from the export, else its active users; seats purchased from the export,
+    # else the account's (tools.signals.expansion.seats_in_use).
+    seats = seats_in_use(u, book.accounts)
+    seats_ok = seats["used"].notna()
     usage = _idx(
         u,
         "day",
@@ -169,8 +174,8 @@ def build_indexes(book: Book) -> _Indexes:
             "out": u["outcome_count"].astype(float),
             "q": u["outcome_quality"].astype(float).fillna(0.0),
             "qn": u["outcome_quality"].notna().astype(float),
-            "seat_used": u["seats_used"].astype(float).where(seats_ok, 0.0),
-            "seat_bought": u["seats_purchased"].astype(float).where(seats_ok, 0.0),
+            "seat_used": seats["used"].where(seats_ok, 0.0),
+            "seat_bought": seats["bought"].where(seats_ok, 0.0),
             "teams": u["active_teams"].astype(float).fillna(0.0),
             "teams_n": u["active_teams"].notna().astype(float),
             "tx": t * au,
@@ -201,8 +206,11 @@ def build_indexes(book: Book) -> _Indexes:
     decided = ren[ren["decided"].notna() & (ren["outcome"].astype(str) != "pending")]
     risk: dict[str, WindowIndex] = {}
     matches = book.risk_matches
-    for label in RISK_LABELS:
+    # Expansion language shares the cache (its own label) and is counted the same way.
+    for label in (*RISK_LABELS, EXPANSION):
         rows = matches[matches["label"].astype(str) == label] if not matches.empty else matches
+        if label == EXPANSION and not rows.empty:
+            rows = rows[rows["snippet"].fillna("").astype(str).map(says_expansion).astype(bool)]
         risk[label] = _idx(rows, "day") if not rows.empty else WindowIndex([], [])
     account_row = pd.Series(np.arange(len(book.accounts)), index=book.accounts["account_id"])
     start = _account_start(book)
@@ -581,6 +589,10 @@ def compute_signals(
     # --- risk language (cached semantic matches) ---
     for label in RISK_LABELS:
         sig[RISK_PREFIX + label] = ix.risk[label].count(acc, asof - C.RISK_LANGUAGE_DAYS, asof)
+    # --- expansion language (same cache, same window): an expansion signal, not a risk input
+    sig[EXPANSION_LANGUAGE_SIGNAL] = ix.risk[EXPANSION].count(
+        acc, asof - C.RISK_LANGUAGE_DAYS, asof
+    )
 
     out["stage"] = derive_stage(np.nan_to_num(tenure, nan=1e9), np.nan_to_num(dtr, nan=1e9))
     frame = pd.DataFrame(out)
