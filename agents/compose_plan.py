@@ -39,6 +39,7 @@ def compose_plan(ask: ComposeRequest) -> dict[str, Any]:
         max_plays=planning.max_plays or 3,
         customer_slots=planning.customer_slots,
         account_risk=planning.account_risk,
+        open_risk=planning.open_risk,
     )
     chosen = [_planned(s.play, s.hypothesis, key) for s in selected]
     note = ""

@@ -32,8 +32,10 @@ from keel.agents.selection import (
     ESCALATION_PLAY,
     account_risk_of,
     code_selected_plays,
-    is_open_risk,
     misfit,
+    open_risk_of,
+    open_risk_reason,
+    withheld_growth,
 )
 from keel.agents.state import ReviewState
 from keel.agents.step_requests import PLANNER_STEP, AllowedPlay, PlanningRequest, plain
@@ -84,6 +86,7 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 customer_slots=slots,
                 account_risk=account_risk_of(facts),
                 factors=_factors(facts),
+                open_risk=open_risk_of(facts),
             )
             plan = invoke_structured(model, messages, Plan)
         except KeelError as exc:
@@ -98,7 +101,9 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             max_plays=max_plays,
             account_risk=account_risk_of(facts),
             factors=_factors(facts),
+            open_risk=open_risk_of(facts),
         )
+        dropped += _withheld(briefing, allowed, items, dropped, open_risk_of(facts))
         address_escalations(
             items, deps.policy, str((facts.get("account") or {}).get("owner_csm") or "")
         )
@@ -197,12 +202,14 @@ def planner_messages(
     customer_slots: int | None = None,
     account_risk: float | None = None,
     factors: dict[str, str] | None = None,
+    open_risk: str = "",
 ) -> TypedPrompt:
     """The planner's prompt (prose for any model) with its :class:`PlanningRequest`.
 
     ``factors`` maps the code's hypothesis ids to the health factor each rests on, so the
     shared selection rule knows a renewal-date hypothesis from a risk whatever ids the
-    briefing kept; ``account_risk`` is the account's modelled risk."""
+    briefing kept; ``account_risk`` is the account's modelled risk and ``open_risk`` the
+    priority list's open risk for it (no growth play while set)."""
     known = factors or {}
     plays = "\n".join(_play_line(PLAY_LIBRARY[d.play_id]) for d in allowed)
     planning = PlanningRequest(
@@ -232,6 +239,7 @@ def planner_messages(
             ]
         ),
         account_risk=account_risk,
+        open_risk=open_risk,
     )
     slots = (
         "No limit on customer-facing messages this time."
@@ -246,6 +254,30 @@ def planner_messages(
     )
     messages = [SystemMessage(PLANNER_SYSTEM.format(max_plays=max_plays)), HumanMessage(request)]
     return typed_prompt(messages, planning)
+
+
+def _withheld(
+    briefing: Briefing,
+    allowed: Sequence[PolicyDecision],
+    items: Sequence[dict[str, Any]],
+    dropped: Sequence[dict[str, str]],
+    open_risk: str,
+) -> list[dict[str, str]]:
+    """The growth plays the briefing's hypotheses call for that the account's open risk
+    rules out, as ``dropped`` entries the reviewer reads (none already planned or listed)."""
+    reason = open_risk_reason(
+        [{"kind": h.kind, "category": h.category} for h in briefing.hypotheses], open_risk
+    )
+    hypotheses = [
+        {"id": h.id, "kind": h.kind, "category": h.category, "confidence": h.confidence}
+        for h in briefing.hypotheses
+    ]
+    seen = {str(i["play"]) for i in items} | {str(d["play"]) for d in dropped}
+    return [
+        d
+        for d in withheld_growth(hypotheses, [a.play_id for a in allowed], reason)
+        if d["play"] not in seen
+    ]
 
 
 def _factors(facts: dict[str, Any]) -> dict[str, str]:
@@ -283,12 +315,14 @@ def enforce_plan(
     max_plays: int,
     account_risk: float | None = None,
     factors: dict[str, str] | None = None,
+    open_risk: str = "",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Hold the model's plan to the policy and assign recipients (see the module docstring).
 
     With ``account_risk`` (and ``factors``, code hypothesis id -> factor), a play that does
     not fit the account by the shared selection rule (:func:`keel.agents.selection.misfit`:
-    an escalation for a low-risk account, a risk play for a renewal date) is dropped too.
+    an escalation for a low-risk account, a risk play for a renewal date, a growth play over
+    the account's ``open_risk``) is dropped too.
     A play asked for in words (the chat) passes neither and is only held to the policy.
     """
     hypothesis_ids = {h.id for h in briefing.hypotheses}
@@ -302,9 +336,9 @@ def enforce_plan(
         }
         for h in briefing.hypotheses
     }
-    # An open risk on the account (risk language, a departed champion) rules out growth
-    # plays, as the offline planner's selection rule does.
-    open_risk = any(is_open_risk(h) for h in by_id.values())
+    # An open risk on the account (the priority list's, or risk language or a departed
+    # champion among the hypotheses) rules out growth plays, as the offline rule does.
+    open_reason = open_risk_reason(by_id.values(), open_risk)
     items: list[dict[str, Any]] = []
     dropped: list[dict[str, str]] = []
     used_contacts: set[int] = set()
@@ -317,7 +351,7 @@ def enforce_plan(
                 play.id,
                 by_id.get(planned.hypothesis_id or ""),
                 account_risk=account_risk,
-                open_risk=open_risk if factors is not None else False,
+                open_risk=open_reason if factors is not None or open_risk else False,
             )
         if (
             reason is None

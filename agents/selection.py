@@ -36,10 +36,13 @@ GROWTH_CATEGORIES: Final = frozenset({"healthy_renewal", "expansion", "adoption_
 # Hypothesis kinds with a play made for them: it comes before a save plan, whatever the
 # risk (a departed champion is answered by multi-threading; a save plan may follow).
 DEDICATED_PLAYS: Final[dict[str, str]] = {"champion_left": "champion_left_multithread"}
-# Open risks no growth play talks over, whatever the modelled risk: the customer is weighing
-# an alternative, cutting budget or saying they may not renew (risk language in their own
-# words), or the champion left. The priority list keeps such accounts out of its expansion
-# picks too.
+# Open risks no growth play talks over, whatever the modelled risk. The rule is the priority
+# list's (keel.tools.health.ranking.open_risks: flagged or above the book's mean risk, risk
+# language in 90 days, a departed champion, a recent loss), stored with the scored account
+# and read from the health tool (``facts["health"]["open_risk"]``), so the list's expansion
+# picks and the planner's growth plays never disagree, even when a hypothesis that would
+# have said so was dropped (a cited record without the cue). The hypotheses' own kinds below
+# only stand in where no scored account is given (a plan checked without the health tool).
 OPEN_RISK_FACTORS: Final = frozenset({"risk_language"})
 OPEN_RISK_CATEGORIES: Final = frozenset({"champion_left"})
 
@@ -103,6 +106,49 @@ def is_growth(hypothesis: Mapping[str, Any]) -> bool:
     )
 
 
+def open_risk_of(facts: Mapping[str, Any]) -> str:
+    """The account's open risk from the review's facts: the priority list's reason stored
+    with the scored account (``facts["health"]["open_risk"]``), "" when it has none."""
+    return str((facts.get("health") or {}).get("open_risk") or "").strip()
+
+
+def open_risk_reason(hypotheses: Iterable[Mapping[str, Any]], account_open_risk: str = "") -> str:
+    """Why no growth play fits the account ("" when one may): the scored account's open
+    risk, else an open-risk hypothesis (:func:`is_open_risk`) among ``hypotheses``."""
+    if account_open_risk.strip():
+        return account_open_risk.strip()
+    for h in hypotheses:
+        if is_open_risk(h):
+            if str(h.get("category") or "") in OPEN_RISK_CATEGORIES:
+                return "a champion left and is not yet replaced"
+            return "risk language in the customer's own words"
+    return ""
+
+
+def growth_refusal(reason: str) -> str:
+    """The reviewer's line for a growth play withheld over an open risk."""
+    return f"the account has an open risk ({reason}): no growth play talks over it"
+
+
+def withheld_growth(
+    hypotheses: Iterable[Mapping[str, Any]], allowed: Collection[str], reason: str
+) -> list[dict[str, str]]:
+    """The growth plays the hypotheses would have called for but an open risk rules out,
+    as the plan's ``dropped`` entries (the reviewer sees why no expansion was proposed)."""
+    if not reason:
+        return []
+    out: dict[str, str] = {}
+    for h in plannable(hypotheses):
+        if not is_growth(h):
+            continue
+        category = str(h.get("category") or "")
+        for play_id in allowed:
+            play = PLAY_LIBRARY.get(play_id)
+            if play is not None and category in {str(a) for a in play.answers}:
+                out.setdefault(play_id, growth_refusal(reason))
+    return [{"play": p, "reason": r} for p, r in out.items()]
+
+
 def select_plays(
     hypotheses: Iterable[Mapping[str, Any]],
     allowed: Collection[str],
@@ -111,6 +157,7 @@ def select_plays(
     customer_slots: int | None,
     require_evidence: bool = False,
     account_risk: float | None = None,
+    open_risk: str = "",
 ) -> list[Selected]:
     """The plays the signals select, in order.
 
@@ -121,7 +168,8 @@ def select_plays(
     the account's risk is known, below :data:`SERIOUS_RISK` growth hypotheses come first
     and no save plan or escalation is chosen; at or above it, risk comes first and no
     growth play is chosen (an account at risk is not sold more); nor is one over an open
-    risk (:func:`is_open_risk`: risk language, a departed champion).
+    risk (``open_risk``, the priority list's reason for the account, or an open-risk
+    hypothesis, :func:`is_open_risk`), whatever the modelled risk.
 
     Args:
         hypotheses: Candidate hypotheses (``id``, ``kind``, ``category``, ``confidence``,
@@ -133,6 +181,7 @@ def select_plays(
         require_evidence: Skip hypotheses that cite no evidence (raw candidates).
         account_risk: The account's modelled risk (0-1); None when unknown (then every
             risk hypothesis may be answered by a save plan or an escalation, by confidence).
+        open_risk: The scored account's open risk (:func:`open_risk_of`); "" when none.
     """
     serious = account_risk is None or account_risk >= SERIOUS_RISK
     candidates = plannable(hypotheses, require_evidence=require_evidence)
@@ -144,11 +193,13 @@ def select_plays(
         elif account_risk is not None and not serious and not troubled:
             # A renewal coming on an account with nothing else wrong: a renewal kickoff.
             ranked.append({**h, "kind": "expansion", "category": "healthy_renewal"})
-    open_risk = any(is_open_risk(h) for h in candidates)
+    blocked = bool(open_risk_reason(candidates, open_risk))
+    if blocked:
+        ranked = [h for h in ranked if not is_growth(h)]
     if account_risk is not None:
         growth = [h for h in ranked if is_growth(h)]
         risks = [h for h in ranked if not is_growth(h)]
-        ranked = risks if serious or open_risk else growth + risks
+        ranked = risks if serious else growth + risks
         # A hypothesis with a play made for it (a departed champion) comes first: nobody
         # else on the account is reached well until the relationship is rebuilt.
         ranked.sort(key=lambda h: str(h.get("category") or "") not in DEDICATED_PLAYS)
@@ -247,6 +298,7 @@ def code_selected_plays(
             customer_slots=customer_slots,
             require_evidence=True,
             account_risk=account_risk_of(facts),
+            open_risk=open_risk_of(facts),
         )
     }
 
@@ -265,22 +317,25 @@ def misfit(
     hypothesis: Mapping[str, Any] | None,
     *,
     account_risk: float | None,
-    open_risk: bool = False,
+    open_risk: bool | str = False,
 ) -> str | None:
     """Why a play a model planned does not fit the account (None when it fits).
 
     The same rule as :func:`select_plays`, as a check on a plan it did not write: no save
     plan or escalation below :data:`SERIOUS_RISK`, no growth play at or above it, and no
-    risk play answering a renewal date alone.
+    risk play answering a renewal date alone; no growth play, nor any play answering a
+    growth hypothesis, over an open risk (``open_risk``: the reason, or True).
     """
     play = PLAY_LIBRARY.get(play_id)
     if play is None:
         return None
-    if open_risk and play.kind == "growth":
-        return (
-            "the account has an open risk (the customer's own words of risk, or a departed "
-            "champion): no growth play talks over it"
+    if open_risk and (play.kind == "growth" or (hypothesis is not None and is_growth(hypothesis))):
+        reason = (
+            open_risk
+            if isinstance(open_risk, str)
+            else "the customer's own words of risk, or a departed champion"
         )
+        return growth_refusal(reason)
     if account_risk is not None:
         if play_id in (SAVE_PLAY, ESCALATION_PLAY) and account_risk < SERIOUS_RISK:
             return (

@@ -58,6 +58,9 @@ class PlanningRequest(BaseModel):
     # The account's modelled risk (0-1; None when unknown): the shared selection rule
     # (agents.selection) weighs growth against risk plays by it.
     account_risk: float | None = None
+    # The account's open risk (the priority list's rule, agents.selection.open_risk_of): no
+    # growth play while it is set; "" when none.
+    open_risk: str = ""
 
 
 class DraftRequest(BaseModel):

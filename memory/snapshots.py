@@ -108,6 +108,11 @@ class AccountHealthRow(SQLModel, table=True):
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     expansion_score: float = 0.0
     expansion_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Why the account has an open risk ("" when none: ``keel.tools.health.ranking.open_risks``):
+    # no expansion pick in the list, no growth play from the planner.
+    open_risk: str = Field(
+        default="", sa_column=Column(Text, nullable=False, default="", server_default="")
+    )
     # The first renewal on or after the date (the analyst's healthy-renewal moment).
     next_renewal_external_id: str | None = Field(default=None, max_length=128)
     next_renewal_date: dt.date | None = None

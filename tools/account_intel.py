@@ -173,6 +173,9 @@ class AccountIntel:
             "horizon_days": snap.horizon_days,
             "percentile": round(row.percentile, 1),
             "band": row.band,
+            # The priority list's open-risk rule (tools.health.ranking.open_risks): the
+            # planner refuses growth plays while it is set.
+            "open_risk": row.open_risk,
             "summary": explanation.summary,
             "factors": [
                 {

@@ -104,9 +104,15 @@ def band(percentile: float) -> str:
 
 
 def open_risks(scores: BookScores, frame: pd.DataFrame) -> list[str]:
-    """Per row, the open risk that rules an account out as an expansion pick ("" if none):
-    flagged, risk above the book's mean, risk language in the last 90 days, a departed
-    champion not yet replaced, or a churn or contraction at a renewal in the last year."""
+    """Per row, the open risks that rule an account out as an expansion pick ("" if none),
+    joined by "; ": flagged (or risk above the book's mean), risk language in the last 90
+    days, a departed champion not yet replaced, a churn or contraction at a renewal in the
+    last year.
+
+    The one open-risk rule: the scoring job stores it with each account
+    (``account_health.open_risk``), the list keeps such accounts out of its expansion
+    picks, and the planner reads it from the health tool and refuses them growth plays
+    (:mod:`keel.agents.selection`)."""
 
     def col(name: str) -> np.ndarray:
         if name not in frame.columns:
@@ -123,18 +129,22 @@ def open_risks(scores: BookScores, frame: pd.DataFrame) -> list[str]:
     out: list[str] = []
     for i in range(len(frame)):
         mentioned = [k.replace("_", " ") for k, v in language.items() if v[i] > 0]
+        reasons: list[str] = []
         if bool(frame["flagged"].iat[i]):
-            out.append("flagged at risk")
+            reasons.append("flagged at risk")
         elif p[i] > mean:
-            out.append(f"risk {p[i]:.0%} above the book's mean ({mean:.0%})")
-        elif mentioned:
-            out.append(", ".join(mentioned) + " mentioned in the last 90 days")
-        elif champions[i] > 0:
-            out.append("a champion left and is not yet replaced")
-        elif recent[i]:
-            out.append(recent[i])
-        else:
-            out.append("")
+            # One decimal when whole percents would read equal ("8% above the mean (8%)").
+            spec = ".1%" if f"{p[i]:.0%}" == f"{mean:.0%}" else ".0%"
+            reasons.append(f"risk {p[i]:{spec}} above the book's mean ({mean:{spec}})")
+        # Every reason that holds, not only the first: the reviewer reads why a growth
+        # play was withheld, and "flagged at risk" alone hides a budget cut said aloud.
+        if mentioned:
+            reasons.append(", ".join(mentioned) + " mentioned in the last 90 days")
+        if champions[i] > 0:
+            reasons.append("a champion left and is not yet replaced")
+        if recent[i]:
+            reasons.append(recent[i])
+        out.append("; ".join(reasons))
     return out
 
 

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 # What a snapshot's rows mean: bump it when the scoring job writes them differently (the
 # ranking rule, the hypotheses, the explanation's wording), so a book scored by an earlier
 # Keel is scored again on its next read instead of showing the old order.
-SCORING_VERSION: Final = 2
+SCORING_VERSION: Final = 3
 
 
 def scoring_fingerprint(engine: Engine) -> str:
@@ -184,6 +184,7 @@ def _health_rows(
                 "reason": one_line_reason(explanation, shown=RENEWAL_TIMING_SIGNALS),
                 "expansion_score": float(row["expansion"]),
                 "expansion_reason": str(row["expansion_reason"]),
+                "open_risk": str(row["open_risk"]),
                 "next_renewal_external_id": None if nxt is None else str(nxt["external_id"]),
                 "next_renewal_date": None if nxt is None else day_date(int(nxt["renewal"])),
                 "explanation_json": explanation.model_dump_json(),
