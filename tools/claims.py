@@ -17,6 +17,11 @@ after, on every statement, whatever built it, and rewords or drops what still di
   becomes the product's name ("Workflow Builder").
 - **labels have records**: "Risk language ...: competitor evaluation, budget cut" names
   only labels a cited record was cited for.
+- **the measure that moved**: an outcomes statement names the measure its evidence moved,
+  outcome volume or outcome quality ("Outcomes are slipping" over a quality drop while the
+  volume rose read as fewer outcomes); a quality change within the health model's own
+  "outcomes are holding" band (0.05) is no drop, so it is no evidence of a quality
+  regression beside a volume drop.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from keel.domain.features import display_name
+from keel.tools.signals.constants import OUTCOME_HOLD_MIN_QUALITY_CHANGE
 
 if TYPE_CHECKING:
     from keel.tools.hypotheses import Hypothesis, MetricDelta
@@ -41,11 +47,35 @@ _ZERO_CHANGE: Final = re.compile(r"\(\s*[+-]0(?:\.0+)?%\s*\)")
 _COUNTED_LIST: Final = re.compile(r"\b(\d+) ((?:new )?[a-z][a-z ]*?s?)\b([^():]*?)\(([^()]*)\)")
 _CODE_NAME: Final = re.compile(r"(?<![\w:/.-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/-])")
 _RISK_LANGUAGE: Final = "Risk language in notes and tickets: "
+# The outcome measures a statement can be about, as its headline names them.
+_MEASURES: Final = {"outcome_count": "volume", "outcome_quality": "quality"}
+# An outcomes headline: "Outcomes are slipping", "Outcome quality is low", ...
+_OUTCOMES_HEAD: Final = re.compile(
+    r"^Outcomes?(?P<measure>(?: volume| quality| volume and quality)?) (?:is|are) (?P<verb>.+)$"
+)
+# Level evidence by the measure it reads ("outcome quality (28-day mean) 0.71").
+_LEVEL_MEASURE: Final = (
+    ("quality", re.compile(r"\bquality\b", re.I)),
+    ("volume", re.compile(r"\boutcomes? (?:delivered|volume)\b|\boutcome volume\b", re.I)),
+)
+# A quality change this small is the model's "outcomes are holding", not a drop or a rise.
+QUALITY_HOLD_POINTS: Final = abs(OUTCOME_HOLD_MIN_QUALITY_CHANGE)
 
 
 def cited_metric(hypothesis: Hypothesis) -> MetricDelta | None:
     """The metric whose text the statement quotes, if any."""
     return next((m for m in hypothesis.metrics if m.text and m.text in hypothesis.claim), None)
+
+
+def moved(metric: MetricDelta) -> str:
+    """Which way a metric moved by enough to be evidence: its ``trend``, except that outcome
+    quality (0-1) counts only beyond the model's holding band of 0.05 points."""
+    if metric.metric == "outcome_quality":
+        diff = round(metric.after - metric.before, 6)
+        if abs(diff) <= QUALITY_HOLD_POINTS:
+            return "flat"
+        return "up" if diff > 0 else "down"
+    return metric.trend
 
 
 def _direction(claim: str) -> str | None:
@@ -63,16 +93,19 @@ def problems(hypothesis: Hypothesis) -> list[str]:
     claim = hypothesis.claim
     said = _direction(claim)
     cited = cited_metric(hypothesis)
-    if said is not None and cited is not None and cited.trend != said:
-        out.append(f"says {said} but cites {cited.metric} going {cited.trend}")
+    if said is not None and cited is not None and moved(cited) != said:
+        out.append(f"says {said} but cites {cited.metric} going {moved(cited)}")
     if (
         said is not None
         and cited is None
         and not hypothesis.records
         and hypothesis.metrics
-        and not any(m.trend == said for m in hypothesis.metrics)
+        and not any(moved(m) == said for m in hypothesis.metrics)
     ):
         out.append(f"says {said} but no metric went {said}")
+    wrong = _wrong_measure(hypothesis)
+    if wrong:
+        out.append(wrong)
     if _ZERO_CHANGE.search(claim):
         out.append("cites a zero change as a change")
     for match in _COUNTED_LIST.finditer(claim):
@@ -118,13 +151,20 @@ def check_claim(hypothesis: Hypothesis) -> Hypothesis | None:
         return _drop(hypothesis, "cites a whole-unit metric in fractions")
     said = _direction(claim)
     if said is not None:
-        cited = cited_metric(hypothesis)
-        if cited is not None and cited.trend != said:
-            return _drop(hypothesis, f"says {said}, its metric went {cited.trend}")
-        # Evidence moving against the statement is no evidence for it.
-        metrics = [m for m in metrics if m.trend == said or m.text in claim]
+        # Evidence moving against the statement, or too little to count, is no evidence.
+        metrics = [m for m in metrics if moved(m) == said]
+        if _OUTCOMES_HEAD.match(_head(claim)):
+            reworded = _outcomes_trend_claim(claim, metrics)
+            if reworded is None:
+                return _drop(hypothesis, f"says outcomes went {said}, no outcome measure did")
+            claim = reworded
+        cited = cited_metric(hypothesis.model_copy(update={"claim": claim}))
+        if cited is not None and moved(cited) != said:
+            return _drop(hypothesis, f"says {said}, its metric went {moved(cited)}")
         if cited is None and not hypothesis.records and not metrics and hypothesis.metrics:
             return _drop(hypothesis, f"says {said}, no metric went {said}")
+    elif _OUTCOMES_HEAD.match(_head(claim)):
+        claim = _outcomes_level_claim(claim)
     claim = _ZERO_CHANGE.sub("(unchanged)", claim)
     claim = _recount(claim)
     ids = {r.external_id for r in hypothesis.records}
@@ -143,6 +183,64 @@ def check_claim(hypothesis: Hypothesis) -> Hypothesis | None:
     if left:
         return _drop(hypothesis, "; ".join(left))
     return checked
+
+
+def _head(claim: str) -> str:
+    return claim.split(":", 1)[0].strip()
+
+
+def _outcomes_head(measures: list[str], verb: str) -> str:
+    """ "Outcome quality is slipping", "Outcome volume and quality are low"."""
+    if len(measures) > 1:
+        return f"Outcome volume and quality are {verb}"
+    return f"Outcome {measures[0]} is {verb}"
+
+
+def _outcomes_trend_claim(claim: str, metrics: list[MetricDelta]) -> str | None:
+    """An outcomes trend statement naming the measures that moved, each with its delta
+    (None when no outcome measure moved the way it says)."""
+    match = _OUTCOMES_HEAD.match(_head(claim))
+    assert match is not None
+    cited = [m for m in metrics if m.metric in _MEASURES]
+    if not cited:
+        return None
+    cited.sort(key=lambda m: list(_MEASURES).index(m.metric))
+    head = _outcomes_head([_MEASURES[m.metric] for m in cited], match.group("verb"))
+    return f"{head}: " + "; ".join(m.text for m in cited)
+
+
+def _outcomes_level_claim(claim: str) -> str:
+    """An outcomes level statement ("Outcomes are low: outcome quality 0.71 ...") headed by
+    the measure its evidence reads; unchanged when the evidence names none."""
+    match = _OUTCOMES_HEAD.match(_head(claim))
+    assert match is not None
+    rest = claim.split(":", 1)[1] if ":" in claim else ""
+    measures = [name for name, cue in _LEVEL_MEASURE if cue.search(rest)]
+    if not measures:
+        return claim
+    measures.sort(key=lambda m: ("volume", "quality").index(m))
+    return _outcomes_head(measures, match.group("verb")) + (f":{rest}" if rest else "")
+
+
+def _wrong_measure(hypothesis: Hypothesis) -> str | None:
+    """An outcomes headline naming a measure its cited evidence is not about."""
+    match = _OUTCOMES_HEAD.match(_head(hypothesis.claim))
+    if match is None:
+        return None
+    named = match.group("measure").strip()
+    cited = {
+        _MEASURES[m.metric]
+        for m in hypothesis.metrics
+        if m.metric in _MEASURES and m.text in hypothesis.claim
+    }
+    if not cited:
+        return None
+    if not named:
+        return f"says outcomes, cites outcome {' and '.join(sorted(cited))}"
+    said = {"volume", "quality"} if named == "volume and quality" else {named}
+    if said != cited:
+        return f"names outcome {named}, cites outcome {' and '.join(sorted(cited))}"
+    return None
 
 
 def _recount(claim: str) -> str:

@@ -18,7 +18,14 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from keel.tools.health.model import HealthModel
-from keel.tools.signals.catalog import FACTOR_LABELS, INDICATOR, spec_for
+from keel.tools.signals.catalog import (
+    EVENT_PREFIX,
+    FACTOR_LABELS,
+    INDICATOR,
+    LOG_COUNT,
+    RAW_EVENT_PREFIX,
+    spec_for,
+)
 
 # A factor moving the logit by less than this is reported as neutral.
 NEUTRAL_LOGIT = 0.05
@@ -26,6 +33,13 @@ NEUTRAL_LOGIT = 0.05
 STALE_AFTER_DAYS = 90
 # A recent calibration error above this is flagged.
 STALE_ECE = 0.10
+# Factors whose volume counts (users, sessions, outcomes, events) grow with the account's
+# size: a large account's counts sit far above the book's typical value whatever its health.
+SIZE_SCALED_FACTORS = frozenset({"engagement", "outcomes", "product_events"})
+# What a size-scaled count lowering the risk is said to be: the account's size, not health.
+SIZE_NOTE = "reflects account size"
+# What a signal read against its documented direction is said to be (see ``contrary``).
+CONTRARY_NOTE = "weighed this way by this book's history"
 
 
 class SignalContribution(BaseModel):
@@ -137,26 +151,73 @@ def _direction(value: float) -> Literal["raises risk", "lowers risk", "neutral"]
     return "neutral"
 
 
+def size_scaled(signal: SignalContribution) -> bool:
+    """Whether the signal is a raw count that grows with the account's size (active users,
+    sessions, outcomes delivered, event counts), not a rate or a change."""
+    spec = spec_for(signal.name)
+    named_event = signal.name.startswith((EVENT_PREFIX, RAW_EVENT_PREFIX))
+    return spec.fmt == LOG_COUNT and (spec.factor in SIZE_SCALED_FACTORS or named_event)
+
+
+def _size_effect(signal: SignalContribution) -> bool:
+    """A count above the book's typical value lowering the risk: what the model reads there
+    is mostly how large the account is, so it is said as that, never as a sign of health."""
+    return size_scaled(signal) and signal.contribution < 0 and signal.z > 0
+
+
 def _phrase(signal: SignalContribution) -> str:
     """How a signal reads in a reason: an indicator that is on is just its label
     ("renewal in 91-180 days"); anything else is label and value, with the book's typical
     value beside it when they differ ("features adopted 17, typical 22"), since a number
-    alone does not say why it moves the risk."""
+    alone does not say why it moves the risk. A large account's counts lowering its risk
+    say so ("outcomes delivered (28 days) 66,234, typical 4,269 (reflects account size)")."""
     if signal.display == "yes":
         return signal.label
     if signal.display == "no":
         return f"{signal.label}: no"
+    size = f" ({SIZE_NOTE})" if _size_effect(signal) else ""
     if signal.typical is not None and signal.typical != signal.display:
-        return f"{signal.label} {signal.display}, typical {signal.typical}"
-    return f"{signal.label} {signal.display}"
+        return f"{signal.label} {signal.display}, typical {signal.typical}{size}"
+    return f"{signal.label} {signal.display}{size}"
 
 
 def _factor_text(label: str, contribution: float, signals: list[SignalContribution]) -> str:
-    shown = sorted(signals, key=lambda s: -abs(s.contribution))[:2]
-    detail = ", ".join(_phrase(s) for s in shown if s.display != "no data")
+    """ "Outcomes (outcome quality change -0.20, typical +0.00) raises risk (+0.50 logit);
+    outcome volume change +4%, typical +1% lowers it".
+
+    The signals named beside the verb move the risk the way the factor does, read in their
+    documented direction first (a weight the book's history turned around is named only
+    when nothing else moves the factor, and then says so), so a rise never reads as the
+    reason for a drop; the strongest documented signal pulling the other way follows,
+    named as doing so.
+    """
     verb = _direction(contribution)
+    sign = -1.0 if contribution < 0 else 1.0
+    readable = [s for s in signals if s.display != "no data"]
+    if verb == "neutral":
+        shown = sorted(readable, key=lambda s: -abs(s.contribution))[:2]
+        against = None
+    else:
+        pushing = sorted(
+            (s for s in readable if sign * s.contribution > 0), key=lambda s: -sign * s.contribution
+        )
+        documented = [s for s in pushing if not contrary(s)]
+        shown = documented[:2] or pushing[:1]
+        opposing = [
+            s
+            for s in readable
+            if -sign * s.contribution > NEUTRAL_LOGIT and not contrary(s) and s.display != "no"
+        ]
+        against = min(opposing, key=lambda s: sign * s.contribution, default=None)
+    detail = ", ".join(
+        _phrase(s) + (f" ({CONTRARY_NOTE})" if contrary(s) and verb != "neutral" else "")
+        for s in shown
+    )
     detail = f" ({detail})" if detail else ""
-    return f"{label}{detail} {verb} ({contribution:+.2f} logit)"
+    text = f"{label}{detail} {verb} ({contribution:+.2f} logit)"
+    if against is not None:
+        text += f"; {_phrase(against)} {'lowers' if sign > 0 else 'raises'} it"
+    return text
 
 
 def explain_rows(
