@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from keel.agents.compose_draft import compose_draft
 from keel.agents.compose_plan import compose_plan
 from keel.agents.compose_prep import compose_call_summary, compose_meeting_prep
-from keel.agents.compose_text import money, strip_period
+from keel.agents.compose_text import money, percentile_phrase, strip_period
 from keel.agents.facts import (
     build_facts,
     tool_outputs,
@@ -53,7 +53,6 @@ from keel.agents.step_requests import (
     ANALYST_STEP,
     BriefingRequest,
 )
-from keel.text import ordinal
 
 
 def default_composers() -> dict[type[BaseModel], Composer]:
@@ -177,12 +176,12 @@ def _changes(facts: Mapping[str, Any]) -> list[Change]:
 
 _HEALTH_OPENERS: Final = (
     "{name} is {article} {segment} account on the {plan} plan (ARR {arr}, owner {owner}); "
-    "its health is {score}/100, the {pct} percentile of the book, with a {risk} churn risk "
+    "its health is {score}/100, the {pct}, with a {risk} churn risk "
     "within {horizon} days.",
-    "Health for {name} ({segment}, ARR {arr}, owner {owner}) stands at {score}/100, the {pct} "
-    "percentile of the book; the model puts churn risk at {risk} within {horizon} days.",
+    "Health for {name} ({segment}, ARR {arr}, owner {owner}) stands at {score}/100, the {pct}; "
+    "the model puts churn risk at {risk} within {horizon} days.",
     "{owner}'s account {name} ({segment}, {plan}, ARR {arr}) scores {score}/100 on health "
-    "({pct} percentile; churn risk {risk} within {horizon} days).",
+    "({pct}; churn risk {risk} within {horizon} days).",
 )
 _CHANGE_LINES: Final = (
     "The biggest change: {change} (since {since}).",
@@ -218,7 +217,7 @@ def _summary(
                 arr=money(account.get("arr")),
                 owner=account.get("owner_name") or account.get("owner_csm") or "no owner",
                 score=f"{float(health['score']):.0f}",
-                pct=ordinal(float(health["percentile"])),
+                pct=percentile_phrase(float(health["percentile"])),
                 risk=f"{float(health.get('risk') or 0):.0%}",
                 horizon=health.get("horizon_days") or 180,
             )

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from keel.text import ordinal
+from keel.agents.compose_text import money, percentile_phrase
 from keel.tools.account_tools import (
     TOOL_COHORT,
     TOOL_EVIDENCE,
@@ -297,10 +297,8 @@ def _segment(value: Any) -> str:
 
 
 def _money(value: Any) -> str:
-    try:
-        return f"{float(value):,.0f}"
-    except (TypeError, ValueError):
-        return "n/a"
+    # Every amount with the book's currency (KEEL_CURRENCY): "invoice of $1,308".
+    return money(value)
 
 
 def _health_line(health: Mapping[str, Any]) -> str:
@@ -308,7 +306,7 @@ def _health_line(health: Mapping[str, Any]) -> str:
     if health.get("score") is not None:
         parts.append(f"Health score {health['score']:.0f}/100")
     if health.get("percentile") is not None:
-        parts.append(f"{ordinal(float(health['percentile']))} percentile of the book")
+        parts.append(percentile_phrase(float(health["percentile"])))
     if health.get("risk") is not None:
         horizon = health.get("horizon_days")
         over = f" within {horizon} days" if horizon else ""

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         ),
     )
     webhook_url: str | None = None
+    # The currency of every amount in the book (ARR, invoices): drafts, notes, briefs and
+    # digests say it ("$1,308" for USD, "CHF 1,308" for a code without a symbol here).
+    currency: str = Field(
+        default="USD", description="ISO 4217 code of the book's amounts (USD, EUR, GBP, ...)."
+    )
     link_allowlist: list[str] = Field(default_factory=lambda: ["https://help.keel.example"])
     policy_path: Path | None = Field(default=None, description="Policy YAML; default bundled.")
 
@@ -99,6 +104,18 @@ class Settings(BaseSettings):
         # KEEL_SMTP_STARTTLS= (as in .env.example) or =auto means "decide from credentials".
         if isinstance(value, str) and value.strip().lower() in ("", "auto"):
             return None
+        return value
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_code(cls, value: object) -> object:
+        if isinstance(value, str):
+            code = value.strip().upper()
+            if len(code) != 3 or not code.isalpha():
+                raise ValueError(
+                    f"KEEL_CURRENCY must be a three-letter code like USD, not {value!r}"
+                )
+            return code
         return value
 
     @property

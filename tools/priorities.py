@@ -15,6 +15,7 @@ lists the known owners.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ __all__ = [
     "PriorityList",
     "compute_priorities",
     "expansion_strength",
+    "health_standing",
     "match_owner",
     "owner_name",
     "urgency",
@@ -58,6 +60,19 @@ def urgency_label(days_to_renewal: int | None, horizon_days: int) -> str:
     if days_to_renewal <= horizon_days:
         return f"low (<= {horizon_days} d)"
     return f"later (> {horizon_days} d)"
+
+
+def health_standing(percentile: float, probability: float) -> str:
+    """An account's place in the book and its own risk, each said for what it is: the
+    band is relative (a percentile of the book), the risk absolute, so "at risk (10%
+    risk)" read as a contradiction. ``health in the lowest 13% of the book, 10% churn
+    risk``; ``health in the top 40% of the book, 2% churn risk``."""
+    pct = float(percentile)
+    if pct < 50:
+        place = f"health in the lowest {min(max(math.ceil(pct), 1), 50)}% of the book"
+    else:
+        place = f"health in the top {min(max(math.ceil(100.0 - pct), 1), 50)}% of the book"
+    return f"{place}, {float(probability):.0%} churn risk"
 
 
 def _fold(text: str) -> str:

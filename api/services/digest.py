@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from keel.agents.compose_text import money
 from keel.api.services.approvals import ActionSummary, list_inbox
 from keel.app import App
 from keel.errors import KeelError
@@ -33,6 +34,7 @@ from keel.memory import runs
 from keel.memory.actions import ActionStatus, ProposedAction
 from keel.memory.models import Account
 from keel.memory.snapshots import AccountHealthRow, BookSnapshot, health_rows
+from keel.tools.priorities import health_standing
 
 RENEWAL_WINDOW_DAYS = 90
 INBOX_PAGE = 1000
@@ -149,12 +151,14 @@ def _move(now: AccountHealthRow, then: AccountHealthRow | None) -> Move | None:
     if _at_risk(now) == was:
         return None
     before = (
-        f"{then.band} ({then.probability:.0%} risk)" if then is not None else "not in the last run"
+        health_standing(then.percentile, then.probability)
+        if then is not None
+        else "not in the last run"
     )
     if _at_risk(now):
-        why = now.reason or f"risk {now.probability:.0%}"
+        why = now.reason or f"{now.probability:.0%} churn risk"
     else:
-        why = f"risk now {now.probability:.0%} ({now.band}); {now.reason}".rstrip("; ")
+        why = f"{health_standing(now.percentile, now.probability)}; {now.reason}".rstrip("; ")
     return Move(row=now, into_risk=_at_risk(now), before=before, why=why)
 
 
@@ -198,7 +202,7 @@ def _sections(d: Digest) -> list[tuple[str, list[str]]]:
             f"Renewals in the next {RENEWAL_WINDOW_DAYS} days",
             [
                 f"{_account(r)}: renews {r.renewal_date} (in {r.days_to_renewal} days), "
-                f"health: {r.band} ({r.probability:.0%} risk), ARR {r.arr:,.0f}"
+                f"{health_standing(r.percentile, r.probability)}, ARR {money(r.arr)}"
                 for r in d.renewals
             ],
         ),
