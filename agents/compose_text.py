@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
-from typing import Any, Final
+# The amount helper lives in the core (keel.text) so the tools' views say amounts the same way.
+from keel.text import CURRENCY_SYMBOLS, configured_currency, money
 
-# Currencies written with a symbol; any other code is written before the amount ("CHF 1,308").
-CURRENCY_SYMBOLS: Final = {"USD": "$", "EUR": "\u20ac", "GBP": "\u00a3", "JPY": "\u00a5"}
-
-
-@lru_cache(maxsize=1)
-def configured_currency() -> str:
-    """The book's currency (``KEEL_CURRENCY``, default USD), read once per process."""
-    from keel.settings import get_settings
-
-    return get_settings().currency
-
-
-def money(value: Any, currency: str | None = None) -> str:
-    """An amount with its currency, whole units: ``$1,308``, ``\u20ac1,308``, ``CHF 1,308``.
-
-    ``currency``: an ISO 4217 code; default the configured one (:func:`configured_currency`).
-    """
-    try:
-        amount = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(amount):
-        return "n/a"
-    code = (currency or configured_currency()).upper()
-    sign = "-" if amount < 0 else ""
-    number = f"{abs(amount):,.0f}"
-    symbol = CURRENCY_SYMBOLS.get(code)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{code} {number}"
+__all__ = [
+    "CURRENCY_SYMBOLS",
+    "configured_currency",
+    "first_name",
+    "lower_first",
+    "money",
+    "percentile_phrase",
+    "possessive",
+    "strip_period",
+]
 
 
 def first_name(name: str) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from keel.errors import KeelError
 from keel.memory.snapshots import AccountHealthRow
+from keel.text import money
 from keel.tools.health.explain import ModelInfo
 from keel.tools.health.ranking import URGENCY_WINDOW_DAYS, expansion_strength, urgency
 from keel.tools.health.service import DEFAULT_HORIZON_DAYS
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 ATTENTION_RULE = "flagged at risk; each part ranked by expected ARR loss (p(risk) x ARR)"
+# ARR bands (lower edges) within which a lower-risk account ranked above a higher-risk one
+# is said why: two accounts of like size are expected to be ordered by risk.
+ARR_BAND_EDGES: tuple[float, ...] = (25_000.0, 100_000.0, 250_000.0, 1_000_000.0)
 
 
 def urgency_label(days_to_renewal: int | None, horizon_days: int) -> str:
@@ -130,6 +134,10 @@ class PriorityItem(BaseModel):
     flag: str = ""
     # Above the list's floor (flagged at risk); the others are on watch.
     needs_attention: bool = False
+    # The account's ARR band (ARR_BAND_EDGES), and why it sits above a higher-risk account
+    # of the same band ("" when it does not): larger expected loss, flagged, sooner renewal.
+    arr_band: str = ""
+    order_note: str = ""
 
 
 class ExpansionItem(BaseModel):
@@ -164,7 +172,58 @@ class PriorityList(BaseModel):
     attention_rule: str = ATTENTION_RULE
 
 
-def _risk_item(rank: int, row: AccountHealthRow, horizon_days: int) -> PriorityItem:
+def arr_band(arr: float) -> str:
+    """The ARR band an amount falls in: ``$100,000-$250,000``, ``under $25,000``, ..."""
+    lower = [e for e in ARR_BAND_EDGES if arr >= e]
+    if not lower:
+        return f"under {money(ARR_BAND_EDGES[0])}"
+    lo = lower[-1]
+    above = [e for e in ARR_BAND_EDGES if e > lo]
+    return f"{money(lo)}-{money(above[0])}" if above else f"{money(lo)} and over"
+
+
+def order_notes(rows: list[AccountHealthRow]) -> list[str]:
+    """Per row (in list order), why it sits above a higher-risk account of the same ARR band
+    ranked below it ("" when none does): the list ranks by expected ARR loss, not by risk, so
+    within a band it says so, naming the account, the flag and renewals that decide it."""
+    notes: list[str] = []
+    for i, row in enumerate(rows):
+        band = arr_band(row.arr)
+        below = [
+            (rank, other)
+            for rank, other in enumerate(rows[i + 1 :], start=i + 2)
+            if other.probability > row.probability and arr_band(other.arr) == band
+        ]
+        if not below:
+            notes.append("")
+            continue
+        rank, other = max(below, key=lambda b: (b[1].probability, -b[0]))
+        if row.flagged and not other.flagged:
+            why = "flagged at risk, it is not"
+        else:
+            why = (
+                f"expected loss {money(row.arr_at_risk)} vs {money(other.arr_at_risk)} "
+                f"(ARR {money(row.arr)} vs {money(other.arr)})"
+            )
+        if (
+            row.days_to_renewal is not None
+            and other.days_to_renewal is not None
+            and row.days_to_renewal < other.days_to_renewal
+        ):
+            why += f"; renews in {row.days_to_renewal} days vs {other.days_to_renewal}"
+        more = f" and {len(below) - 1} more" if len(below) > 1 else ""
+        # One decimal when whole percents would read equal ("6% vs 6%").
+        spec = ".1%" if f"{other.probability:.0%}" == f"{row.probability:.0%}" else ".0%"
+        notes.append(
+            f"above higher-risk {other.name} (#{rank}, {other.probability:{spec}} vs "
+            f"{row.probability:{spec}}){more} in the {band} ARR band: {why}"
+        )
+    return notes
+
+
+def _risk_item(
+    rank: int, row: AccountHealthRow, horizon_days: int, order_note: str = ""
+) -> PriorityItem:
     return PriorityItem(
         rank=rank,
         account_id=row.account_id,
@@ -184,6 +243,8 @@ def _risk_item(rank: int, row: AccountHealthRow, horizon_days: int) -> PriorityI
         flagged=row.flagged,
         flag=row.flag,
         needs_attention=row.flagged,
+        arr_band=arr_band(row.arr),
+        order_note=order_note,
     )
 
 
@@ -230,7 +291,11 @@ def compute_priorities(
         # The owner as the book stores them (shown as a name by the CLI).
         owner = match_owner(owner, (r.owner_csm for r in rows))
         rows = [r for r in rows if r.owner_csm == owner]
-    risks = [_risk_item(rank, row, horizon_days) for rank, row in enumerate(rows[:top], start=1)]
+    notes = order_notes(rows)
+    risks = [
+        _risk_item(rank, row, horizon_days, notes[rank - 1])
+        for rank, row in enumerate(rows[:top], start=1)
+    ]
     growth = sorted((r for r in rows if r.expansion_rank), key=lambda r: r.expansion_rank or 0)
     expansions = [_expansion_item(rank, row) for rank, row in enumerate(growth[:top], start=1)]
     active = snapshot.scored

@@ -116,6 +116,8 @@ def priorities_command(
 
 
 def _risk_table(title: str, items: list[PriorityItem]) -> Table:
+    from rich.markup import escape
+
     from keel.tools.priorities import owner_name
 
     table = Table(title=title, title_justify="left")
@@ -144,7 +146,8 @@ def _risk_table(title: str, items: list[PriorityItem]) -> Table:
             renewal,
             item.urgency_label,
             item.flag or "-",
-            item.reason,
+            # Why it sits above a higher-risk account of its ARR band, when it does.
+            item.reason + (f"\n[dim]{escape(item.order_note)}[/]" if item.order_note else ""),
         )
     return table
 
