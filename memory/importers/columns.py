@@ -462,7 +462,10 @@ INVOICES = Entity(
             aliases=("invoice_status", "payment_status"),
             enum=InvoiceStatus,
             synonyms=INVOICE_STATUS_SYNONYMS,
-            doc="Default open; read with the payment date (see below).",
+            doc=(
+                "Default paid when the row has a payment date, else open; paid (not late) "
+                "when the file has neither this nor a payment-date column (see below)."
+            ),
         ),
         Column(
             "paid_on",

@@ -2,6 +2,11 @@
 
 - an invoice without an issue date was issued its payment terms before its due date
   (``Net 30``, ``30``, ``due on receipt``; 30 days when the file has no terms);
+- an invoice without a status was paid when the row gives a payment date, and is open
+  (unpaid) when the file has a status or payment-date column but the row gives neither;
+  an export with *no* payment column at all says nothing of payment, so its invoices
+  are taken as paid (never late): a late payment is only ever read from the export's own
+  account of it (``keel.tools.signals.billing``);
 - an NPS response without an id is ``nps:<account>:<day>``, with ``:<n>`` for the n-th
   response of that account and day in the file, so importing the same file again
   matches the same rows.
@@ -20,6 +25,7 @@ import pandas as pd
 
 from keel.memory.importers.columns import DEFAULT_PAYMENT_TERMS_DAYS
 from keel.memory.importers.values import shown
+from keel.memory.models import InvoiceStatus
 
 # "30", "net 30", "Net30", "NET-30", "net 30 days", "30 days".
 _NET_DAYS = re.compile(r"^(?:net[\s_-]*)?(\d{1,3})(?:\s*days?)?$")
@@ -58,6 +64,27 @@ def default_issue_dates(frame: pd.DataFrame) -> pd.Series:
     if "issued_on" not in frame:
         return derived
     return frame["issued_on"].where(frame["issued_on"].notna(), derived)
+
+
+def says_nothing_of_payment(frame: pd.DataFrame) -> bool:
+    """Whether an invoices file has neither a status nor a payment-date column."""
+    return "status" not in frame and "paid_on" not in frame
+
+
+def default_invoice_status(frame: pd.DataFrame) -> pd.Series:
+    """``status`` where given, else ``paid`` for a row with a payment date, else ``open``;
+    ``paid`` for every row of a file that says nothing of payment (see the module doc)."""
+    if says_nothing_of_payment(frame):
+        return pd.Series(InvoiceStatus.PAID.value, index=frame.index, dtype=object)
+    paid = frame["paid_on"].notna() if "paid_on" in frame else pd.Series(False, index=frame.index)
+    fallback = pd.Series(InvoiceStatus.OPEN.value, index=frame.index, dtype=object).where(
+        ~paid, InvoiceStatus.PAID.value
+    )
+    if "status" not in frame:
+        return fallback
+    status = frame["status"].astype(object)
+    given = status.notna() & status.astype(str).ne("")
+    return status.where(given, fallback)
 
 
 def nps_ids(frame: pd.DataFrame) -> pd.Series:

@@ -105,6 +105,8 @@ def db_frame(
     elif entity.name == "invoices":
         # New rows only: the default is not "given", so a stored issue date is kept.
         frame["issued_on"] = derived.default_issue_dates(table.frame)
+        # Likewise the status: a payment date means paid, no payment column means not late.
+        frame["status"] = derived.default_invoice_status(table.frame)
     elif entity.name == "nps":
         generated = derived.nps_ids(table.frame)
         frame["external_id"] = (

@@ -24,6 +24,7 @@ from keel.memory.importers.columns import (
     entity_for_stem,
     normalise_header,
 )
+from keel.memory.importers.derived import says_nothing_of_payment
 from keel.memory.importers.readers import ReadError, list_files, read_table, split_suffix
 from keel.memory.importers.report import FileRead, ImportReport
 from keel.memory.importers.upsert import external_ids
@@ -82,6 +83,12 @@ def import_path(
     _raise_if_problems(log, root)
     for table in tables.values():
         report.files.append(FileRead(table.label, table.entity.name, len(table.frame)))
+    if "invoices" in tables and says_nothing_of_payment(tables["invoices"].frame):
+        report.skipped.append(
+            f"note: {tables['invoices'].label}: no status or payment-date column, so no "
+            "invoice in it is read as late or unpaid; add a status or paid_on column for "
+            "payment signals"
+        )
 
     report.last_day = as_of or analytics.last_data_day(
         (tables[name].frame, column)

@@ -407,6 +407,18 @@ def _check_row_rules(table: TypedTable, log: ProblemLog) -> None:
             bad,
             lambda v: f"end date {v} is before the start date",
         )
+    if {"issued_on", "due_on"} <= set(frame.columns):
+        # Due before it was issued: a swapped or mistyped date, not a shape to guess at.
+        bad = (frame["due_on"] < frame["issued_on"]).fillna(False).to_numpy(dtype=bool)
+        cells = frame["issued_on"].map(_show)
+        log.add_rows(
+            table.label,
+            table.rows,
+            table.headers["issued_on"],
+            cells,
+            bad,
+            lambda v: f"issue date {v} is after the due date",
+        )
 
 
 def check_references(
