@@ -15,7 +15,7 @@ import pandas as pd
 
 from keel.errors import Problem
 from keel.memory.importers.columns import Column, Entity, Kind, normalise_header
-from keel.memory.importers.derived import parse_terms, terms_reason
+from keel.memory.importers.derived import nps_ids, parse_terms, terms_reason
 from keel.memory.importers.readers import RawTable
 from keel.memory.importers.values import (
     BAD_TEXT_CHARS,
@@ -407,6 +407,10 @@ def _check_row_rules(table: TypedTable, log: ProblemLog) -> None:
             bad,
             lambda v: f"end date {v} is before the start date",
         )
+    if table.entity.name == "nps" and {"external_id", "account_id", "responded_on"} <= set(
+        frame.columns
+    ):
+        _check_generated_nps_ids(table, log)
     if {"issued_on", "due_on"} <= set(frame.columns):
         # Due before it was issued: a swapped or mistyped date, not a shape to guess at.
         bad = (frame["due_on"] < frame["issued_on"]).fillna(False).to_numpy(dtype=bool)
@@ -419,6 +423,26 @@ def _check_row_rules(table: TypedTable, log: ProblemLog) -> None:
             bad,
             lambda v: f"issue date {v} is after the due date",
         )
+
+
+def _check_generated_nps_ids(table: TypedTable, log: ProblemLog) -> None:
+    """A response without an id must not get one another row of the file gives: the two
+    would be one row, and one response lost without a word."""
+    frame = table.frame
+    ids = frame["external_id"].astype(object)
+    given = ids.notna() & ids.astype(str).ne("")
+    if given.all() or not given.any():
+        return
+    generated = nps_ids(frame)  # as the writer makes them (prepare.db_frame)
+    clash = (~given & generated.isin(set(ids[given]))).to_numpy(dtype=bool)
+    log.add_rows(
+        table.label,
+        table.rows,
+        table.headers["external_id"],
+        generated,
+        clash,
+        lambda v: f"is empty, and the id it would get ({v}) is another row's id; give it an id",
+    )
 
 
 def check_references(

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from keel.errors import ValidationFailed
 from keel.memory.db import make_engine
 from keel.memory.importers import import_path
 from keel.memory.models import Account, Invoice, InvoiceStatus, NpsResponse
@@ -194,3 +195,27 @@ def test_a_stored_status_is_kept_by_an_export_without_one(engine: Engine, tmp_pa
     # A later export with amounts only: the stored state is not overwritten with a default.
     _invoices(engine, tmp_path / "b", "id,account_id,due_on,amount\nI1,A1,2024-03-31,12\n")
     assert _statuses(engine) == {"I1": InvoiceStatus.LATE}
+
+
+def test_an_nps_id_given_to_one_row_is_never_generated_for_another(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Row 3 has no id; the one it would get is row 2's (a response of the next day): two
+    # responses would become one row. Refused, naming the row, and nothing is written.
+    folder = _folder(
+        tmp_path / "x",
+        {
+            "accounts.csv": "id\nA1\n",
+            "nps.csv": "id,account_id,date,score\n"
+            "nps:A1:2024-03-01,A1,2024-03-02,9\n"
+            ",A1,2024-03-01,4\n",
+        },
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        import_path(engine, folder)
+    assert [str(p) for p in caught.value.problems] == [
+        "nps.csv, row 3, field 'id': is empty, and the id it would get (nps:A1:2024-03-01) "
+        "is another row's id; give it an id"
+    ]
+    with Session(engine) as session:
+        assert session.exec(select(NpsResponse)).all() == []
