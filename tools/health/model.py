@@ -63,6 +63,10 @@ PRIOR_COLUMN_SCALE = 10.0
 MIN_PRESENT_SHARE = 0.01
 # A signal this correlated (positively) with one kept before it, in feature order, is a copy.
 DUPLICATE_CORR = 0.995
+# ... but only when both depart from their usual value for at least this many accounts: on a
+# small book two real risks that happen to fall on the same one or two accounts (a budget
+# cut and late invoices at one customer) correlate perfectly, and neither is a copy.
+MIN_COPY_ACCOUNTS = 30
 GROUP_COLUMNS = ("segment", "stage")
 # Whether the next renewal falls within the horizon plus this slack (outcomes are often
 # decided up to a quarter before the renewal date): a third grouping, because signals
@@ -190,20 +194,41 @@ def _standardisation(
         if features
         else np.zeros((len(frame), 0))
     )
-    keep, means, scales = _usable(x_all)
+    accounts = frame["account_id"].to_numpy() if "account_id" in frame.columns else None
+    keep, means, scales = _usable(x_all, accounts)
     used = [f for f, k in zip(features, keep, strict=True) if k]
     return keep, means, scales, used
 
 
-def _usable(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _usable(
+    x: np.ndarray, accounts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     means, scales, present = _stats(x)
     keep = (scales > 1e-9) & (present >= MIN_PRESENT_SHARE)
     scales = np.where(scales > 1e-9, scales, 1.0)
-    return keep & ~_duplicates(x, means, scales, keep), means, scales
+    return keep & ~_duplicates(x, means, scales, keep, accounts), means, scales
+
+
+def _departing_accounts(column: np.ndarray, accounts: np.ndarray) -> int:
+    """How many accounts have a row where ``column`` is off its most common value.
+
+    For a sparse signal (champion left, late invoices, a rare event) the most common value
+    is "nothing happened", so this counts the accounts it says something about.
+    """
+    ok = ~np.isnan(column)
+    if not ok.any():
+        return 0
+    values, counts = np.unique(column[ok], return_counts=True)
+    usual = values[int(np.argmax(counts))]
+    return len(np.unique(accounts[ok][column[ok] != usual]))
 
 
 def _duplicates(
-    x: np.ndarray, means: np.ndarray, scales: np.ndarray, keep: np.ndarray
+    x: np.ndarray,
+    means: np.ndarray,
+    scales: np.ndarray,
+    keep: np.ndarray,
+    accounts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Columns that repeat an earlier kept column (``correlation >= DUPLICATE_CORR``).
 
@@ -213,18 +238,22 @@ def _duplicates(
     documented prior counts k times. The first of the copies, in feature order, is kept.
     Opposites are not copies: "champion in place" and "champion left, not replaced" can
     mirror each other exactly in a small history, yet each is a different thing to show
-    and carries its own prior.
+    and carries its own prior. Nor is a signal a copy on evidence too thin to tell: both
+    must depart from their usual value for at least ``MIN_COPY_ACCOUNTS`` accounts (rows
+    when ``accounts`` is not given).
     """
     dup = np.zeros(x.shape[1], dtype=bool)
     cols = np.flatnonzero(keep)
     if len(cols) < 2 or len(x) < 3:
         return dup
+    ids = np.arange(len(x)) if accounts is None else np.asarray(accounts)
+    enough = np.array([_departing_accounts(x[:, c], ids) >= MIN_COPY_ACCOUNTS for c in cols])
     z = np.nan_to_num((x[:, cols] - means[cols]) / scales[cols])
     with np.errstate(all="ignore"):
         corr = np.nan_to_num(np.corrcoef(z, rowvar=False))
     kept: list[int] = []
     for i in range(len(cols)):
-        if any(corr[i, j] >= DUPLICATE_CORR for j in kept):
+        if enough[i] and any(enough[j] and corr[i, j] >= DUPLICATE_CORR for j in kept):
             dup[cols[i]] = True
         else:
             kept.append(i)

@@ -84,11 +84,16 @@ class _Indexes:
 
 
 def event_names_by_coverage(
-    book: Book, limit: int = C.MAX_EVENT_FEATURES, *, until_day: int | None = None
+    book: Book, limit: int | None = None, *, until_day: int | None = None
 ) -> list[str]:
-    """Event names used by the most accounts (ties by name), at most ``limit``.
+    """Every event name in the export, most widely used first (ties by name).
+
+    All of them become signals: the model's penalty, not a cap, keeps many event columns
+    in check, and a B2B product's telling events (a meeting booked, a competitor added)
+    are often not its most common ones.
 
     Args:
+        limit: at most this many names (default: all).
         until_day: count only events dated on or before this day, so which columns exist
             as of a date does not depend on later data either.
     """
@@ -99,7 +104,7 @@ def event_names_by_coverage(
         return []
     coverage = events.groupby("event_name")["account_id"].nunique()
     ranked = sorted(coverage.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
-    return [str(name) for name, _ in ranked[:limit]]
+    return [str(name) for name, _ in (ranked if limit is None else ranked[:limit])]
 
 
 def _idx(frame: pd.DataFrame, day: str, columns: dict[str, object] | None = None) -> WindowIndex:

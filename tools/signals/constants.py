@@ -27,8 +27,6 @@ PAYMENT_DAYS = 365
 RISK_LANGUAGE_DAYS = 90
 # Days to renewal are capped: beyond a year it carries no urgency.
 RENEWAL_CAP_DAYS = 365
-# Product events: at most this many event names (the most widely used) become features.
-MAX_EVENT_FEATURES = 12
 
 # "Outcomes are holding" (the AI-product rule): outcome volume has not fallen by more than
 # 10% (log-ratio above -0.105) and outcome quality has not fallen by more than 0.05.
