@@ -147,6 +147,13 @@ def test_truly_broken_rows_are_refused_whole_with_file_row_and_field(
 # --- the invoice status an export leaves out -------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Engine:
+    """The same test on SQLite and (when configured) on PostgreSQL."""
+    engine: Engine = request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+    return engine
+
+
 def _statuses(engine: Engine) -> dict[str, InvoiceStatus]:
     with Session(engine) as session:
         return {i.external_id: i.status for i in session.exec(select(Invoice))}
@@ -156,45 +163,45 @@ def _invoices(engine: Engine, root: Path, body: str) -> None:
     import_path(engine, _folder(root, {"accounts.csv": "id\nA1\n", "invoices.csv": body}))
 
 
-def test_a_payment_date_alone_means_paid(engine: Engine, tmp_path: Path) -> None:
+def test_a_payment_date_alone_means_paid(store: Engine, tmp_path: Path) -> None:
     _invoices(
-        engine,
+        store,
         tmp_path / "x",
         "id,account_id,due_on,amount,paid_on\nI1,A1,2024-03-31,10,2024-03-29\nI2,A1,2024-04-30,10,\n",
     )
-    assert _statuses(engine) == {"I1": InvoiceStatus.PAID, "I2": InvoiceStatus.OPEN}
+    assert _statuses(store) == {"I1": InvoiceStatus.PAID, "I2": InvoiceStatus.OPEN}
 
 
-def test_an_empty_status_cell_follows_the_payment_date(engine: Engine, tmp_path: Path) -> None:
+def test_an_empty_status_cell_follows_the_payment_date(store: Engine, tmp_path: Path) -> None:
     _invoices(
-        engine,
+        store,
         tmp_path / "x",
         "id,account_id,due_on,amount,status,paid_on\n"
         "I1,A1,2024-03-31,10,,2024-03-29\n"
         "I2,A1,2024-04-30,10,,\n"
         "I3,A1,2024-04-30,10,failed,\n",
     )
-    assert _statuses(engine) == {
+    assert _statuses(store) == {
         "I1": InvoiceStatus.PAID,
         "I2": InvoiceStatus.OPEN,
         "I3": InvoiceStatus.FAILED,
     }
 
 
-def test_no_payment_column_means_nothing_is_late(engine: Engine, tmp_path: Path) -> None:
-    _invoices(engine, tmp_path / "x", "id,account_id,due_on,amount\nI1,A1,2024-03-31,10\n")
-    assert _statuses(engine) == {"I1": InvoiceStatus.PAID}
-    report = import_path(engine, tmp_path / "x")
+def test_no_payment_column_means_nothing_is_late(store: Engine, tmp_path: Path) -> None:
+    _invoices(store, tmp_path / "x", "id,account_id,due_on,amount\nI1,A1,2024-03-31,10\n")
+    assert _statuses(store) == {"I1": InvoiceStatus.PAID}
+    report = import_path(store, tmp_path / "x")
     assert any("no status or payment-date column" in line for line in report.skipped)
 
 
-def test_a_stored_status_is_kept_by_an_export_without_one(engine: Engine, tmp_path: Path) -> None:
+def test_a_stored_status_is_kept_by_an_export_without_one(store: Engine, tmp_path: Path) -> None:
     _invoices(
-        engine, tmp_path / "a", "id,account_id,due_on,amount,status\nI1,A1,2024-03-31,10,late\n"
+        store, tmp_path / "a", "id,account_id,due_on,amount,status\nI1,A1,2024-03-31,10,late\n"
     )
     # A later export with amounts only: the stored state is not overwritten with a default.
-    _invoices(engine, tmp_path / "b", "id,account_id,due_on,amount\nI1,A1,2024-03-31,12\n")
-    assert _statuses(engine) == {"I1": InvoiceStatus.LATE}
+    _invoices(store, tmp_path / "b", "id,account_id,due_on,amount\nI1,A1,2024-03-31,12\n")
+    assert _statuses(store) == {"I1": InvoiceStatus.LATE}
 
 
 def test_an_nps_id_given_to_one_row_is_never_generated_for_another(
