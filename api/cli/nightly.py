@@ -22,6 +22,7 @@ NIGHTLY_HELP = (
     "Examples:\n\n"
     "  keel nightly\n"
     "  keel nightly --as-of 2026-10-31 --concurrency 4\n"
+    "  keel nightly --workers 2 --concurrency 8\n"
     "  keel nightly --owner ben.fraser@kitewing.example --quiet\n"
 )
 
@@ -32,7 +33,24 @@ def nightly_command(
     ] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this CSM's accounts.")] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Accounts reviewed side by side.")
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Accounts reviewed side by side (in each worker process with --workers).",
+        ),
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Worker processes reviewing accounts, each with its own connections and "
+            "model client (one process's Python work tops out near one core). Accounts in "
+            "flight: workers x concurrency.",
+        ),
     ] = 1,
     max_calls: Annotated[
         int | None,
@@ -67,6 +85,7 @@ def nightly_command(
         as_of=day,
         owner=owner,
         concurrency=concurrency,
+        workers=workers,
         max_calls=max_calls,
         max_tokens=max_tokens,
         send_digests=send_digests,

@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -86,7 +87,9 @@ class NightlyRequest:
     Attributes:
         as_of: The night's date; the latest data date when None.
         owner: Only this CSM's accounts (the run record is the date's, shared).
-        concurrency: Accounts reviewed side by side.
+        concurrency: Accounts reviewed side by side (in each worker process).
+        workers: Worker processes reviewing accounts (1: this process only). Each builds
+            its own application object; see :mod:`keel.api.services.nightly_workers`.
         limit: Only the first ``limit`` accounts by priority (the demo's top-N).
         digest: Write the morning digests at the end.
         send_digests: Also send them through the outbound adapters (internal channel).
@@ -100,6 +103,7 @@ class NightlyRequest:
     as_of: dt.date | None = None
     owner: str | None = None
     concurrency: int = 1
+    workers: int = 1
     limit: int | None = None
     digest: bool = True
     send_digests: bool = False
@@ -123,6 +127,8 @@ class AccountProgress:
 
 
 Progress = Callable[[AccountProgress], None]
+# Builds a worker process's application object (picklable: it crosses to the process).
+AppFactory = Callable[[], App]
 
 
 @dataclass(frozen=True)
@@ -193,9 +199,17 @@ class DraftCap:
 
 
 def run_nightly(
-    app: App, request: NightlyRequest = NightlyRequest(), progress: Progress | None = None
+    app: App,
+    request: NightlyRequest = NightlyRequest(),
+    progress: Progress | None = None,
+    *,
+    app_factory: AppFactory | None = None,
 ) -> NightlyReport:
     """Review the book for one night; resumable and idempotent per as-of date.
+
+    ``app_factory`` builds each worker process's application object when
+    ``request.workers`` is above 1 (a picklable callable: a module-level function or a
+    ``functools.partial`` of one); by default an ``App`` over ``app``'s settings.
 
     Raises:
         KeelError: the book has no telemetry to score.
@@ -223,7 +237,7 @@ def run_nightly(
     ]
     skipped = len(rows) - len(todo)
     cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of, generation))
-    night = RunBudget(
+    budget = RunBudget(
         max_calls=request.max_calls
         if request.max_calls is not None
         else app.settings.llm_max_calls,
@@ -234,35 +248,64 @@ def run_nightly(
 
     tick = time.perf_counter()
     counter = _Counter(total=len(rows), done=skipped)
-    work = _Work(
-        app=app,
-        run_id=run_id,
-        as_of=as_of,
-        generation=generation,
-        cap=cap,
-        night=night,
-        callbacks=request.callbacks,
-    )
+    night = NightUnit(run_id=run_id, as_of=as_of, generation=generation)
     # Threads a crash left with a plan hold their drafts first, so the cap counts them.
-    todo.sort(key=lambda r: not _has_plan(app, nightly_thread_id(as_of, r.external_id, generation)))
-    with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
-        futures = {pool.submit(work.review, row): row for row in todo}
-        for future in as_completed(futures):
-            row = futures[future]
-            status, reason = future.result()
-            counter.add(status)
-            if progress is not None:
-                progress(
-                    AccountProgress(
-                        row.external_id,
-                        row.name,
-                        status,
-                        reason,
-                        counter.done,
-                        counter.failed,
-                        counter.total,
-                    )
+    # Only an account with a row can have a thread (the row is written before the review
+    # starts), so a first attempt reads no checkpoint here.
+    planned_first = {
+        r.account_id
+        for r in todo
+        if r.account_id in known and _has_plan(app, night.thread(r.external_id))
+    }
+    todo.sort(key=lambda r: r.account_id not in planned_first)
+
+    def finished(row: AccountHealthRow, outcome: AccountOutcome) -> None:
+        counter.add(outcome.status)
+        if progress is not None:
+            progress(
+                AccountProgress(
+                    row.external_id,
+                    row.name,
+                    outcome.status,
+                    outcome.reason,
+                    counter.done,
+                    counter.failed,
+                    counter.total,
                 )
+            )
+
+    if request.workers > 1 and todo:
+        from keel.api.services.nightly_workers import review_in_workers
+
+        review_in_workers(
+            app,
+            app_factory or default_app_factory(app),
+            night,
+            todo,
+            known,
+            cap=cap,
+            workers=request.workers,
+            concurrency=request.concurrency,
+            budget=budget,
+            on_done=finished,
+        )
+    else:
+        with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
+            futures = {
+                pool.submit(
+                    _review_here,
+                    app,
+                    night,
+                    row,
+                    known.get(row.account_id),
+                    cap=cap,
+                    budget=budget,
+                    callbacks=request.callbacks,
+                ): row
+                for row in todo
+            }
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
     phases["review"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -320,99 +363,210 @@ class _Counter:
                 self.done += 1
 
 
-@dataclass
-class _Work:
-    app: App
+@dataclass(frozen=True)
+class NightUnit:
+    """What every account review of one night shares; small and picklable, so a worker
+    process (or, next, a task queue's task) gets it with each account."""
+
     run_id: int
     as_of: dt.date
     generation: str
-    cap: DraftCap
-    night: RunBudget
-    callbacks: Sequence[BaseCallbackHandler] = ()
 
-    def review(self, row: AccountHealthRow) -> tuple[str, str]:
-        """Review one account; never raises (a failure is recorded and returned)."""
-        app, engine = self.app, self.app.engine
-        thread = nightly_thread_id(self.as_of, row.external_id, self.generation)
-        runs.mark_started(
-            engine,
-            run_id=self.run_id,
-            account_id=row.account_id,
-            external_id=row.external_id,
-            account_name=row.name,
-            owner_csm=row.owner_csm,
-            thread_id=thread,
-        )
-        tick = time.perf_counter()
-        budget = self.night.for_account(app.settings)
+    def thread(self, external_id: str) -> str:
+        return nightly_thread_id(self.as_of, external_id, self.generation)
+
+
+@dataclass(frozen=True)
+class AccountTask:
+    """One account's review as the dispatcher hands it out.
+
+    Attributes:
+        row: The account's scored row.
+        held: Drafts the dispatcher reserved from its CSM's daily allowance.
+        before: Plays its thread drafted already (an earlier attempt of the night).
+        planned: Plays an earlier attempt's plan holds; None when it planned nothing yet.
+    """
+
+    row: AccountHealthRow
+    held: int
+    before: int = 0
+    planned: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountOutcome:
+    account_id: int
+    status: str
+    reason: str
+    drafted: int
+
+
+def prepare_account(
+    app: App,
+    night: NightUnit,
+    row: AccountHealthRow,
+    known: runs.NightlyAccount | None,
+    cap: DraftCap,
+) -> AccountTask:
+    """Reserve the account's drafts from its CSM's allowance (the dispatcher's part: the
+    cap is held by whoever hands out the accounts, one place per night)."""
+    planned: int | None = None
+    before = 0
+    if known is not None:  # a thread exists only for an account with a row
+        thread = night.thread(row.external_id)
         planned = _planned_plays(app, thread)
         before = _drafts_of(app, thread)
-        held = self.cap.reserve(
-            row.owner_csm,
-            max(planned - before, 0) if planned is not None else DEFAULT_MAX_PLAYS,
-            force=planned is not None,
-        )
-        drafted = 0
-        try:
-            result = self._run(row, thread, budget, max_plays=held + before)
-            drafted = _drafts_of(app, thread)
-            status, reason = _outcome(result)
-        except Exception as exc:  # one account's failure is recorded; the night goes on
-            drafted = _drafts_of(app, thread)
-            status, reason = runs.FAILED, f"{type(exc).__name__}: {exc}"
-        finally:
-            self.cap.settle(row.owner_csm, held, max(drafted - before, 0))
-        capped = status == runs.DONE and held == 0 and planned is None
-        runs.mark_finished(
-            engine,
-            run_id=self.run_id,
-            account_id=row.account_id,
-            status=status,
-            reason=reason,
-            drafts=drafted,
-            capped=capped,
-            model_calls=budget.calls_used,
-            model_tokens=budget.tokens_used,
-            seconds=time.perf_counter() - tick,
-        )
-        return status, reason
+    held = cap.reserve(
+        row.owner_csm,
+        max(planned - before, 0) if planned is not None else DEFAULT_MAX_PLAYS,
+        force=planned is not None,
+    )
+    return AccountTask(row=row, held=held, before=before, planned=planned)
 
-    def _run(
-        self, row: AccountHealthRow, thread: str, budget: RunBudget, *, max_plays: int
-    ) -> ReviewResult:
-        app = self.app
-        state = app.review_graph.get_state(thread_config(thread))
-        # Started by an earlier attempt: finished or waiting for approval means done;
-        # otherwise go on from its last checkpoint. A thread that finished without a
-        # briefing (the analyst failed: the model, the budget) is run again from the start
-        # on the same thread; it proposed nothing, so there is nothing to repeat.
-        unfinished = any(not task.interrupts for task in state.tasks)
-        failed = bool(state.values) and not state.tasks and not state.values.get("briefing")
-        if not state.values or failed:
-            return review_account(
-                app,
-                row.external_id,
-                as_of=self.as_of,
-                user=NIGHTLY_USER,
-                budget=budget,
-                thread_id=thread,
-                deliver=False,
-                worker_id=WORKER_ID,
-                callbacks=self.callbacks,
-                max_plays=max_plays,
-            ).result
-        if unfinished:
-            context = run_context(
-                app,
-                as_of=self.as_of,
-                user=NIGHTLY_USER,
-                thread_id=thread,
-                account_id=row.account_id,
-                budget=budget,
-                max_plays=max_plays,
-            )
-            return continue_review(app.review_graph, thread, engine=app.engine, context=context)
-        return review_result(app.review_graph, thread)
+
+def settle_account(cap: DraftCap, task: AccountTask, outcome: AccountOutcome) -> None:
+    """Give back what the account did not draft of what it held."""
+    cap.settle(task.row.owner_csm, task.held, max(outcome.drafted - task.before, 0))
+
+
+def _review_here(
+    app: App,
+    night: NightUnit,
+    row: AccountHealthRow,
+    known: runs.NightlyAccount | None,
+    *,
+    cap: DraftCap,
+    budget: RunBudget,
+    callbacks: Sequence[BaseCallbackHandler] = (),
+) -> AccountOutcome:
+    """Reserve, review and settle one account in this process (a thread of the pool)."""
+    task = prepare_account(app, night, row, known, cap)
+    outcome = AccountOutcome(row.account_id, runs.FAILED, "not reviewed", task.before)
+    try:
+        outcome = review_night_account(app, night, task, budget=budget, callbacks=callbacks)
+    finally:
+        settle_account(cap, task, outcome)
+    return outcome
+
+
+def review_night_account(
+    app: App,
+    night: NightUnit,
+    task: AccountTask,
+    *,
+    budget: RunBudget,
+    callbacks: Sequence[BaseCallbackHandler] = (),
+) -> AccountOutcome:
+    """The unit of work of a night: review one account within what ``task`` holds of its
+    CSM's cap, and record it on the run. Never raises for the review itself (a failure is
+    recorded and returned); the same in a thread, a worker process or a queued task.
+
+    Args:
+        app: This process's application object.
+        night: The run.
+        task: The account and its reservation (:func:`prepare_account`).
+        budget: The night's model budget in this process; the account gets a child of it.
+        callbacks: LangChain handlers for the review.
+    """
+    engine, row = app.engine, task.row
+    thread = night.thread(row.external_id)
+    runs.mark_started(
+        engine,
+        run_id=night.run_id,
+        account_id=row.account_id,
+        external_id=row.external_id,
+        account_name=row.name,
+        owner_csm=row.owner_csm,
+        thread_id=thread,
+    )
+    tick = time.perf_counter()
+    account_budget = budget.for_account(app.settings)
+    try:
+        result = _run_review(
+            app,
+            night,
+            row,
+            thread,
+            account_budget,
+            max_plays=task.held + task.before,
+            callbacks=callbacks,
+        )
+        status, reason = _outcome(result)
+    except Exception as exc:  # one account's failure is recorded; the night goes on
+        status, reason = runs.FAILED, f"{type(exc).__name__}: {exc}"
+    drafted = _drafts_of(app, thread)
+    capped = status == runs.DONE and task.held == 0 and task.planned is None
+    runs.mark_finished(
+        engine,
+        run_id=night.run_id,
+        account_id=row.account_id,
+        status=status,
+        reason=reason,
+        drafts=drafted,
+        capped=capped,
+        model_calls=account_budget.calls_used,
+        model_tokens=account_budget.tokens_used,
+        seconds=time.perf_counter() - tick,
+    )
+    return AccountOutcome(row.account_id, status, reason, drafted)
+
+
+def _run_review(
+    app: App,
+    night: NightUnit,
+    row: AccountHealthRow,
+    thread: str,
+    budget: RunBudget,
+    *,
+    max_plays: int,
+    callbacks: Sequence[BaseCallbackHandler],
+) -> ReviewResult:
+    state = app.review_graph.get_state(thread_config(thread))
+    # Started by an earlier attempt: finished or waiting for approval means done;
+    # otherwise go on from its last checkpoint. A thread that finished without a
+    # briefing (the analyst failed: the model, the budget) is run again from the start
+    # on the same thread; it proposed nothing, so there is nothing to repeat.
+    unfinished = any(not task.interrupts for task in state.tasks)
+    failed = bool(state.values) and not state.tasks and not state.values.get("briefing")
+    if not state.values or failed:
+        return review_account(
+            app,
+            row.external_id,
+            as_of=night.as_of,
+            user=NIGHTLY_USER,
+            budget=budget,
+            thread_id=thread,
+            deliver=False,
+            worker_id=WORKER_ID,
+            callbacks=callbacks,
+            max_plays=max_plays,
+        ).result
+    if unfinished:
+        context = run_context(
+            app,
+            as_of=night.as_of,
+            user=NIGHTLY_USER,
+            thread_id=thread,
+            account_id=row.account_id,
+            budget=budget,
+            max_plays=max_plays,
+        )
+        return continue_review(app.review_graph, thread, engine=app.engine, context=context)
+    return review_result(app.review_graph, thread)
+
+
+def default_app_factory(app: App) -> AppFactory:
+    """Workers' application objects over ``app``'s settings.
+
+    Raises:
+        KeelError: ``app`` was given a model in code (a worker could not build the same).
+    """
+    if app.model is not None:
+        raise KeelError(
+            "nightly workers build their own model from the settings; this application "
+            "object was given one in code, so pass app_factory (or run with --workers 1)"
+        )
+    return partial(App, settings=app.settings, use_vectors=app.use_vectors)
 
 
 def _outcome(result: ReviewResult) -> tuple[str, str]:

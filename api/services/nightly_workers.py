@@ -1,0 +1,262 @@
+"""The nightly review over worker processes (``keel nightly --workers N``).
+
+One process runs Keel's own work for every account under one interpreter lock: past about
+four accounts a second (a real model's calls overlap; the nodes', LangGraph's and the
+client's Python work does not) more threads only queue for the lock. Worker processes
+each build their own application object (engine, checkpointer, model, graphs) from a
+picklable factory and review accounts side by side, ``concurrency`` threads each.
+
+The split of work keeps every guarantee of the single-process night:
+
+- **This process is the dispatcher.** It hands out the accounts most urgent first, keeps
+  at most ``workers x concurrency`` of them in flight, and holds the per-CSM daily draft
+  cap: before handing an account out it reserves its drafts
+  (:func:`keel.api.services.nightly.prepare_account`); when the outcome comes back, what
+  the account did not draft goes back (``settle_account``). One cap, one place, exactly
+  as with threads.
+- **A worker runs the unit of work**, :func:`keel.api.services.nightly.review_night_account`
+  (application object, run, account task): it writes the account's run row, reviews in
+  the account's deterministic thread and records the outcome. Every account is handed to
+  exactly one worker; the database's unique keys (one action per thread, interrupt and
+  payload; one row per run and account) hold across processes as they do across threads.
+  SQLite runs in WAL mode with a busy timeout, PostgreSQL as is.
+- **A worker that dies** (killed, out of memory) takes only its accounts in flight: they
+  are recorded failed with the reason, the others go on, and the next run of the night
+  continues their threads from their checkpoints. A worker whose dispatcher dies is
+  killed by the kernel (``PR_SET_PDEATHSIG`` on Linux) or stops before its next account,
+  so a resumed night never races an orphan.
+
+The night's model budget is split evenly over the workers (each gets its share as its own
+night budget; an account's limit is unchanged).
+
+A task queue (procrastinate on PostgreSQL) can replace the pool: one task per account
+calling ``review_night_account`` with the task the dispatcher prepared, the dispatcher
+reserving drafts as it enqueues and settling as results come back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from keel.agents.budget import RunBudget
+from keel.api.services.nightly import (
+    AccountOutcome,
+    AccountTask,
+    AppFactory,
+    DraftCap,
+    NightUnit,
+    prepare_account,
+    review_night_account,
+    settle_account,
+)
+from keel.app import App
+from keel.errors import KeelError
+from keel.memory import runs
+from keel.memory.snapshots import AccountHealthRow
+
+# How often the dispatcher looks at its workers while it waits for an outcome.
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class _WorkerSpec:
+    """What a worker process is started with (pickled to it)."""
+
+    factory: AppFactory
+    night: NightUnit
+    threads: int
+    max_calls: int
+    max_tokens: int
+    parent_pid: int
+
+
+def review_in_workers(
+    app: App,
+    factory: AppFactory,
+    night: NightUnit,
+    todo: Sequence[AccountHealthRow],
+    known: Mapping[int, runs.NightlyAccount],
+    *,
+    cap: DraftCap,
+    workers: int,
+    concurrency: int,
+    budget: RunBudget,
+    on_done: Callable[[AccountHealthRow, AccountOutcome], None],
+) -> None:
+    """Review ``todo`` (in that order) over ``workers`` processes of ``concurrency``
+    threads each; call ``on_done`` in this process as each account ends.
+
+    Raises:
+        KeelError: a worker could not start (its application object failed to build).
+    """
+    workers = max(1, min(workers, len(todo)))
+    threads = max(1, concurrency)
+    context = mp.get_context("spawn")  # never fork a process that holds threads and sockets
+    results: Any = context.Queue()
+    spec = _WorkerSpec(
+        factory=factory,
+        night=night,
+        threads=threads,
+        max_calls=budget.max_calls // workers,
+        max_tokens=budget.max_tokens // workers,
+        parent_pid=os.getpid(),
+    )
+    pool = []
+    for i in range(workers):
+        inbox: Any = context.Queue()
+        process = context.Process(
+            target=_worker_main, args=(spec, inbox, results), name=f"keel-nightly-{i}"
+        )
+        pool.append(_Worker(process=process, inbox=inbox, slots=threads))
+    for worker in pool:
+        worker.process.start()
+    try:
+        _Dispatch(app, night, known, cap, pool, on_done).run(todo, results)
+    finally:
+        for worker in pool:
+            for _ in range(threads):
+                worker.inbox.put(None)
+        for worker in pool:
+            worker.process.join(timeout=30)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.inbox.close()
+        results.close()
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    inbox: Any
+    slots: int
+    holds: dict[int, AccountTask] = field(default_factory=dict)
+
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.holds)
+
+
+@dataclass
+class _Dispatch:
+    """Hands the accounts out, one worker's free thread at a time, and takes them back."""
+
+    app: App
+    night: NightUnit
+    known: Mapping[int, runs.NightlyAccount]
+    cap: DraftCap
+    pool: list[_Worker]
+    on_done: Callable[[AccountHealthRow, AccountOutcome], None]
+
+    def run(self, todo: Sequence[AccountHealthRow], results: Any) -> None:
+        pending = deque(todo)
+        by_pid = {w.process.pid: w for w in self.pool}
+        while True:
+            alive = [w for w in self.pool if w.process.is_alive() or w.process.exitcode is None]
+            for worker in sorted(alive, key=lambda w: -w.free):
+                while pending and worker.free > 0:
+                    row = pending.popleft()
+                    task = prepare_account(
+                        self.app, self.night, row, self.known.get(row.account_id), self.cap
+                    )
+                    worker.holds[row.account_id] = task
+                    worker.inbox.put(task)
+            if not pending and not any(w.holds for w in self.pool):
+                return
+            if not alive:  # every worker died: what is left fails and waits for a rerun
+                while pending:
+                    row = pending.popleft()
+                    self.on_done(
+                        row, AccountOutcome(row.account_id, runs.FAILED, "no worker left", 0)
+                    )
+                continue
+            try:
+                message = results.get(timeout=POLL_S)
+            except queue.Empty:
+                self._bury_dead()
+                continue
+            kind, pid, payload = message
+            if kind == "fatal":
+                raise KeelError(f"a nightly worker process could not start: {payload}")
+            worker = by_pid[pid]
+            outcome: AccountOutcome = payload
+            task = worker.holds.pop(outcome.account_id)
+            settle_account(self.cap, task, outcome)
+            self.on_done(task.row, outcome)
+
+    def _bury_dead(self) -> None:
+        """Fail the accounts a dead worker held (recorded with the reason; the next run of
+        the night resumes their threads); its reservations stay counted as drafted."""
+        for worker in self.pool:
+            if worker.process.is_alive() or not worker.holds:
+                continue
+            reason = f"the nightly worker process died (exit code {worker.process.exitcode})"
+            started = set(runs.account_rows(self.app.engine, self.night.run_id))
+            for account_id, task in list(worker.holds.items()):
+                del worker.holds[account_id]
+                outcome = AccountOutcome(account_id, runs.FAILED, reason, task.before + task.held)
+                settle_account(self.cap, task, outcome)
+                if account_id in started:
+                    runs.mark_finished(
+                        self.app.engine,
+                        run_id=self.night.run_id,
+                        account_id=account_id,
+                        status=runs.FAILED,
+                        reason=reason,
+                    )
+                self.on_done(task.row, outcome)
+
+
+# ---------------------------------------------------------------------- the worker process
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no orphan keeps reviewing)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent check before each account
+        pass
+
+
+def _worker_main(spec: _WorkerSpec, tasks: Any, results: Any) -> None:
+    _die_with_parent()
+    pid = os.getpid()
+    try:
+        app = spec.factory()
+        _ = app.review_graph  # build the shared parts before the threads race to
+        _ = app.engine
+    except BaseException as exc:  # the dispatcher reports it and stops the night
+        results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
+        return
+    budget = RunBudget(max_calls=spec.max_calls, max_tokens=spec.max_tokens)
+
+    def loop() -> None:
+        while True:
+            task: AccountTask | None = tasks.get()
+            if task is None or os.getppid() != spec.parent_pid:
+                return
+            try:
+                outcome = review_night_account(app, spec.night, task, budget=budget)
+            except Exception as exc:  # recording the row failed (the database): say so
+                outcome = AccountOutcome(
+                    task.row.account_id, runs.FAILED, f"{type(exc).__name__}: {exc}", 0
+                )
+            results.put(("done", pid, outcome))
+
+    with app:
+        pool = [threading.Thread(target=loop, daemon=True) for _ in range(spec.threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
