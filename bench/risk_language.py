@@ -12,6 +12,8 @@ kept when the similarity reaches that kind's threshold.
 
 * **before**: the prototypes and the single 0.55 threshold Keel had before this bench
   (commit 3668643, frozen below as ``BEFORE_PROTOTYPES``); it had no expansion kind.
+* **previous**: as it is, but with the 15 expansion prototypes of commit f83d378 (frozen
+  below as ``PREVIOUS_EXPANSION``): what issue 20 item 2's expansion work started from.
 * **after**: ``keel.tools.risk_language`` as it is (prototypes, contrasts, thresholds).
 
 The thresholds were fitted on the dev part only; the test part (30% of the sentences, by
@@ -42,6 +44,7 @@ from keel.tools.language_labels import (  # noqa: E402
     score_kinds,
 )
 from keel.tools.risk_language import (  # noqa: E402
+    EXPANSION,
     FLOOR_SCORE,
     LANGUAGE_KINDS,
     RISK_KINDS,
@@ -91,6 +94,24 @@ BEFORE_PROTOTYPES: dict[str, tuple[str, ...]] = {
     ),
 }
 BEFORE_MIN_SCORE = 0.55
+# The expansion prototypes of commit f83d378 (held-out expansion recall 0.11).
+PREVIOUS_EXPANSION: tuple[str, ...] = (
+    "A new team is joining and needs seats.",
+    "They want to roll it out to another department next quarter.",
+    "They need more seats for new hires.",
+    "Can we add more agents to the contract?",
+    "They want to use it for another kind of request too.",
+    "Another group wants their own workspace.",
+    "They are interested in adding another module or channel.",
+    "The board approved budget to grow the deployment.",
+    "The purchase order for additional licences was approved.",
+    "They want to launch in more countries after the pilot.",
+    "They want to make it the standard tool across the company.",
+    "Headcount is growing and everyone will need access.",
+    "They asked for a quote for additional licences.",
+    "Next they will roll it out to the remaining sites.",
+    "Phase two: roll out to the other offices and contact centres.",
+)
 # The precision the fitted thresholds keep on dev.
 MIN_PRECISION = 0.9
 
@@ -114,27 +135,26 @@ def _predict(best: list[tuple[str, float]], thresholds: Mapping[str, float]) -> 
 def _table(
     title: str,
     gold: Sequence[str | None],
-    before: Sequence[str | None],
-    after: Sequence[str | None],
+    columns: Sequence[tuple[str, Sequence[str | None]]],
 ) -> None:
     kinds = list(LANGUAGE_KINDS)
-    b = score_kinds(before, gold, kinds)
-    a = score_kinds(after, gold, kinds)
+    scored = [(name, score_kinds(predicted, gold, kinds)) for name, predicted in columns]
     n_neg = sum(1 for g in gold if g is None)
     print(f"\n{title}: {len(gold)} sentences, {n_neg} negatives (hard and routine)")
-    print(f"  {'kind':<24}{'n':>4}   {'before P':>8} {'R':>6}   {'after P':>8} {'R':>6}")
+    head = "".join(f"   {name + ' P':>10} {'R':>5}" for name, _ in columns)
+    print(f"  {'kind':<24}{'n':>4}{head}")
 
-    def row(name: str, sb: KindScore, sa: KindScore) -> None:
-        bp = f"{sb.precision:.2f}" if sb.true_positive + sb.false_positive else "  - "
-        print(
-            f"  {name:<24}{sa.support:>4}   {bp:>8} {sb.recall:>6.2f}   "
-            f"{sa.precision:>8.2f} {sa.recall:>6.2f}"
-        )
+    def row(name: str, scores: Sequence[KindScore]) -> None:
+        cells = ""
+        for sc in scores:
+            p = f"{sc.precision:.2f}" if sc.true_positive + sc.false_positive else "  - "
+            cells += f"   {p:>10} {sc.recall:>5.2f}"
+        print(f"  {name:<24}{scores[-1].support:>4}{cells}")
 
     for kind in kinds:
-        row(kind, b[kind], a[kind])
-    row("all risk kinds", micro(b, RISK_KINDS), micro(a, RISK_KINDS))
-    row("all kinds", micro(b, kinds), micro(a, kinds))
+        row(kind, [s[kind] for _, s in scored])
+    row("all risk kinds", [micro(s, RISK_KINDS) for _, s in scored])
+    row("all kinds", [micro(s, kinds) for _, s in scored])
 
 
 def _misses(
@@ -182,10 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sentences = list(labelled.sentences)
     vectors = embedder.embed([s.text for s in sentences])
     before_best = Matcher(embedder.embed, BEFORE_PROTOTYPES).best(vectors)
+    previous_prototypes = {**all_prototypes(), EXPANSION: PREVIOUS_EXPANSION}
+    previous_best = Matcher(embedder.embed, previous_prototypes).best(vectors)
     after_best = Matcher(embedder.embed, all_prototypes()).best(vectors)
     seconds = time.perf_counter() - started
     before_thresholds = dict.fromkeys(BEFORE_PROTOTYPES, BEFORE_MIN_SCORE)
     before = _predict(before_best, before_thresholds)
+    previous = _predict(previous_best, THRESHOLDS)
     after = _predict(after_best, THRESHOLDS)
 
     print(
@@ -194,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"before: {sum(map(len, BEFORE_PROTOTYPES.values()))} phrases, one threshold "
           f"{BEFORE_MIN_SCORE} (no expansion kind)")  # fmt: skip
+    print(f"previous: the expansion prototypes of f83d378 ({len(PREVIOUS_EXPANSION)}), "
+          "the rest as after")  # fmt: skip
     n_after = sum(map(len, all_prototypes().values()))
     print(f"after:  {n_after} phrases (contrasts included), thresholds "
           + ", ".join(f"{k} {v:.2f}" for k, v in THRESHOLDS.items()))  # fmt: skip
@@ -203,8 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _table(
             title,
             [sentences[i].kind for i in idx],
-            [before[i] for i in idx],
-            [after[i] for i in idx],
+            [
+                ("before", [before[i] for i in idx]),
+                ("previous", [previous[i] for i in idx]),
+                ("after", [after[i] for i in idx]),
+            ],
         )
     if args.fit:
         dev = [i for i, s in enumerate(sentences) if s.split == "dev"]

@@ -149,7 +149,9 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
     ),
 }
 # Expansion language: new teams, more seats, a new use case, budget approved for growth,
-# a wider rollout. One kind; the phrases cover each way of saying it.
+# a wider rollout. One kind; the phrases cover each way of saying it, and avoid the
+# words every routine note has ("renewal", "tool", "assistant", "questions"), which pull
+# renewal admin and complaints about the product toward growth.
 EXPANSION_PROTOTYPES: tuple[str, ...] = (
     "A new team is joining and needs seats.",
     "They want to roll it out to another department next quarter.",
@@ -166,6 +168,30 @@ EXPANSION_PROTOTYPES: tuple[str, ...] = (
     "They asked for a quote for additional licences.",
     "Next they will roll it out to the remaining sites.",
     "Phase two: roll out to the other offices and contact centres.",
+    # Added for issue 20 item 2 (held-out expansion recall was 0.11): each way of saying it
+    # (more people joining, seats running out, a second use case, money approved, the
+    # rollout's next step) with its own neighbour; fitted on the dev part only.
+    "Two more offices are joining and will bring dozens of new users.",
+    "Another department wants to start using the product.",
+    "More people are joining their team and will need logins.",
+    "Staff of a company they bought will be added to our contract.",
+    "They are opening a new site and want it running on our product.",
+    "They have run out of seats and need more.",
+    "All seats are in use and people are waiting for access.",
+    "They need extra seats for the people they are hiring.",
+    "They want to use the product for a second use case as well.",
+    "Another business unit wants to adopt it for their own work.",
+    "They asked whether the product could also handle a new type of request.",
+    "Money for the additional seats has been approved.",
+    "Finance approved funding to expand the deployment.",
+    "The expansion is budgeted for next year.",
+    "After the pilot they will give access to every branch.",
+    "The rollout continues to the remaining regions next quarter.",
+    "They want the whole company on the platform by the end of the year.",
+    "They plan to roll it out to more teams.",
+    "They are extending the deployment to more regions.",
+    "They asked what it would cost to add another office.",
+    "Budget was released for more seats.",
 )
 # Contrast phrases (label ``NOT_A_SIGNAL``): what the hard negatives a CSM would not flag
 # say. A record closest to one of these is no match, whatever its score.
@@ -218,7 +244,7 @@ CONTRAST_PROTOTYPES: tuple[str, ...] = (
 # routine notes.
 FLOOR_SCORE = 0.50
 THRESHOLDS: dict[str, float] = {
-    "competitor_evaluation": 0.52,
+    "competitor_evaluation": 0.53,
     "budget_cut": 0.50,
     "reorg": 0.54,
     "champion_leaving": 0.52,

@@ -135,6 +135,7 @@ ISSUE_STATEMENTS = {
     "Our champion left the firm last Friday.": "champion_leaving",
     "They complained that answer quality dropped after the last release.": "quality_complaint",
     "They want to roll out to field engineering next quarter.": EXPANSION,
+    "Two new studios are joining, with 30 more designers.": EXPANSION,
 }
 HARD_NEGATIVES = (
     "We evaluated alternatives last year and chose you.",
@@ -150,6 +151,11 @@ TEST_RISK_PRECISION_FLOOR = 0.75
 # Per kind on the held-out part: only the kinds whose held-out recall rose above where it
 # was (competitor evaluation 0.44, champion leaving 0.33 before).
 TEST_KIND_RECALL_FLOORS = {"competitor_evaluation": 0.75, "champion_leaving": 0.5}
+# Expansion on the held-out part (version 2 of the set, 17 positives): the prototypes of
+# f83d378 found 2 (precision 0.40, recall 0.12); those of issue 20 item 2 find 6 (0.67,
+# 0.35).
+TEST_EXPANSION_RECALL_FLOOR = 0.3
+TEST_EXPANSION_PRECISION_FLOOR = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +196,9 @@ def test_held_out_precision_and_recall_meet_the_floors(
     assert risk.precision >= TEST_RISK_PRECISION_FLOOR, risk
     for kind, floor in TEST_KIND_RECALL_FLOORS.items():
         assert scores[kind].recall >= floor, scores[kind]
-    # Expansion language is found at all, and what is found is mostly expansion.
-    assert scores[EXPANSION].true_positive >= 1
+    # Expansion language is found, and what is found is mostly expansion.
+    assert scores[EXPANSION].recall >= TEST_EXPANSION_RECALL_FLOOR, scores[EXPANSION]
+    assert scores[EXPANSION].precision >= TEST_EXPANSION_PRECISION_FLOOR, scores[EXPANSION]
     every = labelled.part(None)
     found_all = [kind_of(*labelled_best[s.text]) for s in every]
     overall = score_kinds(found_all, [s.kind for s in every], LANGUAGE_KINDS)
