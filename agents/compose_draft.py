@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from keel.agents.compose_text import first_name, possessive, strip_period
+from keel.agents.compose_text import possessive, strip_period
 from keel.agents.facts import (
     INTERNAL_DRAFT_KINDS,
     lines_for_draft,
@@ -37,6 +37,47 @@ HELP_PATHS: Final = ("getting-started", "best-practices", "admin-guide")
 _GREETINGS: Final = ("Hi {first},", "Hello {first},", "Hi {first} —")
 _FORMAL_GREETING: Final = "Dear {full},"
 _WARM_GREETING: Final = "Hi {first}, hope your week is going well!"
+# With no name to greet: never "Hello Dr.," or "Hi there,".
+_NAMELESS_GREETING: Final = "Hello,"
+_NAMELESS_WARM_GREETING: Final = "Hello, I hope your week is going well!"
+# Honorifics and academic or professional titles written before a name.
+_TITLE: Final = re.compile(
+    r"^(?:dr|mr|mrs|ms|miss|mx|prof|professor|sir|dame|lord|lady|rev|fr|herr|frau|mme|mlle|"
+    r"m|sr|sra|dott|ing|mag)\.?$",
+    re.IGNORECASE,
+)
+# Letters written after a name ("Jane Smith, PhD", "John Doe Jr.").
+_SUFFIX: Final = re.compile(
+    r"^(?:jr|sr|ii|iii|iv|phd|ph\.d|md|m\.d|mba|esq|cpa|pe|dds|rn|msc|bsc|ma|ba)\.?$",
+    re.IGNORECASE,
+)
+# Mailbox names that are no person's name ("support@", "info@").
+_ROLE_MAILBOXES: Final = frozenset(
+    {
+        "accounts",
+        "admin",
+        "billing",
+        "ceo",
+        "cfo",
+        "contact",
+        "coo",
+        "cto",
+        "finance",
+        "hello",
+        "help",
+        "hr",
+        "info",
+        "it",
+        "mail",
+        "noreply",
+        "no-reply",
+        "office",
+        "ops",
+        "sales",
+        "support",
+        "team",
+    }
+)
 _CLOSINGS: Final = ("Best,", "Thanks,", "All the best,", "Cheers,")
 _FORMAL_CLOSING: Final = "Kind regards,"
 _WARM_CLOSING: Final = "Warmly,"
@@ -185,6 +226,11 @@ def compose_draft(ask: ComposeRequest) -> dict[str, Any]:
             notice += " Revised after reviewer feedback."
         body = f"{body}\n\n--\n{notice}"
     else:
+        # What the customer asked for and is still waiting on is said before anything else
+        # we want from them ("I know your SSO outage ticket ... is still open").
+        ack = open_request(usable) if play not in _NO_ACKNOWLEDGEMENT else None
+        if ack is not None:
+            chosen = [ack, *(line for line in chosen if line["id"] != ack["id"])]
         body = _customer_body(play, kind, request, chosen, names, hints, key)
     return {
         "subject": subject,
@@ -287,6 +333,34 @@ def _pick_facts(
     return picked[:limit]
 
 
+# Plays whose e-mail does not bring up an open ticket: a payment reminder that mentions an
+# unsolved problem reads as a trade, and the customer's request deserves its own note.
+_NO_ACKNOWLEDGEMENT: Final = frozenset({"billing_followup"})
+
+
+def open_request(lines: Sequence[Mapping[str, str]]) -> dict[str, str] | None:
+    """The customer's open ticket to acknowledge: one whose topic Keel could name ("SSO
+    outage", "admin transfer") first, then any open one; None when nothing is open."""
+    open_tickets = [
+        dict(line)
+        for line in lines
+        if line.get("kind") == "ticket" and line.get("status") == "open" and line.get("text")
+    ]
+    open_tickets.sort(key=lambda line: not line.get("topic"))
+    return open_tickets[0] if open_tickets else None
+
+
+def acknowledgement(line: Mapping[str, str]) -> str:
+    """ "I know your SSO outage ticket opened on 2026-09-20 is still open; I'm following it
+    up with our support team until it is resolved." (no ticket id: that is the reviewer's)"""
+    said = strip_period(line["text"])
+    said = said[:1].lower() + said[1:] if said.startswith("Your ") else said
+    return (
+        f"I know {said}; I'm following it up with our support team until it is resolved, "
+        "and I'll keep you posted."
+    )
+
+
 def _departed(lines: Sequence[Mapping[str, str]]) -> str:
     left = [line for line in lines if line.get("kind") == "contact_left"]
     # The champion who left, by the line's tags (a customer's lines carry no role words).
@@ -303,6 +377,95 @@ def _departed(lines: Sequence[Mapping[str, str]]) -> str:
     return "your previous main contact"
 
 
+def _cased(word: str) -> str:
+    """A name as a person writes it: "JANE" and "jane" -> "Jane"; "McDonald" as it is."""
+    return word.capitalize() if word.isupper() or word.islower() else word
+
+
+def _name_parts(name: str) -> tuple[str, list[str]]:
+    """The title and the words of a person's name in first-last order, without suffixes:
+    "Dr. Jane Smith" -> ("Dr.", ["Jane", "Smith"]); "Smith, Jane" -> ("", ["Jane", "Smith"]);
+    "Dr." -> ("Dr.", [])."""
+    text = " ".join(name.split())
+    if "@" in text:
+        return "", []
+    if "," in text:
+        head, _, tail = text.partition(",")
+        tail_words = tail.replace(",", " ").split()
+        if tail_words and not all(_SUFFIX.match(w) for w in tail_words):
+            # "Last, First" (an export's sort order): the given name first.
+            text = f"{tail} {head}"
+        else:
+            text = head
+    words = [w for w in text.replace(",", " ").split() if w.strip(".")]
+    titles = []
+    while words and _TITLE.match(words[0]):
+        titles.append(_cased(words.pop(0).rstrip(".")) + ".")
+    while words and _SUFFIX.match(words[-1]):
+        words.pop()
+    return " ".join(titles), [_cased(w) for w in words]
+
+
+def _name_from_address(email: str) -> str:
+    """A given name from an address like ``jane.smith@x`` ("Jane"); "" for a role mailbox
+    (``support@``), initials or digits."""
+    local = email.split("@", 1)[0].strip().lower()
+    if not local or local in _ROLE_MAILBOXES:
+        return ""
+    first = re.split(r"[._\-+]+", local)[0]
+    if len(first) < 2 or not first.isalpha() or first in _ROLE_MAILBOXES:
+        return ""
+    if not re.search(r"[._\-+]", local) and len(first) <= 3:
+        return ""  # "cto@", "jd@": a role or initials, not a name
+    if not re.search(r"[._\-+]", local) and len(first) > 12:
+        return ""  # "janesmith1975"-like run-ons are no safe first name
+    return first.capitalize()
+
+
+def salutation_name(name: str, email: str = "") -> str:
+    """Whom a customer e-mail greets: the contact's given name, never a bare title.
+
+    "Dr. Jane Smith" -> "Jane"; "Smith, Jane" -> "Jane"; "Prof. Alan Turing PhD" -> "Alan";
+    a single name stays as it is ("Madonna"), with its title when it has one ("Mr. Bean":
+    a surname); an initial keeps the surname ("J. Smith"); no usable name ("", "Dr.", an
+    address) -> the given name in ``email`` when it has one ("jane.smith@x" -> "Jane"),
+    else "" (the greeting is then just "Hello,").
+    """
+    if "@" in name and not email:
+        email = name
+    title, words = _name_parts(name)
+    if len(words) == 1 and title:
+        return f"{title} {words[0]}"
+    if words:
+        first = words[0]
+        if len(first.rstrip(".")) <= 1 and len(words) > 1:
+            return " ".join(words)  # "J. Smith": an initial alone is no name to greet
+        return first
+    return _name_from_address(email) if "@" in email else ""
+
+
+def formal_name(name: str, email: str = "") -> str:
+    """The full name for a formal greeting, title kept, in first-last order ("Dear Dr. Jane
+    Smith,"); the given name from the address without one; "" when there is neither."""
+    title, words = _name_parts(name)
+    if not words:
+        return salutation_name(name, email)
+    return " ".join([title, *words]).strip()
+
+
+def greeting_for(recipient: Mapping[str, Any], *, formal: bool, warm: bool, key: str) -> str:
+    """The draft's first line, from the recipient's name (or address); "Hello," without one."""
+    name = str(recipient.get("name") or "")
+    email = str(recipient.get("email") or "")
+    if formal:
+        full = formal_name(name, email)
+        return _FORMAL_GREETING.format(full=full) if full else _NAMELESS_GREETING
+    first = salutation_name(name, email)
+    if warm:
+        return _WARM_GREETING.format(first=first) if first else _NAMELESS_WARM_GREETING
+    return vary(_GREETINGS, key).format(first=first) if first else _NAMELESS_GREETING
+
+
 def _customer_body(
     play: str,
     kind: str,
@@ -313,20 +476,22 @@ def _customer_body(
     key: str,
 ) -> str:
     recipient = request.get("recipient") or {}
-    full = str(recipient.get("name") or "")
-    if hints.get("formal"):
-        greeting = _FORMAL_GREETING.format(full=full or "Sir or Madam")
+    formal, warm = bool(hints.get("formal")), bool(hints.get("warmer"))
+    greeting = greeting_for(recipient, formal=formal, warm=warm and not formal, key=key)
+    if formal:
         closing = _FORMAL_CLOSING
-    elif hints.get("warmer"):
-        greeting = _WARM_GREETING.format(first=first_name(full))
+    elif warm:
         closing = _WARM_CLOSING
     else:
-        greeting = vary(_GREETINGS, key).format(first=first_name(full))
         closing = vary(_CLOSINGS, key + "c")
     shorter = bool(hints.get("shorter"))
     parts = [greeting]
     if not shorter:
         parts.append(vary(_OPENINGS[play], key).format(**names))
+    ack = open_request(facts) if play not in _NO_ACKNOWLEDGEMENT else None
+    if ack is not None:
+        parts.append(acknowledgement(ack))
+        facts = [f for f in facts if f["id"] != ack["id"]]
     if facts:
         # The facts in the customer's words; their evidence ids travel beside the draft for
         # the reviewer (``evidence_ids``), never in the text.

@@ -53,6 +53,7 @@ from keel.agents.step_requests import (
     ANALYST_STEP,
     BriefingRequest,
 )
+from keel.tools.ticket_words import ticket_phrase
 
 
 def default_composers() -> dict[type[BaseModel], Composer]:
@@ -162,10 +163,10 @@ def _changes(facts: Mapping[str, Any]) -> list[Change]:
             and item.get("status") == "open"
             and item.get("priority") in ("high", "urgent")
         ):
-            category = str(item.get("category", "")).replace("_", " ")
+            ticket = ticket_phrase(item.get("priority"), item.get("category"))
             changes.append(
                 Change(
-                    description=f"{item.get('priority')}-priority {category} ticket still open",
+                    description=f"{ticket} still open",
                     since=dt.date.fromisoformat(str(item["date"])),
                     evidence_ids=[str(item["id"])],
                 )

@@ -302,7 +302,7 @@ def drafter_messages(
                 )
             }
         ),
-        recipient=plain({k: recipient.get(k) for k in ("id", "name", "title", "role")})
+        recipient=plain({k: recipient.get(k) for k in ("id", "name", "email", "title", "role")})
         if recipient
         else None,
         rationale=item.get("rationale", ""),
