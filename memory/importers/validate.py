@@ -27,9 +27,11 @@ from keel.memory.importers.values import (
     NULL_TOKENS,
     TEXT_NULL_TOKENS,
     bad_text_reason,
+    currencies,
     float_range_reason,
     int_range_reason,
     not_a_number_reason,
+    other_currency_reason,
     plain_numbers,
     shown,
 )
@@ -253,6 +255,23 @@ def parse_column(
     return values, checks
 
 
+def _other_currency(
+    cells: pd.Series, unread: np.ndarray
+) -> tuple[np.ndarray, Callable[[str], str]] | None:
+    """Cells written in another currency than the column's first one, and why (``None``
+    when the column names at most one currency)."""
+    if not unread.any():
+        return None
+    named = currencies(cells[unread])
+    kinds = named.dropna().unique()
+    if len(kinds) < 2:
+        return None
+    first = str(named.dropna().iloc[0])
+    bad = np.zeros(len(cells), dtype=bool)
+    bad[np.flatnonzero(unread)] = (named.notna() & named.ne(first)).to_numpy(dtype=bool)
+    return bad, other_currency_reason(first)
+
+
 def _parse_number(
     col: Column, cells: pd.Series, empty: pd.Series
 ) -> tuple[pd.Series, list[tuple[np.ndarray, Callable[[str], str]]]]:
@@ -263,10 +282,15 @@ def _parse_number(
         # read are looked at again, so clean columns of millions of counts cost nothing.
         again = pd.to_numeric(plain_numbers(cells[unread]), errors="coerce")
         numbers[unread] = again.astype("float64").to_numpy()
+    mixed = _other_currency(cells, unread)
     raw = numbers.to_numpy()
     finite = np.isfinite(raw)
     nonempty = ~empty.to_numpy()
     checks: list[tuple[np.ndarray, Callable[[str], str]]] = []
+    if mixed is not None:
+        # Sums of such a column (ARR, MRR) would add dollars to euros: truly broken.
+        checks.append(mixed)
+        nonempty = nonempty & ~mixed[0]
     if col.kind == Kind.INT:
         safe = np.where(finite, raw, 0.0)
         whole = finite & (np.mod(safe, 1.0) == 0.0)

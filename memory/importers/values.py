@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import Final
 
 import pandas as pd
 
@@ -48,13 +50,30 @@ INT_MAX = 2**31 - 1
 # a book's ARR) would overflow to infinity.
 FLOAT_LIMIT = 1e15
 
-# Amounts as billing and spreadsheet exports write them: a currency symbol before or after
-# the number ("$120,000", "120 €") and commas between groups of three digits
-# ("120,000.50"). A comma followed by anything but groups of three is a decimal comma,
-# refused with a hint (see csvshape.DECIMAL_COMMA).
-_CURRENCY = re.compile(r"^([-+]?)\s*[$€£¥]\s*(?=\d)|(?<=\d)\s*[$€£¥]$")
+# Amounts as billing and spreadsheet exports write them: a currency before or after the
+# number, as a symbol ("$120,000", "120 €", "US$ 99") or an ISO code ("USD 1,200",
+# "1200 EUR"), and commas between groups of three digits ("120,000.50"). A comma followed
+# by anything but groups of three is a decimal comma, refused with a hint (see
+# csvshape.DECIMAL_COMMA). The codes are a fixed list: any three capitals would also read
+# "ABC 100" as 100.
+CURRENCY_CODES: Final = (
+    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN",
+    "CZK", "INR", "CNY", "HKD", "SGD", "BRL", "MXN", "ZAR",
+)  # fmt: skip
+# Symbols as written -> the currency they stand for ("$" is read as US dollars).
+_SYMBOLS: Final = {
+    "$": "USD", "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD",
+    "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "€": "EUR", "£": "GBP", "¥": "JPY",
+}  # fmt: skip
+_MARK = (
+    "(?:"
+    + "|".join(re.escape(m) for m in sorted([*_SYMBOLS, *CURRENCY_CODES], key=len, reverse=True))
+    + ")"
+)
+_CURRENCY = re.compile(rf"^([-+]?)\s*{_MARK}\s*(?=\d)|(?<=\d)\s*{_MARK}$")
+_CURRENCY_OF = re.compile(rf"^[-+]?\s*({_MARK})\s*\d|\d\s*({_MARK})$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
-_AMOUNT_MARKS = re.compile(r"[,$€£¥]")
+_AMOUNT_MARKS = re.compile(rf"[,$€£¥]|{_MARK}")
 
 # C0 control characters other than tab, line feed and carriage return, DEL, and lone
 # UTF-16 surrogates (JSON can spell them; no database can store them). PostgreSQL refuses
@@ -143,3 +162,19 @@ def plain_numbers(cells: pd.Series) -> pd.Series:
     out = cells.copy()
     out[marked] = part
     return out
+
+
+def currencies(cells: pd.Series) -> pd.Series:
+    """The currency each amount is written in (``USD``, ``EUR`` ...; ``$`` is ``USD``), or
+    NaN where a cell names none."""
+    found = cells.str.strip().str.extract(_CURRENCY_OF)
+    mark = found[0].fillna(found[1])
+    return mark.map(lambda m: _SYMBOLS.get(m, m), na_action="ignore")
+
+
+def other_currency_reason(first: str) -> Callable[[str], str]:
+    """Why an amount in a second currency is refused (``first`` is the column's first)."""
+    return lambda v: (
+        f"{shown(v)} is in another currency than the column's first amount ({first}); "
+        "Keel does not convert currencies: give every amount of a column in one currency"
+    )

@@ -226,3 +226,24 @@ def test_an_nps_id_given_to_one_row_is_never_generated_for_another(
     ]
     with Session(engine) as session:
         assert session.exec(select(NpsResponse)).all() == []
+
+
+def test_amounts_with_iso_currency_codes(engine: Engine, tmp_path: Path) -> None:
+    body = 'id,arr\nA1,"USD 120,000"\nA2,1200.50 USD\nA3,"US$ 99"\nA4,$5\n'
+    import_path(engine, _folder(tmp_path / "x", {"accounts.csv": body}))
+    with Session(engine) as session:
+        got = {a.external_id: a.arr for a in session.exec(select(Account))}
+    assert got == {"A1": 120000.0, "A2": 1200.5, "A3": 99.0, "A4": 5.0}
+
+
+def test_amounts_in_two_currencies_are_refused(engine: Engine, tmp_path: Path) -> None:
+    # ARR adds up across accounts: dollars and euros in one column cannot be summed.
+    body = 'id,arr\nA1,"$1,200"\nA2,€5\nA3,7\nA4,USD 9\nA5,ABC 1\n'
+    with pytest.raises(ValidationFailed) as caught:
+        import_path(engine, _folder(tmp_path / "x", {"accounts.csv": body}))
+    assert [str(p) for p in caught.value.problems] == [
+        "accounts.csv, row 3, field 'arr': '€5' is in another currency than the column's "
+        "first amount (USD); Keel does not convert currencies: give every amount of a "
+        "column in one currency",
+        "accounts.csv, row 6, field 'arr': 'ABC 1' is not a number",
+    ]
