@@ -27,7 +27,7 @@ import pandas as pd
 from keel.tools.health.flags import FlagRule, flag
 from keel.tools.health.service import BookScores
 from keel.tools.signals.catalog import RISK_LABELS, RISK_PREFIX
-from keel.tools.signals.expansion import expansion_terms
+from keel.tools.signals.expansion import expansion_strength as signal_expansion_strength
 
 URGENCY_WINDOW_DAYS = 180
 # A churn or contraction at a renewal this recent is an open risk (no expansion pick).
@@ -41,33 +41,12 @@ def urgency(days_to_renewal: np.ndarray) -> np.ndarray:
 
 
 def expansion_strength(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Strength of expansion signals per row and the strongest one's reason."""
+    """Strength of expansion signals per row and the strongest one's reason.
 
-    def col(name: str) -> np.ndarray:
-        if name not in frame.columns:
-            return np.full(len(frame), np.nan)
-        return frame[name].to_numpy(dtype=np.float64)
-
-    util, teams = col("usage_seat_utilisation"), col("team_growth")
-    velocity, ceiling = col("adoption_velocity"), col("outcome_ceiling_use")
-    # The thresholds every view uses (tools.signals.expansion): an opportunity listed
-    # here is one the account's hypotheses name too.
-    terms = expansion_terms(seats=util, teams=teams, adoption=velocity, ceiling=ceiling)
-    stacked = np.vstack(list(terms.values()))
-    total = stacked.sum(axis=0)
-    best = np.argmax(stacked, axis=0)
-    reasons: list[str] = []
-    for i in range(len(frame)):
-        key = list(terms)[int(best[i])]
-        if key == "seats":
-            reasons.append(f"seats near the ceiling: {util[i]:.0%} of purchased seats in use")
-        elif key == "teams":
-            reasons.append(f"new teams invited: {teams[i]:+.1f} active teams vs the prior quarter")
-        elif key == "adoption":
-            reasons.append(f"fast adoption: {velocity[i]:.0f} new features in 90 days")
-        else:
-            reasons.append(f"outcome volume at {ceiling[i]:.0%} of the contracted ceiling")
-    return total, reasons
+    The thresholds and words every view uses (``tools.signals.expansion``): an
+    opportunity listed here is one the account's hypotheses name too.
+    """
+    return signal_expansion_strength(frame)
 
 
 def book_arr(scores: BookScores) -> np.ndarray:
