@@ -154,8 +154,8 @@ def _health(question: str, results: Results) -> list[str]:
         f"percentile of the book, churn risk {_pct(health['risk'])} within "
         f"{health.get('horizon_days')} days{_cite(health['id'])}."
     ]
-    raising = [f for f in health.get("factors") or [] if f.get("direction") == "raises"]
-    lowering = [f for f in health.get("factors") or [] if f.get("direction") != "raises"]
+    raising = [f for f in health.get("factors") or [] if f.get("direction") == "raises risk"]
+    lowering = [f for f in health.get("factors") or [] if f.get("direction") == "lowers risk"]
     for factor in (raising or lowering)[:3]:
         lines.append(f"- {factor.get('text') or factor.get('label')}{_cite(health['id'])}")
     risks = [
