@@ -56,6 +56,7 @@ from keel.tools.signals.expansion import (
 )
 from keel.tools.signals.sentiment import sentiment_scores
 from keel.tools.signals.windows import day_date, day_number
+from keel.tools.ticket_words import ticket_phrase
 
 # Metric deltas compare the 28 days ending now with the 28 days ending this long before.
 DELTA_DAYS = 90
@@ -421,7 +422,8 @@ def _ticket_record(row: dict[str, Any], today: int) -> EvidenceRecord:
         kind="ticket",
         external_id=str(row["external_id"]),
         date=day_date(int(row["opened"])),
-        summary=f"{row['priority']} {str(row['category']).replace('_', ' ')} ticket: "
+        # No guessed category: an uncategorised ticket is "urgent ticket" (issue 20).
+        summary=f"{ticket_phrase(row['priority'], row['category'], priority_word=False)}: "
         f"{subject!r}{rated}{status}",
     )
 
@@ -746,7 +748,7 @@ def _expansion_hypotheses(
         bought = round(ev.window_mean("seats_purchased", ev.today) or 0.0)
         derived = bool(recent["seats_derived"].any())
         # Active users stand for seats used when the export has no seats-used column.
-        label = "active users on purchased seats" if derived else "seats used"
+        label = "seats in use (active users)" if derived else "seats used"
         d = ev.usage_delta("seats_used", label)
         if d is not None and d.trend == "down":
             d = None  # seats in use falling is no evidence of growth
