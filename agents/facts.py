@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from keel.agents.compose_text import money, percentile_phrase
+from keel.agents.compose_text import money, percentile_phrase, strip_period
 from keel.tools.account_tools import (
     TOOL_COHORT,
     TOOL_EVIDENCE,
@@ -184,6 +184,10 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             "signal" if own else "model_signal",
             **_signal_tags(signal) if own else {},
         )
+    # The figures growth hypotheses rest on, in words the customer can check: without them
+    # an expansion e-mail had only the renewal date to say.
+    for evidence, text, customer in growth_figures(facts.get("hypotheses") or []):
+        add(evidence, text, "signal", trend="up", customer=customer)
     renewal = facts.get("renewal")
     if renewal:
         add(
@@ -230,6 +234,65 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
     for match in (facts.get("similar_churned") or [])[:2]:
         add(match.get("id"), str(match.get("summary") or ""), "cohort")
     return lines
+
+
+# The figures of growth hypotheses (tools.hypotheses' expansion claims), read back from
+# their statements: evidence id, pattern, internal line, the customer's line.
+_N = r"(\d[\d,]*)"
+_GROWTH_FIGURES: Final[tuple[tuple[str, re.Pattern[str], str, str], ...]] = (
+    (
+        "metric:seat_ceiling",
+        re.compile(rf"\b{_N} of {_N} seats used\b"),
+        "Seat use at the ceiling: {0} of {1} purchased seats in use.",
+        "{0} of your {1} purchased seats are in use.",
+    ),
+    (
+        "metric:seat_ceiling",
+        re.compile(rf"\b{_N} active users on {_N} purchased seats\b"),
+        "Seat use at the ceiling: {0} active users on {1} purchased seats.",
+        "{0} active users on your {1} purchased seats.",
+    ),
+    (
+        "metric:outcome_ceiling",
+        re.compile(rf"\bnear the contracted ceiling: {_N} a month \({_N}% of the contract\)"),
+        "Outcome volume at {1}% of the contracted ceiling ({0} a month).",
+        "Your volume is about {0} a month, {1}% of the contracted volume.",
+    ),
+    (
+        "metric:new_features",
+        re.compile(rf"\bFast adoption: {_N} new features? in {_N} days \((.+)\)$"),
+        "Fast adoption: {0} new features in {1} days ({2}).",
+        "Your team started using {0} new features in the last {1} days: {2}.",
+    ),
+    (
+        "metric:team_growth",
+        re.compile(r"\bNew teams invited: ([+]\d+) active teams against the quarter before"),
+        "New teams invited: {0} active teams against the quarter before.",
+        "{0} active teams compared with the quarter before.",
+    ),
+)
+
+
+def growth_figures(hypotheses: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """The figure each growth hypothesis rests on as (evidence id, internal line, customer
+    line): seats in use of those purchased, volume against the contracted ceiling, new
+    features by name, new teams; read from the expansion hypotheses' own statements."""
+    out: list[tuple[str, str, str]] = []
+    for h in hypotheses:
+        if h.get("kind") != "expansion":
+            continue
+        statement = strip_period(str(h.get("statement") or ""))
+        for evidence, pattern, text, customer in _GROWTH_FIGURES:
+            found = pattern.search(statement)
+            if found and all(evidence != o[0] for o in out):
+                groups = found.groups()
+                if evidence == "metric:new_features" and groups[0] == "1":
+                    text, customer = (
+                        t.replace("new features", "new feature") for t in (text, customer)
+                    )
+                out.append((evidence, text.format(*groups), customer.format(*groups)))
+                break
+    return out
 
 
 def lines_for_draft(lines: Iterable[Mapping[str, str]], draft_kind: str) -> list[dict[str, str]]:

@@ -35,6 +35,7 @@ from keel.agents.selection import (
     misfit,
     open_risk_of,
     open_risk_reason,
+    thin_plays,
     withheld_growth,
 )
 from keel.agents.state import ReviewState
@@ -79,9 +80,12 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
                 ]
                 return {"plan": {"plays": [], "dropped": dropped, "produced_by": deps.model_label}}
             slots = remaining_account_slots(deps, touches, as_of)
+            # A customer play with nothing to tell the customer beyond the renewal date is
+            # not offered to the model (and refused if it plans one anyway).
+            thin = thin_plays([d.play_id for d in allowed], facts)
             messages = planner_messages(
                 briefing,
-                allowed,
+                [d for d in allowed if d.play_id not in thin],
                 max_plays=max_plays,
                 customer_slots=slots,
                 account_risk=account_risk_of(facts),
@@ -102,8 +106,10 @@ def make_planner(*, model: BaseChatModel, deps: ReviewDeps) -> Node:
             account_risk=account_risk_of(facts),
             factors=_factors(facts),
             open_risk=open_risk_of(facts),
+            thin=thin,
         )
         dropped += _withheld(briefing, allowed, items, dropped, open_risk_of(facts))
+        dropped += _thin_dropped(facts, allowed, items, dropped, thin, max_plays, slots)
         address_escalations(
             items, deps.policy, str((facts.get("account") or {}).get("owner_csm") or "")
         )
@@ -280,6 +286,30 @@ def _withheld(
     ]
 
 
+def _thin_dropped(
+    facts: dict[str, Any],
+    allowed: Sequence[PolicyDecision],
+    items: Sequence[dict[str, Any]],
+    dropped: Sequence[dict[str, str]],
+    thin: dict[str, str],
+    max_plays: int,
+    slots: int | None,
+) -> list[dict[str, str]]:
+    """The plays the signals would have chosen but that have nothing to tell the customer,
+    as ``dropped`` entries (the reviewer sees why no such draft was written)."""
+    if not thin:
+        return []
+    wanted = code_selected_plays(
+        facts,
+        [d.play_id for d in allowed],
+        max_plays=max_plays,
+        customer_slots=slots,
+        with_substance=False,
+    )
+    seen = {str(i["play"]) for i in items} | {str(d["play"]) for d in dropped}
+    return [{"play": p, "reason": thin[p]} for p in sorted(wanted) if p in thin and p not in seen]
+
+
 def _factors(facts: dict[str, Any]) -> dict[str, str]:
     """Code hypothesis id -> the health factor it rests on."""
     return {
@@ -316,13 +346,15 @@ def enforce_plan(
     account_risk: float | None = None,
     factors: dict[str, str] | None = None,
     open_risk: str = "",
+    thin: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Hold the model's plan to the policy and assign recipients (see the module docstring).
 
     With ``account_risk`` (and ``factors``, code hypothesis id -> factor), a play that does
     not fit the account by the shared selection rule (:func:`keel.agents.selection.misfit`:
     an escalation for a low-risk account, a risk play for a renewal date, a growth play over
-    the account's ``open_risk``) is dropped too.
+    the account's ``open_risk``) is dropped too, and so is a customer play in ``thin`` (play
+    id -> why: nothing to tell the customer, :func:`keel.agents.selection.thin_plays`).
     A play asked for in words (the chat) passes neither and is only held to the policy.
     """
     hypothesis_ids = {h.id for h in briefing.hypotheses}
@@ -353,6 +385,8 @@ def enforce_plan(
                 account_risk=account_risk,
                 open_risk=open_reason if factors is not None or open_risk else False,
             )
+        if reason is None and play is not None and thin and play.id in thin:
+            reason = thin[play.id]
         if (
             reason is None
             and play is not None

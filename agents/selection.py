@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from keel.agents.facts import lines_for_draft
 from keel.domain.plays import PLAY_LIBRARY
 
 SAVE_PLAN_CONFIDENCE: Final = 0.75
@@ -45,6 +46,26 @@ DEDICATED_PLAYS: Final[dict[str, str]] = {"champion_left": "champion_left_multit
 # only stand in where no scored account is given (a plan checked without the health tool).
 OPEN_RISK_FACTORS: Final = frozenset({"risk_language"})
 OPEN_RISK_CATEGORIES: Final = frozenset({"champion_left"})
+# What a customer play must be able to tell the customer: at least one fact they can read
+# (agents.facts.lines_for_draft) beyond the renewal date, of a kind the play is about, moving
+# the way the play says where it says one. Without it the demo drafted an exec brief whose
+# only content was "your renewal is in 305 days", an expansion e-mail citing the renewal
+# date alone and a usage check-in that "noticed a change" and named none. A renewal
+# kickoff's subject is the renewal itself; internal plays are the CS team's, not the rule's.
+PLAY_SUBSTANCE: Final[dict[str, tuple[frozenset[str], str | None]]] = {
+    "usage_drop_checkin": (frozenset({"signal"}), "down"),
+    "adoption_congrats": (frozenset({"signal"}), "up"),
+    "expansion_conversation": (frozenset({"signal"}), "up"),
+    "exec_sponsor_briefing": (frozenset({"signal", "ticket", "billing", "contact_left"}), None),
+    "save_plan": (frozenset({"signal", "ticket", "billing", "contact_left"}), None),
+    "champion_left_multithread": (frozenset({"contact_left"}), None),
+    "ticket_satisfaction_pulse": (frozenset({"ticket"}), None),
+    "billing_followup": (frozenset({"billing"}), None),
+    "quality_regression_followup": (frozenset({"signal", "ticket"}), None),
+}
+SUBSTANCE_FREE: Final = frozenset({"renewal_kickoff"})
+# Signals that count problems: more tickets is never growth, fewer never lost use.
+PROBLEM_COUNTS: Final = frozenset({"metric:tickets"})
 
 
 @dataclass(frozen=True)
@@ -280,20 +301,67 @@ def best_play(
     return customer[0].id
 
 
+def substance(play_id: str, fact_lines: Iterable[Mapping[str, str]]) -> list[str]:
+    """The evidence ids of the customer-visible facts a play could rest on
+    (:data:`PLAY_SUBSTANCE`); every fact a customer may read for a play not listed."""
+    kinds, trend = PLAY_SUBSTANCE.get(play_id, (None, None))
+    out: list[str] = []
+    for line in lines_for_draft(fact_lines, "email"):
+        kind = line.get("kind")
+        if kind == "renewal" or (kinds is not None and kind not in kinds):
+            continue
+        if (
+            kind == "signal"
+            and trend is not None
+            and (line.get("trend") != trend or line.get("id") in PROBLEM_COUNTS)
+        ):
+            continue
+        out.append(str(line.get("id") or ""))
+    return out
+
+
+def thin_plays(allowed: Iterable[str], facts: Mapping[str, Any]) -> dict[str, str]:
+    """The allowed customer plays with nothing to tell the customer, each with the reason
+    the reviewer reads; none when the facts carry no fact lines (nothing to judge by)."""
+    if "fact_lines" not in facts:
+        return {}
+    lines: Sequence[Mapping[str, str]] = facts.get("fact_lines") or []
+    out: dict[str, str] = {}
+    for play_id in allowed:
+        play = PLAY_LIBRARY.get(play_id)
+        if play is None or not play.customer_facing or play_id in SUBSTANCE_FREE:
+            continue
+        if not substance(play_id, lines):
+            trend = PLAY_SUBSTANCE.get(play_id, (frozenset(), None))[1]
+            what = {
+                "down": "a fall in their own use",
+                "up": "growth in their own use (seats, teams, volume)",
+            }.get(str(trend), "a change, ticket, invoice or departure they can see")
+            out[play_id] = (
+                f"nothing to tell the customer beyond the renewal date: {play.title.lower()} "
+                f"needs {what}, and the facts hold none"
+            )
+    return out
+
+
 def code_selected_plays(
     facts: Mapping[str, Any],
     allowed: Collection[str],
     *,
     max_plays: int,
     customer_slots: int | None,
+    with_substance: bool = True,
 ) -> set[str]:
-    """The play ids the code's own candidate hypotheses (``facts["hypotheses"]``) select."""
+    """The play ids the code's own candidate hypotheses (``facts["hypotheses"]``) select,
+    among the allowed plays with something to tell the customer (:func:`thin_plays`; all of
+    them with ``with_substance=False``)."""
     hypotheses: Sequence[Mapping[str, Any]] = facts.get("hypotheses") or []
+    thin = thin_plays(allowed, facts) if with_substance else {}
     return {
         s.play
         for s in select_plays(
             hypotheses,
-            allowed,
+            [p for p in allowed if p not in thin],
             max_plays=max_plays,
             customer_slots=customer_slots,
             require_evidence=True,
