@@ -109,8 +109,9 @@ def _reason(key: str, value: float) -> str:
 
 
 def expansion_strength(frame: pd.DataFrame) -> tuple[FloatArray, list[str]]:
-    """Strength of expansion signals per row of a signal frame (their sum) and the reason
-    of the strongest (its signal's own words, e.g. "seats near the ceiling: 95% ...")."""
+    """Strength of expansion signals per row of a signal frame (their sum) and its reason:
+    each signal at or past its threshold in its own words, strongest first ("seats near
+    the ceiling: 95% of purchased seats in use; expansion language: 1 record in 90 days")."""
 
     def col(name: str) -> FloatArray:
         if name not in frame.columns:
@@ -121,8 +122,12 @@ def expansion_strength(frame: pd.DataFrame) -> tuple[FloatArray, list[str]]:
     terms = expansion_terms(**values)
     keys = list(terms)
     stacked = np.vstack([terms[k] for k in keys])
-    best = np.argmax(stacked, axis=0)
-    reasons = [_reason(keys[int(b)], float(values[keys[int(b)]][i])) for i, b in enumerate(best)]
+    reasons: list[str] = []
+    for i in range(stacked.shape[1]):
+        # Stable: ties keep the order of SIGNAL_OF (seats first).
+        order = sorted(range(len(keys)), key=lambda j: -stacked[j, i])
+        held = [_reason(keys[j], float(values[keys[j]][i])) for j in order if stacked[j, i] > 0]
+        reasons.append("; ".join(held))
     return stacked.sum(axis=0), reasons
 
 
