@@ -58,6 +58,11 @@ _LEVEL_MEASURE: Final = (
     ("quality", re.compile(r"\bquality\b", re.I)),
     ("volume", re.compile(r"\boutcomes? (?:delivered|volume)\b|\boutcome volume\b", re.I)),
 )
+# A level claim: "... is low: <label> 0.79 (typical 0.84)".
+_LOW_HEAD: Final = re.compile(r"\b(?:is|are) low\b", re.IGNORECASE)
+_LEVEL: Final = re.compile(
+    r"([+-]?\d[\d,]*(?:\.\d+)?)%?\s*\(typical\s+([+-]?\d[\d,]*(?:\.\d+)?)%?\)"
+)
 # A quality change this small is the model's "outcomes are holding", not a drop or a rise.
 QUALITY_HOLD_POINTS: Final = abs(OUTCOME_HOLD_MIN_QUALITY_CHANGE)
 
@@ -106,6 +111,9 @@ def problems(hypothesis: Hypothesis) -> list[str]:
     wrong = _wrong_measure(hypothesis)
     if wrong:
         out.append(wrong)
+    not_low = _not_low(claim)
+    if not_low:
+        out.append(not_low)
     if _ZERO_CHANGE.search(claim):
         out.append("cites a zero change as a change")
     for match in _COUNTED_LIST.finditer(claim):
@@ -220,6 +228,20 @@ def _outcomes_level_claim(claim: str) -> str:
         return claim
     measures.sort(key=lambda m: ("volume", "quality").index(m))
     return _outcomes_head(measures, match.group("verb")) + (f":{rest}" if rest else "")
+
+
+def _not_low(claim: str) -> str | None:
+    """A "... is low" statement whose level is not below the typical value it cites
+    ("outcome quality 0.84 (typical 0.84)")."""
+    if not _LOW_HEAD.search(_head(claim)):
+        return None
+    level = _LEVEL.search(claim.split(":", 1)[1] if ":" in claim else "")
+    if level is None:
+        return None
+    value, typical = (float(x.replace(",", "")) for x in level.groups())
+    if value >= typical:
+        return f"says low but cites {level.group(1)} against a typical {level.group(2)}"
+    return None
 
 
 def _wrong_measure(hypothesis: Hypothesis) -> str | None:

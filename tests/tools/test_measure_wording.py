@@ -199,3 +199,11 @@ def test_a_weight_the_book_turned_around_is_not_the_stated_reason() -> None:
         "Feature adoption", velocity.contribution + breadth.contribution, [velocity, breadth]
     )
     assert "adoption breadth 12, typical 9" in text and "adoption velocity" not in text
+
+
+def test_a_level_at_or_above_typical_is_never_called_low() -> None:
+    # Seen on the demo book: "Outcome quality is low: ... 0.84 (typical 0.84)".
+    same = _hyp("Outcomes are low: outcome quality (28-day mean) 0.84 (typical 0.84)")
+    assert problems(same) and check_claim(same) is None
+    kept = check_claim(_hyp("Outcomes are low: outcome quality (28-day mean) 0.79 (typical 0.84)"))
+    assert kept is not None and kept.claim.startswith("Outcome quality is low: ")
