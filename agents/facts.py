@@ -28,6 +28,7 @@ from keel.tools.account_tools import (
     TOOL_RENEWAL,
     TOOL_SIGNALS,
 )
+from keel.tools.ticket_words import category_words, request_topic, ticket_phrase
 
 # Fact kinds a customer may read about: changes in their own usage, their renewal, billing
 # and tickets, and contacts who left, each in the words of its ``customer`` tag (no record
@@ -62,7 +63,13 @@ def build_facts(results: Mapping[str, Any], *, as_of: dt.date) -> dict[str, Any]
     hypotheses = (results.get(TOOL_HYPOTHESES) or {}).get("hypotheses") or []
     hits = (results.get(TOOL_EVIDENCE) or {}).get("hits") or []
     cohort = (results.get(TOOL_COHORT) or {}).get("matches") or []
-    evidence = [{k: v for k, v in hit.items() if k != "content"} for hit in hits]
+    # A ticket's topic in Keel's fixed words ("SSO outage"), read from its text before the
+    # text is dropped, so a draft can name what the customer asked about without quoting it.
+    evidence = [
+        {k: v for k, v in hit.items() if k != "content"}
+        | ({"topic": topic} if (topic := _ticket_topic(hit)) else {})
+        for hit in hits
+    ]
     account = dict(profile.get("account") or {})
     if account:
         account["owner_name"] = person_name(str(account.get("owner_csm") or ""))
@@ -229,6 +236,7 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
             str(item.get("kind") or "evidence"),
             category=str(item.get("category") or ""),
             status=str(item.get("status") or ""),
+            **({"topic": str(item["topic"])} if item.get("topic") else {}),
             **({"customer": _ticket_customer(item)} if item.get("kind") == "ticket" else {}),
         )
     for match in (facts.get("similar_churned") or [])[:2]:
@@ -336,13 +344,14 @@ def _billing_customer(issue: Mapping[str, Any]) -> str:
     return f"The invoice of {amount} due {due} is still unpaid{late}."
 
 
-# Ticket categories as a customer would say them ("how_to" is a how-to question).
-_TICKET_WORDS: Final = {"how_to": "how-to", "feature_request": "feature request"}
+def _ticket_topic(hit: Mapping[str, Any]) -> str:
+    return request_topic(str(hit.get("content") or "")) if hit.get("kind") == "ticket" else ""
 
 
 def _ticket_customer(item: Mapping[str, Any]) -> str:
-    raw = str(item.get("category") or "support")
-    category = _TICKET_WORDS.get(raw, raw.replace("_", " "))
+    # What it is about ("SSO outage"), else its category; a ticket without either is a
+    # ticket, never a guessed kind of one.
+    category = str(item.get("topic") or "") or category_words(item.get("category")) or "support"
     if item.get("status") == "closed":
         state = f"was closed on {item['closed_on']}" if item.get("closed_on") else "was closed"
     else:
@@ -395,10 +404,10 @@ def _evidence_line(item: Mapping[str, Any]) -> str:
             if item.get("status") == "closed"
             else "still open"
         )
-        category = str(item.get("category", "")).replace("_", " ")
+        about = f" ({item['topic']})" if item.get("topic") else ""
         return (
-            f"Ticket {ref}: {item.get('priority')}-priority {category} ticket opened "
-            f"{item.get('date')}, {state}."
+            f"Ticket {ref}: {ticket_phrase(item.get('priority'), item.get('category'))}{about} "
+            f"opened {item.get('date')}, {state}."
         )
     if kind == "note":
         label = str(item.get("note_kind") or "call").capitalize()
