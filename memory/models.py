@@ -60,6 +60,9 @@ class TicketStatus(StrEnum):
 
 
 class TicketCategory(StrEnum):
+    # An export that gives no category: Keel does not guess one (a ticket without a
+    # category is "an urgent-priority ticket", not "an urgent-priority how-to ticket").
+    UNCATEGORISED = "uncategorised"
     BUG = "bug"
     HOW_TO = "how_to"
     BILLING = "billing"

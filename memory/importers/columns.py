@@ -360,8 +360,10 @@ TICKETS = Entity(
                 "problem": "bug",
                 "incident": "outage",
                 "feature": "feature_request",
+                "uncategorized": "uncategorised",
+                "other": "uncategorised",
             },
-            doc="Default how_to.",
+            doc="Default uncategorised (Keel does not guess a category).",
         ),
         Column(
             "status",

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 from keel.memory.importers import derived
 from keel.memory.importers.columns import Kind
 from keel.memory.importers.validate import TypedTable
+from keel.memory.models import TicketCategory
 
 
 @dataclass
@@ -107,6 +108,16 @@ def db_frame(
         frame["issued_on"] = derived.default_issue_dates(table.frame)
         # Likewise the status: a payment date means paid, no payment column means not late.
         frame["status"] = derived.default_invoice_status(table.frame)
+    elif entity.name == "tickets":
+        # New rows only: a ticket the export gives no category is "uncategorised", never a
+        # guessed one (the model's default is for code that builds tickets itself).
+        frame["category"] = (
+            frame["category"].where(
+                ~is_missing(frame["category"]), TicketCategory.UNCATEGORISED.value
+            )
+            if "category" in frame
+            else TicketCategory.UNCATEGORISED.value
+        )
     elif entity.name == "nps":
         generated = derived.nps_ids(table.frame)
         frame["external_id"] = (
