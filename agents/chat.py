@@ -46,6 +46,7 @@ from langgraph.runtime import Runtime
 from keel.agents.offline import step_config
 from keel.agents.prompts import CHAT_CONTEXT, CHAT_FOCUS, CHAT_NO_FOCUS, CHAT_SYSTEM
 from keel.tools.book_tools import TOOL_PROPOSE, BookScope
+from keel.tools.outbound.content import markup_spans
 
 logger = logging.getLogger(__name__)
 
@@ -409,6 +410,9 @@ def check_answer(
     removed. A sentence that states a number and cites nothing is marked.
     """
     check = _Check(known, scope)
+    # No image, HTML or markdown link stays live in what the CSM's chat renders: a ticket's
+    # tracking pixel quoted in an answer would otherwise load (the eval's NPS-image case).
+    text = _inert_markup(text)
     lines = [check.line(line) for line in text.split("\n")]
     kept = "\n".join(line for line in lines if line is not None)
     kept = re.sub(r"[ \t]+([.,;:])", r"\1", kept).strip()
@@ -423,6 +427,21 @@ def check_answer(
         dropped=check.dropped,
         why=dict(check.why),
     )
+
+
+def _inert_markup(text: str) -> str:
+    """``text`` with HTML, markdown images and links replaced as the outbound content
+    check replaces them (``[image removed]``, ``[html removed]``, a link's text)."""
+    spans = sorted(markup_spans(text), key=lambda m: (m.start, -(m.end - m.start)))
+    out: list[str] = []
+    pos = 0
+    for span in spans:
+        if span.start < pos:
+            continue  # inside one already replaced
+        out += [text[pos : span.start], span.replacement]
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class _Check:

@@ -14,9 +14,12 @@ import functools
 import json
 import logging
 import re
+import threading
 import types
 import typing
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
@@ -189,6 +192,59 @@ def _matching_close(text: str, start: int) -> int | None:
     return None
 
 
+# --- how structured output held up ---------------------------------------------------------
+
+
+@dataclass
+class StructuredTally:
+    """How structured answers went while counting (:func:`counting_structured`), by schema:
+    usable at the first attempt, usable only after the error was fed back (repaired), or
+    unusable after every attempt (failed)."""
+
+    first_try: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, schema: str, attempt: int, ok: bool) -> None:
+        bucket = self.failed if not ok else self.first_try if attempt == 1 else self.repaired
+        with self._lock:
+            bucket[schema] = bucket.get(schema, 0) + 1
+
+    def as_json(self) -> dict[str, Any]:
+        schemas = sorted({*self.first_try, *self.repaired, *self.failed})
+        return {
+            name: {
+                "first_try": self.first_try.get(name, 0),
+                "repaired": self.repaired.get(name, 0),
+                "failed": self.failed.get(name, 0),
+            }
+            for name in schemas
+        }
+
+
+# Set while an eval counts; graph nodes run in copied contexts, which share the same tally.
+_TALLY: ContextVar[StructuredTally | None] = ContextVar("keel_structured_tally", default=None)
+
+
+@contextmanager
+def counting_structured() -> Iterator[StructuredTally]:
+    """Count every structured answer asked for in this context (the eval's report of how
+    structured output and its repair held up on a model)."""
+    tally = StructuredTally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
+
+
+def _count(schema: type[BaseModel], attempt: int, ok: bool) -> None:
+    tally = _TALLY.get()
+    if tally is not None:
+        tally.add(schema.__name__, attempt, ok)
+
+
 # --- structured output ---------------------------------------------------------------------
 
 
@@ -355,8 +411,10 @@ def invoke_structured(
     for attempt in range(1, attempts + 1):
         parsed, raw, problems = _outcome(runnable.invoke(prompt), schema)
         if parsed is not None:
+            _count(schema, attempt, ok=True)
             return parsed
         prompt = _followed_by(prompt, _feedback(raw, schema, problems, attempt, attempts))
+    _count(schema, attempts, ok=False)
     raise StructuredOutputError(schema.__name__, problems, attempts=attempts)
 
 
@@ -374,8 +432,10 @@ async def ainvoke_structured(
     for attempt in range(1, attempts + 1):
         parsed, raw, problems = _outcome(await runnable.ainvoke(prompt), schema)
         if parsed is not None:
+            _count(schema, attempt, ok=True)
             return parsed
         prompt = _followed_by(prompt, _feedback(raw, schema, problems, attempt, attempts))
+    _count(schema, attempts, ok=False)
     raise StructuredOutputError(schema.__name__, problems, attempts=attempts)
 
 

@@ -5,8 +5,11 @@ hidden trajectory (``keel.memory.truth``) or its own data (``select``), optional
 records the file adds (``records``: a ticket with an injected instruction, an overdue
 invoice, a note carrying another customer's data), with what a good result must and
 must not contain (``expect``). Text in ``records`` and ``expect.must_not`` may name
-``{{account_name}}``, ``{{other_account_name}}``, ``{{other_contact_email}}`` and
-``{{other_account_arr}}``, filled in once the accounts are chosen.
+``{{account_name}}``, ``{{owner_csm}}``, ``{{renewal_date}}``, ``{{other_account_name}}``,
+``{{other_contact_email}}``, ``{{other_account_arr}}`` and, for another CSM's account,
+``{{foreign_account_name}}``, ``{{foreign_account_arr}}`` and ``{{foreign_contact_email}}``,
+filled in once the accounts are chosen. ``chat`` lists questions the account's CSM asks the
+chat, each with what its answer must and must not say.
 
 A YAML file holds ``version``, ``name``, ``book`` and ``scenarios`` (and optionally a
 ``bipia`` block that turns BIPIA text attacks into scenarios). A JSONL file holds one
@@ -145,12 +148,52 @@ class Expect(_Strict):
     _check_plays = field_validator("plays", "acceptable_plays", "forbidden_plays")(_plays)
 
 
+# The chat question types the suite covers.
+ChatType = Literal[
+    "attention", "why_at_risk", "customer_said", "renewal", "citation", "injection", "other"
+]
+EVIDENCE_KINDS: Final = frozenset(
+    {"account", "cohort", "contact", "factor", "health", "invoice", "metric", "note", "nps"}
+    | {"renewal", "signal", "ticket"}
+)
+
+
+def _evidence_kinds(values: list[str]) -> list[str]:
+    unknown = [v for v in values if v not in EVIDENCE_KINDS]
+    if unknown:
+        raise ValueError(
+            f"unknown evidence kind(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(EVIDENCE_KINDS))}"
+        )
+    return values
+
+
+class ChatQuestion(_Strict):
+    """A question a CSM (the account's owner) asks Keel's chat, and what the expert answer
+    must and must not say. Text may use the scenario's ``{{placeholders}}``; matching is
+    case-insensitive."""
+
+    ask: str = Field(min_length=1)
+    type: ChatType = "other"
+    # Asked with the scenario's account in focus (False: a question about the whole book).
+    focus: bool = True
+    must_mention: list[str] = Field(default_factory=list)
+    # At least one of these (e.g. the ways of saying no).
+    must_mention_any: list[str] = Field(default_factory=list)
+    must_not_mention: list[str] = Field(default_factory=list)
+    # Evidence kinds the answer must cite at least once each (e.g. ticket, renewal).
+    must_cite: list[str] = Field(default_factory=list)
+
+    _check_kinds = field_validator("must_cite")(_evidence_kinds)
+
+
 class Scenario(_Strict):
     id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = ""
     select: Select = Field(default_factory=Select)
     records: Records = Field(default_factory=Records)
     expect: Expect = Field(default_factory=Expect)
+    chat: list[ChatQuestion] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
 

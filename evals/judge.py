@@ -64,6 +64,8 @@ Reply with only this JSON object:
 "empathy": {{"score": 1-5, "reason": "..."}}, "actionability": {{"score": 1-5, "reason": "..."}}}}
 """
 
+# A reason is one sentence: the bound also keeps a small local model from rambling on.
+REASON_CHARS = 200
 VERDICT_SCHEMA: dict[str, Any] = {
     "title": "draft_rating",
     "description": "Ratings of one customer email draft, 1-5 per criterion, with reasons.",
@@ -72,8 +74,8 @@ VERDICT_SCHEMA: dict[str, Any] = {
         name: {
             "type": "object",
             "properties": {
-                "score": {"type": "integer", "minimum": 1, "maximum": 5},
-                "reason": {"type": "string"},
+                "score": {"type": "integer", "enum": list(SCALE)},
+                "reason": {"type": "string", "maxLength": REASON_CHARS},
             },
             "required": ["score", "reason"],
         }
@@ -285,8 +287,10 @@ class Judge:
 
 
 def openevals_asker(config: JudgeConfig) -> Ask:
-    """Ask through ``openevals.create_llm_as_judge`` on ``ChatOpenAI`` (JSON mode, the
-    pinned temperature); the raw reply is returned for :func:`parse_verdict`."""
+    """Ask through ``openevals.create_llm_as_judge`` on ``ChatOpenAI`` (the verdict's JSON
+    schema as the response format, so an endpoint that decodes under a schema, as ``keel
+    local-model serve`` does, returns one; the pinned temperature); the raw reply is
+    returned for :func:`parse_verdict`."""
     from langchain_openai import ChatOpenAI
     from openevals.llm import create_llm_as_judge
 
@@ -302,7 +306,7 @@ def openevals_asker(config: JudgeConfig) -> Ask:
         prompt=JUDGE_PROMPT,
         judge=chat,
         output_schema=VERDICT_SCHEMA,
-        structured_output_kwargs={"method": "json_mode", "include_raw": True},
+        structured_output_kwargs={"method": "json_schema", "include_raw": True},
     )
 
     def ask(inputs: str, output: str) -> str:

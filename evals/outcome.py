@@ -113,6 +113,50 @@ class Artefact:
 
 
 @dataclass(frozen=True)
+class ChatAnswer:
+    """One chat question the scenario's CSM asked, the checked answer they read, and what
+    the expert answer must and must not say (placeholders filled in).
+
+    Attributes:
+        text: The answer after the chat's citation check ('' when it failed: ``error``).
+        cited: The evidence ids it cites.
+        removed: Ids the citation check took out (the model cited what it may not).
+        unsupported: Sentences stating a number with no source (marked by the check).
+        owners: The CSM owning each cited record; None for a computed id (a health score,
+            a metric), ``"?"`` for a record id that names nothing.
+    """
+
+    question: str
+    type: str
+    text: str
+    user: str = ""
+    focus: bool = True
+    error: str = ""
+    cited: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    owners: dict[str, str | None] = field(default_factory=dict)
+    must_mention: tuple[str, ...] = ()
+    must_mention_any: tuple[str, ...] = ()
+    must_not_mention: tuple[str, ...] = ()
+    must_cite: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "type": self.type,
+            "focus": self.focus,
+            "text": self.text,
+            "error": self.error,
+            "cited": list(self.cited),
+            "removed": list(self.removed),
+            "unsupported": list(self.unsupported),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
 class Expected:
     """What a good result must and must not contain (from the scenario file)."""
 
@@ -142,6 +186,7 @@ class Outcome:
             evidence id (``None`` account: not a record of any account).
         allowlist: Link prefixes a draft may carry.
         approved_offers: Offers each play may make, by play id.
+        chat: The scenario's chat questions and their checked answers.
     """
 
     scenario: str
@@ -156,6 +201,7 @@ class Outcome:
     approved_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Expected = field(default_factory=Expected)
     errors: tuple[str, ...] = ()
+    chat: tuple[ChatAnswer, ...] = ()
 
     @property
     def drafts(self) -> list[Artefact]:

@@ -12,18 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from keel.agents.repair import counting_structured
 from keel.api.services.reviews import run_context
 from keel.app import App
 from keel.domain.policy import Policy
 from keel.errors import KeelError
+from keel.evals.chat_collect import ask_questions
 from keel.evals.collect import run_scenario
 from keel.evals.compare import Comparison, compare, load_run
 from keel.evals.dataset import load_dataset
@@ -60,6 +62,7 @@ def run_eval(
     gate_path: Path | None = None,
     model: BaseChatModel | None = None,
     progress: Progress | None = None,
+    only: Sequence[str] | None = None,
 ) -> EvalRun:
     """Run a dataset (the bundled default when None) and judge it.
 
@@ -71,9 +74,12 @@ def run_eval(
         gate_path: Per-scorer minimums; the bundled default gate when None.
         model: The chat model; from ``settings`` when None.
         progress: Called as ``progress(scenario_id, done, total)``.
+        only: Run just these scenarios (ids); each is still placed on the account the
+            whole dataset gives it, so its scores compare with a full run's.
 
     Raises:
-        KeelError: an unusable dataset, gate or earlier run, or a scenario no account fits.
+        KeelError: an unusable dataset, gate or earlier run, a scenario no account fits,
+            or an ``only`` id the dataset does not have.
     """
     from keel.domain.policy import policy_from_settings
 
@@ -86,7 +92,7 @@ def run_eval(
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     with open_workspace(dataset, settings) as ws:
-        placed = place(ws, expanded.scenarios, policy)
+        placed = _only(place(ws, expanded.scenarios, policy), only)
         with _app(ws, model) as app:
             label = app.model_label
             total = len(placed)
@@ -111,9 +117,11 @@ def run_eval(
             "seed": dataset.book.seed,
             "as_of": as_of.isoformat(),
         },
-        "notes": expanded.notes,
+        "notes": expanded.notes
+        + ([f"only {len(placed)} of the dataset's scenarios were run"] if only else []),
         "scenarios": results,
         "summary": summarise(results),
+        "model_stats": model_stats(results),
     }
     run = EvalRun(data=data, gate_path=str(gate_path or DEFAULT_GATE))
     failed = {r["id"]: r["errors"] for r in results if r["errors"]}
@@ -123,6 +131,21 @@ def run_eval(
         run.comparison = compare(baseline, data, baseline=str(compare_with))
         data["comparison"] = run.comparison.as_json()
     return run
+
+
+def _only(placed: list[Placed], only: Sequence[str] | None) -> list[Placed]:
+    """The placed scenarios ``only`` names, in the dataset's order (all when None)."""
+    if not only:
+        return placed
+    known = [item.scenario.id for item in placed]
+    unknown = [ident for ident in only if ident not in known]
+    if unknown:
+        raise KeelError(
+            f"no scenario {', '.join(repr(u) for u in unknown)} in the dataset "
+            f"(it has: {', '.join(known)})"
+        )
+    wanted = set(only)
+    return [item for item in placed if item.scenario.id in wanted]
 
 
 @contextmanager
@@ -155,19 +178,26 @@ def _one(ws: Workspace, app: App, item: Placed, policy: Policy, label: str) -> d
         "tier": policy.tier_for(item.account),
     }
     try:
-        outcome, thread = run_scenario(
-            app.review_graph,
-            ws.engine,
-            item,
-            policy=policy,
-            allowlist=ws.settings.link_allowlist,
-            as_of=ws.as_of,
-            prep_model=app.chat_model,
-            label=label,
-            context=lambda thread_id: run_context(
-                app, as_of=ws.as_of, user=None, thread_id=thread_id, account_id=item.account.id
-            ),
-        )
+        with counting_structured() as tally:
+            outcome, thread = run_scenario(
+                app.review_graph,
+                ws.engine,
+                item,
+                policy=policy,
+                allowlist=ws.settings.link_allowlist,
+                as_of=ws.as_of,
+                prep_model=app.chat_model,
+                label=label,
+                context=lambda thread_id: run_context(
+                    app,
+                    as_of=ws.as_of,
+                    user=None,
+                    thread_id=thread_id,
+                    account_id=item.account.id,
+                ),
+            )
+            if item.scenario.chat:
+                outcome = replace(outcome, chat=ask_questions(app, item, as_of=ws.as_of))
     except KeelError as exc:
         # A review that stops (a spent budget, an endpoint down) scores nothing: it fails
         # every scorer rather than vanish from the means.
@@ -182,6 +212,7 @@ def _one(ws: Workspace, app: App, item: Placed, policy: Policy, label: str) -> d
             "seconds": round(time.perf_counter() - started, 3),
             "scores": [s.as_json() for s in failed],
             "artefacts": [],
+            "structured": tally.as_json(),
         }
     scores = score_all(outcome)
     return {
@@ -197,6 +228,57 @@ def _one(ws: Workspace, app: App, item: Placed, policy: Policy, label: str) -> d
         "seconds": round(time.perf_counter() - started, 3),
         "scores": [s.as_json() for s in scores],
         "artefacts": [a.as_json() for a in outcome.artefacts],
+        "chat": [c.as_json() for c in outcome.chat],
+        "structured": tally.as_json(),
+    }
+
+
+def model_stats(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the model held up: structured answers (usable at once, after the error was fed
+    back, or not at all) by schema and in all, and the time per scenario and per draft."""
+    by_schema: dict[str, dict[str, int]] = {}
+    for result in results:
+        for schema, counts in (result.get("structured") or {}).items():
+            total = by_schema.setdefault(schema, {"first_try": 0, "repaired": 0, "failed": 0})
+            for key in total:
+                total[key] += int(counts.get(key, 0))
+    first = sum(c["first_try"] for c in by_schema.values())
+    repaired = sum(c["repaired"] for c in by_schema.values())
+    failed = sum(c["failed"] for c in by_schema.values())
+    asked = first + repaired + failed
+    drafts = sum(
+        1
+        for r in results
+        for a in r.get("artefacts") or []
+        if str(a.get("key", "")).startswith("draft:")
+    )
+    chat_seconds = sum(float(c.get("seconds") or 0) for r in results for c in r.get("chat") or [])
+    answers = sum(len(r.get("chat") or []) for r in results)
+    # Reviews (what drafts cost) apart from the chat questions asked after them.
+    seconds = sum(float(r.get("seconds") or 0) for r in results) - chat_seconds
+
+    def rate(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    return {
+        "structured": {
+            "asked": asked,
+            "first_try": first,
+            "repaired": repaired,
+            "failed": failed,
+            "success_rate": rate(first + repaired, asked),
+            "repair_rate": rate(repaired, asked),
+            "repair_success": rate(repaired, repaired + failed),
+            "by_schema": by_schema,
+        },
+        "scenarios": len(results),
+        "reviews_failed": sum(1 for r in results if r.get("errors")),
+        "drafts": drafts,
+        "seconds": round(seconds, 2),
+        "seconds_per_scenario": round(seconds / len(results), 2) if results else None,
+        "seconds_per_draft": round(seconds / drafts, 2) if drafts else None,
+        "chat_answers": answers,
+        "seconds_per_chat_answer": round(chat_seconds / answers, 2) if answers else None,
     }
 
 

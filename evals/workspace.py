@@ -143,7 +143,9 @@ def place(ws: Workspace, scenarios: Sequence[Scenario], policy: Policy) -> list[
             )
         taken.add(chosen.external_id)
         other = next(a for a in accounts if a.external_id != chosen.external_id)
-        values = _values(ws.engine, chosen, other)
+        # Another CSM's account: what a question about someone else's book must not reveal.
+        foreign = next((a for a in accounts if a.owner_csm != chosen.owner_csm), other)
+        values = _values(ws.engine, chosen, other, foreign)
         _write(ws, chosen, scenario.records, values)
         with Session(ws.engine) as session:
             fresh = session.get(Account, chosen.id)
@@ -184,16 +186,26 @@ def _matches(ws: Workspace, account: Account, want: Select, policy: Policy) -> b
     return all(checks)
 
 
-def _values(engine: Engine, account: Account, other: Account) -> dict[str, str]:
+def _values(engine: Engine, account: Account, other: Account, foreign: Account) -> dict[str, str]:
     with Session(engine) as session:
         contact = session.exec(
             select(Contact).where(Contact.account_id == other.id).order_by(col(Contact.id))
         ).first()
+        foreign_contact = session.exec(
+            select(Contact).where(Contact.account_id == foreign.id).order_by(col(Contact.id))
+        ).first()
     return {
         "account_name": account.name,
+        "owner_csm": account.owner_csm,
+        "renewal_date": account.renewal_date.isoformat() if account.renewal_date else "",
         "other_account_name": other.name,
         "other_account_arr": f"{other.arr:,.0f}",
         "other_contact_email": contact.email if contact else "someone@elsewhere.example",
+        "foreign_account_name": foreign.name,
+        "foreign_account_arr": f"{foreign.arr:,.0f}",
+        "foreign_contact_email": (
+            foreign_contact.email if foreign_contact else "someone@elsewhere.example"
+        ),
     }
 
 

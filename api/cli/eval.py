@@ -29,7 +29,8 @@ EVAL_EPILOG = (
     "  keel eval --out runs/base                      (keep this run as a baseline)\n\n"
     "  keel eval --compare runs/base --out runs/new   (what got better or worse)\n\n"
     "  keel eval --dataset my.yaml --gate strict.yaml\n\n"
-    "  keel eval --judge                              (adds the LLM judge's ratings)"
+    "  keel eval --judge                              (adds the LLM judge's ratings)\n\n"
+    "  keel eval --model http://127.0.0.1:8765/v1     (the suite on a local endpoint)"
 )
 
 
@@ -69,10 +70,26 @@ def register(app: typer.Typer) -> None:
             "--judge-cache",
             help="The judge's verdict cache (default keel-evals/judge-cache).",
         ),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            help="The model under test: 'offline', an OpenAI-compatible endpoint URL (e.g. "
+            "http://127.0.0.1:8765/v1 from `keel local-model serve`), NAME@URL, or a model "
+            "name on the configured endpoint. Default: the configured model.",
+        ),
+        scenario: list[str] | None = typer.Option(
+            None,
+            "--scenario",
+            help="Run only this scenario (repeat for more); it keeps the account the whole "
+            "dataset gives it.",
+        ),
     ) -> None:
+        from keel.evals.model_choice import settings_for_model
         from keel.evals.report import write_run
         from keel.evals.runner import run_eval
         from keel.settings import Settings
+
+        settings = settings_for_model(Settings(), model)
 
         with progress() as bar:
             task = bar.add_task("scenarios", total=None)
@@ -81,16 +98,16 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, total=total, completed=done, description=scenario or "scored")
 
             run = run_eval(
-                settings=Settings(),
+                settings=settings,
                 dataset_path=dataset,
                 compare_with=compare,
                 gate_path=gate,
                 progress=step,
+                only=scenario,
             )
         if judge:
             from keel.evals.judge import DEFAULT_CACHE, judge_config, judge_run
 
-            settings = Settings()
             config = judge_config(settings, model=judge_model, base_url=judge_base_url)
             if config is not None:
                 console.print(f"Judging the drafts with {config.label} ...", highlight=False)
@@ -122,6 +139,18 @@ def print_run(run: EvalRun) -> None:
             row.append(_num((before.get(scorer) or (None, None))[0]))
         table.add_row(*row)
     console.print(table)
+    stats = data.get("model_stats") or {}
+    structured = stats.get("structured") or {}
+    if structured.get("asked"):
+        console.print(
+            f"Structured answers: {structured['asked']} asked, {structured['first_try']} usable "
+            f"at once, {structured['repaired']} after repair, {structured['failed']} failed "
+            f"(success {_num(structured['success_rate'])}, repair rate "
+            f"{_num(structured['repair_rate'])}); {stats.get('drafts', 0)} drafts, "
+            f"{_num(stats.get('seconds_per_scenario'))} s/scenario, "
+            f"{_num(stats.get('seconds_per_draft'))} s/draft",
+            highlight=False,
+        )
     lowest = sorted(w for w in map(_worst, data["scenarios"]) if w is not None and w[0] < 1)
     shown = [f"{ident} ({scorer} {score:.2f})" for score, ident, scorer in lowest]
     if shown:

@@ -30,6 +30,12 @@ def serve_command(
     max_tokens: int = typer.Option(
         512, "--max-tokens", min=1, help="Cap on a reply's tokens, whatever a request asks."
     ),
+    free_json: bool = typer.Option(
+        False,
+        "--free-json",
+        help="Let the model write JSON answers freely (prompted only) instead of decoding "
+        "them under the requested schema.",
+    ),
 ) -> None:
     """Serve SmolLM2-135M-Instruct at http://HOST:PORT/v1 until interrupted."""
     from keel.evals.local_model import MODEL_NAME, SmolLM2, model_path, serve
@@ -40,11 +46,19 @@ def serve_command(
         console.print(
             f"[green]Serving[/] {MODEL_NAME} at http://{host}:{port}/v1 (loaded in "
             f"{model.load_seconds} s, {model.threads} threads, replies up to {max_tokens} "
-            "tokens). Ctrl-C stops it.",
+            f"tokens, JSON answers {'constrained' if model.constrain else 'free'}). "
+            "Ctrl-C stops it.",
             highlight=False,
         )
 
-    serve(host=host, port=port, threads=threads, max_tokens=max_tokens, on_ready=ready)
+    serve(
+        host=host,
+        port=port,
+        threads=threads,
+        max_tokens=max_tokens,
+        constrain=not free_json,
+        on_ready=ready,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Final
 
 from keel.evals.outcome import Outcome, Score
+from keel.evals.scorers.chat import score_chat_citations, score_chat_correctness
 from keel.evals.scorers.citations import score_citations
 from keel.evals.scorers.grounded import score_grounded
 from keel.evals.scorers.personal import score_personalisation
@@ -30,6 +31,8 @@ SCORERS: Final[dict[str, Scorer]] = {
     "hypothesis_recall": score_hypothesis_recall,
     "hypothesis_precision": score_hypothesis_precision,
     "play_choice": score_play,
+    "chat_correctness": score_chat_correctness,
+    "chat_citations": score_chat_citations,
 }
 
 

@@ -145,7 +145,11 @@ def test_the_judge_asks_the_pinned_model_once_and_replays_from_the_cache(
     (request,) = openai_server.script.requests
     assert request["model"] == "judge-model"
     assert request["temperature"] == JUDGE_TEMPERATURE
-    assert request["response_format"] == {"type": "json_object"}
+    # The verdict's schema is the response format: an endpoint that decodes under a
+    # schema (keel local-model serve) can only answer with a verdict's shape.
+    response_format = request["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["schema"]["required"] == list(CRITERIA)
     prompt = request["messages"][-1]["content"]
     assert "Hi Ana, ..." in prompt and "Account: Acme" in prompt
     assert "actionability" in prompt
