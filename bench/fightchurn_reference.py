@@ -42,6 +42,7 @@ class ReferenceResult:
     label: str
     auc: float
     lift: float
+    n: int = 0
 
 
 def _days(values: pd.Series) -> np.ndarray:
@@ -70,6 +71,34 @@ def book_features(data: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     columns["tenure"] = np.log1p(np.clip(obs_day - start, 0, None))
     x = pd.DataFrame(columns)
     return x, obs["is_churn"].to_numpy(np.int64), obs_day
+
+
+def plain_features(data: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The plain baseline's features: every event's log 28-day count, log tenure, log MRR
+    and renewal timing (log days to the end of the current term, and whether it ends
+    within 35 days), per observation.
+
+    MRR is the sum over the subscription rows in force on the observation date (plan and
+    add-ons); the term is the one of the row in force that ends last. On a book with one
+    monthly plan both are constant and the model ignores them.
+    """
+    x, y, day = book_features(data)
+    obs = pd.read_csv(data / "observation.csv")
+    subs = pd.read_csv(data / "subscription.csv")
+    subs["s"] = _days(subs["start_date"])
+    subs["e"] = _days(subs["end_date"].fillna("2999-01-01"))
+    rows = obs[["account_id"]].assign(day=day, row=np.arange(len(obs)))
+    joined = rows.merge(subs[["account_id", "s", "e", "mrr"]], on="account_id")
+    live = joined[(joined["s"] <= joined["day"]) & (joined["day"] < joined["e"])]
+    per_row = live.groupby("row").agg(mrr=("mrr", "sum"), term_end=("e", "max"))
+    mrr = per_row["mrr"].reindex(range(len(obs))).to_numpy(dtype=float)
+    to_end = (per_row["term_end"].reindex(range(len(obs))).to_numpy(dtype=float)) - day
+    x = x.copy()
+    x["mrr"] = np.log1p(np.nan_to_num(mrr))
+    to_end = np.clip(np.nan_to_num(to_end, nan=0.0), 0, 365)
+    x["days_to_renewal"] = np.log1p(to_end)
+    x["renewal_within_35d"] = (to_end <= 35).astype(float)
+    return x, y, day
 
 
 def _lift(y: np.ndarray, p: np.ndarray) -> float:
@@ -119,6 +148,7 @@ def keel_protocol(
     day: np.ndarray,
     blocks: Sequence[tuple[dt.date, dt.date]],
     label_window_days: int,
+    label: str = "Keel's protocol (Keel's blocks, known labels only, C by inner CV)",
 ) -> ReferenceResult:
     """Pooled AUC and lift over Keel's blocks, trained on labels known at each block start."""
     scores: list[np.ndarray] = []
@@ -134,7 +164,8 @@ def keel_protocol(
         labels.append(y[test])
     p, yy = np.concatenate(scores), np.concatenate(labels)
     return ReferenceResult(
-        "Keel's protocol (Keel's blocks, known labels only, C by inner CV)",
+        label,
         float(roc_auc_score(yy, p)),
         _lift(yy, p),
+        len(yy),
     )
