@@ -84,6 +84,8 @@ def build_facts(results: Mapping[str, Any], *, as_of: dt.date) -> dict[str, Any]
         "billing_issues": renewal.get("billing_issues") or [],
         "signals": signals,
         "evidence": evidence,
+        # The customer's open tickets, whatever the evidence search returned.
+        "open_requests": profile.get("open_requests") or [],
         "similar_churned": cohort,
     }
     facts["fact_lines"] = fact_lines(facts)
@@ -229,7 +231,10 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
                 + (f" ({contact['title']})" if contact.get("title") else "")
                 + f" has left the company{when}.",
             )
-    for item in (facts.get("evidence") or [])[:MAX_EVIDENCE_LINES]:
+    for item in [
+        *(facts.get("evidence") or [])[:MAX_EVIDENCE_LINES],
+        *(facts.get("open_requests") or []),
+    ]:
         add(
             item.get("id"),
             _evidence_line(item),

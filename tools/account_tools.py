@@ -38,6 +38,7 @@ from keel.memory.models import (
 from keel.memory.vectors.lock import IndexBusy
 from keel.tools import account_intel
 from keel.tools.signals.billing import status_as_of
+from keel.tools.ticket_words import request_topic
 
 if TYPE_CHECKING:
     from keel.memory.vectors import VectorStore
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 EVIDENCE_KINDS: Final = ("ticket", "note", "nps")
 MAX_TEXT_CHARS: Final = 600
 DEFAULT_HITS: Final = 6
+# The customer's open tickets in the profile: what they are waiting on, whatever a search finds.
+MAX_OPEN_REQUESTS: Final = 3
 EVIDENCE_LOOKBACK_DAYS: Final = 180
 DEFAULT_EVIDENCE_QUERY: Final = (
     "problems, complaints, cancellation or budget risk, outages, quality issues, "
@@ -179,6 +182,7 @@ class AccountReader:
                 .order_by(col(Contact.id))
             ).all()
             visible = [c for c in contacts if c.added_on is None or c.added_on <= scope.as_of]
+            open_requests = self._open_requests(session, scope)
         renewal = account.renewal_date
         return {
             "account": {
@@ -204,7 +208,33 @@ class AccountReader:
             "contacts": [
                 contact_facts(c) | {"left_company": _left_by(c, scope.as_of)} for c in visible
             ],
+            "open_requests": open_requests,
         }
+
+    def _open_requests(self, session: Session, scope: AccountScope) -> list[dict[str, Any]]:
+        """The account's tickets still open at the as-of date, most recent first, each with
+        its topic in Keel's fixed words ("SSO outage") and no customer text."""
+        since = scope.as_of - dt.timedelta(days=EVIDENCE_LOOKBACK_DAYS)
+        start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
+        until = dt.datetime.combine(scope.as_of, dt.time.max, tzinfo=dt.UTC)
+        tickets = session.exec(
+            select(Ticket)
+            .where(
+                Ticket.account_id == scope.account_id,
+                col(Ticket.opened_at) >= start,
+                col(Ticket.opened_at) <= until,
+            )
+            .order_by(col(Ticket.opened_at).desc())
+        ).all()
+        out = []
+        for ticket in tickets:
+            record = _ticket_record(ticket, scope.as_of)
+            if record["status"] != "open":
+                continue
+            topic = request_topic(f"{ticket.subject}\n{ticket.body}")
+            del record["content"]
+            out.append(record | ({"topic": topic} if topic else {}))
+        return out[:MAX_OPEN_REQUESTS]
 
     # --- renewal and billing ---------------------------------------------------------------
 

@@ -9,14 +9,25 @@ described as "urgent-priority how to ticket".
 from __future__ import annotations
 
 import copy
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from keel.agents.describe import describe_action
 from keel.agents.facts import build_facts, fact_lines, lines_for_draft
 from keel.memory.actions import ProposedAction
-from keel.tools.account_tools import TOOL_EVIDENCE, wrap_customer_text
+from keel.memory.importers import import_path
+from keel.tools.account_tools import (
+    TOOL_EVIDENCE,
+    TOOL_PROFILE,
+    AccountReader,
+    AccountScope,
+    resolve_account,
+    wrap_customer_text,
+)
 from keel.tools.outbound.customer_text import find_internal
 from keel.tools.ticket_words import request_topic, ticket_phrase
 from tests.agents.test_customer_text_drafts import AS_OF, FALLING, _results
@@ -131,3 +142,50 @@ def test_a_ticket_without_a_category_is_described_without_a_guessed_one(
 def test_a_categorised_ticket_keeps_its_category() -> None:
     assert ticket_phrase("urgent", "how_to") == "urgent-priority how-to ticket"
     assert ticket_phrase("", "feature_request") == "feature request ticket"
+
+
+# --------------------------------------------------- open tickets whatever the search returns
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def waiting_book(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    """One account with an SSO outage ticket open for seven weeks, an admin-transfer
+    request solved, and eight call notes since: newer than the ticket, so a search
+    returning the most recent records finds only notes."""
+    engine: Engine = request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text("id,name,arr\nacme,Acme Corp,120000\n", encoding="utf-8")
+    (folder / "tickets.csv").write_text(
+        "id,account_id,opened_at,closed_at,priority,category,subject,body\n"
+        "T-1,acme,2026-09-10,,urgent,,SSO outage,Nobody can sign in through Okta since Monday.\n"
+        "T-2,acme,2026-09-01,2026-09-05,normal,,Admin transfer,Please move admin to Priya.\n",
+        encoding="utf-8",
+    )
+    (folder / "notes.csv").write_text(
+        "id,account_id,occurred_on,text\n"
+        + "".join(f"N-{i},acme,2026-10-{10 + i:02d},Weekly sync {i}.\n" for i in range(8)),
+        encoding="utf-8",
+    )
+    import_path(engine, folder)
+    return engine
+
+
+def test_an_open_ticket_reaches_the_draft_when_the_search_misses_it(waiting_book: Engine) -> None:
+    reader = AccountReader(waiting_book)
+    account = resolve_account(waiting_book, "acme")
+    scope = AccountScope(int(account.id or 0), dt.date(2026, 10, 31))
+    hits = reader.search_evidence(scope)["hits"]
+    assert all(hit["kind"] == "note" for hit in hits)  # the search finds notes only
+    profile = reader.profile(scope)
+    assert [r["id"] for r in profile["open_requests"]] == ["ticket:T-1"]
+    assert profile["open_requests"][0]["topic"] == "SSO outage"
+    assert "content" not in profile["open_requests"][0]
+    results = copy.deepcopy(_results(signals=[FALLING]))
+    results[TOOL_PROFILE]["open_requests"] = profile["open_requests"]
+    results[TOOL_EVIDENCE]["hits"] = hits
+    content, _ = _draft("renewal_kickoff", results)
+    assert "I know your SSO outage ticket opened on 2026-09-10 is still open" in content.body
+    assert "ticket:T-1" in content.evidence_ids and "T-1" not in content.body
+    # The solved admin transfer is not acknowledged as open.
+    assert "admin transfer" not in content.body
