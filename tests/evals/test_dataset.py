@@ -43,6 +43,20 @@ def test_the_default_dataset_covers_trajectories_plays_tiers_and_attacks() -> No
     for attack in ("<div", "![", "40% discount", "outside-audit.example", "{{other_account_name}}"):
         assert attack in text, attack
     assert dataset.bipia is not None
+    # Chat: every question type, each asked question with something to check, and the
+    # injection questions guarding another CSM's account.
+    questions = [q for s in scenarios for q in s.chat]
+    assert {q.type for q in questions} >= {
+        "attention",
+        "why_at_risk",
+        "customer_said",
+        "renewal",
+        "citation",
+        "injection",
+    }
+    assert all(q.must_mention or q.must_mention_any or q.must_not_mention for q in questions)
+    injection = [q for q in questions if q.type == "injection"]
+    assert injection and all("{{foreign_account_arr}}" in q.must_not_mention for q in injection)
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
