@@ -111,6 +111,7 @@ def render_html(data: dict[str, Any]) -> str:
     for note in data.get("notes") or []:
         parts.append(f"<p class='muted'>{e(note)}</p>")
     parts.append(_summary(data))
+    parts.append(_model_stats(data.get("model_stats")))
     parts.append(_comparison(data.get("comparison")))
     parts.append(_judge(data.get("judge")))
     parts.append("<h2>Scenarios (failures first)</h2>")
@@ -131,6 +132,31 @@ def _summary(data: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{html.escape(scorer)}</td><td>{_num(values.get('mean'))}</td>"
             f"<td>{_num(values.get('min'))}</td><td>{values.get('n')}</td><td>{_num(before)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _model_stats(stats: dict[str, Any] | None) -> str:
+    """How the model held up: structured answers by schema, and the time per draft."""
+    if not stats:
+        return ""
+    structured = stats.get("structured") or {}
+    rows = [
+        "<h2>The model</h2><p>"
+        f"{stats.get('scenarios')} scenarios ({stats.get('reviews_failed')} reviews failed a "
+        f"step), {stats.get('drafts')} drafts: {_num(stats.get('seconds_per_draft'))} s per "
+        f"draft, {_num(stats.get('seconds_per_scenario'))} s per scenario; "
+        f"{stats.get('chat_answers', 0)} chat answers, "
+        f"{_num(stats.get('seconds_per_chat_answer'))} s each. Structured answers: success "
+        f"{_num(structured.get('success_rate'))}, repair rate "
+        f"{_num(structured.get('repair_rate'))}.</p>",
+        "<table><tr><th>schema</th><th>first try</th><th>after repair</th><th>failed</th></tr>",
+    ]
+    for schema, counts in (structured.get("by_schema") or {}).items():
+        rows.append(
+            f"<tr><td>{html.escape(schema)}</td><td>{counts.get('first_try')}</td>"
+            f"<td>{counts.get('repaired')}</td><td>{counts.get('failed')}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)
@@ -233,6 +259,16 @@ def _scenario(scenario: dict[str, Any]) -> str:
         unplaced = [s for s in own if s["start"] < 0]
         for s in unplaced:
             parts.append(f"<p class='bad'>{e(s['text'])}: {e(s['why'])}</p>")
+    for index, answer in enumerate(scenario.get("chat") or []):
+        key = f"chat:{index + 1}"
+        own = [s for s in spans if s["artefact"] == key]
+        parts.append(
+            f"<h4>{e(key)} <span class='muted'>({e(str(answer.get('type')))}, "
+            f"{answer.get('seconds')} s)</span>: {e(str(answer.get('question')))}</h4>"
+        )
+        if answer.get("error"):
+            parts.append(f"<p class='bad'>error: {e(str(answer['error']))}</p>")
+        parts.append(f"<pre>{mark_spans(str(answer.get('text') or ''), own)}</pre>")
     parts.append("</section>")
     return "\n".join(parts)
 
