@@ -34,7 +34,9 @@ Nothing is asserted: the script prints figures.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -87,6 +89,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Worker processes (keel nightly --workers); --concurrency accounts each.",
+    )
+    parser.add_argument(
+        "--book",
+        type=Path,
+        default=None,
+        help="Keep the seeded book here and reuse it on the next run with the same "
+        "--accounts and --seed (seeding 10,000 accounts takes minutes); each run copies it "
+        "into its scratch workspace, so the night always starts unreviewed.",
+    )
+    parser.add_argument(
         "--no-cap",
         action="store_true",
         help="Lift the policy's daily draft cap per CSM, so every account's plays are drafted "
@@ -106,16 +122,31 @@ def main() -> None:
                 ),
                 encoding="utf-8",
             )
-        settings = Settings(data_dir=Path(scratch) / "keel-data", policy_path=policy)
+        data_dir = Path(scratch) / "keel-data"
+        cached = args.book / f"book-{args.accounts}-{args.seed}" if args.book else None
+        if cached is not None and cached.is_dir():
+            shutil.copytree(cached, data_dir)
+            print(f"book of {args.accounts} accounts copied from {cached}")
+        settings = Settings(data_dir=data_dir, policy_path=policy)
         with App(settings=settings, use_vectors=False) as app:
-            started = time.perf_counter()
-            seed_book(app, SeedRequest(accounts=args.accounts, seed=args.seed))
-            print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
+            if cached is None or not cached.is_dir():
+                started = time.perf_counter()
+                seed_book(app, SeedRequest(accounts=args.accounts, seed=args.seed))
+                print(f"seeded {args.accounts} accounts in {time.perf_counter() - started:.1f}s")
+                if cached is not None:
+                    app.engine.dispose()  # the SQLite files complete before the copy
+                    shutil.copytree(data_dir, cached)
             timer = Timer()
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"load average before the night: {load} on {os.cpu_count()} cores")
             report = run_nightly(
                 app,
-                NightlyRequest(concurrency=args.concurrency, callbacks=[timer]),
+                NightlyRequest(
+                    concurrency=args.concurrency, workers=args.workers, callbacks=[timer]
+                ),
             )
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"load average after the night: {load}")
 
     review = report.phases.get("review", 0.0)
     print(
@@ -128,12 +159,13 @@ def main() -> None:
     )
     print_phase_throughput(report)
     print(
-        f"accounts per second (offline model, concurrency {args.concurrency}): "
+        f"accounts per second (offline model, {args.workers} process(es) x concurrency "
+        f"{args.concurrency}): "
         f"{report.total / max(review, 1e-9):.2f} over the review phase, "
         f"{report.total / max(report.phases.get('total', 0.0), 1e-9):.2f} end to end"
     )
     tool, model_s = timer.totals["tool"], timer.totals["model"]
-    if args.concurrency == 1 and review > 0:
+    if args.concurrency == 1 and args.workers == 1 and review > 0:
         outside = max(review - tool - model_s, 0.0)
         print(
             f"share of the review phase outside tool and model calls: {outside / review:.0%} "
@@ -141,6 +173,12 @@ def main() -> None:
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MB")
+    if args.workers > 1:
+        worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(
+            f"peak resident memory of the largest worker process: {worker_mb:.0f} MB "
+            f"(at most {peak_mb + args.workers * worker_mb:.0f} MB together)"
+        )
 
 
 if __name__ == "__main__":

@@ -72,12 +72,15 @@ prints.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import resource
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +103,8 @@ from tests.hostile_model import client_model, serve_hostile  # noqa: E402
 
 @dataclass(frozen=True)
 class Level:
-    concurrency: int
+    concurrency: int  # accounts in flight: workers x threads per worker
+    workers: int
     accounts: int
     failed: int
     review_s: float
@@ -113,10 +117,15 @@ class Level:
     server_cpu_s: float  # of which the server's threads (HTTP, JSON, the answers)
     answers_cpu_s: float  # of which working out the answers (the offline model)
     account_s: float  # the accounts' own review times (the run rows'), summed
+    start_s: float = 0.0  # of the review phase, waiting for the last worker process to start
 
     @property
     def mean_account_s(self) -> float:
         return self.account_s / max(self.accounts, 1)
+
+    @property
+    def per_worker(self) -> int:
+        return self.concurrency // max(self.workers, 1)
 
     @property
     def busy_share(self) -> float:
@@ -139,6 +148,11 @@ class Level:
     @property
     def achieved(self) -> float:
         return self.accounts / max(self.review_s, 1e-9)
+
+    @property
+    def achieved_started(self) -> float:
+        """Accounts per second once every worker process was up."""
+        return self.accounts / max(self.review_s - self.start_s, 1e-9)
 
     def ideal(self, delay_s: float) -> float:
         return self.concurrency / max(self.calls_per_account * delay_s, 1e-9)
@@ -192,8 +206,31 @@ def _server_threads_cpu() -> float:
     return total
 
 
-def run_level(n_accounts: int, seed: int, delay_s: float, concurrency: int) -> Level:
-    """Seed a fresh book, serve the delayed model, run the night at ``concurrency``."""
+# Each worker process's own delayed server (kept open for the process's life).
+_WORKER_SERVERS = ExitStack()
+
+
+@dataclass(frozen=True)
+class DelayedModelApp:
+    """A worker process's application object: its own delayed server on loopback (the
+    facts hand-over needs the server in the client's process) and Keel's real client."""
+
+    settings: Settings
+    delay_s: float
+
+    def __call__(self) -> App:
+        server = _WORKER_SERVERS.enter_context(serve_hostile(delay_s=self.delay_s))
+        settings = self.settings.model_copy(update={"llm_base_url": server.base_url})
+        model = client_model(settings, server)
+        return App(settings=settings, model=model, use_vectors=False)
+
+
+def run_level(
+    n_accounts: int, seed: int, delay_s: float, concurrency: int, workers: int = 1
+) -> Level:
+    """Seed a fresh book, serve the delayed model, run the night with ``concurrency``
+    accounts in flight (over ``workers`` processes when above 1)."""
+    per_worker = math.ceil(concurrency / max(workers, 1))
     with (
         tempfile.TemporaryDirectory(prefix="keel-bench-nightly-llm-") as scratch,
         serve_hostile(delay_s=delay_s) as server,
@@ -216,17 +253,28 @@ def run_level(n_accounts: int, seed: int, delay_s: float, concurrency: int) -> L
             clock = ServerClock(server.model.next)
             server.model.next = clock  # type: ignore[method-assign]
             server_cpu_before = _server_threads_cpu()
+            children_before = _children_cpu()
             started = time.perf_counter()
-            report = run_nightly(
-                app, NightlyRequest(concurrency=concurrency, callbacks=[timer, reviews])
-            )
+            if workers > 1:
+                report = run_nightly(
+                    app,
+                    NightlyRequest(concurrency=per_worker, workers=workers),
+                    app_factory=DelayedModelApp(settings, delay_s),
+                )
+                # The workers' CPU (all of it: their servers too) after they were joined.
+                cpu_s = _children_cpu() - children_before
+            else:
+                report = run_nightly(
+                    app, NightlyRequest(concurrency=concurrency, callbacks=[timer, reviews])
+                )
+                cpu_s = time.process_time() - (reviews.cpu_at or time.process_time())
             total_s = time.perf_counter() - started
-            cpu_s = time.process_time() - (reviews.cpu_at or time.process_time())
             server_threads_cpu = _server_threads_cpu()
             account_s = sum(r.seconds for r in runs.run_accounts(app.engine, report.run_id))
         reviewed = report.total - report.skipped
         return Level(
-            concurrency=concurrency,
+            concurrency=per_worker * workers if workers > 1 else concurrency,
+            workers=workers,
             accounts=reviewed,
             failed=report.failed,
             review_s=report.phases.get("review", 0.0),
@@ -236,10 +284,16 @@ def run_level(n_accounts: int, seed: int, delay_s: float, concurrency: int) -> L
             mean_call_s=timer.totals["model"] / max(timer.counts["model"], 1),
             server_requests=server.model.total_requests,
             cpu_s=cpu_s,
-            server_cpu_s=server_threads_cpu - server_cpu_before,
+            server_cpu_s=server_threads_cpu - server_cpu_before if workers <= 1 else 0.0,
             answers_cpu_s=clock.cpu_s,
             account_s=account_s,
+            start_s=report.phases.get("workers_start", 0.0),
         )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -247,7 +301,20 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=48)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--delay-ms", type=float, default=300.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32],
+        help="Accounts in flight (over all workers).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Worker processes (keel nightly --workers) at each concurrency above 1; the "
+        "concurrency is split over them.",
+    )
     args = parser.parse_args()
     delay_s = args.delay_ms / 1000
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -258,22 +325,41 @@ def main() -> None:
         f"load average {load} on {os.cpu_count()} cores"
     )
     header = (
-        f"{'conc':>4} {'accounts':>8} {'failed':>6} {'calls/acct':>10} {'review s':>9} "
-        f"{'achieved/s':>10} {'ideal/s':>8} {'ratio':>6} {'call ms':>8} {'drafts':>6}"
+        f"{'conc':>4} {'procs':>5} {'accounts':>8} {'failed':>6} {'calls/acct':>10} "
+        f"{'review s':>9} {'achieved/s':>10} {'ideal/s':>8} {'ratio':>6} {'call ms':>8} "
+        f"{'drafts':>6}"
     )
     levels = []
     for concurrency in args.concurrency:
-        level = run_level(args.accounts, args.seed, delay_s, concurrency)
+        workers = min(args.workers, concurrency)
+        level = run_level(args.accounts, args.seed, delay_s, concurrency, workers)
         levels.append(level)
         if len(levels) == 1:
             print(header)
         print(
-            f"{level.concurrency:>4} {level.accounts:>8} {level.failed:>6} "
+            f"{level.concurrency:>4} {level.workers:>5} {level.accounts:>8} {level.failed:>6} "
             f"{level.calls_per_account:>10.2f} {level.review_s:>9.1f} {level.achieved:>10.3f} "
             f"{level.ideal(delay_s):>8.3f} {level.ratio(delay_s):>6.2f} "
             f"{level.mean_call_s * 1000:>8.0f} {level.drafts:>6}",
             flush=True,
         )
+        if level.workers > 1:
+            print(
+                f"     the review phase waited {level.start_s:.1f}s for the last worker to "
+                f"start; from then on: achieved {level.achieved_started:.3f}/s, ratio "
+                f"{level.achieved_started / level.ideal(delay_s):.2f}"
+            )
+            print(
+                f"     CPU per account {level.cpu_per_account * 1000:.0f} ms over "
+                f"{level.workers} worker processes of {level.per_worker} threads (their "
+                f"delayed servers included; call ms not measured across processes)"
+            )
+            print(
+                f"     an account's review {level.mean_account_s:.2f}s on average; workers "
+                f"busy {level.busy_share:.0%} of the review phase (the rest: starting the "
+                f"processes and the night's last accounts)"
+            )
+            continue
         print(
             f"     CPU per account {level.cpu_per_account * 1000:.0f} ms (the in-process server "
             f"{(level.cpu_per_account - level.client_cpu_per_account) * 1000:.0f} ms, of which "

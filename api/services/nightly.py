@@ -32,9 +32,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.callbacks import BaseCallbackHandler
 from sqlalchemy import func
@@ -54,6 +56,9 @@ from keel.graphs.runner import ReviewResult, continue_review, review_result, thr
 from keel.memory import runs
 from keel.memory.actions import ActionStatus, ProposedAction
 from keel.memory.snapshots import AccountHealthRow, health_rows
+
+if TYPE_CHECKING:
+    from keel.api.services.nightly_workers import WorkerPool
 
 NIGHTLY_USER = "nightly"
 WORKER_ID = "keel nightly"
@@ -97,7 +102,8 @@ class NightlyRequest:
             internal channel itself, addressed to nobody).
         max_calls: The night's model calls; ``KEEL_LLM_MAX_CALLS`` when None.
         max_tokens: The night's model tokens; ``KEEL_LLM_MAX_TOKENS`` when None.
-        callbacks: LangChain handlers for every account's review (tracing, timing).
+        callbacks: LangChain handlers for every account's review (tracing, timing); in
+            this process only (worker processes' reviews run without them).
     """
 
     as_of: dt.date | None = None
@@ -214,6 +220,38 @@ def run_nightly(
     Raises:
         KeelError: the book has no telemetry to score.
     """
+    budget = RunBudget(
+        max_calls=request.max_calls
+        if request.max_calls is not None
+        else app.settings.llm_max_calls,
+        max_tokens=(
+            request.max_tokens if request.max_tokens is not None else app.settings.llm_max_tokens
+        ),
+    )
+    with ExitStack() as stack:
+        pool = None
+        if request.workers > 1:
+            from keel.api.services.nightly_workers import WorkerPool
+
+            # Started now, so the workers get ready while this process scores the book.
+            pool = stack.enter_context(
+                WorkerPool(
+                    app_factory or default_app_factory(app),
+                    workers=request.workers,
+                    concurrency=request.concurrency,
+                    budget=budget,
+                )
+            )
+        return _run(app, request, progress, budget, pool)
+
+
+def _run(
+    app: App,
+    request: NightlyRequest,
+    progress: Progress | None,
+    budget: RunBudget,
+    pool: WorkerPool | None,
+) -> NightlyReport:
     phases: dict[str, float] = {}
     started = time.perf_counter()
     try:
@@ -237,15 +275,6 @@ def run_nightly(
     ]
     skipped = len(rows) - len(todo)
     cap = DraftCap(app.policy.caps.daily_drafts_per_csm, _drafts_by_owner(app, as_of, generation))
-    budget = RunBudget(
-        max_calls=request.max_calls
-        if request.max_calls is not None
-        else app.settings.llm_max_calls,
-        max_tokens=(
-            request.max_tokens if request.max_tokens is not None else app.settings.llm_max_tokens
-        ),
-    )
-
     tick = time.perf_counter()
     counter = _Counter(total=len(rows), done=skipped)
     night = NightUnit(run_id=run_id, as_of=as_of, generation=generation)
@@ -274,25 +303,17 @@ def run_nightly(
                 )
             )
 
-    if request.workers > 1 and todo:
-        from keel.api.services.nightly_workers import review_in_workers
-
-        review_in_workers(
-            app,
-            app_factory or default_app_factory(app),
-            night,
-            todo,
-            known,
-            cap=cap,
-            workers=request.workers,
-            concurrency=request.concurrency,
-            budget=budget,
-            on_done=finished,
-        )
+    if pool is not None:
+        review_began = time.time()
+        pool.review(app, night, todo, known, cap=cap, on_done=finished)
+        pool.close()  # their memory back before the digests
+        # Part of the review phase spent waiting for the last worker to start (the rest of
+        # its start overlapped the scoring).
+        phases["workers_start"] = pool.started_after(review_began)
     else:
-        with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as pool:
+        with ThreadPoolExecutor(max_workers=max(request.concurrency, 1)) as threads:
             futures = {
-                pool.submit(
+                threads.submit(
                     _review_here,
                     app,
                     night,

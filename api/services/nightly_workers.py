@@ -42,6 +42,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,66 +74,92 @@ class _WorkerSpec:
     """What a worker process is started with (pickled to it)."""
 
     factory: AppFactory
-    night: NightUnit
     threads: int
     max_calls: int
     max_tokens: int
     parent_pid: int
 
 
-def review_in_workers(
-    app: App,
-    factory: AppFactory,
-    night: NightUnit,
-    todo: Sequence[AccountHealthRow],
-    known: Mapping[int, runs.NightlyAccount],
-    *,
-    cap: DraftCap,
-    workers: int,
-    concurrency: int,
-    budget: RunBudget,
-    on_done: Callable[[AccountHealthRow, AccountOutcome], None],
-) -> None:
-    """Review ``todo`` (in that order) over ``workers`` processes of ``concurrency``
-    threads each; call ``on_done`` in this process as each account ends.
-
-    Raises:
-        KeelError: a worker could not start (its application object failed to build).
+class WorkerPool:
+    """Worker processes for one night, started before the book is scored so that their
+    start (imports, the migrations check, graphs, the model client: seconds each)
+    overlaps the scoring; then :meth:`review` hands them the accounts. Close it (``with``)
+    to stop them.
     """
-    workers = max(1, min(workers, len(todo)))
-    threads = max(1, concurrency)
-    context = mp.get_context("spawn")  # never fork a process that holds threads and sockets
-    results: Any = context.Queue()
-    spec = _WorkerSpec(
-        factory=factory,
-        night=night,
-        threads=threads,
-        max_calls=budget.max_calls // workers,
-        max_tokens=budget.max_tokens // workers,
-        parent_pid=os.getpid(),
-    )
-    pool = []
-    for i in range(workers):
-        inbox: Any = context.Queue()
-        process = context.Process(
-            target=_worker_main, args=(spec, inbox, results), name=f"keel-nightly-{i}"
+
+    def __init__(
+        self, factory: AppFactory, *, workers: int, concurrency: int, budget: RunBudget
+    ) -> None:
+        self.threads = max(1, concurrency)
+        workers = max(1, workers)
+        context = mp.get_context("spawn")  # never fork a process holding threads and sockets
+        self.results: Any = context.Queue()
+        spec = _WorkerSpec(
+            factory=factory,
+            threads=self.threads,
+            max_calls=budget.max_calls // workers,
+            max_tokens=budget.max_tokens // workers,
+            parent_pid=os.getpid(),
         )
-        pool.append(_Worker(process=process, inbox=inbox, slots=threads))
-    for worker in pool:
-        worker.process.start()
-    try:
-        _Dispatch(app, night, known, cap, pool, on_done).run(todo, results)
-    finally:
-        for worker in pool:
-            for _ in range(threads):
-                worker.inbox.put(None)
-        for worker in pool:
+        self.workers: list[_Worker] = []
+        for i in range(workers):
+            inbox: Any = context.Queue()
+            process = context.Process(
+                target=_worker_main, args=(spec, inbox, self.results), name=f"keel-nightly-{i}"
+            )
+            self.workers.append(_Worker(process=process, inbox=inbox, slots=self.threads))
+        for worker in self.workers:
+            worker.process.start()
+        self._closed = False
+        # When each worker was ready (``time.time()``, sent by the worker).
+        self.ready_at: list[float] = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def review(
+        self,
+        app: App,
+        night: NightUnit,
+        todo: Sequence[AccountHealthRow],
+        known: Mapping[int, runs.NightlyAccount],
+        *,
+        cap: DraftCap,
+        on_done: Callable[[AccountHealthRow, AccountOutcome], None],
+    ) -> None:
+        """Review ``todo`` (in that order); call ``on_done`` here as each account ends.
+
+        Raises:
+            KeelError: a worker could not start (its application object failed to build).
+        """
+        _Dispatch(app, night, known, cap, self.workers, on_done, self.ready_at).run(
+            todo, self.results
+        )
+
+    def started_after(self, moment: float) -> float:
+        """Seconds after ``moment`` (``time.time()``) the last worker became ready (0 when
+        all were ready before it); known once :meth:`review` returned."""
+        return max([0.0] + [at - moment for at in self.ready_at])
+
+    def close(self) -> None:
+        """Stop the workers (each thread takes one stop mark) and wait for them."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self.workers:
+            if worker.process.is_alive():
+                for _ in range(self.threads):
+                    worker.inbox.put(None)
+        for worker in self.workers:
             worker.process.join(timeout=30)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
             worker.inbox.close()
-        results.close()
+        self.results.close()
 
 
 @dataclass
@@ -157,6 +184,7 @@ class _Dispatch:
     cap: DraftCap
     pool: list[_Worker]
     on_done: Callable[[AccountHealthRow, AccountOutcome], None]
+    ready_at: list[float]
 
     def run(self, todo: Sequence[AccountHealthRow], results: Any) -> None:
         pending = deque(todo)
@@ -170,7 +198,7 @@ class _Dispatch:
                         self.app, self.night, row, self.known.get(row.account_id), self.cap
                     )
                     worker.holds[row.account_id] = task
-                    worker.inbox.put(task)
+                    worker.inbox.put((self.night, task))
             if not pending and not any(w.holds for w in self.pool):
                 return
             if not alive:  # every worker died: what is left fails and waits for a rerun
@@ -188,6 +216,9 @@ class _Dispatch:
             kind, pid, payload = message
             if kind == "fatal":
                 raise KeelError(f"a nightly worker process could not start: {payload}")
+            if kind == "ready":
+                self.ready_at.append(payload)
+                continue
             worker = by_pid[pid]
             outcome: AccountOutcome = payload
             task = worker.holds.pop(outcome.account_id)
@@ -240,14 +271,16 @@ def _worker_main(spec: _WorkerSpec, tasks: Any, results: Any) -> None:
         results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
         return
     budget = RunBudget(max_calls=spec.max_calls, max_tokens=spec.max_tokens)
+    results.put(("ready", pid, time.time()))
 
     def loop() -> None:
         while True:
-            task: AccountTask | None = tasks.get()
-            if task is None or os.getppid() != spec.parent_pid:
+            message: tuple[NightUnit, AccountTask] | None = tasks.get()
+            if message is None or os.getppid() != spec.parent_pid:
                 return
+            night, task = message
             try:
-                outcome = review_night_account(app, spec.night, task, budget=budget)
+                outcome = review_night_account(app, night, task, budget=budget)
             except Exception as exc:  # recording the row failed (the database): say so
                 outcome = AccountOutcome(
                     task.row.account_id, runs.FAILED, f"{type(exc).__name__}: {exc}", 0
