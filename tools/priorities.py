@@ -201,22 +201,19 @@ def order_notes(rows: list[AccountHealthRow]) -> list[str]:
         if row.flagged and not other.flagged:
             why = "flagged at risk, it is not"
         else:
-            why = (
-                f"expected loss {money(row.arr_at_risk)} vs {money(other.arr_at_risk)} "
-                f"(ARR {money(row.arr)} vs {money(other.arr)})"
-            )
+            why = f"larger expected loss ({money(row.arr_at_risk)} vs {money(other.arr_at_risk)})"
         if (
             row.days_to_renewal is not None
             and other.days_to_renewal is not None
             and row.days_to_renewal < other.days_to_renewal
         ):
-            why += f"; renews in {row.days_to_renewal} days vs {other.days_to_renewal}"
-        more = f" and {len(below) - 1} more" if len(below) > 1 else ""
+            why += f"; renews in {row.days_to_renewal} d vs {other.days_to_renewal} d"
+        more = f"; {len(below) - 1} more like it" if len(below) > 1 else ""
         # One decimal when whole percents would read equal ("6% vs 6%").
         spec = ".1%" if f"{other.probability:.0%}" == f"{row.probability:.0%}" else ".0%"
         notes.append(
-            f"above higher-risk {other.name} (#{rank}, {other.probability:{spec}} vs "
-            f"{row.probability:{spec}}){more} in the {band} ARR band: {why}"
+            f"above higher-risk #{rank} {other.name} ({other.probability:{spec}} vs "
+            f"{row.probability:{spec}}, same ARR band {band}{more}): {why}"
         )
     return notes
 

@@ -61,10 +61,10 @@ def test_a_lower_risk_account_above_a_higher_risk_one_of_its_band_says_why() -> 
         _row("Small", 0.30, 20_000, 50),  # another band: no note owed to it
     ]
     notes = order_notes(rows)
-    assert notes[0].startswith("above higher-risk Riskier (#2, 18% vs 12%)")
-    assert "$100,000-$250,000 ARR band" in notes[0]
-    assert "expected loss $28,800 vs $21,600 (ARR $240,000 vs $120,000)" in notes[0]
-    assert "renews in 20 days vs 200" in notes[0]
+    assert notes[0] == (
+        "above higher-risk #2 Riskier (18% vs 12%, same ARR band $100,000-$250,000): "
+        "larger expected loss ($28,800 vs $21,600); renews in 20 d vs 200 d"
+    )
     assert notes[1:] == ["", ""]
 
 
