@@ -453,6 +453,32 @@ def formal_name(name: str, email: str = "") -> str:
     return " ".join([title, *words]).strip()
 
 
+# A draft's greeting line: "Hello Dr.," -> word "Hello", name "Dr.".
+_GREETING_LINE: Final = re.compile(
+    r"^(?P<word>Hi|Hello|Dear|Hey|Good (?:morning|afternoon))(?P<name>[^,!\n]*?)(?P<end>\s*[,!])",
+    re.IGNORECASE,
+)
+
+
+def without_bare_title(body: str, recipient: Mapping[str, Any] | None) -> str:
+    """``body`` with a greeting that names only a title ("Hello Dr.,", any model's words)
+    greeting the recipient by name instead ("Hello Amara,"), or no one ("Hello,")."""
+    match = _GREETING_LINE.match(body.lstrip())
+    if match is None:
+        return body
+    words = match.group("name").split()
+    if not words or not all(_TITLE.match(w) for w in words):
+        return body
+    who = recipient or {}
+    name = str(who.get("name") or "")
+    email = str(who.get("email") or "")
+    formal = match.group("word").lower() == "dear"
+    first = formal_name(name, email) if formal else salutation_name(name, email)
+    greeting = f"{match.group('word')} {first}" if first else "Hello"
+    start = len(body) - len(body.lstrip())
+    return body[:start] + greeting + match.group("end").strip() + body[start + match.end() :]
+
+
 def greeting_for(recipient: Mapping[str, Any], *, formal: bool, warm: bool, key: str) -> str:
     """The draft's first line, from the recipient's name (or address); "Hello," without one."""
     name = str(recipient.get("name") or "")

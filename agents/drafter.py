@@ -23,6 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from keel.agents.compose_draft import without_bare_title
 from keel.agents.content_gate import customer_sources, problems_in, reasons, scrubbed
 from keel.agents.context import ReviewDeps
 from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
@@ -365,6 +366,9 @@ def assemble_draft(
     # The words are the model's, unchanged: the content policy (:func:`_problems`) judges
     # them as they would be sent, and the node removes what it refuses.
     body = content.body
+    if kind not in INTERNAL_DRAFT_KINDS:
+        # A greeting naming only a title ("Hello Dr.,") is fixed from the contact's name.
+        body = without_bare_title(body, recipient)
     subject = " ".join(content.subject.split())
     return Draft(
         kind=kind,

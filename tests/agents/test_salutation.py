@@ -13,7 +13,7 @@ import pytest
 
 from keel.agents.compose_draft import greeting_for, salutation_name
 from keel.agents.composers import offline_model
-from keel.agents.drafter import drafter_messages
+from keel.agents.drafter import assemble_draft, drafter_messages
 from keel.agents.facts import build_facts
 from keel.agents.feedback import StyleHints
 from keel.agents.repair import invoke_structured
@@ -112,3 +112,30 @@ def test_an_exec_brief_to_a_contact_named_only_by_title_opens_hello() -> None:
     content, _ = _draft("exec_sponsor_briefing", results)
     first = content.body.split("\n", 1)[0]
     assert "Sofia" in first and "Dr.," not in first
+
+
+def test_a_models_bare_title_greeting_is_fixed_after_the_model() -> None:
+    # Any model's words: the greeting is checked by code after the model, not trusted.
+    facts = build_facts(_results(signals=[FALLING]), as_of=AS_OF)
+    contact = dict(facts["contacts"][0]) | {"name": "Dr. Sofia Marsh"}
+    play = PLAY_LIBRARY["exec_sponsor_briefing"]
+    item = {"play": play.id, "draft_kind": play.draft_kind, "recipient_contact_id": 1}
+
+    def assembled(body: str, recipient: dict[str, Any]) -> str:
+        content = DraftContent(subject="Brief", body=body, evidence_ids=[])
+        return assemble_draft(
+            content,
+            play=play,
+            item=item,
+            facts=facts,
+            recipient=recipient,
+            allowlist=ALLOWLIST,
+            label="test",
+            revision=0,
+        ).body
+
+    assert assembled("Hello Dr.,\n\nWhere things stand.", contact).startswith("Hello Sofia,\n")
+    nameless = contact | {"name": "Dr.", "email": "office@northwind.example"}
+    assert assembled("Dear Dr.,\n\nWhere things stand.", nameless).startswith("Hello,\n")
+    # A greeting that names the person is the model's and stays as written.
+    assert assembled("Dear Dr. Marsh,\n\nText.", contact).startswith("Dear Dr. Marsh,\n")
