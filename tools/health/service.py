@@ -193,7 +193,7 @@ def fit_on_history(
     Args:
         book: the book, loaded with all history up to ``as_of``.
         history: a precomputed :func:`active_panel` (rows beyond ``as_of`` are ignored).
-        event_names: product events to use (default: the most widely used in the book).
+        event_names: product events to use (default: every event name in the book).
         c: fixed regularisation strength (default: chosen by cross-validation).
         calibrate: also measure calibration error on the most recent labels.
     """
