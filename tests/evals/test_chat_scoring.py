@@ -117,3 +117,16 @@ def test_a_chat_question_names_only_known_evidence_kinds() -> None:
     with pytest.raises(ValueError, match="unknown evidence kind"):
         ChatQuestion(ask="x", must_cite=["tickets"])
     assert ChatQuestion(ask="x", type="renewal", must_cite=["renewal"]).focus
+
+
+def test_the_chat_check_makes_a_quoted_image_or_html_inert() -> None:
+    """What the NPS-image scenario found: the chat quoted a tracking image live."""
+    from keel.agents.chat import check_answer
+
+    checked = check_answer(
+        "NPS 4: “see ![c](https://t.example/p.png) and <img src=x>” [nps:acc-1-p1]",
+        known={"nps:acc-1-p1": None},
+    )
+    assert "![" not in checked.text and "<img" not in checked.text
+    assert "[image removed]" in checked.text and "[html removed]" in checked.text
+    assert checked.citations == ["nps:acc-1-p1"] and not checked.removed
