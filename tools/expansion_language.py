@@ -5,7 +5,17 @@ Found by the same machinery as risk language (``keel.tools.risk_language``): the
 are ``EXPANSION_PROTOTYPES``, matched in the same scan of the vector store against every
 kind's phrases and the contrast phrases, kept at or above ``THRESHOLDS[EXPANSION]``, and
 cached in ``risk_language_match`` under the label ``"expansion"`` (the risk signals count
-only their own labels). This module is what expansion hypotheses read:
+only their own labels). ``bench/risk_language.py`` prints its precision and recall on the
+team's labelled set beside the risk kinds'.
+
+How the matches reach the scored book, as risk language's do: the signals count an
+account's expansion matches over the last 90 days (``expansion_language`` in
+``keel.tools.signals.compute``; a match counts only when its text names growth,
+``keel.tools.signals.expansion.says_expansion``); the expansion rule
+(``keel.tools.signals.expansion``) makes one such record an expansion opportunity for the
+priority list, and the account's expansion hypotheses cite the records (on the seat
+claim when seats are near the ceiling, else on their own). This module is for readers
+outside the scored book:
 
 * :func:`expansion_matches`: the cached matches of an account in a date range (each with
   its document, date, score and the matched sentence as ``snippet``);
