@@ -118,3 +118,15 @@ def test_the_earlier_churn_stays_a_label(book: Engine) -> None:
         "I-invoiced": 1,
         "T-twice": 1,
     }
+
+
+def test_a_won_back_account_carries_no_open_risk_from_its_old_churn(book: Engine) -> None:
+    """Its churn ended in the return; the open-risk rule that keeps accounts out of the
+    expansion picks and away from growth plays must not hold the old churn against it."""
+    from keel.tools.health.ranking import rank_book
+
+    ranked = rank_book(score_book(book, as_of=TODAY))
+    names = score_book(book, as_of=TODAY).book.accounts.set_index("account_id")["external_id"]
+    reasons = {str(names[a]): str(r) for a, r in zip(ranked["account_id"], ranked["open_risk"])}
+    assert set(reasons) == {"I-invoiced", "K-renewed", "R-contract"}
+    assert not any("churned at a recent renewal" in r for r in reasons.values()), reasons

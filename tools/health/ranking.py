@@ -128,16 +128,21 @@ def open_risks(scores: BookScores, frame: pd.DataFrame) -> list[str]:
 
 
 def _recent_losses(scores: BookScores, frame: pd.DataFrame) -> list[str]:
-    """Per row, why a churn or contraction known by the date, at a renewal less than
-    RECENT_LOSS_DAYS ago (or still ahead), is an open risk; "" when there is none."""
+    """Per row, why a contraction known by the date at a renewal less than RECENT_LOSS_DAYS
+    ago (or still ahead), or a churn known and still ahead, is an open risk; "" when there
+    is none."""
     ren = scores.book.renewals
     if ren.empty or frame.empty:
         return [""] * len(frame)
     today = int(frame["as_of"].max())
     outcome = ren["outcome"].astype(str).str.lower()
     known = ren["decided"].fillna(ren["renewal"]) if "decided" in ren else ren["renewal"]
+    # A churn whose renewal has passed, on an account scored today, ended in a win-back:
+    # only scored (active) accounts are in the frame, so it is history, not an open risk.
+    # A churn still ahead (announced) and a recent contraction are.
+    churn_ahead = (outcome == "churned") & (ren["renewal"] > today)
     lost = ren[
-        outcome.isin(("churned", "contracted"))
+        (churn_ahead | (outcome == "contracted"))
         & (known <= today)
         & (ren["renewal"] > today - RECENT_LOSS_DAYS)
     ]
