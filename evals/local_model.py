@@ -154,9 +154,17 @@ class SmolLM2:
     name = MODEL_NAME
 
     def __init__(
-        self, path: Path | None = None, *, threads: int | None = None, constrain: bool = True
+        self,
+        path: Path | None = None,
+        *,
+        threads: int | None = None,
+        constrain: bool = True,
+        context: int = CONTEXT_TOKENS,
     ) -> None:
         self.path = path or model_path()
+        # Prompt tokens read per call: reading is most of a call's time on a CPU, and a
+        # review's conversation (every tool result) runs to the whole 8k window.
+        self.context = max(256, min(context, CONTEXT_TOKENS))
         self.threads = threads or min(2, os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._model: Any = None
@@ -212,6 +220,12 @@ class SmolLM2:
 
         with self._lock:
             tokenizer, model = self._tokenizer, self._model
+            room = self.context - max_tokens
+            messages = fit_messages(
+                messages,
+                room,
+                lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]),
+            )
             prompt = tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
             )
@@ -226,7 +240,6 @@ class SmolLM2:
             ids = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False)[
                 "input_ids"
             ]
-            room = CONTEXT_TOKENS - max_tokens
             if ids.shape[1] > room:
                 # Keep the end of the conversation (the question) when it cannot all fit.
                 ids = ids[:, -room:]
@@ -254,6 +267,57 @@ class SmolLM2:
                 completion_tokens=len(new),
                 finish_reason="stop" if ended or len(new) < max_tokens else "length",
             )
+
+
+SYSTEM_SHARE = 0.25  # of a trimmed prompt, at most, for the system message's start
+MESSAGE_OVERHEAD = 8  # tokens the chat template adds around each message
+
+
+def fit_messages(messages: list[dict[str, str]], room: int, count: Any) -> list[dict[str, str]]:
+    """``messages`` trimmed to about ``room`` tokens (``count(text)`` counts them): the
+    system message's start, then the latest messages whole, the oldest one that does not
+    fit cut to its end, older ones left out. The last message (the request, or the JSON
+    note) is always kept."""
+    sizes = [count(m["content"]) + MESSAGE_OVERHEAD for m in messages]
+    if sum(sizes) <= room or not messages:
+        return messages
+    head: list[dict[str, str]] = []
+    rest = messages
+    left = room
+    if messages[0]["role"] == "system" and len(messages) > 1:
+        share = min(sizes[0], int(room * SYSTEM_SHARE))
+        # The cut's " ..." marker is a token more.
+        cut = _cut(messages[0]["content"], share - MESSAGE_OVERHEAD - 1, count, True)
+        head = [{"role": "system", "content": cut}]
+        left -= share
+        rest = messages[1:]
+    kept: list[dict[str, str]] = []
+    for message in reversed(rest):
+        size = count(message["content"]) + MESSAGE_OVERHEAD
+        if size <= left:
+            kept.append(message)
+            left -= size
+            continue
+        if left > 2 * MESSAGE_OVERHEAD or not kept:
+            content = _cut(message["content"], max(left - MESSAGE_OVERHEAD - 1, 1), count, False)
+            kept.append({"role": message["role"], "content": content})
+        break
+    return [*head, *reversed(kept)]
+
+
+def _cut(text: str, tokens: int, count: Any, keep_start: bool) -> str:
+    """``text`` cut to about ``tokens`` tokens, keeping its start or its end."""
+    if count(text) <= tokens:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest piece that fits, by characters
+        middle = (low + high + 1) // 2
+        piece = text[:middle] if keep_start else text[-middle:]
+        if count(piece) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return (text[:low] + " ...") if keep_start else ("... " + text[-low:] if low else "")
 
 
 # --- OpenAI requests to prompts and back ----------------------------------------------------
@@ -690,6 +754,7 @@ def serve(
     threads: int | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     constrain: bool = True,
+    context: int = CONTEXT_TOKENS,
     on_ready: Any = None,
 ) -> None:
     """Load SmolLM2 and serve it until interrupted.
@@ -697,13 +762,15 @@ def serve(
     Args:
         constrain: Decode JSON answers under their schema (when lm-format-enforcer is
             installed); False lets the model write them freely (prompted only).
+        context: Prompt and reply tokens per call (at most the model's 8,192): a longer
+            conversation keeps its system message's start and its latest messages.
 
     Raises:
         KeelError: the extra is not installed.
     """
     import uvicorn
 
-    model = SmolLM2(threads=threads, constrain=constrain)
+    model = SmolLM2(threads=threads, constrain=constrain, context=context)
     model.load()
     if on_ready is not None:
         on_ready(model)

@@ -30,6 +30,15 @@ def serve_command(
     max_tokens: int = typer.Option(
         512, "--max-tokens", min=1, help="Cap on a reply's tokens, whatever a request asks."
     ),
+    context: int = typer.Option(
+        8192,
+        "--context",
+        min=512,
+        max=8192,
+        help="Tokens a call may read and write (prompt and reply); a longer conversation "
+        "keeps its system message's start and its latest messages. Smaller is faster on a "
+        "busy CPU.",
+    ),
     free_json: bool = typer.Option(
         False,
         "--free-json",
@@ -57,6 +66,7 @@ def serve_command(
         threads=threads,
         max_tokens=max_tokens,
         constrain=not free_json,
+        context=context,
         on_ready=ready,
     )
 

@@ -181,3 +181,27 @@ def test_a_constrained_server_shows_placeholders_not_values_to_copy() -> None:
         {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}
     )
     assert json_mode.json_schema == {}
+
+
+def test_a_long_conversation_is_trimmed_to_the_system_start_and_the_latest_messages() -> None:
+    from keel.evals.local_model import fit_messages
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    system = " ".join(f"s{i}" for i in range(100))
+    old = " ".join(f"a{i}" for i in range(100))
+    recent = " ".join(f"b{i}" for i in range(50))
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": old},
+        {"role": "user", "content": recent},
+        {"role": "user", "content": "Reply with JSON."},
+    ]
+    assert fit_messages(messages, 10_000, words) == messages  # it fits: unchanged
+    trimmed = fit_messages(messages, 120, words)
+    assert [m["role"] for m in trimmed] == ["system", "user", "user", "user"]
+    assert trimmed[0]["content"].startswith("s0 s1") and "s99" not in trimmed[0]["content"]
+    assert trimmed[1]["content"].endswith("a99") and "a0 " not in trimmed[1]["content"]
+    assert trimmed[2]["content"] == recent and trimmed[3]["content"] == "Reply with JSON."
+    assert sum(words(m["content"]) + 8 for m in trimmed) <= 125
