@@ -1,7 +1,8 @@
 """Benchmark the nightly review on the offline model: accounts per second, where the time
 goes, peak memory.
 
-    python bench/nightly.py [--accounts 1000] [--seed 7] [--concurrency 1]
+    python bench/nightly.py [--accounts 1000] [--seed 7] [--concurrency 1] [--workers 1] \
+        [--book DIR]
 
 Seeds a synthetic book into a scratch workspace, then runs the nightly service
 (``keel.api.services.nightly.run_nightly``) over the whole book once, as ``keel nightly``
@@ -16,7 +17,12 @@ does: score the date, review every active account in its own thread (SQLite chec
   nodes plus graph and persistence overhead), from LangChain callbacks (see
   ``bench/review.py``); with ``--concurrency`` above 1 the call times overlap, so the share
   is reported for concurrency 1 only;
-- the process's peak resident memory.
+- the process's peak resident memory (and, with ``--workers``, the largest worker's);
+- the load average before and after the night (the machine is shared).
+
+``--workers N`` runs the reviews over N worker processes (``keel nightly --workers``);
+``--book DIR`` keeps the seeded book and copies it into the next run's scratch workspace
+(seeding 10,000 accounts takes minutes), so every night starts unreviewed.
 
 Measured on a shared, busy 2-core machine (load ~9) with the default policy (daily cap of 15
 drafts per CSM): 1,000 accounts (894 active): seeding 91 s; the night 370 s: scoring 200 s,
@@ -24,7 +30,20 @@ reviews 169 s (5.3 accounts/s; 780 accounts past their CSM's cap, briefed withou
 delivery and digests under 1 s; 64% of the review phase outside tool and model calls;
 peak memory 836 MB. With ``--no-cap`` (every account's plays drafted), 300 accounts (256
 active): 526 drafts, reviews 98 s (2.6 accounts/s), 79% outside tool and model calls, peak
-465 MB. The 10,000-account night is not measured yet. The real client's throughput against
+465 MB.
+
+Where the time goes (py-spy, 150 accounts, one process, load ~17): the score phase is
+199 s of the night's 246 s, and 80% of it is fitting the health model
+(``tools/health/model.choose_c``: logistic regressions over a grid of C on the whole
+history), which grows with the book; in the review phase (2.7 accounts/s) LangGraph and
+LangChain starting a fresh thread pool per graph invocation and tool call take ~15%, the
+quote index of a draft's source text (``tools/outbound/quotes._source_index``) ~10%, the
+analyst's grounding of the briefing in Keel's voice ~11%.
+
+The 10,000-account night (``--accounts 10000 --workers 2 --concurrency 2 --book DIR``)
+was started on the shared machine at load 12-21 and had not finished seeding after 30
+minutes (seeding 1,000 takes 58 s at load ~1, 371 s at load ~12): not measured yet. The
+real client's throughput against
 the ideal at concurrency 1/8/32 (a local server answering after a fixed delay) is
 ``bench/nightly_llm.py``'s.
 

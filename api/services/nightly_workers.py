@@ -67,6 +67,9 @@ from keel.memory.snapshots import AccountHealthRow
 
 # How often the dispatcher looks at its workers while it waits for an outcome.
 POLL_S = 0.5
+# Accounts queued in a worker's inbox beyond its threads: threads / this (at least one).
+# Their drafts are reserved when they are queued, still most urgent first.
+PREFETCH_SHARE = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,10 @@ class WorkerPool:
             process = context.Process(
                 target=_worker_main, args=(spec, inbox, self.results), name=f"keel-nightly-{i}"
             )
-            self.workers.append(_Worker(process=process, inbox=inbox, slots=self.threads))
+            # A few accounts more than its threads wait in its inbox, so a thread that
+            # finishes starts the next at once instead of after a round trip here.
+            slots = self.threads + max(1, self.threads // PREFETCH_SHARE)
+            self.workers.append(_Worker(process=process, inbox=inbox, slots=slots))
         for worker in self.workers:
             worker.process.start()
         self._closed = False
@@ -187,23 +193,26 @@ class _Dispatch:
     ready_at: list[float]
 
     def run(self, todo: Sequence[AccountHealthRow], results: Any) -> None:
-        pending = deque(todo)
+        self.pending = deque(todo)
+        # Accounts a worker thread took up (the rest of a worker's holds wait in its inbox).
+        self.started: set[int] = set()
         by_pid = {w.process.pid: w for w in self.pool}
         while True:
-            alive = [w for w in self.pool if w.process.is_alive() or w.process.exitcode is None]
+            alive = [w for w in self.pool if w.process.is_alive()]
             for worker in sorted(alive, key=lambda w: -w.free):
-                while pending and worker.free > 0:
-                    row = pending.popleft()
+                while self.pending and worker.free > 0:
+                    row = self.pending.popleft()
                     task = prepare_account(
                         self.app, self.night, row, self.known.get(row.account_id), self.cap
                     )
                     worker.holds[row.account_id] = task
                     worker.inbox.put((self.night, task))
-            if not pending and not any(w.holds for w in self.pool):
+            if not self.pending and not any(w.holds for w in self.pool):
                 return
             if not alive:  # every worker died: what is left fails and waits for a rerun
-                while pending:
-                    row = pending.popleft()
+                self._bury_dead()
+                while self.pending:
+                    row = self.pending.popleft()
                     self.on_done(
                         row, AccountOutcome(row.account_id, runs.FAILED, "no worker left", 0)
                     )
@@ -218,26 +227,35 @@ class _Dispatch:
                 raise KeelError(f"a nightly worker process could not start: {payload}")
             if kind == "ready":
                 self.ready_at.append(payload)
-                continue
-            worker = by_pid[pid]
-            outcome: AccountOutcome = payload
-            task = worker.holds.pop(outcome.account_id)
-            settle_account(self.cap, task, outcome)
-            self.on_done(task.row, outcome)
+            elif kind == "started":
+                self.started.add(payload)
+            else:
+                outcome: AccountOutcome = payload
+                task = by_pid[pid].holds.pop(outcome.account_id)
+                self.started.discard(outcome.account_id)
+                settle_account(self.cap, task, outcome)
+                self.on_done(task.row, outcome)
 
     def _bury_dead(self) -> None:
-        """Fail the accounts a dead worker held (recorded with the reason; the next run of
-        the night resumes their threads); its reservations stay counted as drafted."""
+        """A dead worker's accounts: those it had started fail (recorded with the reason;
+        the next run of the night resumes their threads, and what they held stays counted
+        as drafted); those still in its inbox go back to the front of the line."""
         for worker in self.pool:
             if worker.process.is_alive() or not worker.holds:
                 continue
             reason = f"the nightly worker process died (exit code {worker.process.exitcode})"
-            started = set(runs.account_rows(self.app.engine, self.night.run_id))
+            rows = runs.account_rows(self.app.engine, self.night.run_id)
+            back = []
             for account_id, task in list(worker.holds.items()):
                 del worker.holds[account_id]
+                if account_id not in self.started:
+                    settle_account(self.cap, task, AccountOutcome(account_id, "", "", task.before))
+                    back.append(task.row)
+                    continue
+                self.started.discard(account_id)
                 outcome = AccountOutcome(account_id, runs.FAILED, reason, task.before + task.held)
                 settle_account(self.cap, task, outcome)
-                if account_id in started:
+                if account_id in rows:  # it may have died before writing its row
                     runs.mark_finished(
                         self.app.engine,
                         run_id=self.night.run_id,
@@ -246,6 +264,7 @@ class _Dispatch:
                         reason=reason,
                     )
                 self.on_done(task.row, outcome)
+            self.pending.extendleft(reversed(back))
 
 
 # ---------------------------------------------------------------------- the worker process
@@ -279,6 +298,7 @@ def _worker_main(spec: _WorkerSpec, tasks: Any, results: Any) -> None:
             if message is None or os.getppid() != spec.parent_pid:
                 return
             night, task = message
+            results.put(("started", pid, task.row.account_id))
             try:
                 outcome = review_night_account(app, night, task, budget=budget)
             except Exception as exc:  # recording the row failed (the database): say so
