@@ -107,8 +107,10 @@ CUSTOMER_AUDIENCE_RULE: Final = (
     "scores, churn or churn risk, risk factors, ARR, NPS, ticket priorities, scoring or any "
     "other internal assessment of the account. Never write the facts' ids in the subject "
     "or body: cite them in evidence_ids only, where the reviewer reads them. Never say how "
-    "the text was written or by which model. End with exactly one concrete ask: a named "
-    "next step with a time frame."
+    "the text was written or by which model. When a fact says one of their tickets is "
+    "still open, acknowledge it in one sentence (its topic, not its id) before anything "
+    "else: they are waiting on it. End with exactly one concrete ask: a named next step "
+    "with a time frame."
 )
 # ...and for a note the CS team reads.
 INTERNAL_AUDIENCE_RULE: Final = (
