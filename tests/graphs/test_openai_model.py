@@ -156,7 +156,15 @@ def test_review_completes_through_429_500_timeout_and_malformed_json(
     assert "ticket:INVENTED-1" not in risk.evidence_ids  # ids the tools never returned are dropped
     assert result.briefing.produced_by.startswith("openai:test-model@http://127.0.0.1")
     assert [i["play"] for i in (result.plan or {})["plays"]] == ["internal_escalation"]
-    assert {d["play"] for d in (result.plan or {})["dropped"]} == {"wire_refund"}
+    dropped = {d["play"]: str(d.get("reason", "")) for d in (result.plan or {})["dropped"]}
+    assert "wire_refund" in dropped
+    # Besides the model's play outside the policy, only plays withheld before the model
+    # (nothing to tell the customer beyond the renewal date) are listed.
+    assert all(
+        "nothing to tell the customer" in why
+        for play, why in dropped.items()
+        if play != "wire_refund"
+    ), dropped
     (pending,) = result.pending
     body = pending.args["body"]
     assert "suspicioussite" not in body and "assist@gmail.com" not in body
