@@ -176,3 +176,24 @@ def test_a_dead_worker_fails_only_its_accounts_and_the_next_run_finishes_them(
         assert not keys or max(keys.values()) == 1
         per_csm = Counter(_owners(app.engine)[a.account_id] for a in actions)
         assert not per_csm or max(per_csm.values()) <= CAP
+
+
+def test_keel_nightly_workers_reviews_the_book_over_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.api.cli_support import keel
+
+    settings = _settings(tmp_path)
+    _seeded(settings)
+    monkeypatch.setenv("KEEL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("KEEL_POLICY_PATH", str(settings.policy_path))
+    code, out = keel(capsys, monkeypatch, "nightly", "--workers", "2", "-c", "2")
+    assert code == 0, out
+    assert "0 failed" in out and "accounts briefed" in out
+    with App(settings=settings, use_vectors=False) as app:
+        record = runs.list_runs(app.engine)[0]
+        rows = runs.run_accounts(app.engine, record.id or 0)
+        assert record.accounts_done == len(rows) == len({r.account_id for r in rows}) > 0
+        assert "workers_start" in record.phases
+        per_csm = Counter(_owners(app.engine)[a.account_id] for a in _first_drafts(app.engine))
+        assert max(per_csm.values()) <= CAP
