@@ -113,7 +113,9 @@ class WorkerPool:
             # A few accounts more than its threads wait in its inbox, so a thread that
             # finishes starts the next at once instead of after a round trip here.
             slots = self.threads + max(1, self.threads // PREFETCH_SHARE)
-            self.workers.append(_Worker(process=process, inbox=inbox, slots=slots))
+            self.workers.append(
+                _Worker(process=process, inbox=inbox, slots=slots, threads=self.threads)
+            )
         for worker in self.workers:
             worker.process.start()
         self._closed = False
@@ -173,11 +175,11 @@ class _Worker:
     process: BaseProcess
     inbox: Any
     slots: int
+    threads: int
     holds: dict[int, AccountTask] = field(default_factory=dict)
 
-    @property
-    def free(self) -> int:
-        return self.slots - len(self.holds)
+    def free(self, *, prefetch: bool) -> int:
+        return (self.slots if prefetch else self.threads) - len(self.holds)
 
 
 @dataclass
@@ -199,8 +201,11 @@ class _Dispatch:
         by_pid = {w.process.pid: w for w in self.pool}
         while True:
             alive = [w for w in self.pool if w.process.is_alive()]
-            for worker in sorted(alive, key=lambda w: -w.free):
-                while self.pending and worker.free > 0:
+            # Near the end of the night nothing waits in an inbox: a worker whose threads
+            # are free must not sit idle while another's inbox holds the last accounts.
+            prefetch = len(self.pending) > sum(w.slots for w in alive)
+            for worker in sorted(alive, key=lambda w: -w.free(prefetch=prefetch)):
+                while self.pending and worker.free(prefetch=prefetch) > 0:
                     row = self.pending.popleft()
                     task = prepare_account(
                         self.app, self.night, row, self.known.get(row.account_id), self.cap
