@@ -20,6 +20,7 @@ from keel.agents.facts import INTERNAL_DRAFT_KINDS, lines_for_draft
 from keel.agents.schemas import Briefing
 from keel.domain.plays import PLAY_LIBRARY
 from keel.domain.policy import Policy
+from keel.errors import KeelError
 from keel.evals.outcome import CUSTOMER, INTERNAL, Artefact, Expected, Outcome
 from keel.evals.text import citations
 from keel.evals.workspace import Placed
@@ -94,8 +95,14 @@ def run_scenario(
     artefacts: list[Artefact] = []
     if briefing:
         artefacts.append(_briefing_artefact(briefing, facts))
+    prep_errors: list[str] = []
     if briefing and prep_model is not None and result.briefing is not None:
-        artefacts.append(_prep_artefact(prep_model, result.briefing, facts, label))
+        try:
+            artefacts.append(_prep_artefact(prep_model, result.briefing, facts, label))
+        except KeelError as exc:
+            # A prep the model could not write fails that step, as a graph node's failure
+            # does: the review's briefing, drafts and the chat are still scored.
+            prep_errors.append(f"meeting_prep: {exc}")
     for action in actions:
         artefacts.append(_draft_artefact(action, facts, briefing, plan_items))
     cited = {i for a in artefacts for i in a.cited} | {
@@ -129,8 +136,11 @@ def run_scenario(
             recipient_roles=tuple(expect.recipient_roles),
         ),
         errors=tuple(
-            f"{e['step']}{' (' + e['play'] + ')' if e.get('play') else ''}: {e['error']}"
-            for e in result.errors
+            [
+                f"{e['step']}{' (' + e['play'] + ')' if e.get('play') else ''}: {e['error']}"
+                for e in result.errors
+            ]
+            + prep_errors
         ),
     )
     return outcome, thread
