@@ -130,7 +130,12 @@ def test_one_threshold_set_decides_every_expansion_pick() -> None:
 def test_expansion_language_counts_only_text_that_names_growth() -> None:
     assert says_expansion("Two new studios are joining, with 30 more designers.")
     assert says_expansion("The board approved budget to roll it out to field engineering.")
+    assert says_expansion("Could you send me the pricing for another 40 seats?")
     assert not says_expansion("Walked through the reports; the team loves the dashboards.")
+    # Seats alone are no growth: status lines sit near the seat phrases in meaning.
+    assert not says_expansion("They're at 184 of 227 seats across 3 teams.")
+    assert not says_expansion("We are currently paying for 21 seats.")
+    assert not says_expansion("Some of the licences aren't being used.")
     assert not says_expansion("")
 
 

@@ -32,15 +32,24 @@ EXPANSION_LANGUAGE_SIGNAL = "expansion_language"
 
 # What a record's matched text must say to count as expansion language: the semantic
 # match finds candidates, and a record counts (and is cited) only when it names growth:
-# more seats or people, a new team, site or use case, money approved for it, a rollout.
+# more or new seats, people, teams, sites or use cases, money approved for it, a rollout.
+# Seats alone are not growth: a status line ("184 of 227 seats assigned", "we pay for 40
+# seats") sits near the seat prototypes in meaning, and on the seeded demo book such
+# lines made half the active accounts "say" expansion (49 of 100 in 90 days, 9 of the 13
+# truly expansion-ready among them); with growth words required, 26 (7 of the 13).
 EXPANSION_CUES = (
-    r"seat|licen[cs]e|\busers\b|\bagents\b|headcount|hires?\b|more (?:people|staff)|"
-    r"\bnew (?:team|studio|office|site|hub|region|countr|department|group|division|"
-    r"business unit|use case|module|channel|market)|another (?:team|department|group|"
-    r"business unit|site|office|region|use case|module|channel)|own workspace|"
-    r"roll(?:ing)? ?(?:it )?out|rollout|expan|extend|launch|upgrade|add(?:ing|ed)? |"
-    r"standard|company-wide|group-wide|across|\bgrow|budget|approv|signed off|"
-    r"purchase order|quote|adopt|as well|\btoo\b|join|phase two|next phase"
+    r"\bmore\b|additional|\bextra\b|\bnew (?:team|studio|office|site|hub|region|countr|"
+    r"department|group|division|business unit|use case|module|channel|market|hire|starter|"
+    r"staff|people|user|agent)|\banother\b|\bsecond\b|\badd(?:s|ing|ed)?\b|expan|extend|"
+    r"roll(?:ing|s)? (?:\w+ ){0,2}?out|rollout|launch|upgrade|\bgrow|headcount|hiring|"
+    r"\bhires?\b|doubl|company-wide|group-wide|"
+    r"across the (?:company|group|business|organi[sz]ation)|\bstandard\b|approv|signed off|"
+    r"purchase order|budget for|funds|own (?:workspace|instance)|as well|\btoo\b|\bjoin|"
+    r"phase two|next phase|to onboard|\bbring\b|start using|want\w* (?:to use|the|our|it)|"
+    r"waiting for|(?:get|need) access|will need|on the platform|run on our|also handle|"
+    r"\ball (?:\w+ ){0,2}(?:branches|sites|offices|regions|teams|subsidiaries)|"
+    r"every (?:\w+ ){0,2}(?:team|subsidiary|site|office|region|branch)|"
+    r"enterprise (?:tier|plan)|\bchannel\b"
 )
 _EXPANSION_CUE = re.compile(EXPANSION_CUES, re.IGNORECASE)
 
