@@ -3,6 +3,7 @@
     python bench/fightchurn.py
     python bench/fightchurn.py --data /path/to/fightchurn-socialnet7 --keep /tmp/fc
     python bench/fightchurn.py --churnsim ~/.cache/keel/churnsim-crm6   # (the default)
+    python bench/fightchurn.py --only crm6 --churnsim DIR1 DIR2         # several seeds
 
 For each book, runs end to end in a temporary data directory (or ``--keep DIR``):
 
@@ -81,19 +82,28 @@ class BookResult:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="socialnet7 book")
-    parser.add_argument("--churnsim", type=Path, default=DEFAULT_CHURNSIM, help="crm6 book")
+    parser.add_argument(
+        "--churnsim",
+        type=Path,
+        nargs="+",
+        default=[DEFAULT_CHURNSIM],
+        help="crm6 book(s), e.g. one per seed",
+    )
     parser.add_argument("--keep", type=Path, help="data dir to keep (default: a temp dir)")
     parser.add_argument("--only", choices=("socialnet7", "crm6"), help="run one book")
     args = parser.parse_args()
     results: list[BookResult] = []
-    for name, data in (("socialnet7", args.data), ("crm6", args.churnsim)):
-        if args.only and name != args.only:
+    books = [("socialnet7", args.data)] + [
+        ("crm6" if len(args.churnsim) == 1 else f"crm6 {d.name}", d) for d in args.churnsim
+    ]
+    for name, data in books:
+        if args.only and not name.startswith(args.only):
             continue
         if not (data / "observation.csv").exists():
-            hint = " (python bench/churnsim_book.py makes it)" if name == "crm6" else ""
+            hint = " (python bench/churnsim_book.py makes it)" if name.startswith("crm6") else ""
             print(f"{name}: no book at {data} (expected observation.csv){hint}; skipped.")
             continue
-        keep = args.keep / name if args.keep else None
+        keep = args.keep / name.replace(" ", "-") if args.keep else None
         results.append(_book(name, data, keep))
     if not results:
         return
@@ -101,12 +111,12 @@ def main() -> None:
     print("Keel vs a plain logistic regression (all event counts, tenure, MRR, renewal")
     print("timing), same rows, same out-of-time blocks:")
     print(
-        f"  {'book':11s} {'Keel AUC':>9s} {'LR AUC':>8s} {'diff':>7s}   "
+        f"  {'book':24s} {'Keel AUC':>9s} {'LR AUC':>8s} {'diff':>7s}   "
         f"{'Keel lift':>9s} {'LR lift':>8s}   {'rows':>7s} {'churned':>8s}"
     )
     for r in results:
         print(
-            f"  {r.name:11s} {r.keel_auc:9.3f} {r.plain_auc:8.3f} {r.keel_auc - r.plain_auc:+7.3f}"
+            f"  {r.name:24s} {r.keel_auc:9.3f} {r.plain_auc:8.3f} {r.keel_auc - r.plain_auc:+7.3f}"
             f"   {r.keel_lift:9.2f} {r.plain_lift:8.2f}   {r.n:7,d} {r.n_positive:8,d}"
             + ("" if r.n_plain == r.n else f"  (LR scored {r.n_plain:,} rows)")
         )
