@@ -577,7 +577,8 @@ def _run_review(
 
 
 def default_app_factory(app: App) -> AppFactory:
-    """Workers' application objects over ``app``'s settings.
+    """Workers' application objects over ``app``'s settings (its vector setting too; the
+    executor options an embedding application installed stay in this process).
 
     Raises:
         KeelError: ``app`` was given a model in code (a worker could not build the same).

@@ -69,7 +69,7 @@ from keel.memory.snapshots import AccountHealthRow
 POLL_S = 0.5
 # Accounts queued in a worker's inbox beyond its threads: threads / this (at least one).
 # Their drafts are reserved when they are queued, still most urgent first.
-PREFETCH_SHARE = 2
+PREFETCH_SHARE = 1
 
 
 @dataclass(frozen=True)
