@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from keel.domain.features import display_name
 from keel.errors import KeelError
+from keel.text import money
 from keel.tools.claims import check_claims
 from keel.tools.cohort import SimilarAccount, similar_churned
 from keel.tools.health.explain import (
@@ -628,7 +629,7 @@ def _risk_hypothesis(
                     kind="invoice",
                     external_id=str(rec["external_id"]),
                     date=day_date(due),
-                    summary=f"invoice of {float(rec['amount']):,.0f} due {day_date(due)}: {state}",
+                    summary=f"invoice of {money(rec['amount'])} due {day_date(due)}: {state}",
                 )
             )
         if not serious:

@@ -25,6 +25,7 @@ from keel.agents.chat import CHAT_STEP
 from keel.agents.offline.facts import current_turn, latest_request
 from keel.agents.offline.intents import DEFAULT_INTENTS, IntentRule, IntentTable
 from keel.agents.offline.text import OFFLINE_NOTICE
+from keel.text import money
 
 # The read-only tools the offline chat calls on every question (globs over their names).
 CHAT_PLAN: Final = (
@@ -121,7 +122,7 @@ def _pct(value: Any) -> str:
 
 
 def _money(value: Any) -> str:
-    return f"{float(value):,.0f}"
+    return money(value)
 
 
 def _quote(record: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from keel.api.services.portfolio import ScanHook, refresh_risk_language
 from keel.errors import KeelError
+from keel.text import money
 from keel.tools.health.explain import Explanation
 from keel.tools.health.service import DEFAULT_HORIZON_DAYS
 from keel.tools.hypotheses import AccountHypotheses
@@ -172,7 +173,7 @@ def _timeline(app: App, account_id: int, as_of: dt.date, days: int) -> list[Time
                         date=invoice.issued_on,
                         kind="invoice",
                         external_id=invoice.external_id,
-                        title=f"invoice of {invoice.amount:,.0f} issued ({invoice.status.value})",
+                        title=f"invoice of {money(invoice.amount)} issued ({invoice.status.value})",
                     )
                 )
         for renewal in session.exec(select(Renewal).where(Renewal.account_id == account_id)):

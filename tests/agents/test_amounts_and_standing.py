@@ -80,3 +80,20 @@ def test_the_internal_notes_health_line_never_says_0th() -> None:
     (line,) = fact_lines(facts)
     assert "0th" not in line["text"]
     assert "bottom 1% of the book" in line["text"]
+
+
+def test_hypothesis_evidence_and_the_chat_say_amounts_with_their_currency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The billing hypothesis's record line and the offline chat's amounts carry the
+    configured currency too (they read '35,000' before), like drafts and notes."""
+    from keel.agents.offline import chat
+
+    monkeypatch.setenv("KEEL_CURRENCY", "EUR")
+    configured_currency.cache_clear()
+    try:
+        assert chat._money(35000) == "\u20ac35,000"
+    finally:
+        configured_currency.cache_clear()
+    monkeypatch.delenv("KEEL_CURRENCY", raising=False)
+    assert chat._money(1308.4) == "$1,308"

@@ -120,13 +120,13 @@ def test_a_paid_invoice_is_never_stated_late(billed: Engine) -> None:
     assert _billing_evidence(billed, "paid-no-date", LATER) == []
     assert _billing_evidence(billed, "void", LATER) == []
     assert _billing_evidence(billed, "paid-late", LATER) == [
-        "invoice of 35,000 due 2024-03-31: paid 20 days late"
+        "invoice of $35,000 due 2024-03-31: paid 20 days late"
     ]
     assert _billing_evidence(billed, "paid-late", AFTER_DUE) == [
-        "invoice of 35,000 due 2024-03-31: unpaid, 10 days past due"
+        "invoice of $35,000 due 2024-03-31: unpaid, 10 days past due"
     ]
     assert _billing_evidence(billed, "open-past-due", LATER) == [
-        "invoice of 35,000 due 2024-03-31: unpaid, 91 days past due"
+        "invoice of $35,000 due 2024-03-31: unpaid, 91 days past due"
     ]
 
 
