@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 # What a snapshot's rows mean: bump it when the scoring job writes them differently (the
 # ranking rule, the hypotheses, the explanation's wording), so a book scored by an earlier
 # Keel is scored again on its next read instead of showing the old order.
-SCORING_VERSION: Final = 7
+SCORING_VERSION: Final = 8
 
 
 def scoring_fingerprint(engine: Engine) -> str:
