@@ -173,6 +173,13 @@ _ASKS: Final[dict[str, tuple[str, ...]]] = {
         "this week.",
     ),
 }
+# The ask when the draft makes a single point: "these points ... for each" read wrong over one.
+_SINGLE_POINT_ASKS: Final[dict[str, tuple[str, ...]]] = {
+    "exec_sponsor_briefing": (
+        "Could you give me 20 minutes in the next two weeks to go through this and name the "
+        "owner on your side for it?",
+    ),
+}
 _SUBJECTS: Final[dict[str, tuple[str, ...]]] = {
     "usage_drop_checkin": ("Checking in on {account}", "A quick question about {accounts} usage"),
     "champion_left_multithread": ("Staying in touch at {account}", "Introducing myself"),
@@ -530,7 +537,9 @@ def _customer_body(
         parts.append(_tips(request))
     for mention in hints.get("mentions") or []:
         parts.append(strip_period(str(mention))[:1].upper() + strip_period(str(mention))[1:] + ".")
-    parts.append(vary(_ASKS[play], key + "a"))
+    points = len(facts) + (ack is not None)
+    asks = _SINGLE_POINT_ASKS.get(play, _ASKS[play]) if points <= 1 else _ASKS[play]
+    parts.append(vary(asks, key + "a"))
     parts.append(f"{closing}\n{names['owner']}")
     return "\n\n".join(dict.fromkeys(parts))
 

@@ -139,3 +139,22 @@ def test_a_models_bare_title_greeting_is_fixed_after_the_model() -> None:
     assert assembled("Dear Dr.,\n\nWhere things stand.", nameless).startswith("Hello,\n")
     # A greeting that names the person is the model's and stays as written.
     assert assembled("Dear Dr. Marsh,\n\nText.", contact).startswith("Dear Dr. Marsh,\n")
+
+
+def test_an_exec_brief_with_one_point_asks_about_it_not_about_each() -> None:
+    """Seen on the demo: 'go through these points and name the owner on your side for each'
+    under a brief that made one point."""
+    from keel.agents.compose_draft import _customer_body
+
+    names = {"account": "Northwind Labs", "accounts": "Northwind Labs'", "owner": "Dana Reyes"}
+    request = {"recipient": {"name": "Sofia Marsh"}}
+    usage = {"id": "metric:active_users", "text": "Active users 42 -> 26 (-38%)"}
+    renewal = {"id": "renewal:r1", "text": "Your renewal is on 2026-12-15 (45 days away)"}
+
+    def body(facts: list[dict[str, str]]) -> str:
+        return _customer_body("exec_sponsor_briefing", "brief", request, facts, names, {}, "k")
+
+    one = body([usage])
+    assert "for each" not in one and "these points" not in one
+    assert "name the owner on your side for it" in one
+    assert "for each" in body([usage, renewal])
