@@ -127,6 +127,9 @@ def test_a_won_back_account_carries_no_open_risk_from_its_old_churn(book: Engine
 
     ranked = rank_book(score_book(book, as_of=TODAY))
     names = score_book(book, as_of=TODAY).book.accounts.set_index("account_id")["external_id"]
-    reasons = {str(names[a]): str(r) for a, r in zip(ranked["account_id"], ranked["open_risk"])}
+    reasons = {
+        str(names[a]): str(r)
+        for a, r in zip(ranked["account_id"], ranked["open_risk"], strict=True)
+    }
     assert set(reasons) == {"I-invoiced", "K-renewed", "R-contract"}
     assert not any("churned at a recent renewal" in r for r in reasons.values()), reasons
