@@ -62,11 +62,36 @@ workers' stacks at 8 (not from any one lock):
 - at 32 the process is CPU-bound: 7.1 accounts/s against a one-interpreter ceiling of
   1 / 115 ms = 8.7, with model calls waiting for the interpreter (453 ms).
 
-More throughput past ~4 accounts/s per process needs more processes (the nightly's
-accounts split over worker processes), not more threads. The ideal counts every call of an
-account as sequential, but an account's drafts are written side by side, which is why
-concurrency 1 reaches 0.96 with ~0.1 s of CPU per account. Nothing is asserted: the script
-prints.
+More throughput past ~4 accounts/s per process needs more processes, not more threads.
+The ideal counts every call of an account as sequential, but an account's drafts are
+written side by side, which is why concurrency 1 reaches 0.96 with ~0.1 s of CPU per
+account.
+
+**Worker processes** (``--workers W``: ``keel nightly --workers``, the concurrency split
+over W processes, each with its own delayed server, started before the book is scored).
+Side by side, 200 accounts seeded (168 active), the same machine run by run
+(``python bench/nightly_llm.py --accounts 200 --concurrency 8 --workers 1``, then
+``--workers 2``):
+
+    conc procs  calls/acct  review s  achieved/s  ideal/s  ratio  account s  busy  load
+       8     1        4.72      40.1       4.184    5.649   0.74       1.88   98%   3.8
+       8     2        4.68      38.8       4.333    5.693   0.76       1.71   93%   2.6
+       8     4        4.68      36.6       4.587    5.693   0.81       1.60   92%   1.1
+      32     2        4.46      18.9       8.882   23.893   0.37       3.09   86%   2.2
+
+(``--workers 4`` is 4 processes of 2 threads; at 32 the single process measured 0.32,
+7.08 accounts/s, above.)
+
+(the same pair earlier at load 7-9: 0.72 / 0.71; 60 accounts at load ~10: 1 process 0.88
+at concurrency 1, 2 processes 0.51 at 8, where the workers' start and a 51-account book's
+tail are a third of the review phase.) More processes make each account's review faster
+(1.88 s in one, 1.71 s in two, 1.60 s in four; the model-latency bound is 4.68 x 0.3 =
+1.40 s): at concurrency 8 four processes of two threads reach the target (0.81, on a
+machine at load ~1); two reach 0.76. What is left: the workers' own CPU (~0.2-0.3 s per
+account with their servers, their start included) on two cores shared with other
+sessions, and 7-8% of the workers' time in the dispatch and the night's last accounts. At
+32 the two cores are the limit (8.9 accounts/s against 7.1 in one process).
+Nothing is asserted: the script prints.
 """
 
 from __future__ import annotations
