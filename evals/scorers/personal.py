@@ -9,7 +9,10 @@ draft of the scenario):
   or last);
 - **specifics**: names the account and cites at least one of the account's own facts;
 - **one ask**: exactly one sentence asks something (a question, or "please", "let me
-  know", "could we", "would you", "reply", "I'd welcome", "help needed"...);
+  know", "could we", "would you", "reply to/by", "I'd welcome", "help needed"...; a
+  feature named "Reply Drafts" is no ask);
+- **open request** (customer drafts, not billing reminders): when the facts hold an open
+  ticket of the customer's, the draft acknowledges it (its topic, or the ticket);
 - **length**: words of the body without citations and Keel's notice, within the bounds
   of its kind (email 30-180, exec brief 50-300, internal note 20-300, Slack 5-120);
 - **no placeholders**: ``{name}``, ``{{...}}``, ``[NAME]``, ``[First Name]``, ``<name>``,
@@ -41,10 +44,13 @@ PLACEHOLDER: Final = re.compile(
     r"|lorem ipsum",
     re.IGNORECASE,
 )
+# Plays whose draft is about something else than the customer's tickets.
+NO_ACKNOWLEDGEMENT: Final = frozenset({"billing_followup"})
 _GREETING: Final = re.compile(r"^(?:hi|hello|dear|hey|good (?:morning|afternoon))\b", re.I)
 _ASK: Final = re.compile(
     r"\?|\bplease\b|\blet me know\b|\bcould we\b|\bcan we\b|\bwould you\b|\bshall we\b"
-    r"|\breply\b|\bi'?d welcome\b|\bare you open\b|\bhelp needed\b|\blet's\b",
+    r"|\b(?:just |simply |hit )reply\b|\breply (?:to|by|with|and)\b"
+    r"|\bi'?d welcome\b|\bare you open\b|\bhelp needed\b|\blet's\b",
     re.IGNORECASE,
 )
 
@@ -83,6 +89,14 @@ def _checks(outcome: Outcome, draft: Artefact) -> tuple[int, list[Span]]:
                 at,
                 at + len(first_line),
             )
+    request = _open_request(draft) if draft.audience == CUSTOMER else None
+    if request is not None:
+        checks += 1
+        topic = str(request.get("topic") or "")
+        lowered = body.lower()
+        if not (topic and topic.lower() in lowered) and "ticket" not in lowered:
+            about = f"the {topic} ticket" if topic else "their open ticket"
+            fail(f"the customer's open request is not acknowledged: {about} is still open")
     checks += 1
     name = str(outcome.account.get("name") or "")
     own = {line["id"] for line in draft.given} & set(draft.cited)
@@ -108,6 +122,17 @@ def _checks(outcome: Outcome, draft: Artefact) -> tuple[int, list[Span]]:
     for m in found:
         fail("a placeholder left in", m.group(0), m.start(), m.end())
     return checks, failures
+
+
+def _open_request(draft: Artefact) -> dict[str, str] | None:
+    """The customer's open ticket among the facts the draft was given (a billing reminder
+    is about the invoice, not their tickets); None when none is open."""
+    if draft.play in NO_ACKNOWLEDGEMENT:
+        return None
+    for line in draft.given:
+        if line.get("kind") == "ticket" and line.get("status") == "open":
+            return dict(line)
+    return None
 
 
 def score_personalisation(outcome: Outcome) -> Score:

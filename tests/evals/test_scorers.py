@@ -15,7 +15,7 @@ from keel.evals.scorers.planning import (
     score_play,
 )
 from keel.evals.scorers.policy import score_policy
-from tests.evals.support import GOOD_BODY, draft, internal_note, outcome
+from tests.evals.support import GOOD_BODY, LINES, draft, internal_note, outcome
 
 
 def _spans(score: Score) -> list[str]:
@@ -278,3 +278,35 @@ def test_hypotheses_and_play_against_the_expert_list() -> None:
     forbidden = outcome(expected=expected, plays=("champion_left_multithread", "adoption_congrats"))
     assert score_play(forbidden).score == 0.0
     assert not score_hypothesis_recall(outcome()).applicable
+
+
+def test_a_missed_open_request_is_caught() -> None:
+    """The customer waits on an open SSO outage ticket: a draft that never mentions it
+    fails; one that acknowledges it passes; a billing reminder is about the invoice."""
+    sso = {
+        "id": "ticket:acc-1-t09",
+        "kind": "ticket",
+        "status": "open",
+        "topic": "SSO outage",
+        "text": "Your SSO outage ticket opened on 2026-10-20 is still open.",
+    }
+    given = (*LINES, sso)
+    silent = GOOD_BODY.replace(
+        "- Your high-priority bug ticket opened 2026-10-14 is still open [ticket:acc-1-t01]\n", ""
+    )
+    missed = score_personalisation(outcome(draft(silent, given=given)))
+    assert any("open request is not acknowledged" in s.why for s in missed.spans)
+    assert "SSO outage" in " ".join(s.why for s in missed.spans)
+    acknowledged = silent.replace(
+        "Would a 30", "I know your SSO outage ticket is still open; I'm on it.\n\nWould a 30"
+    )
+    assert score_personalisation(outcome(draft(acknowledged, given=given))).score == 1.0
+    billing = score_personalisation(outcome(draft(silent, given=given, play="billing_followup")))
+    assert not any("open request" in s.why for s in billing.spans)
+
+
+def test_a_feature_named_reply_is_no_second_ask() -> None:
+    body = GOOD_BODY.replace(
+        "Would a 30", "Your team also started using Reply Drafts last month.\n\nWould a 30"
+    )
+    assert score_personalisation(outcome(draft(body))).score == 1.0
