@@ -229,7 +229,8 @@ def fact_lines(facts: Mapping[str, Any]) -> list[dict[str, str]]:
                 name=str(contact.get("name") or ""),
                 customer=f"{contact.get('name')}"
                 + (f" ({contact['title']})" if contact.get("title") else "")
-                + f" has left the company{when}.",
+                # "left the company on <date>"; "has left" only when the date is unknown.
+                + (f" left the company{when}." if when else " has left the company."),
             )
     for item in [
         *(facts.get("evidence") or [])[:MAX_EVIDENCE_LINES],

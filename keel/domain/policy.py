@@ -33,6 +33,7 @@ from keel.domain.plays import PLAY_LIBRARY, Play
 from keel.errors import KeelError, Problem, ValidationFailed
 from keel.memory.actions import is_customer_facing
 from keel.memory.models import Segment
+from keel.text import ordinal
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.default.yaml")
 SUPPORTED_VERSION = 1
@@ -289,13 +290,13 @@ class Policy(_Strict):
         ):
             if play_id in self.allowed_for_top_quartile:
                 reasons.append(
-                    f"top health quartile ({health_percentile:.0f}th percentile): "
+                    f"top health quartile ({ordinal(health_percentile)} percentile): "
                     f"{play_id} is allowed there"
                 )
             else:
                 blocked = True
                 reasons.append(
-                    f"top health quartile ({health_percentile:.0f}th percentile) is left alone "
+                    f"top health quartile ({ordinal(health_percentile)} percentile) is left alone "
                     f"and {play_id} is not allowed there"
                 )
         if facing:

@@ -97,3 +97,23 @@ def test_hypothesis_evidence_and_the_chat_say_amounts_with_their_currency(
         configured_currency.cache_clear()
     monkeypatch.delenv("KEEL_CURRENCY", raising=False)
     assert chat._money(1308.4) == "$1,308"
+
+
+def test_a_departed_contact_left_on_a_date_not_has_left_on_it() -> None:
+    # Seen in the demo's outbox: "Connor Weber (Support Operations Manager) has left the
+    # company on 2026-05-21".
+    contact = {
+        "evidence_id": "contact:c9",
+        "name": "Connor Weber",
+        "title": "Support Operations Manager",
+        "role": "champion",
+        "left_company": True,
+    }
+    dated = lines_for_draft(
+        fact_lines({"contacts": [contact | {"left_on": "2026-05-21"}]}), "email"
+    )
+    assert [line["text"] for line in dated] == [
+        "Connor Weber (Support Operations Manager) left the company on 2026-05-21."
+    ]
+    undated = lines_for_draft(fact_lines({"contacts": [contact]}), "email")
+    assert undated[0]["text"] == "Connor Weber (Support Operations Manager) has left the company."

@@ -481,3 +481,13 @@ def test_malformed_yaml(tmp_path: Path, text: str, reason: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(KeelError, match=r"cannot read policy file .*absent\.yaml"):
         load_policy(tmp_path / "absent.yaml")
+
+
+def test_the_top_quartile_reason_says_the_percentile_in_english(policy: Policy) -> None:
+    # Seen in the demo's queue: "top health quartile (92th percentile)".
+    for percentile, said in ((92.0, "92nd"), (91.0, "91st"), (93.0, "93rd"), (96.0, "96th")):
+        decision = policy.evaluate(
+            play_id="renewal_kickoff", account=Acct(), health_percentile=percentile, today=TODAY
+        )
+        reasons = " ".join(decision.reasons)
+        assert f"({said} percentile)" in reasons, reasons
