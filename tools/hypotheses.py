@@ -191,6 +191,21 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
+def _language_record(rec: dict[str, Any], what: str) -> EvidenceRecord:
+    """A matched sentence's record as evidence: its ticket, note or NPS response, dated,
+    with what it says and how close the match was."""
+    source = str(rec["source_kind"])
+    kind: Literal["ticket", "note", "nps"] = (
+        "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
+    )
+    return EvidenceRecord(
+        kind=kind,
+        external_id=str(rec["external_id"]),
+        date=day_date(int(rec["day"])),
+        summary=f"{what} (similarity {float(rec['score']):.2f})",
+    )
+
+
 def _fmt(value: float, *, whole: bool = False) -> str:
     if whole or abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
@@ -661,18 +676,7 @@ def _risk_hypothesis(
                 continue
             if len(records) >= MAX_RECORDS:
                 break
-            source = str(rec["source_kind"])
-            kind: Literal["ticket", "note", "nps"] = (
-                "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
-            )
-            records.append(
-                EvidenceRecord(
-                    kind=kind,
-                    external_id=str(rec["external_id"]),
-                    date=day_date(int(rec["day"])),
-                    summary=f"{label.replace('_', ' ')} (similarity {float(rec['score']):.2f})",
-                )
-            )
+            records.append(_language_record(rec, label.replace("_", " ")))
             cited.append(label)
         if not records:
             return None
@@ -840,18 +844,7 @@ def _expansion_language_records(ev: _Evidence) -> list[EvidenceRecord]:
     for rec in _records(window.sort_values(["day", "score"], ascending=[False, False])):
         if not says(EXPANSION, str(rec.get("snippet") or "")):
             continue
-        source = str(rec["source_kind"])
-        kind: Literal["ticket", "note", "nps"] = (
-            "ticket" if source == "ticket" else "nps" if source == "nps" else "note"
-        )
-        records.append(
-            EvidenceRecord(
-                kind=kind,
-                external_id=str(rec["external_id"]),
-                date=day_date(int(rec["day"])),
-                summary=f"expansion language (similarity {float(rec['score']):.2f})",
-            )
-        )
+        records.append(_language_record(rec, "expansion language"))
         if len(records) >= MAX_RECORDS:
             break
     return records
