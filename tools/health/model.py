@@ -31,7 +31,6 @@ and the explanation lists each term, so the contributions add up to the logit ex
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 from collections.abc import Sequence
 from typing import Literal
@@ -39,7 +38,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from joblib import Parallel, delayed
 from pydantic import BaseModel, Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -51,9 +49,6 @@ from keel.tools.signals.catalog import spec_for
 
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_C = 0.1
-# Design cells (rows x columns) from which the cross-validation fits run in parallel
-# processes: about 50,000 account-months of 20 signals.
-PARALLEL_CV_CELLS = 1_000_000
 GROUP_SHRINK = 0.5
 # Choose C by the one-standard-error rule (see choose_c).
 ONE_SE_RULE = True
@@ -329,21 +324,6 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
     return model
 
 
-def _fold_loss(
-    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, c: float
-) -> float:
-    model = _fit_lr(x[train], y[train], c)
-    return float(log_loss(y[test], model.predict_proba(x[test])[:, 1], labels=[0, 1]))
-
-
-def cv_jobs(cells: int, fits: int) -> int:
-    """Processes for the cross-validation fits: one below :data:`PARALLEL_CV_CELLS` (a
-    process start costs more than a small fit), else one per core, at most one per fit."""
-    if cells < PARALLEL_CV_CELLS or fits < 2:
-        return 1
-    return max(1, min(fits, os.cpu_count() or 1))
-
-
 def choose_c(
     x: np.ndarray,
     y: np.ndarray,
@@ -351,36 +331,25 @@ def choose_c(
     cs: Sequence[float] = DEFAULT_CS,
     *,
     one_se: bool = ONE_SE_RULE,
-    n_jobs: int | None = None,
 ) -> float:
     """C by 3-fold cross-validated log loss, folds grouped by account.
 
     With ``one_se``, the smallest C (strongest regularisation) whose mean loss is within
     one standard error of the best: the usual guard against picking a C that only looks
-    best by chance on a few churns. The fits are independent, so on a large book they run
-    in parallel processes (``n_jobs``; default :func:`cv_jobs`): the same fits, the same C,
-    in a fraction of the time (they were 80% of scoring a 10,000-account book).
+    best by chance on a few churns.
     """
     n_groups = len(set(groups.tolist()))
     if n_groups < 3 or y.sum() < 6:
         return DEFAULT_C
-    folds = [
-        (train, test)
-        for train, test in GroupKFold(n_splits=3).split(x, y, groups)
-        if y[train].min() != y[train].max()
-    ]
-    grid = sorted(cs)
-    tasks = [(c, train, test) for c in grid for train, test in folds]
-    jobs = n_jobs if n_jobs is not None else cv_jobs(x.size, len(tasks))
-    if jobs > 1:
-        losses_flat = Parallel(n_jobs=jobs)(
-            delayed(_fold_loss)(x, y, train, test, c) for c, train, test in tasks
-        )
-    else:
-        losses_flat = [_fold_loss(x, y, train, test, c) for c, train, test in tasks]
+    folds = list(GroupKFold(n_splits=3).split(x, y, groups))
     results: list[tuple[float, float, float]] = []
-    for i, c in enumerate(grid):
-        losses = losses_flat[i * len(folds) : (i + 1) * len(folds)]
+    for c in sorted(cs):
+        losses = []
+        for train, test in folds:
+            if y[train].min() == y[train].max():
+                continue
+            model = _fit_lr(x[train], y[train], c)
+            losses.append(log_loss(y[test], model.predict_proba(x[test])[:, 1], labels=[0, 1]))
         if losses:
             se = float(np.std(losses) / np.sqrt(len(losses)))
             results.append((c, float(np.mean(losses)), se))
